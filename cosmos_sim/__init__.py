@@ -1,0 +1,21 @@
+"""cosmos_sim: learned world models served as Gymnasium environments, beside physics twins.
+
+Importing the package registers the gym ids `cosmos_sim/<World>-v0`.
+"""
+
+import os
+
+# Headless MuJoCo rendering unless the user chose a GL backend.
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+from cosmos_sim.camera import CameraPose, CameraRange, orbit  # noqa: E402
+from cosmos_sim.envs.registration import register_envs  # noqa: E402
+from cosmos_sim.errors import ActionError, CameraError, CosmosSimError, UnknownChoiceError  # noqa: E402
+from cosmos_sim.worlds import WORLDS, World, get_world  # noqa: E402
+
+__version__ = "0.1.0"
+
+register_envs()
+
+__all__ = ["CameraPose", "CameraRange", "orbit", "WORLDS", "World", "get_world", "CosmosSimError",
+           "UnknownChoiceError", "CameraError", "ActionError", "__version__"]

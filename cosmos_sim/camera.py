@@ -1,0 +1,168 @@
+"""Camera poses shared by every backend: one pose, one projection, the same pixels everywhere.
+
+Conventions: world z is up. `orbit` follows MuJoCo's free camera (degrees; elevation < 0 looks
+down). `extrinsics` is world->camera in the OpenCV frame (x right, y down, z forward) and
+`intrinsics` puts pixel (i, j)'s centre at (j + 0.5, i + 0.5), so a world point lands in pixel
+(floor(v), floor(u)) of an image whose row 0 is the top.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from cosmos_sim.errors import CameraError
+
+__all__ = ["CameraPose", "CameraRange", "orbit", "look_at_rotation"]
+
+
+def _vec3(x, name: str) -> tuple[float, float, float]:
+    a = np.asarray(x, dtype=np.float64).reshape(-1)
+    if a.shape != (3,) or not np.all(np.isfinite(a)):
+        raise CameraError(f"camera {name} must be 3 finite numbers, got {x!r}")
+    return (float(a[0]), float(a[1]), float(a[2]))
+
+
+def look_at_rotation(eye, target, up) -> np.ndarray:
+    """Rows are the camera's right, down and forward axes in world coordinates (OpenCV)."""
+    eye, target, up = (np.asarray(v, dtype=np.float64) for v in (eye, target, up))
+    fwd = target - eye
+    n = np.linalg.norm(fwd)
+    if n < 1e-9:
+        raise CameraError("camera eye and target coincide; the view direction is undefined")
+    fwd = fwd / n
+    right = np.cross(fwd, up)
+    rn = np.linalg.norm(right)
+    if rn < 1e-9:
+        raise CameraError("camera up vector is parallel to the view direction")
+    right = right / rn
+    down = np.cross(fwd, right)
+    return np.stack([right, down, fwd])
+
+
+@dataclass(frozen=True)
+class CameraPose:
+    """A pinhole camera: where it is, what it looks at, which way is up, vertical field of view."""
+
+    eye: tuple[float, float, float]
+    target: tuple[float, float, float]
+    up: tuple[float, float, float] = (0.0, 0.0, 1.0)
+    fovy: float = 45.0
+
+    def __post_init__(self):
+        object.__setattr__(self, "eye", _vec3(self.eye, "eye"))
+        object.__setattr__(self, "target", _vec3(self.target, "target"))
+        object.__setattr__(self, "up", _vec3(self.up, "up"))
+        fovy = float(self.fovy)
+        if not (0.0 < fovy < 180.0) or not math.isfinite(fovy):
+            raise CameraError(f"camera fovy must lie in (0, 180) degrees, got {self.fovy!r}")
+        object.__setattr__(self, "fovy", fovy)
+        look_at_rotation(self.eye, self.target, self.up)  # validates eye != target, up not parallel
+
+    # --- geometry -------------------------------------------------------------------------
+    @property
+    def rotation(self) -> np.ndarray:
+        """3x3 world->camera rotation (rows: right, down, forward)."""
+        return look_at_rotation(self.eye, self.target, self.up)
+
+    def extrinsics(self) -> np.ndarray:
+        """4x4 world->camera transform, OpenCV convention."""
+        R = self.rotation
+        T = np.eye(4)
+        T[:3, :3] = R
+        T[:3, 3] = -R @ np.asarray(self.eye)
+        return T
+
+    def intrinsics(self, height: int, width: int) -> np.ndarray:
+        """3x3 pinhole matrix for an image of the given size (square pixels, centred)."""
+        f = 0.5 * height / math.tan(math.radians(self.fovy) / 2.0)
+        return np.array([[f, 0.0, width / 2.0], [0.0, f, height / 2.0], [0.0, 0.0, 1.0]])
+
+    def project(self, points, height: int, width: int) -> np.ndarray:
+        """World points [..., 3] -> continuous pixel coordinates [..., 2] as (u=column, v=row)."""
+        p = np.asarray(points, dtype=np.float64)
+        cam = (p - np.asarray(self.eye)) @ self.rotation.T
+        K = self.intrinsics(height, width)
+        z = cam[..., 2:3]
+        uv = cam[..., :2] / z
+        return np.stack([uv[..., 0] * K[0, 0] + K[0, 2], uv[..., 1] * K[1, 1] + K[1, 2]], axis=-1)
+
+    def plucker_rays(self, height: int, width: int) -> np.ndarray:
+        """(6, h, w) float32: per-pixel ray direction d and moment eye x d (Plücker coordinates)."""
+        K = self.intrinsics(height, width)
+        j, i = np.meshgrid(np.arange(width) + 0.5, np.arange(height) + 0.5)
+        x = (j - K[0, 2]) / K[0, 0]
+        y = (i - K[1, 2]) / K[1, 1]
+        d_cam = np.stack([x, y, np.ones_like(x)], axis=-1)
+        d = d_cam @ self.rotation  # camera -> world (R^T applied on the right)
+        d /= np.linalg.norm(d, axis=-1, keepdims=True)
+        m = np.cross(np.asarray(self.eye), d)
+        return np.concatenate([d, m], axis=-1).transpose(2, 0, 1).astype(np.float32)
+
+    # --- serialization ----------------------------------------------------------------------
+    def to_array(self) -> np.ndarray:
+        """10 float32 numbers: eye, target, up, fovy. The on-disk and in-info form."""
+        return np.array([*self.eye, *self.target, *self.up, self.fovy], dtype=np.float32)
+
+    @classmethod
+    def from_array(cls, a) -> CameraPose:
+        a = np.asarray(a, dtype=np.float64).reshape(-1)
+        if a.shape != (10,):
+            raise CameraError(f"a camera array has 10 numbers (eye, target, up, fovy), got shape {a.shape}")
+        return cls(eye=a[0:3], target=a[3:6], up=a[6:9], fovy=a[9])
+
+    def to_dict(self) -> dict:
+        return {"eye": list(self.eye), "target": list(self.target), "up": list(self.up), "fovy": self.fovy}
+
+    # --- orbit parameters (for camera control) -----------------------------------------------
+    def orbit_params(self) -> tuple[float, float, float]:
+        """(azimuth, elevation, distance) in degrees/metres, MuJoCo's convention."""
+        fwd = np.asarray(self.target) - np.asarray(self.eye)
+        dist = float(np.linalg.norm(fwd))
+        fwd /= dist
+        el = math.degrees(math.asin(max(-1.0, min(1.0, fwd[2]))))
+        az = math.degrees(math.atan2(fwd[1], fwd[0]))
+        return az, el, dist
+
+
+def orbit(azimuth: float, elevation: float, distance: float, target=(0.0, 0.0, 0.0),
+          fovy: float = 45.0) -> CameraPose:
+    """A camera on a sphere around `target`, as MuJoCo's free camera (elevation < 0 looks down)."""
+    if not distance > 0 or not math.isfinite(distance):
+        raise CameraError(f"orbit distance must be a positive number, got {distance!r}")
+    if abs(elevation) >= 90.0:
+        raise CameraError(f"orbit elevation must lie in (-90, 90) degrees, got {elevation!r}")
+    az, el = math.radians(azimuth), math.radians(elevation)
+    fwd = np.array([math.cos(el) * math.cos(az), math.cos(el) * math.sin(az), math.sin(el)])
+    t = np.asarray(_vec3(target, "target"))
+    return CameraPose(eye=t - distance * fwd, target=t, up=(0.0, 0.0, 1.0), fovy=fovy)
+
+
+@dataclass(frozen=True)
+class CameraRange:
+    """The poses a world allows for randomization and camera control (orbit parameters)."""
+
+    azimuth: tuple[float, float]
+    elevation: tuple[float, float]
+    distance: tuple[float, float]
+    target: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    fovy: float = 45.0
+    # Largest change per step under camera control, for normalized actions in [-1, 1].
+    max_step: tuple[float, float, float] = field(default=(5.0, 3.0, 0.03))
+
+    def sample(self, rng: np.random.Generator) -> CameraPose:
+        return orbit(rng.uniform(*self.azimuth), rng.uniform(*self.elevation), rng.uniform(*self.distance),
+                     self.target, self.fovy)
+
+    def clamp(self, azimuth: float, elevation: float, distance: float) -> tuple[float, float, float]:
+        return (float(np.clip(azimuth, *self.azimuth)), float(np.clip(elevation, *self.elevation)),
+                float(np.clip(distance, *self.distance)))
+
+    def moved(self, pose: CameraPose, delta) -> CameraPose:
+        """Apply a normalized (Δazimuth, Δelevation, Δdistance) step, staying inside the range."""
+        az, el, dist = pose.orbit_params()
+        d = np.clip(np.asarray(delta, dtype=np.float64), -1.0, 1.0) * np.asarray(self.max_step)
+        az, el, dist = self.clamp(az + d[0], el + d[1], dist + d[2])
+        return orbit(az, el, dist, pose.target, pose.fovy)

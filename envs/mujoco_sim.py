@@ -1,0 +1,153 @@
+"""MuJoCo backend: the world's MJCF, stepped at the world's control rate, rendered at any pose."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+import mujoco  # noqa: E402
+import numpy as np  # noqa: E402
+
+from cosmos_sim.camera import CameraPose  # noqa: E402
+from cosmos_sim.worlds.base import World  # noqa: E402
+
+_NEAR, _FAR = 0.01, 20.0
+
+
+class MujocoSim:
+    """Implements the worlds' `Sim` protocol on one MjModel/MjData pair."""
+
+    backend = "mujoco"
+
+    def __init__(self, world: World, image_size: tuple[int, int] = (64, 64)):
+        self.world = world
+        self.model = mujoco.MjModel.from_xml_path(world.mjcf_path())
+        self.data = mujoco.MjData(self.model)
+        self.n_substeps = max(1, round(world.control_dt / self.model.opt.timestep))
+        self.image_size = image_size
+        self._renderer: mujoco.Renderer | None = None
+        self._act = {self._name(mujoco.mjtObj.mjOBJ_JOINT, self.model.actuator_trnid[i, 0]): i
+                     for i in range(self.model.nu)}
+        self._forces: dict[int, np.ndarray] = {}
+
+    def _name(self, kind, idx) -> str:
+        return mujoco.mj_id2name(self.model, kind, int(idx))
+
+    def _body(self, name: str) -> int:
+        i = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_BODY, name)
+        if i < 0:
+            raise KeyError(f"{self.world.name} has no body {name!r}")
+        return i
+
+    def _joint(self, name: str) -> int:
+        i = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_JOINT, name)
+        if i < 0:
+            raise KeyError(f"{self.world.name} has no joint {name!r}")
+        return i
+
+    def _free_adr(self, body: int) -> tuple[int, int]:
+        j = self.model.body_jntadr[body]
+        if j < 0 or self.model.jnt_type[j] != mujoco.mjtJoint.mjJNT_FREE:
+            raise KeyError(f"body {self._name(mujoco.mjtObj.mjOBJ_BODY, body)!r} is not a free body")
+        return self.model.jnt_qposadr[j], self.model.jnt_dofadr[j]
+
+    # --- Sim protocol ------------------------------------------------------------------------
+    def body_position(self, body):
+        return self.data.xpos[self._body(body)].copy()
+
+    def body_quaternion(self, body):
+        return self.data.xquat[self._body(body)].copy()
+
+    def body_linear_velocity(self, body):
+        b = self._body(body)
+        qa, da = self._free_adr(b)
+        return self.data.qvel[da:da + 3].copy()
+
+    def set_body_pose(self, body, pos, quat=(1.0, 0.0, 0.0, 0.0)):
+        b = self._body(body)
+        mocap = self.model.body_mocapid[b]
+        if mocap >= 0:
+            self.data.mocap_pos[mocap] = pos
+            self.data.mocap_quat[mocap] = quat
+        else:
+            qa, _ = self._free_adr(b)
+            self.data.qpos[qa:qa + 3] = pos
+            self.data.qpos[qa + 3:qa + 7] = np.asarray(quat) / np.linalg.norm(quat)
+
+    def set_body_velocity(self, body, linear, angular=(0.0, 0.0, 0.0)):
+        qa, da = self._free_adr(self._body(body))
+        self.data.qvel[da:da + 3] = linear
+        # A free joint's angular velocity is in the body frame; the protocol's is in the world frame.
+        R = np.empty(9)
+        mujoco.mju_quat2Mat(R, self.data.qpos[qa + 3:qa + 7])
+        self.data.qvel[da + 3:da + 6] = R.reshape(3, 3).T @ np.asarray(angular, dtype=np.float64)
+
+    def joint_position(self, joint):
+        return float(self.data.qpos[self.model.jnt_qposadr[self._joint(joint)]])
+
+    def joint_velocity(self, joint):
+        return float(self.data.qvel[self.model.jnt_dofadr[self._joint(joint)]])
+
+    def set_joint(self, joint, position, velocity=0.0):
+        j = self._joint(joint)
+        self.data.qpos[self.model.jnt_qposadr[j]] = position
+        self.data.qvel[self.model.jnt_dofadr[j]] = velocity
+
+    def set_joint_velocity_target(self, joint, velocity):
+        self.data.ctrl[self._act[joint]] = velocity
+
+    def set_body_force(self, body, force):
+        b = self._body(body)
+        self.data.xfrc_applied[b, :3] = force
+
+    def site_position(self, site):
+        i = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_SITE, site)
+        if i < 0:
+            raise KeyError(f"{self.world.name} has no site {site!r}")
+        return self.data.site_xpos[i].copy()
+
+    # --- episode control -----------------------------------------------------------------------
+    def reset(self, init: dict) -> None:
+        mujoco.mj_resetData(self.model, self.data)
+        self.world.apply_initial_state(self, init)
+        mujoco.mj_forward(self.model, self.data)
+
+    def step(self, action: np.ndarray) -> bool:
+        """Advance one control step; False if the simulation went unstable."""
+        self.data.xfrc_applied[:] = 0.0
+        self.world.apply_action(self, action)
+        before = int(self.data.warning[mujoco.mjtWarning.mjWARN_BADQACC].number)
+        for _ in range(self.n_substeps):
+            mujoco.mj_step(self.model, self.data)
+        mujoco.mj_forward(self.model, self.data)
+        bad = int(self.data.warning[mujoco.mjtWarning.mjWARN_BADQACC].number) != before
+        return not bad and bool(np.all(np.isfinite(self.data.qpos)) and np.all(np.isfinite(self.data.qvel)))
+
+    def render(self, pose: CameraPose) -> np.ndarray:
+        h, w = self.image_size
+        if self._renderer is None:
+            self.model.vis.global_.offwidth = max(self.model.vis.global_.offwidth, w)
+            self.model.vis.global_.offheight = max(self.model.vis.global_.offheight, h)
+            self._renderer = mujoco.Renderer(self.model, h, w)
+        r = self._renderer
+        r.update_scene(self.data)
+        R = pose.rotation  # rows: right, down, forward
+        top = _NEAR * np.tan(np.radians(pose.fovy) / 2)
+        for cam in r.scene.camera:  # both eyes: mono rendering averages them
+            cam.pos[:] = pose.eye
+            cam.forward[:] = R[2]
+            cam.up[:] = -R[1]
+            cam.frustum_center = 0.0
+            cam.frustum_width = 0.0
+            cam.frustum_bottom = -top
+            cam.frustum_top = top
+            cam.frustum_near = _NEAR
+            cam.frustum_far = _FAR
+            cam.orthographic = 0
+        return r.render()
+
+    def close(self) -> None:
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None

@@ -1,0 +1,176 @@
+"""PhysicsEnv: one Gymnasium env for every world on the MuJoCo and PyBullet backends."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from cosmos_sim.camera import CameraPose
+from cosmos_sim.errors import ActionError, CameraError, UnknownChoiceError
+from cosmos_sim.worlds import World, get_world
+
+OBS_MODES = ("pixels", "state", "both")
+PHYSICS_BACKENDS = ("mujoco", "pybullet")
+MAX_IMAGE_SIZE = 256
+# A state entry beyond this magnitude means the simulation blew up (positions in m, speeds in m/s).
+DIVERGENCE_BOUND = 1e3
+
+
+def parse_image_size(image_size) -> tuple[int, int]:
+    """64 or (64, 64) -> (height, width), checked against 1..256."""
+    hw = (image_size, image_size) if np.isscalar(image_size) else tuple(image_size)
+    if len(hw) != 2 or not all(isinstance(v, (int, np.integer)) and 1 <= v <= MAX_IMAGE_SIZE for v in hw):
+        raise ValueError(f"image_size must be an int or (height, width) of ints in 1..{MAX_IMAGE_SIZE}, "
+                         f"got {image_size!r}")
+    return int(hw[0]), int(hw[1])
+
+
+def check_obs_mode(obs_mode: str) -> str:
+    if obs_mode not in OBS_MODES:
+        raise UnknownChoiceError("obs_mode", obs_mode, OBS_MODES)
+    return obs_mode
+
+
+def observation_space(world: World, obs_mode: str, image_size: tuple[int, int]) -> spaces.Dict:
+    parts: dict[str, spaces.Space] = {}
+    if obs_mode in ("pixels", "both"):
+        parts["pixels"] = spaces.Box(0, 255, (*image_size, 3), np.uint8)
+    if obs_mode in ("state", "both"):
+        parts["state"] = spaces.Box(-DIVERGENCE_BOUND, DIVERGENCE_BOUND, (world.state_dim,), np.float32)
+    return spaces.Dict(parts)
+
+
+def make_sim(backend: str, world: World, image_size: tuple[int, int]):
+    if backend == "mujoco":
+        from cosmos_sim.envs.mujoco_sim import MujocoSim
+
+        return MujocoSim(world, image_size)
+    if backend == "pybullet":
+        from cosmos_sim.envs.pybullet_sim import PybulletSim
+
+        return PybulletSim(world, image_size)
+    raise UnknownChoiceError("physics backend", backend, PHYSICS_BACKENDS)
+
+
+def check_action(action, shape: tuple[int, ...]) -> np.ndarray:
+    """Shape and finiteness checked, then clipped to [-1, 1]."""
+    try:
+        a = np.asarray(action, dtype=np.float32)
+    except (TypeError, ValueError) as e:
+        raise ActionError(f"action must be numeric with shape {shape}: {e}") from None
+    if a.shape != shape:
+        raise ActionError(f"action must have shape {shape}, got {a.shape}")
+    if not np.all(np.isfinite(a)):
+        raise ActionError(f"action contains NaN or inf: {a.tolist()}")
+    return np.clip(a, -1.0, 1.0)
+
+
+class CameraSpec:
+    """What `camera=` means: None (world default), "random" (sampled per reset) or a fixed pose."""
+
+    def __init__(self, camera):
+        if camera is None or camera == "default" or camera == "random" or isinstance(camera, CameraPose):
+            self.value = camera
+        else:
+            raise CameraError(f"camera must be None, 'default', 'random' or a CameraPose, got {camera!r}")
+
+    def pose(self, world: World, rng: np.random.Generator) -> CameraPose:
+        if self.value == "random":
+            return world.camera_range.sample(rng)
+        if isinstance(self.value, CameraPose):
+            return self.value
+        return world.default_camera
+
+
+class PhysicsEnv(gym.Env):
+    """A world simulated by MuJoCo or PyBullet. Observations: Dict(pixels, state) by `obs_mode`."""
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
+
+    def __init__(self, world: str | World = "Push", backend: str = "mujoco", obs_mode: str = "both",
+                 image_size: int | tuple[int, int] = 64, camera: Any = None, camera_control: bool = False,
+                 render_mode: str | None = None):
+        if backend not in PHYSICS_BACKENDS:
+            raise UnknownChoiceError("backend", backend, (*PHYSICS_BACKENDS, "world_model"))
+        if render_mode not in (None, "rgb_array"):
+            raise UnknownChoiceError("render_mode", render_mode, ["rgb_array"])
+        self.world = get_world(world)
+        self.backend = backend
+        self.obs_mode = check_obs_mode(obs_mode)
+        self.image_size = parse_image_size(image_size)
+        self.camera_spec = CameraSpec(camera)
+        self.camera_control = bool(camera_control)
+        self.render_mode = render_mode
+        self.metadata = {**self.metadata, "render_fps": round(1.0 / self.world.control_dt)}
+        self.observation_space = observation_space(self.world, self.obs_mode, self.image_size)
+        n = self.world.action_dim + (3 if self.camera_control else 0)
+        self.action_space = spaces.Box(-1.0, 1.0, (n,), np.float32)
+        self.sim = make_sim(backend, self.world, self.image_size)
+        self.camera: CameraPose = self.world.default_camera
+        self._state: np.ndarray | None = None
+        self._frame: np.ndarray | None = None
+        self._t = 0
+
+    # --- gym API -------------------------------------------------------------------------------
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        init = self.world.sample_initial_state(self.np_random)
+        options = options or {}
+        spec = CameraSpec(options["camera"]) if "camera" in options else self.camera_spec
+        self.camera = spec.pose(self.world, self.np_random)
+        self.sim.reset(init)
+        self._state = self.world.read_state(self.sim)
+        self._frame = None
+        self._t = 0
+        return self._observe(), self._info(diverged=False)
+
+    def step(self, action):
+        if self._state is None:
+            raise RuntimeError("call reset() before step()")
+        a = check_action(action, self.action_space.shape)
+        A = self.world.action_dim
+        if self.camera_control:
+            self.camera = self.world.camera_range.moved(self.camera, a[A:])
+        ok = self.sim.step(a[:A])
+        state = self.world.read_state(self.sim)
+        self._t += 1
+        if not ok or not np.all(np.isfinite(state)) or np.abs(state).max() >= DIVERGENCE_BOUND:
+            # Keep the last good observation: a learner never sees NaN, and the episode ends here.
+            return self._observe(), 0.0, False, True, self._info(diverged=True)
+        self._state = state
+        self._frame = None
+        reward = float(self.world.reward(state, a[:A]))
+        terminated = bool(self.world.terminated(state))
+        truncated = self._t >= self.world.max_episode_steps and not terminated
+        return self._observe(), reward, terminated, truncated, self._info(diverged=False)
+
+    def render(self):
+        if self._state is None:
+            raise RuntimeError("call reset() before render()")
+        return self._pixels().copy()
+
+    def close(self):
+        if getattr(self, "sim", None) is not None:
+            self.sim.close()
+            self.sim = None
+
+    # --- helpers -------------------------------------------------------------------------------
+    def _pixels(self) -> np.ndarray:
+        if self._frame is None:
+            self._frame = self.sim.render(self.camera)
+        return self._frame
+
+    def _observe(self) -> dict[str, np.ndarray]:
+        obs = {}
+        if self.obs_mode in ("pixels", "both"):
+            obs["pixels"] = self._pixels().copy()
+        if self.obs_mode in ("state", "both"):
+            obs["state"] = self._state.copy()
+        return obs
+
+    def _info(self, diverged: bool) -> dict:
+        return {"success": bool(self.world.success(self._state)), "camera": self.camera,
+                "state": self._state.copy(), "diverged": diverged}

@@ -1,0 +1,5 @@
+"""Policies that act in any backend."""
+
+from cosmos_sim.policies.base import Policy, RandomPolicy, batch_obs
+
+__all__ = ["Policy", "RandomPolicy", "batch_obs"]
