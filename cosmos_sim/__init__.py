@@ -7,6 +7,8 @@ import os
 
 # Headless MuJoCo rendering unless the user chose a GL backend.
 os.environ.setdefault("MUJOCO_GL", "egl")
+# Mesa's software GL spawns render threads that do not survive fork (async vector envs hang).
+os.environ.setdefault("LP_NUM_THREADS", "0")
 
 from cosmos_sim.camera import CameraPose, CameraRange, orbit  # noqa: E402
 from cosmos_sim.envs.registration import register_envs  # noqa: E402

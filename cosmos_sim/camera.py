@@ -8,6 +8,7 @@ down). `extrinsics` is world->camera in the OpenCV frame (x right, y down, z for
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -55,17 +56,22 @@ class CameraPose:
         object.__setattr__(self, "eye", _vec3(self.eye, "eye"))
         object.__setattr__(self, "target", _vec3(self.target, "target"))
         object.__setattr__(self, "up", _vec3(self.up, "up"))
-        fovy = float(self.fovy)
-        if not (0.0 < fovy < 180.0) or not math.isfinite(fovy):
+        try:
+            fovy = float(self.fovy)
+        except (TypeError, ValueError):
+            raise CameraError(f"camera fovy must be a number of degrees in (0, 180), got {self.fovy!r}") from None
+        if not (0.0 < fovy < 180.0):  # NaN fails this too
             raise CameraError(f"camera fovy must lie in (0, 180) degrees, got {self.fovy!r}")
         object.__setattr__(self, "fovy", fovy)
         look_at_rotation(self.eye, self.target, self.up)  # validates eye != target, up not parallel
 
     # --- geometry -------------------------------------------------------------------------
-    @property
+    @functools.cached_property
     def rotation(self) -> np.ndarray:
-        """3x3 world->camera rotation (rows: right, down, forward)."""
-        return look_at_rotation(self.eye, self.target, self.up)
+        """3x3 world->camera rotation (rows: right, down, forward); computed once, the pose is frozen."""
+        R = look_at_rotation(self.eye, self.target, self.up)
+        R.setflags(write=False)
+        return R
 
     def extrinsics(self) -> np.ndarray:
         """4x4 world->camera transform, OpenCV convention."""
@@ -130,6 +136,8 @@ class CameraPose:
 def orbit(azimuth: float, elevation: float, distance: float, target=(0.0, 0.0, 0.0),
           fovy: float = 45.0) -> CameraPose:
     """A camera on a sphere around `target`, as MuJoCo's free camera (elevation < 0 looks down)."""
+    if not (math.isfinite(azimuth) and math.isfinite(elevation)):
+        raise CameraError(f"orbit azimuth and elevation must be finite, got {azimuth!r}, {elevation!r}")
     if not distance > 0 or not math.isfinite(distance):
         raise CameraError(f"orbit distance must be a positive number, got {distance!r}")
     if abs(elevation) >= 90.0:
@@ -163,6 +171,9 @@ class CameraRange:
     def moved(self, pose: CameraPose, delta) -> CameraPose:
         """Apply a normalized (Δazimuth, Δelevation, Δdistance) step, staying inside the range."""
         az, el, dist = pose.orbit_params()
+        # orbit_params gives azimuth in (-180, 180]; take the turn nearest the range (e.g. 190, not -170).
+        mid = 0.5 * (self.azimuth[0] + self.azimuth[1])
+        az = mid + (az - mid + 180.0) % 360.0 - 180.0
         d = np.clip(np.asarray(delta, dtype=np.float64), -1.0, 1.0) * np.asarray(self.max_step)
         az, el, dist = self.clamp(az + d[0], el + d[1], dist + d[2])
         return orbit(az, el, dist, pose.target, pose.fovy)

@@ -23,3 +23,31 @@ class CameraError(CosmosSimError, ValueError):
 
 class ActionError(CosmosSimError, ValueError):
     """An action of the wrong shape, or holding NaN/inf."""
+
+
+class DatasetError(CosmosSimError):
+    """A dataset directory that cannot be used as asked."""
+
+
+class CorruptDataError(DatasetError):
+    """A shard or manifest whose bytes do not match their checksums, or that cannot be parsed."""
+
+
+class DatasetMismatchError(DatasetError):
+    """Data for another world, image size or layout than the caller's."""
+
+
+class EpisodeSchemaError(DatasetError, ValueError):
+    """An episode with a missing key, wrong dtype or wrong shape, caught at write time."""
+
+
+class CheckpointError(CosmosSimError):
+    """A checkpoint file that is not a readable cosmos_sim safetensors checkpoint."""
+
+
+class ConfigMismatchError(CheckpointError, ValueError):
+    """A checkpoint made for another world, image size, action size or model configuration."""
+
+
+class TrainingError(CosmosSimError):
+    """Training cannot go on (for example, too many non-finite steps in a row)."""

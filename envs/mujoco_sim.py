@@ -5,14 +5,22 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("MUJOCO_GL", "egl")
+# Without a GPU, EGL renders through Mesa's llvmpipe, whose worker threads do not survive fork(): an
+# AsyncVectorEnv forked after any render hung for ever. Single-threaded llvmpipe is fork-safe and, for
+# our small frames, faster. Read when the first EGL display opens; a user's own setting wins.
+os.environ.setdefault("LP_NUM_THREADS", "0")
 
 import mujoco  # noqa: E402
 import numpy as np  # noqa: E402
 
 from cosmos_sim.camera import CameraPose  # noqa: E402
+from cosmos_sim.envs.physics_env import MAX_SPEED  # noqa: E402
 from cosmos_sim.worlds.base import World  # noqa: E402
 
 _NEAR, _FAR = 0.01, 20.0
+# MuJoCo resets the data (and raises one of these) when positions, velocities or accelerations blow up.
+_INSTABILITY = tuple(int(w) for w in (mujoco.mjtWarning.mjWARN_BADQPOS, mujoco.mjtWarning.mjWARN_BADQVEL,
+                                      mujoco.mjtWarning.mjWARN_BADQACC))
 
 
 class MujocoSim:
@@ -29,7 +37,17 @@ class MujocoSim:
         self._renderer: mujoco.Renderer | None = None
         self._act = {self._name(mujoco.mjtObj.mjOBJ_JOINT, self.model.actuator_trnid[i, 0]): i
                      for i in range(self.model.nu)}
-        self._forces: dict[int, np.ndarray] = {}
+        # Velocity entries bounded by MAX_SPEED: slide/hinge dofs and the linear part of free joints.
+        speed_dofs = []
+        for j in range(self.model.njnt):
+            da, jt = int(self.model.jnt_dofadr[j]), int(self.model.jnt_type[j])
+            if jt == mujoco.mjtJoint.mjJNT_FREE:
+                speed_dofs += [da, da + 1, da + 2]
+            elif jt in (mujoco.mjtJoint.mjJNT_SLIDE, mujoco.mjtJoint.mjJNT_HINGE):
+                speed_dofs.append(da)
+        self._speed_dofs = np.asarray(speed_dofs, dtype=np.int64)
+        # Setters change qpos/mocap; positions read back (and renders) need forward kinematics first.
+        self._dirty = False
 
     def _name(self, kind, idx) -> str:
         return mujoco.mj_id2name(self.model, kind, int(idx))
@@ -52,11 +70,18 @@ class MujocoSim:
             raise KeyError(f"body {self._name(mujoco.mjtObj.mjOBJ_BODY, body)!r} is not a free body")
         return self.model.jnt_qposadr[j], self.model.jnt_dofadr[j]
 
+    def _sync(self) -> None:
+        if self._dirty:
+            mujoco.mj_forward(self.model, self.data)
+            self._dirty = False
+
     # --- Sim protocol ------------------------------------------------------------------------
     def body_position(self, body):
+        self._sync()
         return self.data.xpos[self._body(body)].copy()
 
     def body_quaternion(self, body):
+        self._sync()
         return self.data.xquat[self._body(body)].copy()
 
     def body_linear_velocity(self, body):
@@ -71,17 +96,25 @@ class MujocoSim:
             self.data.mocap_pos[mocap] = pos
             self.data.mocap_quat[mocap] = quat
         else:
-            qa, _ = self._free_adr(b)
+            qa, da = self._free_adr(b)
+            omega = self._rot(qa) @ self.data.qvel[da + 3:da + 6]  # keep the world-frame spin, as PyBullet does
             self.data.qpos[qa:qa + 3] = pos
             self.data.qpos[qa + 3:qa + 7] = np.asarray(quat) / np.linalg.norm(quat)
+            self.data.qvel[da + 3:da + 6] = self._rot(qa).T @ omega
+        self._dirty = True
+
+    def _rot(self, qa: int) -> np.ndarray:
+        """World rotation of the free joint whose quaternion starts at qpos[qa + 3]."""
+        R = np.empty(9)
+        mujoco.mju_quat2Mat(R, self.data.qpos[qa + 3:qa + 7])
+        return R.reshape(3, 3)
 
     def set_body_velocity(self, body, linear, angular=(0.0, 0.0, 0.0)):
         qa, da = self._free_adr(self._body(body))
         self.data.qvel[da:da + 3] = linear
         # A free joint's angular velocity is in the body frame; the protocol's is in the world frame.
-        R = np.empty(9)
-        mujoco.mju_quat2Mat(R, self.data.qpos[qa + 3:qa + 7])
-        self.data.qvel[da + 3:da + 6] = R.reshape(3, 3).T @ np.asarray(angular, dtype=np.float64)
+        self.data.qvel[da + 3:da + 6] = self._rot(qa).T @ np.asarray(angular, dtype=np.float64)
+        self._dirty = True
 
     def joint_position(self, joint):
         return float(self.data.qpos[self.model.jnt_qposadr[self._joint(joint)]])
@@ -93,6 +126,7 @@ class MujocoSim:
         j = self._joint(joint)
         self.data.qpos[self.model.jnt_qposadr[j]] = position
         self.data.qvel[self.model.jnt_dofadr[j]] = velocity
+        self._dirty = True
 
     def set_joint_velocity_target(self, joint, velocity):
         self.data.ctrl[self._act[joint]] = velocity
@@ -105,6 +139,7 @@ class MujocoSim:
         i = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_SITE, site)
         if i < 0:
             raise KeyError(f"{self.world.name} has no site {site!r}")
+        self._sync()
         return self.data.site_xpos[i].copy()
 
     # --- episode control -----------------------------------------------------------------------
@@ -112,17 +147,27 @@ class MujocoSim:
         mujoco.mj_resetData(self.model, self.data)
         self.world.apply_initial_state(self, init)
         mujoco.mj_forward(self.model, self.data)
+        self._dirty = False
 
     def step(self, action: np.ndarray) -> bool:
-        """Advance one control step; False if the simulation went unstable."""
+        """Advance one control step; False if the simulation went unstable.
+
+        MuJoCo answers NaN or huge values by resetting the data and raising a warning, so a blow-up
+        shows as a warning (not as NaN in qpos); we clear the counters first and look at them after.
+        """
         self.data.xfrc_applied[:] = 0.0
         self.world.apply_action(self, action)
-        before = int(self.data.warning[mujoco.mjtWarning.mjWARN_BADQACC].number)
+        for w in _INSTABILITY:
+            self.data.warning[w].number = 0
         for _ in range(self.n_substeps):
             mujoco.mj_step(self.model, self.data)
         mujoco.mj_forward(self.model, self.data)
-        bad = int(self.data.warning[mujoco.mjtWarning.mjWARN_BADQACC].number) != before
-        return not bad and bool(np.all(np.isfinite(self.data.qpos)) and np.all(np.isfinite(self.data.qvel)))
+        self._dirty = False
+        if any(self.data.warning[w].number > 0 for w in _INSTABILITY):
+            return False
+        if not (np.all(np.isfinite(self.data.qpos)) and np.all(np.isfinite(self.data.qvel))):
+            return False
+        return not (self._speed_dofs.size and np.abs(self.data.qvel[self._speed_dofs]).max() > MAX_SPEED)
 
     def render(self, pose: CameraPose) -> np.ndarray:
         h, w = self.image_size
@@ -131,6 +176,7 @@ class MujocoSim:
             self.model.vis.global_.offheight = max(self.model.vis.global_.offheight, h)
             self._renderer = mujoco.Renderer(self.model, h, w)
         r = self._renderer
+        self._sync()
         r.update_scene(self.data)
         R = pose.rotation  # rows: right, down, forward
         top = _NEAR * np.tan(np.radians(pose.fovy) / 2)

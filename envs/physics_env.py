@@ -17,12 +17,25 @@ PHYSICS_BACKENDS = ("mujoco", "pybullet")
 MAX_IMAGE_SIZE = 256
 # A state entry beyond this magnitude means the simulation blew up (positions in m, speeds in m/s).
 DIVERGENCE_BOUND = 1e3
+# A velocity coordinate (m/s of a free body or slide joint, rad/s of a hinge) beyond this means the solver
+# blew up. Both backends apply it: PyBullet clamps each velocity coordinate at 100 instead of producing
+# NaN, so its blow-ups read as ~100; MuJoCo resets its data and warns (caught separately). Nothing in
+# our worlds moves near this fast (a fall from 10 m reaches 14 m/s).
+MAX_SPEED = 90.0
 
 
 def parse_image_size(image_size) -> tuple[int, int]:
     """64 or (64, 64) -> (height, width), checked against 1..256."""
-    hw = (image_size, image_size) if np.isscalar(image_size) else tuple(image_size)
-    if len(hw) != 2 or not all(isinstance(v, (int, np.integer)) and 1 <= v <= MAX_IMAGE_SIZE for v in hw):
+    def ok(v) -> bool:
+        return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) and 1 <= v <= MAX_IMAGE_SIZE
+
+    if isinstance(image_size, (int, np.integer)):
+        hw = (image_size, image_size)
+    elif isinstance(image_size, (tuple, list)):
+        hw = tuple(image_size)
+    else:
+        hw = ()
+    if len(hw) != 2 or not all(ok(v) for v in hw):
         raise ValueError(f"image_size must be an int or (height, width) of ints in 1..{MAX_IMAGE_SIZE}, "
                          f"got {image_size!r}")
     return int(hw[0]), int(hw[1])
@@ -72,7 +85,8 @@ class CameraSpec:
     """What `camera=` means: None (world default), "random" (sampled per reset) or a fixed pose."""
 
     def __init__(self, camera):
-        if camera is None or camera == "default" or camera == "random" or isinstance(camera, CameraPose):
+        if camera is None or isinstance(camera, CameraPose) or (isinstance(camera, str)
+                                                                and camera in ("default", "random")):
             self.value = camera
         else:
             raise CameraError(f"camera must be None, 'default', 'random' or a CameraPose, got {camera!r}")
@@ -94,7 +108,7 @@ class PhysicsEnv(gym.Env):
                  image_size: int | tuple[int, int] = 64, camera: Any = None, camera_control: bool = False,
                  render_mode: str | None = None):
         if backend not in PHYSICS_BACKENDS:
-            raise UnknownChoiceError("backend", backend, (*PHYSICS_BACKENDS, "world_model"))
+            raise UnknownChoiceError("backend", backend, PHYSICS_BACKENDS)
         if render_mode not in (None, "rgb_array"):
             raise UnknownChoiceError("render_mode", render_mode, ["rgb_array"])
         self.world = get_world(world)
@@ -113,6 +127,7 @@ class PhysicsEnv(gym.Env):
         self._state: np.ndarray | None = None
         self._frame: np.ndarray | None = None
         self._t = 0
+        self._diverged = False
 
     # --- gym API -------------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict | None = None):
@@ -125,21 +140,25 @@ class PhysicsEnv(gym.Env):
         self._state = self.world.read_state(self.sim)
         self._frame = None
         self._t = 0
+        self._diverged = False
         return self._observe(), self._info(diverged=False)
 
     def step(self, action):
         if self._state is None:
             raise RuntimeError("call reset() before step()")
         a = check_action(action, self.action_space.shape)
+        if self._diverged:  # the simulation is gone; only reset() brings it back
+            return self._observe(), 0.0, False, True, self._info(diverged=True)
         A = self.world.action_dim
-        if self.camera_control:
-            self.camera = self.world.camera_range.moved(self.camera, a[A:])
+        camera = self.world.camera_range.moved(self.camera, a[A:]) if self.camera_control else self.camera
         ok = self.sim.step(a[:A])
         state = self.world.read_state(self.sim)
         self._t += 1
         if not ok or not np.all(np.isfinite(state)) or np.abs(state).max() >= DIVERGENCE_BOUND:
-            # Keep the last good observation: a learner never sees NaN, and the episode ends here.
+            # Keep the last good observation and camera: a learner never sees NaN, and the episode ends.
+            self._diverged = True
             return self._observe(), 0.0, False, True, self._info(diverged=True)
+        self.camera = camera
         self._state = state
         self._frame = None
         reward = float(self.world.reward(state, a[:A]))

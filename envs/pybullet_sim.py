@@ -9,6 +9,7 @@ engines, which is the point of a twin: MuJoCo-vs-PyBullet is our physics-vs-phys
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 from dataclasses import dataclass
 
@@ -17,6 +18,7 @@ import numpy as np
 import pybullet as p
 
 from cosmos_sim.camera import CameraPose
+from cosmos_sim.envs.physics_env import MAX_SPEED
 from cosmos_sim.worlds.base import World
 
 _NEAR, _FAR = 0.01, 20.0
@@ -43,6 +45,55 @@ def _restitution(solref) -> float:
         return 0.0
     zeta = float(solref[1])
     return 0.0 if zeta >= 1.0 else math.exp(-zeta * math.pi / math.sqrt(1.0 - zeta * zeta))
+
+
+@functools.lru_cache(maxsize=64)
+def _round_mesh(radius: float, half_length: float, capsule: bool, n: int = 24):
+    """A smooth-shaded cylinder or capsule along z as (vertices, indices, normals) lists.
+
+    TinyRenderer draws Bullet's own capsules and cylinders with pointed ends and broken cap normals,
+    so visual capsules and cylinders are meshes with explicit normals, tessellated like MuJoCo's.
+    """
+    verts: list[list[float]] = []
+    norms: list[list[float]] = []
+    idx: list[int] = []
+    ang = [2 * math.pi * k / n for k in range(n)]
+
+    def ring(z: float, r: float, nz: float, nr: float) -> int:
+        start = len(verts)
+        for a in ang:
+            c, s = math.cos(a), math.sin(a)
+            verts.append([r * c, r * s, z])
+            norms.append([nr * c, nr * s, nz])
+        return start
+
+    def band(lo: int, hi: int) -> None:  # quads between two rings, counter-clockwise seen from outside
+        for k in range(n):
+            k1 = (k + 1) % n
+            idx.extend([lo + k, lo + k1, hi + k1, lo + k, hi + k1, hi + k])
+
+    if capsule:
+        rings = []
+        n_lat = 6
+        for i in range(-n_lat, n_lat + 1):  # bottom pole to top pole; the equator is doubled for the side
+            phi = 0.5 * math.pi * i / n_lat
+            z0 = half_length if i > 0 else -half_length
+            rings.append(ring(z0 + radius * math.sin(phi), radius * math.cos(phi), math.sin(phi), math.cos(phi)))
+            if i == 0:
+                rings.append(ring(half_length, radius, 0.0, 1.0))
+        for lo, hi in zip(rings[:-1], rings[1:], strict=True):
+            band(lo, hi)
+    else:
+        band(ring(-half_length, radius, 0.0, 1.0), ring(half_length, radius, 0.0, 1.0))
+        for z, nz in ((half_length, 1.0), (-half_length, -1.0)):
+            centre = len(verts)
+            verts.append([0.0, 0.0, z])
+            norms.append([0.0, 0.0, nz])
+            rim = ring(z, radius, nz, 0.0)
+            for k in range(n):
+                a, b = rim + k, rim + (k + 1) % n
+                idx.extend([centre, a, b] if nz > 0 else [centre, b, a])
+    return verts, idx, norms
 
 
 @dataclass
@@ -77,6 +128,9 @@ class PybulletSim:
             kw = {"shapeType": p.GEOM_BOX, "halfExtents": size.tolist()}
         elif t == _SPHERE:
             kw = {"shapeType": p.GEOM_SPHERE, "radius": float(size[0])}
+        elif t in (_CAPSULE, _CYLINDER) and visual:
+            verts, idx, norms = _round_mesh(float(size[0]), float(size[1]), t == _CAPSULE)
+            kw = {"shapeType": p.GEOM_MESH, "vertices": verts, "indices": idx, "normals": norms}
         elif t in (_CAPSULE, _CYLINDER):
             st = p.GEOM_CAPSULE if t == _CAPSULE else p.GEOM_CYLINDER
             kw = {"shapeType": st, "radius": float(size[0]), ("length" if visual else "height"): 2 * float(size[1])}
@@ -281,8 +335,12 @@ class PybulletSim:
     def set_body_pose(self, body, pos, quat=(1.0, 0.0, 0.0, 0.0)):
         r = self._ref(body)
         q = np.asarray(quat, dtype=np.float64)
+        # Bullet zeroes the velocity when it teleports a body; MuJoCo (and the protocol) keep it.
+        vel = p.getBaseVelocity(r.uid, physicsClientId=self.cid) if body in self.free else None
         p.resetBasePositionAndOrientation(r.uid, list(map(float, pos)), _xyzw(q / np.linalg.norm(q)),
                                           physicsClientId=self.cid)
+        if vel is not None:
+            p.resetBaseVelocity(r.uid, *vel, physicsClientId=self.cid)
 
     def set_body_velocity(self, body, linear, angular=(0.0, 0.0, 0.0)):
         r = self._ref(body)
@@ -323,6 +381,12 @@ class PybulletSim:
         self.world.apply_initial_state(self, init)
 
     def step(self, action: np.ndarray) -> bool:
+        """Advance one control step; False if the simulation went unstable (before or during the step).
+
+        Bullet clamps velocities at 100 rather than producing NaN, and joint motors then brake the
+        clamped joints within a step, so a blow-up is looked for both before and after stepping.
+        """
+        stable = self._stable()
         self._forces = {}
         self.world.apply_action(self, action)
         for _ in range(self.n_substeps):
@@ -331,17 +395,44 @@ class PybulletSim:
                 com = p.getBasePositionAndOrientation(r.uid, physicsClientId=self.cid)[0]
                 p.applyExternalForce(r.uid, -1, f.tolist(), com, p.WORLD_FRAME, physicsClientId=self.cid)
             p.stepSimulation(physicsClientId=self.cid)
+        return self._stable() and stable
+
+    def _stable(self) -> bool:
+        """False once anything is non-finite or faster than MAX_SPEED (Bullet clamps blow-ups at 100)."""
+        c = self.cid
+        for name in self.free:
+            r = self.bodies[name]
+            pos, orn = p.getBasePositionAndOrientation(r.uid, physicsClientId=c)
+            lin, ang = p.getBaseVelocity(r.uid, physicsClientId=c)
+            if not np.all(np.isfinite([*pos, *orn, *lin, *ang])) or max(map(abs, lin)) > MAX_SPEED:
+                return False
+        for r in self.joints.values():
+            q, qd = p.getJointState(r.uid, r.link, physicsClientId=c)[:2]
+            if not (math.isfinite(q) and math.isfinite(qd)) or abs(qd) > MAX_SPEED:
+                return False
         return True
 
     def render(self, pose: CameraPose) -> np.ndarray:
         h, w = self.image_size
         view = p.computeViewMatrix(list(pose.eye), list(pose.target), list(pose.up), physicsClientId=self.cid)
-        proj = p.computeProjectionMatrixFOV(pose.fovy, w / h, _NEAR, _FAR, physicsClientId=self.cid)
-        img = p.getCameraImage(w, h, view, proj, renderer=p.ER_TINY_RENDERER, shadow=0,
-                               lightDirection=[0.3, -0.4, 1.0], lightColor=[1.0, 1.0, 1.0],
-                               lightAmbientCoeff=0.55, lightDiffuseCoeff=0.45, lightSpecularCoeff=0.0,
-                               flags=p.ER_NO_SEGMENTATION_MASK, physicsClientId=self.cid)[2]
-        return np.asarray(img, dtype=np.uint8).reshape(h, w, 4)[..., :3].copy()
+        proj = list(p.computeProjectionMatrixFOV(pose.fovy, w / h, _NEAR, _FAR, physicsClientId=self.cid))
+        # TinyRenderer samples pixel (i, j) at integer screen coordinates with row 0 at the top, i.e.
+        # half a pixel right of and above the pixel centre (j + 0.5, i + 0.5) that MuJoCo and
+        # CameraPose.project use. Shift NDC by half a pixel (-1/w in x, -1/h in y): entries (0, 2) and
+        # (1, 2) of the column-major matrix add that times w_clip = -z_eye.
+        proj[8] += 1.0 / w
+        proj[9] += 1.0 / h
+        # A headlight, as in the worlds' MJCF, with MuJoCo's top light folded into the ambient term.
+        headlight = [float(v) for v in np.subtract(pose.eye, pose.target)]
+        out = p.getCameraImage(w, h, view, proj, renderer=p.ER_TINY_RENDERER, shadow=0,
+                               lightDirection=headlight, lightColor=[1.0, 1.0, 1.0],
+                               lightAmbientCoeff=0.7, lightDiffuseCoeff=0.5, lightSpecularCoeff=0.0,
+                               physicsClientId=self.cid)
+        rgb = np.asarray(out[2], dtype=np.uint8).reshape(h, w, 4)[..., :3].copy()
+        # TinyRenderer clears to white, MuJoCo to black: paint the empty background (no body in the
+        # segmentation mask) black so both backends show the same picture.
+        rgb[np.asarray(out[4]).reshape(h, w) < 0] = 0
+        return rgb
 
     def close(self) -> None:
         if self.cid is not None and self.cid >= 0:

@@ -96,6 +96,8 @@ class World:
     default_camera: ClassVar[CameraPose]
     camera_range: ClassVar[CameraRange]
     description: ClassVar[str] = ""
+    # State entries holding object positions: "did anything move?" in dataset reports.
+    object_entries: ClassVar[tuple[str, ...]] = ()
 
     @property
     def action_dim(self) -> int:
@@ -116,7 +118,7 @@ class World:
         import inspect
 
         h = hashlib.sha256(self.mjcf_text().encode())
-        h.update(inspect.getsource(type(self)).encode())
+        h.update(inspect.getsource(inspect.getmodule(type(self))).encode())  # class and module constants
         return h.hexdigest()[:16]
 
     # --- the task, declared once -------------------------------------------------------------

@@ -36,6 +36,7 @@ class Drop(World):
     camera_range = CameraRange(azimuth=(60.0, 120.0), elevation=(-75.0, -40.0), distance=(1.2, 1.55),
                                target=(0.0, 0.0, 0.02))
 
+    object_entries = tuple(f"{o}_pos" for o in OBJECTS)
     max_force = 1.0  # N on obj0 at |action| = 1
     target_radius = 0.08
     settle_speed = 0.15  # obj0 must be nearly at rest inside the target

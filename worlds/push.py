@@ -28,6 +28,7 @@ class Push(World):
     default_camera = orbit(90.0, -60.0, 1.1)
     camera_range = CameraRange(azimuth=(45.0, 135.0), elevation=(-80.0, -40.0), distance=(0.95, 1.3))
 
+    object_entries = ("block_pos",)
     max_speed = 0.3  # m/s at |action| = 1 (the actuators' ctrlrange)
     success_radius = 0.05
 

@@ -1,0 +1,394 @@
+"""`cosmos-sim`: the command line.
+
+Each subcommand is one `cmd_*` function plus one `Command` entry in `COMMANDS`, which `build_parser`
+turns into argparse subparsers. A command with `subcommands` (e.g. `data info|verify|curate`) nests
+the same way, so adding one is a function and a table row:
+
+    Command("collect", "record episodes into a dataset", cmd_collect, add_collect_args)
+
+User errors (unknown names, bad values, missing files) print one line, `cosmos-sim: error: ...`, on
+stderr and exit with status 1 (2 for command-line syntax errors); no traceback. Set COSMOS_SIM_DEBUG=1
+to get the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROG = "cosmos-sim"
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+# --- command table -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Command:
+    """One subcommand: `help` is the line in `cosmos-sim --help`; `description` the text of its own --help."""
+
+    name: str
+    help: str
+    run: Callable[[argparse.Namespace], int | None] | None = None
+    add_arguments: Callable[[argparse.ArgumentParser], None] | None = None
+    description: str | None = None
+    subcommands: tuple[Command, ...] = field(default_factory=tuple)
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the descriptions' line breaks; options say their defaults in their own help."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line naming the command's --help, instead of usage + error."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"{PROG}: error: {message} (see '{self.prog} --help')\n")
+
+
+def _fail(message: str) -> None:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+
+
+def positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
+    return v
+
+
+def world_list(values: Sequence[str] | None) -> list:
+    """World names from `--worlds push reach` or `--worlds push,reach` (case-insensitive); all when empty."""
+    from cosmos_sim.worlds import WORLDS, get_world
+
+    names = [n for v in (values or []) for n in v.split(",") if n.strip()]
+    if not names:
+        return [get_world(n) for n in WORLDS]
+    worlds = []
+    for n in names:
+        w = get_world(n.strip())  # UnknownChoiceError names the valid choices
+        if w.name not in [x.name for x in worlds]:
+            worlds.append(w)
+    return worlds
+
+
+def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A plain-text table with aligned columns (left for text, right for numbers)."""
+    cells = [[str(h) for h in headers]] + [[str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    numeric = [all(_is_number(r[i]) for r in rows) and bool(rows) for i in range(len(headers))]
+
+    def line(r):
+        return "  ".join(c.rjust(w) if num else c.ljust(w) for c, w, num in zip(r, widths, numeric, strict=True))
+
+    out = [line(cells[0]), "  ".join("-" * w for w in widths)]
+    out += [line(r) for r in cells[1:]]
+    return "\n".join(s.rstrip() for s in out)
+
+
+def _is_number(x) -> bool:
+    try:
+        float(str(x))
+    except ValueError:
+        return False
+    return not isinstance(x, bool)
+
+
+def write_json(path: str | os.PathLike, obj) -> Path:
+    """Write JSON atomically (temp file + os.replace)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp.json", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(obj, f, indent=2)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+# --- cosmos-sim worlds -----------------------------------------------------------------------------
+def world_info(world) -> dict:
+    """What `cosmos-sim worlds` shows for one world (also its --json record)."""
+    from cosmos_sim.envs import BACKENDS, env_id
+
+    d = world.describe()
+    return {
+        "name": world.name.lower(),
+        "gym_id": env_id(world.name),
+        "description": d["description"],
+        "action": d["action"],
+        "action_dim": world.action_dim,
+        "state": [{"name": n, "size": k} for n, k in d["state"]],
+        "state_dim": world.state_dim,
+        "control_hz": d["control_hz"],
+        "max_episode_steps": d["max_episode_steps"],
+        "episode_seconds": round(d["max_episode_steps"] / d["control_hz"], 3),
+        "backends": list(BACKENDS),
+    }
+
+
+def add_worlds_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("names", nargs="*", metavar="WORLD", help="only these worlds (default: all)")
+    p.add_argument("--json", action="store_true", help="print a JSON list instead of text")
+
+
+def cmd_worlds(args: argparse.Namespace) -> int:
+    infos = [world_info(w) for w in world_list(args.names)]
+    if args.json:
+        print(json.dumps(infos, indent=2))
+        return EXIT_OK
+    for i, d in enumerate(infos):
+        if i:
+            print()
+        print(f"{d['name']}  ({d['gym_id']})")
+        if d["description"]:
+            print(f"  {d['description']}")
+        print(f"  action    [{d['action_dim']}] {', '.join(d['action'])}  (each in [-1, 1])")
+        layout = "  ".join(f"{e['name']}[{e['size']}]" for e in d["state"])
+        print(f"  state     [{d['state_dim']}] {layout}")
+        print(f"  control   {d['control_hz']:g} Hz, max {d['max_episode_steps']} steps "
+              f"({d['episode_seconds']:g} s)")
+        print(f"  backends  {', '.join(d['backends'])}")
+    return EXIT_OK
+
+
+# --- cosmos-sim demo -------------------------------------------------------------------------------
+BACKEND_LABELS = {"mujoco": "MuJoCo", "pybullet": "PyBullet"}
+DEMO_BACKENDS = ("mujoco", "pybullet")
+
+
+@dataclass
+class Episode:
+    seed: int
+    frames: list  # (H, W, 3) uint8, reset frame first
+    successes: list  # success flag after each frame
+    success: bool
+    steps: int
+    ret: float
+
+
+def run_episode(env, policy, seed: int) -> Episode:
+    """One episode of `policy` in `env` from `reset(seed=seed)`, keeping every frame."""
+    import numpy as np
+
+    from cosmos_sim.policies import batch_obs
+
+    policy.reset()
+    obs, info = env.reset(seed=seed)
+    frames, flags, ret = [obs["pixels"]], [bool(info["success"])], 0.0
+    done = False
+    while not done:
+        action = np.asarray(policy.act(batch_obs(obs)))[0]
+        obs, reward, terminated, truncated, info = env.step(action)
+        frames.append(obs["pixels"])
+        flags.append(bool(info["success"]))
+        ret += float(reward)
+        done = terminated or truncated
+    return Episode(seed, frames, flags, bool(info["success"]), len(frames) - 1, ret)
+
+
+def _demo_frame(world_name: str, i: int, n: int, t: int, eps: dict, scale: int):
+    from cosmos_sim import video
+
+    views, labels = [], []
+    for b, ep in eps.items():
+        k = min(t, len(ep.frames) - 1)
+        views.append(ep.frames[k])
+        status = "success" if ep.successes[k] else ("failed" if k == len(ep.frames) - 1 else "")
+        labels.append(f"{BACKEND_LABELS.get(b, b)}  t={k}  {status}".rstrip())
+    body = video.tile(views, labels=labels, scale=scale)
+    return video.label(body, f"{world_name}  episode {i + 1}/{n}  seed {eps[next(iter(eps))].seed}")
+
+
+def physics_demo(worlds, episodes: int, image_size: int, out: Path, seed: int = 0, skill: float = 1.0,
+                 backends: Sequence[str] = DEMO_BACKENDS, progress: bool | None = None) -> dict:
+    """The scripted expert in each backend from the same seeds: one side-by-side MP4 per world.
+
+    Returns a summary dict (also written to `out/physics_demo.json`).
+    """
+    import gymnasium as gym
+    from tqdm import tqdm
+
+    from cosmos_sim import video
+    from cosmos_sim.envs import env_id
+    from cosmos_sim.policies import ScriptedPolicy
+
+    out.mkdir(parents=True, exist_ok=True)
+    scale = max(1, -(-256 // image_size))  # tiles at least 256 px wide
+    hold = 5  # frames held at the end of each episode, so the outcome is visible
+    summary = {"policy": f"scripted(skill={skill:g})", "episodes": episodes,
+               "seeds": [seed + i for i in range(episodes)], "image_size": image_size, "backends": list(backends),
+               "worlds": {}}
+    first_frames = []
+    t0 = time.perf_counter()
+    bar = tqdm(total=len(worlds) * len(backends) * episodes, unit="ep", desc="demo",
+               disable=None if progress is None else not progress, file=sys.stderr, dynamic_ncols=True)
+    try:
+        for world in worlds:
+            name = world.name.lower()
+            envs = {b: gym.make(env_id(world.name), backend=b, obs_mode="both", image_size=image_size)
+                    for b in backends}
+            policies = {b: ScriptedPolicy(world, skill=skill, seed=seed) for b in backends}
+            results: dict[str, list[Episode]] = {b: [] for b in backends}
+            path = out / f"{name}.mp4"
+            fps = round(1.0 / world.control_dt)
+            try:
+                with video.VideoWriter(path, fps=fps) as writer:
+                    for i in range(episodes):
+                        eps = {}
+                        for b in backends:
+                            bar.set_postfix_str(f"{name} {b}", refresh=False)
+                            eps[b] = run_episode(envs[b], policies[b], seed + i)
+                            results[b].append(eps[b])
+                            bar.update(1)
+                        if i == 0:
+                            first_frames.append([eps[b].frames[0] for b in backends])
+                        length = max(len(e.frames) for e in eps.values()) + hold
+                        for t in range(length):
+                            writer.append(_demo_frame(world.name, i, episodes, t, eps, scale))
+                        for e in eps.values():
+                            e.frames = []  # the video has them; free the memory
+            finally:
+                for env in envs.values():
+                    env.close()
+            summary["worlds"][name] = {
+                "video": str(path), "frames": writer.frames_written, "fps": fps,
+                **{b: {"successes": sum(e.success for e in results[b]), "episodes": len(results[b]),
+                       "success_rate": sum(e.success for e in results[b]) / len(results[b]),
+                       "mean_steps": sum(e.steps for e in results[b]) / len(results[b]),
+                       "mean_return": sum(e.ret for e in results[b]) / len(results[b]),
+                       "per_episode": [{"seed": e.seed, "success": e.success, "steps": e.steps} for e in results[b]]}
+                   for b in backends},
+            }
+    finally:
+        bar.close()
+    labels = [[f"{w.name}  {BACKEND_LABELS.get(b, b)}" for b in backends] for w in worlds]
+    summary["first_frames"] = str(video.save_png(out / "first_frames.png",
+                                                 video.grid(first_frames, labels=labels, scale=scale)))
+    summary["seconds"] = round(time.perf_counter() - t0, 1)
+    summary["summary_json"] = str(out / "physics_demo.json")
+    write_json(out / "physics_demo.json", summary)
+    return summary
+
+
+def add_demo_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", type=Path, default=Path("demo_out"), help="output directory (default: %(default)s)")
+    p.add_argument("--episodes", type=positive_int, default=20,
+                   help="episodes per world and backend (default: %(default)s)")
+    p.add_argument("--worlds", nargs="+", metavar="WORLD", default=None,
+                   help="worlds to run, e.g. --worlds push reach (default: all)")
+    p.add_argument("--image-size", type=positive_int, default=64,
+                   help="rendered frame size in pixels, square (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="episode i uses seed SEED+i in every backend (default: %(default)s)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from cosmos_sim.envs.physics_env import parse_image_size
+
+    worlds = world_list(args.worlds)  # validate everything before any work
+    parse_image_size(args.image_size)
+    s = physics_demo(worlds, args.episodes, args.image_size, args.out, seed=args.seed,
+                     progress=False if args.no_progress else None)
+    backends = s["backends"]
+    print(f"Scripted expert (skill=1), {s['episodes']} episode(s) per world, seeds {s['seeds'][0]}.."
+          f"{s['seeds'][-1]}, the same in every backend:\n")
+    headers = ["world"] + [f"{BACKEND_LABELS.get(b, b)} success" for b in backends] + \
+        [f"{BACKEND_LABELS.get(b, b)} steps" for b in backends]
+    rows = []
+    for name, w in s["worlds"].items():
+        rows.append([name] + [f"{w[b]['successes']}/{w[b]['episodes']} ({100 * w[b]['success_rate']:.0f}%)"
+                              for b in backends] + [f"{w[b]['mean_steps']:.1f}" for b in backends])
+    print(format_table(headers, rows))
+    print(f"\nWrote (in {s['seconds']:g} s):")
+    for w in s["worlds"].values():
+        print(f"  {w['video']}  ({' | '.join(BACKEND_LABELS.get(b, b) for b in backends)}, "
+              f"{w['frames']} frames at {w['fps']} fps)")
+    print(f"  {s['first_frames']}  (first frame of every world and backend)")
+    print(f"  {s['summary_json']}  (success rates and per-episode results)")
+    return EXIT_OK
+
+
+# --- registration ----------------------------------------------------------------------------------
+COMMANDS: list[Command] = [
+    Command("worlds", "list the worlds: actions, state layout, control rate, episode length, backends",
+            cmd_worlds, add_worlds_args,
+            description="List every world (or the WORLDs named) with its action names, state vector layout\n"
+                        "(entry names and sizes), control rate, maximum episode steps and backends."),
+    Command("demo", "run the scripted expert in MuJoCo and PyBullet and write side-by-side videos",
+            cmd_demo, add_demo_args,
+            description="Run the scripted expert (skill=1) in MuJoCo and PyBullet from the same seeds for each\n"
+                        "world, write one MP4 per world with both backends side by side, a PNG of the first\n"
+                        "frames, and print the success rate per world and backend."),
+]
+
+
+def _add_commands(parent: argparse.ArgumentParser, commands: Sequence[Command]) -> None:
+    sub = parent.add_subparsers(title="commands", metavar="COMMAND", dest=f"_cmd_{parent.prog}")
+    for c in commands:
+        p = sub.add_parser(c.name, help=c.help, description=c.description or c.help, formatter_class=_Formatter)
+        if c.add_arguments is not None:
+            c.add_arguments(p)
+        if c.subcommands:
+            _add_commands(p, c.subcommands)
+        p.set_defaults(_run=c.run, _parser=p)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from cosmos_sim import __version__
+
+    p = _Parser(prog=PROG, formatter_class=_Formatter,
+                description="cosmos_sim: learned world models as Gymnasium envs, beside MuJoCo and PyBullet twins.\n"
+                            "Run 'cosmos-sim COMMAND --help' for what a command does.")
+    p.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    _add_commands(p, COMMANDS)
+    p.set_defaults(_run=None, _parser=p)
+    return p
+
+
+def _message(e: BaseException) -> str:
+    if isinstance(e, KeyError) and e.args:
+        return str(e.args[0])
+    if isinstance(e, FileNotFoundError) and e.filename:
+        return f"no such file or directory: {e.filename}"
+    return str(e) or type(e).__name__
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from cosmos_sim.errors import CosmosSimError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args._run is None:  # `cosmos-sim` or a command group without its subcommand
+        args._parser.print_help()
+        return EXIT_OK if args._parser is parser else EXIT_USAGE
+    try:
+        return int(args._run(args) or EXIT_OK)
+    except (CosmosSimError, ValueError, FileNotFoundError, KeyError) as e:
+        if os.environ.get("COSMOS_SIM_DEBUG"):
+            raise
+        _fail(_message(e))
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        _fail("interrupted")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `cosmos-sim worlds | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,336 @@
+"""Parallel episode collection into shards, resumable after a kill.
+
+Episode i uses seed `base_seed + i`; its policy, skill and camera motion derive from that seed
+too, so a dataset is reproducible whatever the worker count. Workers write whole shards
+atomically; only the parent writes the manifest. On restart, shards that reached the disk but
+not the manifest are checked and adopted, temp files are removed, and only missing seeds are
+collected: nothing lost, nothing duplicated.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import queue
+import time
+import traceback
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+from cosmos_sim.data.schema import EpisodeSpec
+from cosmos_sim.data.shards import MANIFEST, ShardReader, read_manifest, write_manifest, write_shard
+from cosmos_sim.errors import CorruptDataError, DatasetError, DatasetMismatchError, UnknownChoiceError
+from cosmos_sim.worlds import get_world
+
+CAMERA_MODES = ("fixed", "random", "moving")
+
+
+@dataclass(frozen=True)
+class CollectConfig:
+    world: str = "Push"
+    backend: str = "mujoco"
+    policy: str = "scripted"  # a name from cosmos_sim.policies.registry, or "mix"
+    skill: tuple[float, float] = (1.0, 1.0)  # per-episode skill drawn uniformly from this range
+    episodes: int = 100
+    base_seed: int = 0
+    camera: str = "fixed"  # fixed | random (per episode) | moving (random start, moves every step)
+    image_size: int = 64
+    workers: int = 1
+    shard_mb: float = 32.0
+
+    # Fields that define what the data is; a resume must agree on them.
+    IDENTITY = ("world", "backend", "policy", "skill", "base_seed", "camera", "image_size")
+
+    def __post_init__(self):
+        from cosmos_sim.envs.physics_env import PHYSICS_BACKENDS
+        from cosmos_sim.policies.registry import policy_names
+
+        object.__setattr__(self, "world", get_world(self.world).name)
+        object.__setattr__(self, "skill", tuple(float(s) for s in self.skill))
+        if self.backend not in PHYSICS_BACKENDS:
+            raise UnknownChoiceError("backend", self.backend, PHYSICS_BACKENDS)
+        if self.policy not in policy_names():
+            raise UnknownChoiceError("policy", self.policy, policy_names())
+        if self.camera not in CAMERA_MODES:
+            raise UnknownChoiceError("camera mode", self.camera, CAMERA_MODES)
+        lo, hi = self.skill
+        if not (0.0 <= lo <= hi <= 1.0):
+            raise ValueError(f"skill range must satisfy 0 <= lo <= hi <= 1, got {self.skill}")
+        if self.episodes < 1 or self.workers < 1 or self.shard_mb <= 0:
+            raise ValueError("episodes and workers must be >= 1 and shard_mb > 0")
+
+    def identity(self) -> dict:
+        d = asdict(self)
+        return {k: (list(d[k]) if isinstance(d[k], tuple) else d[k]) for k in self.IDENTITY}
+
+    def to_dict(self) -> dict:
+        return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v) for f in fields(self)}
+
+
+def episode_skill(config: CollectConfig, seed: int) -> float:
+    lo, hi = config.skill
+    return lo if lo == hi else float(np.random.default_rng([seed, 3]).uniform(lo, hi))
+
+
+def make_collection_env(config: CollectConfig):
+    from cosmos_sim.envs.physics_env import PhysicsEnv
+
+    camera = None if config.camera == "fixed" else "random"
+    return PhysicsEnv(config.world, backend=config.backend, obs_mode="both", image_size=config.image_size,
+                      camera=camera, camera_control=config.camera == "moving")
+
+
+def rollout_episode(config: CollectConfig, seed: int, env=None) -> dict:
+    """One episode as the schema's dict of arrays. Shared by collection and tests."""
+    import cosmos_sim
+    from cosmos_sim.policies.base import batch_obs
+    from cosmos_sim.policies.explore import CameraWalk
+    from cosmos_sim.policies.registry import make_policy
+
+    own_env = env is None
+    env = make_collection_env(config) if own_env else env
+    try:
+        world = env.world
+        skill = episode_skill(config, seed)
+        policy = make_policy(config.policy, world, seed=seed, skill=skill)
+        walk = CameraWalk(seed=seed) if config.camera == "moving" else None
+        obs, info = env.reset(seed=seed)
+        frames, states, cams = [obs["pixels"]], [info["state"]], [info["camera"]]
+        actions, rewards, terms, truncs = [], [], [], []
+        done = False
+        while not done:
+            a = policy.act(batch_obs(obs))[0]
+            full = np.concatenate([a, walk()]) if walk is not None else a
+            obs, r, term, trunc, info = env.step(full)
+            frames.append(obs["pixels"])
+            states.append(info["state"])
+            cams.append(info["camera"])
+            actions.append(np.clip(a, -1, 1))
+            rewards.append(r)
+            terms.append(term)
+            truncs.append(trunc)
+            done = term or trunc
+        return {
+            "pixels": np.stack(frames).astype(np.uint8),
+            "states": np.stack(states).astype(np.float32),
+            "extrinsics": np.stack([c.extrinsics() for c in cams]).astype(np.float32),
+            "fovy": np.array([c.fovy for c in cams], dtype=np.float32),
+            "actions": np.stack(actions).astype(np.float32),
+            "rewards": np.asarray(rewards, dtype=np.float32),
+            "terminated": np.asarray(terms, dtype=np.uint8),
+            "truncated": np.asarray(truncs, dtype=np.uint8),
+            "metadata": {
+                "world": world.name, "backend": config.backend, "seed": int(seed),
+                "policy": policy.name, "policy_params": {"kind": config.policy, "skill": skill},
+                "camera_mode": config.camera, "image_size": list(env.image_size),
+                "world_hash": world.definition_hash(), "version": cosmos_sim.__version__,
+                "diverged": bool(info["diverged"]), "success": bool(info["success"]), "length": len(actions),
+            },
+        }
+    finally:
+        if own_env:
+            env.close()
+
+
+def dataset_spec(config: CollectConfig) -> EpisodeSpec:
+    world = get_world(config.world)
+    return EpisodeSpec(image_size=(config.image_size, config.image_size), action_dim=world.action_dim,
+                       state_dim=world.state_dim)
+
+
+def new_manifest(config: CollectConfig) -> dict:
+    world = get_world(config.world)
+    return {
+        "format": "cosmos_sim.dataset", "version": 1, "world": world.name,
+        "world_hash": world.definition_hash(), "image_size": [config.image_size, config.image_size],
+        "action_dim": world.action_dim, "state_dim": world.state_dim,
+        "action_names": list(world.action_names), "state_layout": [[n, k] for n, k in world.state_layout.entries],
+        "collection": config.identity(), "shards": [],
+    }
+
+
+def prepare_directory(out: Path, config: CollectConfig) -> dict:
+    """Load or create the manifest, refuse foreign data, clean temp files and adopt orphan shards."""
+    out.mkdir(parents=True, exist_ok=True)
+    fresh = new_manifest(config)
+    if (out / MANIFEST).exists():
+        manifest = read_manifest(out)
+        if manifest.get("selection") is not None:
+            raise DatasetError(f"{out} is a curated view; collect into the source dataset or a new directory")
+        for key in ("world", "image_size"):
+            if manifest.get(key) != fresh[key]:
+                raise DatasetMismatchError(f"{out} holds a dataset with {key}={manifest.get(key)}, "
+                                           f"not {key}={fresh[key]}; collect into another directory")
+        if manifest.get("world_hash") != fresh["world_hash"]:
+            raise DatasetMismatchError(f"{out} was collected from another version of world {fresh['world']} "
+                                       f"(definition hash {manifest.get('world_hash')} != {fresh['world_hash']})")
+        if manifest.get("collection") != fresh["collection"]:
+            diff = {k: (manifest.get("collection", {}).get(k), v) for k, v in fresh["collection"].items()
+                    if manifest.get("collection", {}).get(k) != v}
+            raise DatasetMismatchError(f"{out} was collected with other settings {diff} (theirs, yours); "
+                                       "collect into another directory")
+    else:
+        if any(out.glob("*.safetensors")):
+            raise DatasetError(f"{out} holds shards but no {MANIFEST}; refusing to mix datasets")
+        manifest = fresh
+    for tmp in out.glob(".*.tmp"):
+        tmp.unlink()
+    listed = {s["file"] for s in manifest["shards"]}
+    seen = {seed for s in manifest["shards"] for seed in s["seeds"]}
+    spec = dataset_spec(config)
+    for path in sorted(out.glob("shard-*.safetensors")):
+        if path.name in listed:
+            continue
+        try:  # a shard renamed into place just before a kill: keep it if it is whole and new
+            reader = ShardReader(path)
+            seeds = [int(m["seed"]) for m in reader.metadata]
+            ok = reader.spec == spec and not seen.intersection(seeds) and len(set(seeds)) == len(seeds)
+            entry = _entry_for(path, reader) if ok else None
+            reader.close()
+        except (CorruptDataError, DatasetError):
+            entry = None
+        if entry is None:
+            path.unlink()
+        else:
+            manifest["shards"].append(entry)
+            seen.update(entry["seeds"])
+    write_manifest(out, manifest)
+    return manifest
+
+
+def _entry_for(path: Path, reader: ShardReader) -> dict:
+    import hashlib
+    import struct
+
+    from cosmos_sim.data.shards import sha256_file
+
+    with open(path, "rb") as f:
+        head = f.read(8)
+        header = f.read(struct.unpack("<Q", head)[0])
+    return {"file": path.name, "sha256": sha256_file(path), "header_sha256": hashlib.sha256(head + header).hexdigest(),
+            "bytes": path.stat().st_size, "episodes": len(reader), "frames": int(reader.frame_offsets[-1]),
+            "steps": int(reader.step_offsets[-1]), "seeds": [int(m["seed"]) for m in reader.metadata]}
+
+
+def _episode_bytes(ep: dict) -> int:
+    return sum(v.nbytes for k, v in ep.items() if isinstance(v, np.ndarray))
+
+
+def _worker(config: CollectConfig, out: str, tasks, results) -> None:
+    """Collect seeds from `tasks` into shards of about `shard_mb`; report through `results`."""
+    try:
+        spec = dataset_spec(config)
+        env = make_collection_env(config)
+        buffer: list[dict] = []
+        limit = config.shard_mb * 2**20
+
+        def flush():
+            if buffer:
+                name = f"shard-{buffer[0]['metadata']['seed']:09d}-{len(buffer):04d}.safetensors"
+                results.put(("shard", write_shard(out, name, buffer, spec)))
+                buffer.clear()
+
+        while True:
+            seed = tasks.get()  # None: no work left
+            if seed is None:
+                break
+            ep = rollout_episode(config, seed, env)
+            buffer.append(ep)
+            results.put(("episode", len(ep["pixels"])))
+            if sum(_episode_bytes(e) for e in buffer) >= limit:
+                flush()
+        flush()
+        env.close()
+        results.put(("done", None))
+    except BaseException:
+        results.put(("error", traceback.format_exc()))
+
+
+class _ListQueue:
+    """The in-process stand-in for a task queue (one worker, no subprocess)."""
+
+    def __init__(self, items):
+        self.items = list(items)
+
+    def get(self):
+        return self.items.pop(0) if self.items else None
+
+
+class _Collector:
+    """In-process results sink for the one-worker path."""
+
+    def __init__(self, on_message):
+        self.on_message = on_message
+
+    def put(self, msg):
+        self.on_message(msg)
+
+
+def collect(config: CollectConfig, out: str | os.PathLike, progress: bool = True) -> dict:
+    """Collect the missing episodes of `config` into `out`; returns the final manifest."""
+    from tqdm.auto import tqdm
+
+    out = Path(out)
+    manifest = prepare_directory(out, config)
+    done = {seed for s in manifest["shards"] for seed in s["seeds"]}
+    todo = [config.base_seed + i for i in range(config.episodes) if config.base_seed + i not in done]
+    manifest["collection_config"] = config.to_dict()
+    if not todo:
+        write_manifest(out, manifest)
+        return manifest
+    bar = tqdm(total=len(todo), desc=f"collect {config.world}/{config.backend}", unit="ep", disable=not progress)
+    t0, frames = time.perf_counter(), 0
+    errors: list[str] = []
+
+    def on_message(msg):
+        nonlocal frames
+        kind, payload = msg
+        if kind == "episode":
+            frames += payload
+            bar.update(1)
+            dt = max(time.perf_counter() - t0, 1e-9)
+            bar.set_postfix(ep_s=f"{bar.n / dt:.1f}", frames_s=f"{frames / dt:.0f}")
+        elif kind == "shard":
+            manifest["shards"].append(payload)
+            write_manifest(out, manifest)
+        elif kind == "error":
+            errors.append(payload)
+
+    workers = min(config.workers, len(todo))
+    try:
+        if workers == 1:
+            _worker(config, str(out), _ListQueue(todo), _Collector(on_message))
+        else:
+            ctx = mp.get_context("spawn")
+            tasks, results = ctx.Queue(), ctx.Queue()
+            for seed in todo:
+                tasks.put(seed)
+            for _ in range(workers):
+                tasks.put(None)
+            procs = [ctx.Process(target=_worker, args=(config, str(out), tasks, results), daemon=True)
+                     for _ in range(workers)]
+            for p in procs:
+                p.start()
+            finished = 0
+            while finished < workers:
+                try:
+                    msg = results.get(timeout=1.0)
+                except queue.Empty:
+                    if any(p.exitcode not in (None, 0) for p in procs):
+                        errors.append("a collection worker died (exit codes "
+                                      f"{[p.exitcode for p in procs]})")
+                        break
+                    continue
+                on_message(msg)
+                finished += msg[0] in ("done", "error")
+            for p in procs:
+                p.join(timeout=10)
+                if p.is_alive():
+                    p.terminate()
+    finally:
+        bar.close()
+    if errors:
+        raise DatasetError("collection failed; re-run the same command to resume:\n" + errors[0])
+    return manifest

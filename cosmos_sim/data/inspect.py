@@ -1,0 +1,111 @@
+"""`data info` and `data verify`: what a dataset holds, and whether its bytes are intact."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from cosmos_sim.data.dataset import EpisodeDataset
+from cosmos_sim.data.shards import ShardReader, read_manifest, sha256_file
+from cosmos_sim.errors import CorruptDataError, DatasetError
+from cosmos_sim.worlds import get_world
+
+MOVED_THRESHOLD = 0.01  # metres: an object that travelled less than this "did not move"
+
+
+def objects_moved(world, states: np.ndarray) -> bool | None:
+    """Did any of the world's objects travel? None for worlds without objects."""
+    entries = getattr(world, "object_entries", ())
+    if not entries:
+        return None
+    L = world.state_layout
+    for name in entries:
+        pos = L.get(states, name)
+        if np.linalg.norm(pos - pos[0], axis=-1).max() > MOVED_THRESHOLD:
+            return True
+    return False
+
+
+def info(directory: str | os.PathLike, thumbnails: str | os.PathLike | None = None, max_thumbs: int = 16) -> dict:
+    ds = EpisodeDataset(directory)
+    m = ds.manifest
+    world = get_world(ds.world)
+    policies, cameras, backends = Counter(), Counter(), Counter()
+    moved, success, diverged, steps = [], 0, 0, 0
+    for i in range(len(ds)):
+        r, e = ds.locate(i)
+        meta = r.metadata[e]
+        policies[meta.get("policy_params", {}).get("kind", meta["policy"])] += 1
+        cameras[meta.get("camera_mode", "?")] += 1
+        backends[meta["backend"]] += 1
+        success += bool(meta.get("success"))
+        diverged += bool(meta.get("diverged"))
+        steps += r.num_steps(e)
+        mv = objects_moved(world, r.small_arrays(e)["states"])
+        if mv is not None:
+            moved.append(mv)
+    report = {
+        "directory": str(directory), "world": ds.world, "image_size": list(ds.spec.image_size),
+        "episodes": len(ds), "steps": steps, "frames": steps + len(ds), "shards": len(m["shards"]),
+        "bytes": sum(s["bytes"] for s in m["shards"]),
+        "backends": dict(backends), "policies": dict(policies), "cameras": dict(cameras),
+        "success_rate": success / max(len(ds), 1), "diverged": diverged,
+        "objects_moved_share": (sum(moved) / len(moved)) if moved else None,
+        "curated": m.get("selection") is not None,
+    }
+    if thumbnails is not None and len(ds):
+        from cosmos_sim.video import save_png, tile
+
+        idx = np.linspace(0, len(ds) - 1, min(max_thumbs, len(ds))).astype(int)
+        frames = []
+        for i in idx:
+            r, e = ds.locate(int(i))
+            px = r.pixels(e)
+            frames.append(px[len(px) // 2])
+        save_png(thumbnails, tile(frames, scale=2, cols=8))
+        report["thumbnails"] = str(thumbnails)
+    ds.close()
+    return report
+
+
+def verify(directory: str | os.PathLike) -> list[tuple[str, str]]:
+    """Every problem found, as (shard file or 'manifest', message). Empty means intact."""
+    directory = Path(directory)
+    problems: list[tuple[str, str]] = []
+    try:
+        m = read_manifest(directory)
+    except DatasetError as e:
+        return [("manifest", str(e))]
+    want_spec = (tuple(m["image_size"]), m["action_dim"], m["state_dim"])
+    seeds: Counter = Counter()
+    for entry in m["shards"]:
+        name = entry.get("file", "?")
+        path = directory / name
+        try:
+            if not path.is_file():
+                raise DatasetError("missing")
+            if path.stat().st_size != entry["bytes"]:
+                raise CorruptDataError(f"{path.stat().st_size} bytes, manifest says {entry['bytes']}")
+            if sha256_file(path) != entry["sha256"]:
+                raise CorruptDataError("sha256 mismatch")
+            r = ShardReader(path, entry)
+            try:
+                if (r.spec.image_size, r.spec.action_dim, r.spec.state_dim) != want_spec:
+                    raise CorruptDataError(f"schema {r.spec} differs from the manifest")
+                got = (len(r), int(r.frame_offsets[-1]), int(r.step_offsets[-1]), [int(x["seed"]) for x in r.metadata])
+                if got != (entry["episodes"], entry["frames"], entry["steps"], entry["seeds"]):
+                    raise CorruptDataError("episode/frame/step counts or seeds differ from the manifest")
+                for e in range(len(r)):
+                    r.pixels(e)
+            finally:
+                r.close()
+            seeds.update(entry["seeds"])
+        except (DatasetError, KeyError, OSError) as e:
+            problems.append((name, str(e)))
+    dup = sorted(s for s, c in seeds.items() if c > 1)
+    if dup:
+        problems.append(("manifest", f"duplicate seeds: {dup[:10]}"))
+    return problems
