@@ -322,6 +322,154 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --- cosmos-sim collect / data ---------------------------------------------------------------------
+def skill_range(text: str) -> tuple[float, float]:
+    """`0.7` or `0.3:1.0`."""
+    try:
+        parts = [float(v) for v in text.split(":")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"skill must be a number or LO:HI, got {text!r}") from None
+    if len(parts) not in (1, 2):
+        raise argparse.ArgumentTypeError(f"skill must be a number or LO:HI, got {text!r}")
+    return (parts[0], parts[-1])
+
+
+def add_collect_args(p: argparse.ArgumentParser) -> None:
+    from cosmos_sim.data.collect import CAMERA_MODES
+
+    p.add_argument("--world", required=True, help="world name, e.g. push")
+    p.add_argument("--backend", default="mujoco", help="mujoco or pybullet (default: mujoco)")
+    p.add_argument("--policy", default="mix", help="scripted, explore, random or mix (default: mix)")
+    p.add_argument("--skill", type=skill_range, default=(1.0, 1.0),
+                   help="expert skill, or a range LO:HI drawn per episode (default: 1.0)")
+    p.add_argument("--episodes", type=positive_int, required=True, help="episodes wanted in the dataset")
+    p.add_argument("--seed", type=int, default=0, help="episode i uses seed SEED + i (default: 0)")
+    p.add_argument("--camera", default="fixed", choices=CAMERA_MODES, help="camera per episode (default: fixed)")
+    p.add_argument("--image-size", type=positive_int, default=64, help="frame size (default: 64)")
+    p.add_argument("--workers", type=positive_int, default=1, help="worker processes (default: 1)")
+    p.add_argument("--shard-mb", type=float, default=32.0, help="target shard size in MB (default: 32)")
+    p.add_argument("--out", required=True, help="dataset directory; re-running resumes")
+
+
+def cmd_collect(args: argparse.Namespace) -> int:
+    from cosmos_sim.data import CollectConfig, collect
+
+    cfg = CollectConfig(world=args.world, backend=args.backend, policy=args.policy, skill=args.skill,
+                        episodes=args.episodes, base_seed=args.seed, camera=args.camera,
+                        image_size=args.image_size, workers=args.workers, shard_mb=args.shard_mb)
+    t = time.perf_counter()
+    m = collect(cfg, args.out)
+    eps = sum(s["episodes"] for s in m["shards"])
+    frames = sum(s["frames"] for s in m["shards"])
+    print(f"{args.out}: {eps} episodes, {frames} frames in {len(m['shards'])} shards "
+          f"({time.perf_counter() - t:.1f} s)")
+    return EXIT_OK
+
+
+def add_data_dir_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dir", help="dataset directory")
+
+
+def add_data_info_args(p: argparse.ArgumentParser) -> None:
+    add_data_dir_arg(p)
+    p.add_argument("--thumbnails", default=None, help="thumbnail grid PNG (default: DIR/thumbnails.png)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+def cmd_data_info(args: argparse.Namespace) -> int:
+    from cosmos_sim.data.inspect import info
+
+    r = info(args.dir, thumbnails=args.thumbnails or Path(args.dir) / "thumbnails.png")
+    if args.json:
+        print(json.dumps(r, indent=2))
+        return EXIT_OK
+    moved = "n/a" if r["objects_moved_share"] is None else f"{100 * r['objects_moved_share']:.0f}%"
+    rows = [("world", r["world"]), ("image size", "x".join(map(str, r["image_size"]))),
+            ("episodes", r["episodes"]), ("frames", r["frames"]), ("shards", r["shards"]),
+            ("size", f"{r['bytes'] / 2**20:.1f} MiB"), ("backends", r["backends"]), ("policies", r["policies"]),
+            ("cameras", r["cameras"]), ("success", f"{100 * r['success_rate']:.0f}%"),
+            ("objects moved", moved), ("diverged", r["diverged"]), ("curated view", r["curated"]),
+            ("thumbnails", r.get("thumbnails", "-"))]
+    print(format_table(["", ""], rows))
+    return EXIT_OK
+
+
+def cmd_data_verify(args: argparse.Namespace) -> int:
+    from cosmos_sim.data.inspect import verify
+
+    problems = verify(args.dir)
+    for name, msg in problems:
+        print(f"{name}: {msg}", file=sys.stderr)
+    if problems:
+        _fail(f"{len(problems)} problem(s) in {args.dir}")
+        return EXIT_ERROR
+    print(f"{args.dir}: OK (checksums, schema and counts)")
+    return EXIT_OK
+
+
+def add_data_curate_args(p: argparse.ArgumentParser) -> None:
+    add_data_dir_arg(p)
+    p.add_argument("--out", required=True, help="directory for the curated view (a manifest; no data copied)")
+    p.add_argument("--min-motion", type=float, default=0.002,
+                   help="share of pixels that ever change below which an episode is static (default: 0.002)")
+    p.add_argument("--keep-duplicates", action="store_true", help="keep episodes with the same start and actions")
+
+
+def cmd_data_curate(args: argparse.Namespace) -> int:
+    from cosmos_sim.data.curate import CurateConfig, curate
+
+    s = curate(args.dir, args.out, CurateConfig(min_motion=args.min_motion,
+                                                drop_duplicates=not args.keep_duplicates))
+    print(f"{args.out}: kept {s['kept']} of {s['episodes_in']} episodes; dropped " +
+          ", ".join(f"{v} {k}" for k, v in s["dropped"].items()) + f" (see {Path(args.out) / 'curation.json'})")
+    return EXIT_OK
+
+
+# --- cosmos-sim train ------------------------------------------------------------------------------
+def add_train_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", required=True, help="dataset directory (from cosmos-sim collect)")
+    p.add_argument("--out", required=True, help="run directory (checkpoints, metrics.jsonl, config.json)")
+    p.add_argument("--steps", type=positive_int, default=2000, help="optimizer steps (default: 2000)")
+    p.add_argument("--batch-size", type=positive_int, default=16, help="batch size per process (default: 16)")
+    p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (default: 2e-3)")
+    p.add_argument("--minutes", type=float, default=0.0, help="stop after this much training time (0: no limit)")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def add_train_tokenizer_args(p: argparse.ArgumentParser) -> None:
+    from cosmos_sim.tokenizer import PRESETS
+
+    add_train_common(p)
+    p.add_argument("--preset", default="cv8", help=f"one of {', '.join(PRESETS)} (default: cv8)")
+
+
+def _check_device(device: str | None) -> None:
+    import torch
+
+    if device is not None and device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} asked for, but CUDA is not available on this machine")
+
+
+def cmd_train_tokenizer(args: argparse.Namespace) -> int:
+    from cosmos_sim.data import EpisodeDataset
+    from cosmos_sim.tokenizer import preset, train_tokenizer
+    from cosmos_sim.training import TrainConfig
+
+    _check_device(args.device)
+    size = EpisodeDataset(args.data).spec.image_size[0]
+    cfg = preset(args.preset, image_size=size)
+    tc = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                     time_limit_s=args.minutes * 60, warmup_steps=min(200, max(1, args.steps // 10)),
+                     eval_every=max(1, args.steps // 4), checkpoint_every=max(1, args.steps // 4))
+    r = train_tokenizer(args.data, args.out, cfg, tc, resume=args.resume, device=args.device)
+    ev = r["eval"]
+    print(f"{args.out}: step {r['step']}, held-out PSNR {ev['psnr']:.2f} dB (objects {ev['psnr_objects']:.2f} dB), "
+          f"SSIM {ev['ssim']:.3f}; reconstruction grids in {args.out}")
+    return EXIT_OK
+
+
 # --- registration ----------------------------------------------------------------------------------
 COMMANDS: list[Command] = [
     Command("worlds", "list the worlds: actions, state layout, control rate, episode length, backends",
@@ -333,6 +481,22 @@ COMMANDS: list[Command] = [
             description="Run the scripted expert (skill=1) in MuJoCo and PyBullet from the same seeds for each\n"
                         "world, write one MP4 per world with both backends side by side, a PNG of the first\n"
                         "frames, and print the success rate per world and backend."),
+    Command("collect", "record episodes from a physics backend into a sharded dataset (resumable)",
+            cmd_collect, add_collect_args,
+            description="Collect EPISODES episodes (seed SEED+i for episode i) into --out as safetensors shards\n"
+                        "with a manifest. Re-running the same command after a kill continues where it stopped."),
+    Command("data", "inspect, verify and curate datasets", subcommands=(
+        Command("info", "counts, worlds, cameras, policies, object motion, and a thumbnail grid",
+                cmd_data_info, add_data_info_args),
+        Command("verify", "check every shard's checksums, schema and counts against the manifest",
+                cmd_data_verify, add_data_dir_arg),
+        Command("curate", "drop static, diverged and duplicate episodes into a curated view",
+                cmd_data_curate, add_data_curate_args),
+    )),
+    Command("train", "train models on a dataset", subcommands=(
+        Command("tokenizer", "train a causal video tokenizer (continuous or FSQ) with the shared trainer",
+                cmd_train_tokenizer, add_train_tokenizer_args),
+    )),
 ]
 
 

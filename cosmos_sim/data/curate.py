@@ -17,16 +17,20 @@ from cosmos_sim.errors import DatasetError
 
 @dataclass(frozen=True)
 class CurateConfig:
-    # Mean absolute change between consecutive frames (0-255 scale) below which an episode is static.
-    min_motion: float = 0.3
+    # Share of pixels that change (by more than `motion_levels` grey levels at some step) below
+    # which an episode is static: a robot that never moves, objects that never stir.
+    min_motion: float = 0.002
+    motion_levels: int = 8
     drop_diverged: bool = True
     drop_duplicates: bool = True
 
 
-def pixel_motion(pixels: np.ndarray) -> float:
+def pixel_motion(pixels: np.ndarray, levels: int = 8) -> float:
+    """Share of pixels that change by more than `levels` between some pair of consecutive frames."""
     if len(pixels) < 2:
         return 0.0
-    return float(np.abs(np.diff(pixels.astype(np.int16), axis=0)).mean())
+    changed = (np.abs(np.diff(pixels.astype(np.int16), axis=0)) > levels).any(axis=(0, 3))
+    return float(changed.mean())
 
 
 def curate(directory: str | os.PathLike, out: str | os.PathLike, config: CurateConfig = CurateConfig()) -> dict:
@@ -47,7 +51,7 @@ def curate(directory: str | os.PathLike, out: str | os.PathLike, config: CurateC
         if config.drop_diverged and meta.get("diverged"):
             dropped["diverged"].append(seed)
             continue
-        if pixel_motion(r.pixels(e)) < config.min_motion:
+        if pixel_motion(r.pixels(e), config.motion_levels) < config.min_motion:
             dropped["static"].append(seed)
             continue
         key = hashlib.sha256(small["states"][0].tobytes() + small["actions"].tobytes()).hexdigest()

@@ -191,8 +191,11 @@ class Trainer:
         if meta.get("kind") != self.kind:
             raise CheckpointError(f"{path} is a {meta.get('kind')!r} checkpoint, not {self.kind!r}")
         check_config(self.kind, meta["model_config"], self.model_config)
-        saved_train = {k: v for k, v in meta["train_config"].items() if k not in ("steps", "time_limit_s", "eval_at_s",
-                                                                               "eval_every", "log_every")}
+        # Schedule length and bookkeeping may change on resume (train longer); what shapes the
+        # optimisation itself (lr, betas, batch size, decay, ...) may not.
+        free = ("steps", "warmup_steps", "time_limit_s", "eval_at_s", "eval_every", "log_every",
+                "checkpoint_every", "keep_last", "num_workers")
+        saved_train = {k: v for k, v in meta["train_config"].items() if k not in free}
         check_config("training", saved_train, {k: v for k, v in self.cfg.to_dict().items() if k in saved_train})
         self.model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model/")})
         self.ema.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("ema/")})

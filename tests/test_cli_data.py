@@ -1,0 +1,53 @@
+"""The data and training commands, end to end on tiny sizes."""
+
+import json
+
+import pytest
+
+from cosmos_sim.cli import main
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "push"
+    assert main(["collect", "--world", "push", "--episodes", "6", "--image-size", "32", "--skill", "0.3:1",
+                 "--camera", "random", "--out", str(out)]) == 0
+    return out
+
+
+def test_collect_info_verify_curate(dataset, tmp_path, capsys):
+    assert main(["data", "info", str(dataset), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["episodes"] == 6 and report["world"] == "Push" and report["cameras"] == {"random": 6}
+    assert (dataset / "thumbnails.png").is_file()
+    assert main(["data", "verify", str(dataset)]) == 0
+    assert main(["data", "curate", str(dataset), "--out", str(tmp_path / "view")]) == 0
+    assert "kept" in capsys.readouterr().out
+    # resuming with more episodes adds only the new seeds
+    assert main(["collect", "--world", "push", "--episodes", "7", "--image-size", "32", "--skill", "0.3:1",
+                 "--camera", "random", "--out", str(dataset)]) == 0
+    assert "7 episodes" in capsys.readouterr().out
+
+
+def test_errors_are_one_line(dataset, tmp_path, capsys):
+    assert main(["collect", "--world", "reach", "--episodes", "1", "--image-size", "32", "--out", str(dataset)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "world=Push" in err and "world=Reach" in err
+    assert main(["collect", "--world", "push", "--episodes", "1", "--policy", "genius", "--out",
+                 str(tmp_path / "x")]) == 1
+    assert "scripted" in capsys.readouterr().err
+    assert main(["data", "verify", str(tmp_path / "nothing")]) == 1
+    assert main(["train", "tokenizer", "--data", str(dataset), "--out", str(tmp_path / "t"), "--preset", "cv99"]) == 1
+    assert "cv8" in capsys.readouterr().err
+
+
+def test_train_tokenizer_improves_and_resumes(dataset, tmp_path, capsys):
+    run = tmp_path / "tok"
+    args = ["train", "tokenizer", "--data", str(dataset), "--out", str(run), "--preset", "tiny", "--batch-size", "4",
+            "--lr", "3e-3"]
+    assert main([*args, "--steps", "40"]) == 0
+    evals = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if "eval" in line]
+    assert evals[-1]["eval"]["psnr"] > evals[0]["eval"]["psnr"] + 1.0
+    assert list(run.glob("recon_step*.png"))
+    assert main([*args, "--steps", "50", "--resume"]) == 0
+    assert (run / "checkpoints" / "step-00000050.safetensors").is_file()
