@@ -119,6 +119,14 @@ class CameraPose:
             raise CameraError(f"a camera array has 10 numbers (eye, target, up, fovy), got shape {a.shape}")
         return cls(eye=a[0:3], target=a[3:6], up=a[6:9], fovy=a[9])
 
+    @classmethod
+    def from_extrinsics(cls, extrinsics, fovy: float) -> CameraPose:
+        """Invert `extrinsics()`; the target lands one metre along the view axis (what datasets store)."""
+        T = np.asarray(extrinsics, dtype=np.float64)
+        R, t = T[:3, :3], T[:3, 3]
+        eye = -R.T @ t
+        return cls(eye=eye, target=eye + R[2], up=-R[1], fovy=float(fovy))
+
     def to_dict(self) -> dict:
         return {"eye": list(self.eye), "target": list(self.target), "up": list(self.up), "fovy": self.fovy}
 
@@ -177,3 +185,25 @@ class CameraRange:
         d = np.clip(np.asarray(delta, dtype=np.float64), -1.0, 1.0) * np.asarray(self.max_step)
         az, el, dist = self.clamp(az + d[0], el + d[1], dist + d[2])
         return orbit(az, el, dist, pose.target, pose.fovy)
+
+
+def plucker_from_extrinsics(extrinsics, fovy, size: int):
+    """Batched torch Plücker rays: extrinsics [N, 4, 4] and fovy [N] (degrees) -> [N, 6, size, size].
+
+    Same convention as `CameraPose.plucker_rays`, on whatever device the inputs live.
+    """
+    import torch
+
+    E = torch.as_tensor(extrinsics, dtype=torch.float32)
+    fov = torch.as_tensor(fovy, dtype=torch.float32, device=E.device)
+    R, t = E[:, :3, :3], E[:, :3, 3]
+    eye = -(R.transpose(1, 2) @ t[..., None])[..., 0]  # [N, 3]
+    f = 0.5 * size / torch.tan(torch.deg2rad(fov) / 2)  # [N]
+    c = (torch.arange(size, device=E.device, dtype=torch.float32) + 0.5 - size / 2)
+    y, x = torch.meshgrid(c, c, indexing="ij")
+    d_cam = torch.stack([x[None] / f[:, None, None], y[None] / f[:, None, None],
+                         torch.ones_like(x)[None].expand(len(f), -1, -1)], dim=-1)  # [N, s, s, 3]
+    d = torch.einsum("nhwc,ncd->nhwd", d_cam, R)  # R^T applied: rows of R are camera axes
+    d = d / d.norm(dim=-1, keepdim=True)
+    m = torch.cross(eye[:, None, None, :].expand_as(d), d, dim=-1)
+    return torch.cat([d, m], dim=-1).permute(0, 3, 1, 2).contiguous()

@@ -470,6 +470,70 @@ def cmd_train_tokenizer(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def add_train_dynamics_args(p: argparse.ArgumentParser) -> None:
+    add_train_common(p)
+    p.add_argument("--tokenizer", required=True, help="tokenizer run directory or checkpoint")
+    p.add_argument("--model", default="deterministic", help="deterministic, diffusion or autoregressive")
+    p.add_argument("--preset", default="small", help="tiny, small or base (default: small)")
+    p.add_argument("--horizon", type=positive_int, default=None,
+                   help="training rollout length on the model's own predictions (default: the preset's)")
+
+
+def _train_config(args: argparse.Namespace, checkpoints: int = 4) -> object:
+    from cosmos_sim.training import TrainConfig
+
+    return TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                       time_limit_s=args.minutes * 60, warmup_steps=min(200, max(1, args.steps // 10)),
+                       eval_every=max(1, args.steps // checkpoints), checkpoint_every=max(1, args.steps // checkpoints))
+
+
+def cmd_train_dynamics(args: argparse.Namespace) -> int:
+    from cosmos_sim.dynamics.train import train_dynamics
+
+    _check_device(args.device)
+    overrides = {"horizon": args.horizon} if args.horizon else {}
+    r = train_dynamics(args.data, args.tokenizer, args.out, args.model, args.preset, _train_config(args),
+                       overrides=overrides, resume=args.resume, device=args.device)
+    print(f"{args.out}: step {r['step']}, loss {r.get('loss', float('nan')):.4f}; world model: {r['world_model']}")
+    return EXIT_OK
+
+
+def add_train_all_args(p: argparse.ArgumentParser) -> None:
+    add_train_common(p)
+    for action in p._actions:  # `train tokenizer|dynamics` take their own --data/--out
+        if action.dest in ("data", "out"):
+            action.required = False
+    p.add_argument("--tokenizer-preset", default="cv8", help="tokenizer preset (default: cv8)")
+    p.add_argument("--tokenizer-steps", type=positive_int, default=2000, help="tokenizer steps (default: 2000)")
+    p.add_argument("--model", default="deterministic", help="dynamics family (default: deterministic)")
+    p.add_argument("--preset", default="small", help="dynamics preset (default: small)")
+
+
+def cmd_train_all(args: argparse.Namespace) -> int:
+    """Both stages: OUT/tokenizer, then OUT/dynamics; the world model lands in OUT/world_model.safetensors."""
+    import shutil
+
+    from cosmos_sim.data import EpisodeDataset
+    from cosmos_sim.dynamics.train import train_dynamics
+    from cosmos_sim.tokenizer import preset, train_tokenizer
+    from cosmos_sim.world_model import FILE
+
+    if not args.data or not args.out:
+        raise ValueError("train needs --data DIR and --out RUN (or a stage: train tokenizer|dynamics)")
+    _check_device(args.device)
+    out = Path(args.out)
+    size = EpisodeDataset(args.data).spec.image_size[0]
+    tok_args = argparse.Namespace(**{**vars(args), "steps": args.tokenizer_steps})
+    train_tokenizer(args.data, out / "tokenizer", preset(args.tokenizer_preset, image_size=size),
+                    _train_config(tok_args), resume=args.resume, device=args.device)
+    r = train_dynamics(args.data, out / "tokenizer", out / "dynamics", args.model, args.preset, _train_config(args),
+                       resume=args.resume, device=args.device)
+    shutil.copyfile(r["world_model"], out / FILE)
+    print(f"world model: {out / FILE}  (use it: gym.make('cosmos_sim/<World>-v0', backend='world_model', "
+          f"model='{out}'))")
+    return EXIT_OK
+
+
 # --- registration ----------------------------------------------------------------------------------
 COMMANDS: list[Command] = [
     Command("worlds", "list the worlds: actions, state layout, control rate, episode length, backends",
@@ -493,9 +557,12 @@ COMMANDS: list[Command] = [
         Command("curate", "drop static, diverged and duplicate episodes into a curated view",
                 cmd_data_curate, add_data_curate_args),
     )),
-    Command("train", "train models on a dataset", subcommands=(
+    Command("train", "train a world model (tokenizer, then dynamics) or one stage", cmd_train_all,
+            add_train_all_args, subcommands=(
         Command("tokenizer", "train a causal video tokenizer (continuous or FSQ) with the shared trainer",
                 cmd_train_tokenizer, add_train_tokenizer_args),
+        Command("dynamics", "train latent dynamics + state head on a tokenizer's latents; export a WorldModel",
+                cmd_train_dynamics, add_train_dynamics_args),
     )),
 ]
 
@@ -503,7 +570,9 @@ COMMANDS: list[Command] = [
 def _add_commands(parent: argparse.ArgumentParser, commands: Sequence[Command]) -> None:
     sub = parent.add_subparsers(title="commands", metavar="COMMAND", dest=f"_cmd_{parent.prog}")
     for c in commands:
-        p = sub.add_parser(c.name, help=c.help, description=c.description or c.help, formatter_class=_Formatter)
+        # No abbreviations: a group's own options must not swallow its subcommands' longer ones.
+        p = sub.add_parser(c.name, help=c.help, description=c.description or c.help, formatter_class=_Formatter,
+                           allow_abbrev=False)
         if c.add_arguments is not None:
             c.add_arguments(p)
         if c.subcommands:
@@ -514,7 +583,7 @@ def _add_commands(parent: argparse.ArgumentParser, commands: Sequence[Command]) 
 def build_parser() -> argparse.ArgumentParser:
     from cosmos_sim import __version__
 
-    p = _Parser(prog=PROG, formatter_class=_Formatter,
+    p = _Parser(prog=PROG, formatter_class=_Formatter, allow_abbrev=False,
                 description="cosmos_sim: learned world models as Gymnasium envs, beside MuJoCo and PyBullet twins.\n"
                             "Run 'cosmos-sim COMMAND --help' for what a command does.")
     p.add_argument("--version", action="version", version=f"{PROG} {__version__}")

@@ -140,13 +140,13 @@ def test_nested_commands_register_from_the_table(capsys, monkeypatch):
     def cmd_fail(args):
         raise FileNotFoundError(2, "No such file or directory", "missing.shard")
 
-    group = cli.Command("data", "inspect datasets", subcommands=(
+    group = cli.Command("fakegroup", "inspect datasets", subcommands=(
         cli.Command("info", "show a dataset", cmd_info, add_info_args),
         cli.Command("verify", "check a dataset", cmd_fail)))
     monkeypatch.setattr(cli, "COMMANDS", [*cli.COMMANDS, group])
-    assert cli.main(["data", "info", "--path", "x"]) == 0 and seen == {"path": "x"}
+    assert cli.main(["fakegroup", "info", "--path", "x"]) == 0 and seen == {"path": "x"}
     capsys.readouterr()
-    assert cli.main(["data"]) != 0  # a group without its subcommand prints the group's help
+    assert cli.main(["fakegroup"]) != 0  # a group without its subcommand prints the group's help
     assert "info" in capsys.readouterr().out
-    code, _, err = run(capsys, "data", "verify")
+    code, _, err = run(capsys, "fakegroup", "verify")
     assert code == 1 and err.strip() == "cosmos-sim: error: no such file or directory: missing.shard"

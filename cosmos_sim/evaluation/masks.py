@@ -13,14 +13,6 @@ from cosmos_sim.camera import CameraPose
 from cosmos_sim.worlds import World, get_world
 
 
-def pose_from_extrinsics(extrinsics: np.ndarray, fovy: float) -> CameraPose:
-    """Invert `CameraPose.extrinsics` (the target lands one metre along the view axis)."""
-    T = np.asarray(extrinsics, dtype=np.float64)
-    R, t = T[:3, :3], T[:3, 3]
-    eye = -R.T @ t
-    return CameraPose(eye=eye, target=eye + R[2], up=-R[1], fovy=float(fovy))
-
-
 class BackgroundRenderer:
     """Renders the world without its bodies (table, walls and ramp only) at any pose."""
 
@@ -40,7 +32,7 @@ class BackgroundRenderer:
         if key not in self._cache:
             if len(self._cache) > 256:
                 self._cache.clear()
-            self._cache[key] = self.sim.render(pose_from_extrinsics(extrinsics, fovy))
+            self._cache[key] = self.sim.render(CameraPose.from_extrinsics(extrinsics, fovy))
         return self._cache[key]
 
     def masks(self, frames: np.ndarray, extrinsics: np.ndarray, fovy: np.ndarray, threshold: int = 24) -> np.ndarray:

@@ -22,7 +22,7 @@ def split_episodes(n: int, held_out: float = 0.1) -> tuple[list[int], list[int]]
 
 
 def clip_length(config: TokenizerConfig) -> int:
-    return 1 + config.temporal if config.temporal > 1 else 3
+    return 1 + config.temporal if config.temporal > 1 else 2
 
 
 @torch.no_grad()

@@ -1,0 +1,106 @@
+"""Encode a dataset once with a frozen tokenizer, then train dynamics on latent windows.
+
+Dynamics training never touches pixels: every frame's latent, its camera's Plücker rays at
+latent resolution, and the states and actions are cached in one safetensors file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save
+
+from cosmos_sim.camera import plucker_from_extrinsics
+from cosmos_sim.data import EpisodeDataset
+from cosmos_sim.data.shards import atomic_write_bytes
+from cosmos_sim.errors import DatasetError
+
+
+@torch.no_grad()
+def build_latent_cache(data_dir: str | os.PathLike, tokenizer, path: str | os.PathLike,
+                       device: str | torch.device = "cpu", progress: bool = True) -> dict[str, torch.Tensor]:
+    """Encode every episode (whole, causally) and save latents, rays, actions and states."""
+    from tqdm.auto import tqdm
+
+    ds = EpisodeDataset(data_dir)
+    tok = tokenizer.to(device).eval()
+    if tok.config.temporal != 1:
+        raise DatasetError("dynamics need one latent per control step: use a tokenizer with temporal=1")
+    h = tok.config.latent_size
+    lat, ray, act, st, fo, so, seeds = [], [], [], [], [0], [0], []
+    for i in tqdm(range(len(ds)), desc="encode latents", disable=not progress):
+        ep = ds[i]
+        x = torch.from_numpy(ep["pixels"]).to(device).permute(0, 3, 1, 2)[None].float() / 127.5 - 1
+        lat.append(tok.encode(x)[0].float().cpu())
+        ray.append(plucker_from_extrinsics(ep["extrinsics"], ep["fovy"], h))
+        act.append(torch.from_numpy(ep["actions"]))
+        st.append(torch.from_numpy(ep["states"]))
+        fo.append(fo[-1] + len(ep["states"]))
+        so.append(so[-1] + len(ep["actions"]))
+        seeds.append(int(ep["metadata"]["seed"]))
+    tensors = {"latents": torch.cat(lat), "plucker": torch.cat(ray), "actions": torch.cat(act),
+               "states": torch.cat(st), "frame_offsets": torch.tensor(fo), "step_offsets": torch.tensor(so),
+               "seeds": torch.tensor(seeds)}
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, save(tensors, metadata={"world": ds.world}))
+    return tensors
+
+
+def cache_key(data_dir: str | os.PathLike, tokenizer_path: str | os.PathLike) -> str:
+    h = hashlib.sha256((Path(data_dir) / "manifest.json").read_bytes())
+    h.update(Path(tokenizer_path).read_bytes()[:1 << 20])
+    h.update(str(Path(tokenizer_path).stat().st_size).encode())
+    return h.hexdigest()[:16]
+
+
+def load_or_build_cache(data_dir, tokenizer, tokenizer_path, cache_dir, device="cpu", progress=True):
+    path = Path(cache_dir) / f"latents-{cache_key(data_dir, tokenizer_path)}.safetensors"
+    if path.is_file():
+        return load_file(path)
+    return build_latent_cache(data_dir, tokenizer, path, device, progress)
+
+
+class LatentWindows(torch.utils.data.Dataset):
+    """Windows of `context + horizon` consecutive latents (see cosmos_sim.dynamics.base).
+
+    Episode starts are included the way an env starts a rollout: the first frame repeated to fill
+    the context (with zero actions between the copies), so `WorldModel.start` from one frame is
+    in distribution.
+    """
+
+    def __init__(self, cache: dict[str, torch.Tensor], context: int, horizon: int, episodes: list[int] | None = None):
+        self.c, self.context, self.length = cache, context, context + horizon
+        fo = cache["frame_offsets"].tolist()
+        so = cache["step_offsets"].tolist()
+        eps = range(len(fo) - 1) if episodes is None else episodes
+        L = self.length
+        self.index = [(fo[e], so[e], pad) for e in eps for pad in range(context - 1, 0, -1)
+                      if fo[e + 1] - fo[e] >= L - pad]
+        self.index += [(fo[e] + s, so[e] + s, 0) for e in eps for s in range(fo[e + 1] - fo[e] - L + 1)]
+        if not self.index:
+            raise DatasetError(f"no episode has {self.length} frames for a window")
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        f, s, pad = self.index[i]
+        n = self.length - pad
+
+        def frames(key):
+            x = self.c[key][f:f + n]
+            return torch.cat([x[:1].expand(pad, *x.shape[1:]), x]) if pad else x
+
+        actions = self.c["actions"][s:s + n - 1]
+        if pad:
+            actions = torch.cat([actions.new_zeros(pad, actions.shape[1]), actions])
+        return {"latents": frames("latents"), "plucker": frames("plucker"), "states": frames("states"),
+                "actions": actions}
+
+
+def describe(cache: dict[str, torch.Tensor]) -> str:
+    return json.dumps({k: list(v.shape) for k, v in cache.items()})

@@ -1,0 +1,231 @@
+"""WorldModel = tokenizer + latent dynamics + state head, saved as one safetensors file.
+
+The batched API the envs use:
+    state = model.start(frames, extrinsics, fovy)       # K context frames per env
+    frames, states = model.step(state, actions, extrinsics, fovy, generator)
+Frames are uint8 `[B, H, W, 3]` tensors on the model's device; states are the world's state vector
+(predicted by the state head), so rewards and success come from the world's own functions.
+
+The file holds weights under `tokenizer/`, `dynamics/`, `state_head/` and normalization statistics
+under `stats/`; its header metadata holds the world, image size, action and state layouts and every
+config as JSON. Loading never unpickles; a file for another world, image size or action size is
+refused with an error naming both sides.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from cosmos_sim.camera import plucker_from_extrinsics
+from cosmos_sim.dynamics import build_dynamics
+from cosmos_sim.errors import CheckpointError, ConfigMismatchError
+from cosmos_sim.tokenizer import CausalVideoTokenizer, Stream, TokenizerConfig
+from cosmos_sim.training.checkpoint import read_checkpoint, resolve_checkpoint, write_checkpoint
+
+KIND = "world_model"
+FILE = "world_model.safetensors"
+
+
+class StateHead(nn.Module):
+    """Latent [B, D, h, w] -> normalized state vector [B, S]."""
+
+    def __init__(self, latent_channels: int, latent_size: int, state_dim: int, width: int = 64):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(latent_channels, width, 3, padding=1), nn.SiLU(),
+            nn.Conv2d(width, width, 3, padding=1), nn.SiLU(),
+            nn.Flatten(), nn.Linear(width * latent_size * latent_size, 256), nn.SiLU(), nn.Linear(256, state_dim))
+        self.config = {"latent_channels": latent_channels, "latent_size": latent_size, "state_dim": state_dim,
+                       "width": width}
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z)
+
+
+@dataclass
+class RolloutState:
+    """Per-batch memory of a rollout: the last K latents and rays, the decoder stream, the dynamics cache."""
+
+    past: torch.Tensor  # [B, K, D, h, w], normalized latents
+    past_plucker: torch.Tensor  # [B, K, 6, h, w]
+    stream: Stream
+    cache: Any = None
+    steps: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+class WorldModel(nn.Module):
+    def __init__(self, tokenizer: CausalVideoTokenizer, dynamics: nn.Module, state_head: StateHead, *,
+                 world: str, state_layout: list, action_names: list, latent_mean: torch.Tensor,
+                 latent_std: torch.Tensor, state_mean: torch.Tensor, state_std: torch.Tensor, info: dict | None = None):
+        super().__init__()
+        self.tokenizer, self.dynamics, self.state_head = tokenizer.eval(), dynamics.eval(), state_head.eval()
+        self.world = world
+        self.state_layout = [list(e) for e in state_layout]
+        self.action_names = list(action_names)
+        self.info = dict(info or {})
+        for name, t in (("latent_mean", latent_mean), ("latent_std", latent_std), ("state_mean", state_mean),
+                        ("state_std", state_std)):
+            self.register_buffer(name, t.detach().float().clone())
+        self.requires_grad_(False)
+
+    # --- facts -----------------------------------------------------------------------------------
+    @property
+    def image_size(self) -> int:
+        return self.tokenizer.config.image_size
+
+    @property
+    def action_dim(self) -> int:
+        return len(self.action_names)
+
+    @property
+    def state_dim(self) -> int:
+        return int(self.state_mean.numel())
+
+    @property
+    def context(self) -> int:
+        return self.dynamics.config.context
+
+    @property
+    def family(self) -> str:
+        return self.dynamics.family
+
+    @property
+    def device(self) -> torch.device:
+        return self.latent_mean.device
+
+    def check_compatible(self, world: str | None = None, image_size: int | None = None,
+                         action_dim: int | None = None) -> None:
+        """Raise ConfigMismatchError naming both sides if the caller expects another world or shape."""
+        diffs = []
+        if world is not None and world.lower() != self.world.lower():
+            diffs.append(f"world: model has {self.world!r}, caller has {world!r}")
+        if image_size is not None and int(image_size) != self.image_size:
+            diffs.append(f"image_size: model has {self.image_size}, caller has {image_size}")
+        if action_dim is not None and int(action_dim) != self.action_dim:
+            diffs.append(f"action_dim: model has {self.action_dim}, caller has {action_dim}")
+        if diffs:
+            raise ConfigMismatchError("world model does not match: " + "; ".join(diffs))
+
+    # --- latents ---------------------------------------------------------------------------------
+    def normalize(self, z: torch.Tensor) -> torch.Tensor:
+        return (z - self.latent_mean) / self.latent_std
+
+    def denormalize(self, z: torch.Tensor) -> torch.Tensor:
+        return z * self.latent_std + self.latent_mean
+
+    def states_from_latents(self, z: torch.Tensor) -> torch.Tensor:
+        """Normalized latents [..., D, h, w] -> world state vectors [..., S]."""
+        lead = z.shape[:-3]
+        s = self.state_head(z.reshape(-1, *z.shape[-3:]))
+        return (s * self.state_std + self.state_mean).reshape(*lead, -1)
+
+    @staticmethod
+    def _to_unit(frames: torch.Tensor) -> torch.Tensor:
+        return frames.permute(0, 1, 4, 2, 3).float() / 127.5 - 1.0  # uint8 [B,T,H,W,3] -> [B,T,3,H,W]
+
+    @staticmethod
+    def _to_uint8(x: torch.Tensor) -> torch.Tensor:
+        return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 1, 3, 4, 2)
+
+    # --- rollout API -----------------------------------------------------------------------------
+    @torch.no_grad()
+    def start(self, frames: torch.Tensor, extrinsics: torch.Tensor, fovy: torch.Tensor) -> RolloutState:
+        """Begin rollouts from K context frames: uint8 [B, K, H, W, 3], extrinsics [B, K, 4, 4], fovy [B, K]."""
+        B, K = frames.shape[:2]
+        s = self.image_size
+        if frames.dtype != torch.uint8 or tuple(frames.shape[2:]) != (s, s, 3):
+            raise ValueError(f"frames must be uint8 [B, K, {s}, {s}, 3], got {frames.dtype} {tuple(frames.shape)}")
+        if K < 1:
+            raise ValueError("need at least one context frame")
+        frames = frames.to(self.device)
+        x = self._to_unit(frames)
+        enc = Stream()
+        z = self.normalize(self.tokenizer.encode(x, enc))
+        rays = plucker_from_extrinsics(extrinsics.reshape(B * K, 4, 4).to(self.device),
+                                       fovy.reshape(B * K).to(self.device),
+                                       self.tokenizer.config.latent_size).view(B, K, 6, *z.shape[-2:])
+        if self.context > K:  # repeat the first frame, as the tokenizer pads time
+            pad = self.context - K
+            z = torch.cat([z[:, :1].expand(-1, pad, -1, -1, -1), z], 1)
+            rays = torch.cat([rays[:, :1].expand(-1, pad, -1, -1, -1), rays], 1)
+        dec = Stream()
+        self.tokenizer.decode(self.denormalize(z[:, -K:]), dec)  # warm the decoder's causal cache
+        return RolloutState(past=z[:, -self.context:], past_plucker=rays[:, -self.context:], stream=dec)
+
+    @torch.no_grad()
+    def step(self, state: RolloutState, actions: torch.Tensor, extrinsics: torch.Tensor, fovy: torch.Tensor,
+             generator: torch.Generator | None = None, decode: bool = True) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """Actions [B, A] and the next frame's camera -> (frames uint8 [B, H, W, 3] or None, states [B, S])."""
+        B = state.past.shape[0]
+        if tuple(actions.shape) != (B, self.action_dim):
+            raise ValueError(f"actions must have shape {(B, self.action_dim)}, got {tuple(actions.shape)}")
+        rays = plucker_from_extrinsics(extrinsics.to(self.device), fovy.to(self.device),
+                                       self.tokenizer.config.latent_size)
+        nxt, state.cache = self.dynamics.predict(state.past, state.past_plucker, actions.to(self.device).float(),
+                                                 rays, generator=generator, cache=state.cache)
+        state.past = torch.cat([state.past[:, 1:], nxt[:, None]], 1)
+        state.past_plucker = torch.cat([state.past_plucker[:, 1:], rays[:, None]], 1)
+        state.steps += 1
+        states = self.states_from_latents(nxt)
+        frames = None
+        if decode:
+            frames = self._to_uint8(self.tokenizer.decode(self.denormalize(nxt[:, None]), state.stream))[:, 0]
+        return frames, states
+
+    # --- persistence -----------------------------------------------------------------------------
+    def metadata(self) -> dict:
+        return {"kind": KIND, "world": self.world, "image_size": self.image_size, "action_names": self.action_names,
+                "state_layout": self.state_layout, "family": self.family,
+                "tokenizer_config": self.tokenizer.config.to_dict(), "dynamics_config": self.dynamics.config.to_dict(),
+                "state_head_config": self.state_head.config, "info": self.info}
+
+    def save(self, path: str | os.PathLike) -> Path:
+        path = Path(path)
+        if path.is_dir() or path.suffix == "":
+            path = path / FILE
+        tensors = {f"tokenizer/{k}": v for k, v in self.tokenizer.state_dict().items()}
+        tensors |= {f"dynamics/{k}": v for k, v in self.dynamics.state_dict().items()}
+        tensors |= {f"state_head/{k}": v for k, v in self.state_head.state_dict().items()}
+        tensors |= {f"stats/{k}": getattr(self, k) for k in ("latent_mean", "latent_std", "state_mean", "state_std")}
+        write_checkpoint(path, tensors, self.metadata())
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, device: str | torch.device = "cpu", world: str | None = None,
+             image_size: int | None = None, action_dim: int | None = None) -> WorldModel:
+        """From a file or a run directory (its world_model.safetensors)."""
+        p = Path(path)
+        if p.is_dir() and (p / FILE).is_file():
+            p = p / FILE
+        p = resolve_checkpoint(p)
+        tensors, meta = read_checkpoint(p)
+        if meta.get("kind") != KIND:
+            raise CheckpointError(f"{p} is a {meta.get('kind')!r} checkpoint, not a world model "
+                                  "(train one with `cosmos-sim train` or `cosmos-sim demo`)")
+
+        def part(prefix):
+            return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+        try:
+            tok = CausalVideoTokenizer(TokenizerConfig.from_dict(meta["tokenizer_config"]))
+            tok.load_state_dict(part("tokenizer/"))
+            dyn = build_dynamics(meta["family"], meta["dynamics_config"])
+            dyn.load_state_dict(part("dynamics/"))
+            head = StateHead(**meta["state_head_config"])
+            head.load_state_dict(part("state_head/"))
+            stats = part("stats/")
+            model = cls(tok, dyn, head, world=meta["world"], state_layout=meta["state_layout"],
+                        action_names=meta["action_names"], info=meta.get("info"), **stats)
+        except (KeyError, RuntimeError, TypeError) as e:
+            raise CheckpointError(f"{p}: not a consistent world model file ({e})") from None
+        model.check_compatible(world, image_size, action_dim)
+        return model.to(device)
+
+

@@ -1,0 +1,139 @@
+import json
+
+import pytest
+import torch
+
+from cosmos_sim.dynamics.autoregressive import AutoregressiveConfig, AutoregressiveDynamics
+from cosmos_sim.dynamics.base import FAMILIES, build_dynamics
+from cosmos_sim.tokenizer.model import FSQ
+
+CFG = AutoregressiveConfig(latent_size=4, width=32, depth=2, heads=2, context=2, horizon=2, max_frames=8,
+                           cache_frames=7)
+S, D = CFG.latent_size, len(CFG.fsq_levels)
+
+
+def window(B=3, L=4, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    idx = torch.randint(0, FSQ(CFG.fsq_levels).levels.prod().long().item(), (B, L, S, S), generator=g)
+    latents = FSQ(CFG.fsq_levels).indices_to_codes(idx).movedim(-1, 2)  # [B, L, D, h, w]
+    return {"latents": latents, "plucker": torch.randn(B, L, 6, S, S, generator=g),
+            "actions": torch.rand(B, L - 1, 2, generator=g) * 2 - 1}
+
+
+def model(cfg=CFG, seed=0):
+    torch.manual_seed(seed)
+    return AutoregressiveDynamics(cfg).eval()
+
+
+def test_config_round_trip_and_registry():
+    d = json.loads(json.dumps(CFG.to_dict()))
+    assert AutoregressiveConfig.from_dict(d) == CFG
+    assert FAMILIES["autoregressive"][0] is AutoregressiveConfig
+    assert isinstance(build_dynamics("autoregressive", d), AutoregressiveDynamics)
+
+
+def test_shapes_and_valid_fsq_codes():
+    m, b = model(), window()
+    loss, metrics = m.training_loss(b)
+    assert loss.ndim == 0 and set(metrics) >= {"ce", "token_acc"}
+    out, cache = m.predict(b["latents"][:, :2], b["plucker"][:, :2], b["actions"][:, 1], b["plucker"][:, 2],
+                           generator=torch.Generator().manual_seed(0))
+    assert out.shape == (3, D, S, S) and out.dtype == torch.float32
+    assert cache.frames == 2 and cache.keys[0].shape == (3, CFG.heads, 2 * S * S, CFG.width // CFG.heads)
+    fsq = FSQ(CFG.fsq_levels)
+    idx = fsq.codes_to_indices(out.movedim(1, -1))
+    assert idx.min() >= 0 and idx.max() < 8 * 8 * 8 * 5 * 5 * 5
+    assert torch.equal(fsq.indices_to_codes(idx).movedim(-1, 1), out)
+    assert torch.equal(m.to_digits(b["latents"][:, 0]), m.to_digits(m.to_codes(m.to_digits(b["latents"][:, 0]))))
+
+
+def test_cache_matches_recompute_from_full_history():
+    m, b = model(), window(B=2, L=6)
+    lat, pl, act = b["latents"], b["plucker"], b["actions"]
+    history, cache = lat[:, :2], None
+    for t in range(2, 5):  # three env steps
+        with_cache = m.predict(history[:, -2:], pl[:, t - 2:t], act[:, t - 1], pl[:, t],
+                               generator=torch.Generator().manual_seed(t), cache=cache)
+        fresh = m.predict(history, pl[:, :t], act[:, t - 1], pl[:, t], generator=torch.Generator().manual_seed(t))
+        lc, _ = m.next_logits(history[:, -2:], pl[:, t - 2:t], act[:, t - 1], pl[:, t], cache)
+        lf, _ = m.next_logits(history, pl[:, :t], act[:, t - 1], pl[:, t])
+        assert (lc - lf).abs().max() < 1e-4
+        assert torch.equal(with_cache[0], fresh[0])
+        cache = with_cache[1]
+        assert cache.frames == t
+        history = torch.cat([history, with_cache[0][:, None]], 1)
+
+
+def test_cache_drops_oldest_frames():
+    cfg = AutoregressiveConfig(latent_size=4, width=32, depth=1, heads=2, context=2, horizon=1, max_frames=8)
+    m, b = model(cfg), window(B=1, L=8)
+    lat, pl, act = b["latents"], b["plucker"], b["actions"]
+    cache = None
+    for t in range(2, 7):
+        _, cache = m.predict(lat[:, t - 2:t], pl[:, t - 2:t], act[:, t - 1], pl[:, t], cache=cache)
+        assert cache.frames == cfg.cache_limit == 2 and cache.start == t - 2
+        assert cache.keys[0].shape[2] == 2 * S * S
+
+
+def test_same_seed_same_sample_different_seed_differs():
+    m, b = model(), window()
+    args = (b["latents"][:, :2], b["plucker"][:, :2], b["actions"][:, 1], b["plucker"][:, 2])
+    a = m.predict(*args, generator=torch.Generator().manual_seed(1))[0]
+    again = m.predict(*args, generator=torch.Generator().manual_seed(1))[0]
+    other = m.predict(*args, generator=torch.Generator().manual_seed(2))[0]
+    assert CFG.temperature == 1.0
+    assert torch.equal(a, again) and not torch.equal(a, other)
+    greedy = AutoregressiveDynamics(AutoregressiveConfig(**{**CFG.to_dict(), "temperature": 0.0}))
+    greedy.load_state_dict(m.state_dict())
+    g1 = greedy.predict(*args, generator=torch.Generator().manual_seed(1))[0]
+    assert torch.equal(g1, greedy.predict(*args, generator=torch.Generator().manual_seed(2))[0])
+
+
+def test_action_conditioning_changes_logits():
+    m, b = model(), window()
+    args = (b["latents"][:, :2], b["plucker"][:, :2])
+    la, _ = m.next_logits(*args, b["actions"][:, 1], b["plucker"][:, 2])
+    lb, _ = m.next_logits(*args, -b["actions"][:, 1], b["plucker"][:, 2])
+    lc, _ = m.next_logits(*args, b["actions"][:, 1], b["plucker"][:, 2].flip(-1))
+    assert (la - lb).abs().max() > 1e-4 and (la - lc).abs().max() > 1e-4
+
+
+def test_fits_a_tiny_batch():
+    m, b = model(), window(B=4, L=4, seed=1)
+    m.train()
+    opt = torch.optim.AdamW(m.parameters(), lr=3e-3)
+    first = None
+    for _ in range(100):
+        loss, metrics = m.training_loss(b)
+        first = first if first is not None else float(metrics["ce"])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert float(metrics["ce"]) < 0.3 * first
+    assert float(metrics["token_acc"]) > 0.5
+
+
+def test_self_forcing_runs():
+    cfg = AutoregressiveConfig(**{**CFG.to_dict(), "horizon": 3, "self_forcing": 1.0})
+    m, b = model(cfg), window(B=2, L=5)
+    loss, _ = m.training_loss(b)
+    loss.backward()
+    assert torch.isfinite(loss)
+
+
+def test_bad_shapes_name_the_expected_shape():
+    m, b = model(), window()
+    lat, pl, act = b["latents"], b["plucker"], b["actions"]
+    with pytest.raises(ValueError, match=r"past must have shape \[3, 2, 6, 4, 4\]"):
+        m.predict(lat[:, :2, :5], pl[:, :2], act[:, 1], pl[:, 2])
+    with pytest.raises(ValueError, match=r"action must have shape \[3, 2\]"):
+        m.predict(lat[:, :2], pl[:, :2], act[:, 1, :1], pl[:, 2])
+    with pytest.raises(ValueError, match=r"plucker must have shape \[3, 6, 4, 4\]"):
+        m.predict(lat[:, :2], pl[:, :2], act[:, 1], pl[:, 2, :, :2])
+    with pytest.raises(ValueError, match=r"latents must have shape \[3, 4, 6, 4, 4\]"):
+        m.training_loss({**b, "latents": lat[:, :3]})
+    with pytest.raises(ValueError, match="T <= 7"):
+        m.predict(torch.zeros(3, 8, D, S, S), torch.zeros(3, 8, 6, S, S), act[:, 1], pl[:, 2])
+    _, cache = m.predict(lat[:, :2], pl[:, :2], act[:, 1], pl[:, 2])
+    with pytest.raises(ValueError, match="batch"):
+        m.predict(lat[:1, :2], pl[:1, :2], act[:1, 1], pl[:1, 2], cache=cache)

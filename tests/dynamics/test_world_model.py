@@ -1,0 +1,96 @@
+"""Deterministic dynamics, the training pipeline and the WorldModel file, on tiny sizes."""
+
+import pytest
+import torch
+
+from cosmos_sim.data import CollectConfig, EpisodeDataset, collect
+from cosmos_sim.dynamics import build_dynamics
+from cosmos_sim.dynamics.train import train_dynamics
+from cosmos_sim.errors import CheckpointError, ConfigMismatchError, UnknownChoiceError
+from cosmos_sim.tokenizer import preset, train_tokenizer
+from cosmos_sim.training import TrainConfig
+from cosmos_sim.world_model import WorldModel
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("wm")
+    torch.set_num_threads(1)
+    collect(CollectConfig(world="push", policy="mix", skill=(0.3, 1.0), image_size=32, episodes=6), root / "data",
+            progress=False)
+    train_tokenizer(root / "data", root / "tok", preset("tiny", 32), TrainConfig(steps=15, batch_size=4),
+                    progress=False)
+    result = train_dynamics(root / "data", root / "tok", root / "dyn", "deterministic", "tiny",
+                            TrainConfig(steps=40, batch_size=8, lr=3e-3, warmup_steps=2), progress=False)
+    return root, result
+
+
+def window(B=3, K=2, H=3, D=16, h=8, A=2):
+    g = torch.Generator().manual_seed(0)
+    return {"latents": torch.randn(B, K + H, D, h, h, generator=g), "plucker": torch.randn(B, K + H, 6, h, h,
+                                                                                           generator=g),
+            "actions": torch.randn(B, K + H - 1, A, generator=g)}
+
+
+def test_deterministic_learns_and_uses_action_and_camera():
+    torch.manual_seed(0)
+    m = build_dynamics("deterministic", {"width": 16, "depth": 2, "horizon": 3})
+    b = window()
+    # targets that depend on the action: next = last + action[0]
+    z = b["latents"].clone()
+    for t in range(2, 5):
+        z[:, t] = z[:, t - 1] + b["actions"][:, t - 1, 0, None, None, None] * 0.5
+    b["latents"] = z
+    opt = torch.optim.Adam(m.parameters(), 3e-3)
+    first = m.training_loss(b)[0].item()
+    for _ in range(150):
+        loss = m.training_loss(b)[0]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.2 * first
+    past, pp = b["latents"][:, :2], b["plucker"][:, :2]
+    out, _ = m.predict(past, pp, b["actions"][:, 1], b["plucker"][:, 2])
+    out2, _ = m.predict(past, pp, -b["actions"][:, 1], b["plucker"][:, 2])
+    assert (out - out2).abs().mean() > 1e-3
+    with pytest.raises(ValueError, match=r"action must have shape \(3, 2\)"):
+        m.predict(past, pp, b["actions"][:, 1, :1], b["plucker"][:, 2])
+
+
+def test_world_model_round_trip_and_rollout(trained, tmp_path):
+    root, result = trained
+    m = WorldModel.load(result["world_model"])
+    assert (m.world, m.image_size, m.action_dim, m.family) == ("Push", 32, 2, "deterministic")
+    ep = EpisodeDataset(root / "data")[0]
+    frames = torch.from_numpy(ep["pixels"][None, :2])
+    ext, fov = torch.from_numpy(ep["extrinsics"][None]), torch.from_numpy(ep["fovy"][None])
+    outs = []
+    for model in (m, WorldModel.load(m.save(tmp_path / "copy.safetensors"))):
+        st = model.start(frames, ext[:, :2], fov[:, :2])
+        seq = [model.step(st, torch.from_numpy(ep["actions"][None, 1 + t]), ext[:, 2 + t], fov[:, 2 + t]) for t in
+               range(3)]
+        outs.append(seq)
+    for (fa, sa), (fb, sb) in zip(*outs, strict=True):
+        assert fa.dtype == torch.uint8 and fa.shape == (1, 32, 32, 3) and sa.shape == (1, 12)
+        assert torch.equal(fa, fb) and torch.equal(sa, sb)
+
+
+def test_world_model_refuses_mismatch_and_bad_files(trained, tmp_path):
+    _, result = trained
+    with pytest.raises(ConfigMismatchError, match="world: model has 'Push', caller has 'reach'"):
+        WorldModel.load(result["world_model"], world="reach")
+    with pytest.raises(ConfigMismatchError, match="image_size: model has 32, caller has 64"):
+        WorldModel.load(result["world_model"], image_size=64)
+    with pytest.raises(ConfigMismatchError, match="action_dim: model has 2, caller has 5"):
+        WorldModel.load(result["world_model"], action_dim=5)
+    root = result["world_model"].rsplit("/", 2)[0]
+    with pytest.raises(CheckpointError, match="not a world model"):
+        WorldModel.load(f"{root}/tok")
+    with pytest.raises(CheckpointError, match="not found"):
+        WorldModel.load(tmp_path / "missing.safetensors")
+
+
+def test_no_non_finite_checkpoint_and_unknown_family(trained):
+    root, _ = trained
+    with pytest.raises(UnknownChoiceError, match="deterministic"):
+        train_dynamics(root / "data", root / "tok", root / "x", "transformer", "tiny", TrainConfig(steps=1))
