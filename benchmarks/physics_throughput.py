@@ -17,11 +17,9 @@ Prints a table and writes benchmarks/results/physics_throughput.json (config, ma
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -32,6 +30,7 @@ import numpy as np  # noqa: E402
 
 import cosmos_sim  # noqa: E402,F401  (registers the gym ids)
 from cosmos_sim.envs import PHYSICS_BACKENDS, env_id  # noqa: E402
+from cosmos_sim.fileio import atomic_write_json  # noqa: E402
 from cosmos_sim.worlds import WORLDS, get_world  # noqa: E402
 
 TARGET_MUJOCO_STEPS_PER_S = 800
@@ -153,19 +152,6 @@ def machine_info() -> dict:
             "cosmos_sim": cosmos_sim.__version__}
 
 
-def write_json(path: Path, obj) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp.json", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=2)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def format_table(results: list[dict], num_envs: int) -> str:
     headers = ["backend", "world", "1 proc steps/s", "(median)", "physics ms", "render ms", "other ms",
                f"async x{num_envs} steps/s", "speed-up"]
@@ -240,7 +226,7 @@ def main(argv=None) -> int:
               + ("met in every world" if not below else f"NOT met in: {', '.join(below)}"))
     print(f"total runtime {seconds:.1f} s")
 
-    write_json(args.out, {
+    atomic_write_json(args.out, {
         "benchmark": "physics_throughput",
         "command": " ".join(["python benchmarks/physics_throughput.py", *(argv if argv is not None else sys.argv[1:])]),
         "config": {"steps": args.steps, "warmup": args.warmup, "image_size": args.image_size, "obs_mode": "both",

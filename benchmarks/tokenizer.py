@@ -67,7 +67,7 @@ def main() -> None:
     ap.add_argument("--episodes", type=int, default=300, help="Push episodes to collect (random cameras)")
     ap.add_argument("--data", default=None, help="dataset directory (collected if missing)")
     ap.add_argument("--batch-size", type=int, default=16)
-    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--quick", action="store_true")
@@ -84,18 +84,21 @@ def main() -> None:
         cfg = preset(name)
         probe = CausalVideoTokenizer(cfg).to(args.device)
         enc_ms, dec_ms = codec_ms(probe.eval(), args.device)
-        # Size the cosine schedule to the time budget from a short timing run.
-        t = time.perf_counter()
+        # Size the cosine schedule to the time budget from a short timing run (after a warm-up step).
+        from cosmos_sim.tokenizer.train import clip_length
+
         opt = torch.optim.AdamW(probe.parameters())
-        x = torch.randint(0, 255, (args.batch_size, 3, 3, cfg.image_size, cfg.image_size), dtype=torch.uint8,
-                          device=args.device)
-        for _ in range(3):
+        x = torch.randint(0, 255, (args.batch_size, clip_length(cfg), 3, cfg.image_size, cfg.image_size),
+                          dtype=torch.uint8, device=args.device)
+        for i in range(6):
+            if i == 1:
+                t = time.perf_counter()
             loss, _ = probe.train().training_loss({"frames": x})
             opt.zero_grad()
             loss.backward()
             opt.step()
-        step_s = (time.perf_counter() - t) / 3
-        steps = max(20, int(args.minutes * 60 / step_s * 0.9))
+        step_s = (time.perf_counter() - t) / 5
+        steps = max(20, int(args.minutes * 60 / step_s))
         tc = TrainConfig(steps=steps, batch_size=args.batch_size, lr=args.lr, warmup_steps=min(200, steps // 10),
                          time_limit_s=args.minutes * 60, eval_at_s=tuple(marks), checkpoint_every=10**9,
                          ema_decay=0.995, log_every=50)

@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -104,18 +103,9 @@ def _is_number(x) -> bool:
 
 def write_json(path: str | os.PathLike, obj) -> Path:
     """Write JSON atomically (temp file + os.replace)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp.json", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=2)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    from cosmos_sim.fileio import atomic_write_json
+
+    return atomic_write_json(path, obj)
 
 
 # --- cosmos-sim worlds -----------------------------------------------------------------------------

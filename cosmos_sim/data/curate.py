@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 
 from cosmos_sim.data.dataset import EpisodeDataset
-from cosmos_sim.data.shards import atomic_write_bytes, write_manifest
+from cosmos_sim.data.shards import write_manifest
 from cosmos_sim.errors import DatasetError
+from cosmos_sim.fileio import atomic_write_bytes
 
 
 @dataclass(frozen=True)

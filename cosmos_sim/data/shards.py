@@ -15,7 +15,6 @@ import hashlib
 import json
 import os
 import struct
-import tempfile
 import zlib
 from pathlib import Path
 
@@ -24,26 +23,11 @@ from safetensors.numpy import save as st_save
 
 from cosmos_sim.data.schema import FRAME_KEYS, SCHEMA_VERSION, STEP_KEYS, EpisodeSpec
 from cosmos_sim.errors import CorruptDataError, DatasetError
+from cosmos_sim.fileio import atomic_write_bytes
 
 MANIFEST = "manifest.json"
 SMALL_KEYS = ("states", "extrinsics", "fovy", "actions", "rewards", "terminated", "truncated")
 _DTYPES = {"U8": np.uint8, "U32": np.uint32, "I64": np.int64, "F32": np.float32}
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write to a temp file in the same directory, fsync, then rename over `path`."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 22) -> str:

@@ -16,8 +16,8 @@ from safetensors.torch import load_file, save
 
 from cosmos_sim.camera import plucker_from_extrinsics
 from cosmos_sim.data import EpisodeDataset
-from cosmos_sim.data.shards import atomic_write_bytes
 from cosmos_sim.errors import DatasetError
+from cosmos_sim.fileio import atomic_write_bytes
 
 
 @torch.no_grad()

@@ -37,8 +37,8 @@ class TokenizerConfig:
     temporal: int = 1  # 1: one latent per frame (control step); 4: one per 4 frames
     latent_channels: int = 16  # continuous latents
     fsq_levels: tuple[int, ...] = (8, 8, 8, 5, 5, 5)
-    channels: tuple[int, ...] = (96, 160)  # width at 16x16 (after Haar) and at each downsampled scale
-    blocks: int = 2  # residual blocks per scale
+    channels: tuple[int, ...] = (48, 96)  # width at 16x16 (after Haar) and at each downsampled scale
+    blocks: int = 1  # residual blocks per scale
     temporal_kernel: int = 2
     attention: bool = False
     detail_weight: float = 4.0  # extra L1 weight on pixels with local detail (objects, edges); 0 = off
@@ -82,9 +82,9 @@ class TokenizerConfig:
 
 PRESETS = {
     "cv8": TokenizerConfig(kind="continuous", spatial=8),
-    "cv16": TokenizerConfig(kind="continuous", spatial=16, channels=(96, 160, 192), latent_channels=32),
+    "cv16": TokenizerConfig(kind="continuous", spatial=16, channels=(48, 96, 128), latent_channels=32),
     "dv8": TokenizerConfig(kind="discrete", spatial=8),
-    "dv16": TokenizerConfig(kind="discrete", spatial=16, channels=(96, 160, 192)),
+    "dv16": TokenizerConfig(kind="discrete", spatial=16, channels=(48, 96, 128)),
     "cv8x4": TokenizerConfig(kind="continuous", spatial=8, temporal=4, latent_channels=32),
     "tiny": TokenizerConfig(kind="continuous", spatial=8, channels=(16, 24), blocks=1),
     "tiny-dv": TokenizerConfig(kind="discrete", spatial=8, channels=(16, 24), blocks=1, fsq_levels=(5, 5, 5)),

@@ -20,8 +20,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-from cosmos_sim.data.shards import atomic_write_bytes
 from cosmos_sim.errors import CheckpointError, ConfigMismatchError
+from cosmos_sim.fileio import atomic_write_bytes
 
 FORMAT = "cosmos_sim.checkpoint"
 MAX_HEADER = 100 * 2**20

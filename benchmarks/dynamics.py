@@ -1,0 +1,109 @@
+"""Dynamics benchmark: train each family on Push latents for a CPU budget; open-loop fidelity vs physics.
+
+    python benchmarks/dynamics.py --tokenizer benchmarks/.runs/tokenizer_cv8 \\
+        --dv-tokenizer benchmarks/.runs/tokenizer_dv8 --runs deterministic,deterministic-h1,diffusion,autoregressive
+
+Run `benchmarks/tokenizer.py` first (it collects the dataset and trains the tokenizers). Prints, on
+held-out episodes, PSNR (whole frame and object pixels), SSIM and block-position error at horizons
+1, 4, 16 and 32 for each model, next to copy-last-frame and the tokenizer's reconstruction ceiling,
+plus the same model with its actions zeroed. Writes benchmarks/results/dynamics.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).parent
+RUNS = {  # name -> (family, overrides)
+    "deterministic": ("deterministic", {}),
+    "deterministic-h1": ("deterministic", {"horizon": 1}),  # teacher forcing only: what own-rollout training buys
+    "diffusion": ("diffusion", {}),
+    "autoregressive": ("autoregressive", {"temperature": 0.0}),
+}
+
+
+def main() -> None:
+    from cosmos_sim.data import EpisodeDataset
+    from cosmos_sim.dynamics.train import train_dynamics
+    from cosmos_sim.evaluation.open_loop import open_loop
+    from cosmos_sim.tokenizer.train import split_episodes
+    from cosmos_sim.training import TrainConfig
+    from cosmos_sim.world_model import WorldModel
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default=str(ROOT / ".cache" / "push_random_300"))
+    ap.add_argument("--tokenizer", default=str(ROOT / ".runs" / "tokenizer_cv8"))
+    ap.add_argument("--dv-tokenizer", default=str(ROOT / ".runs" / "tokenizer_dv8"), help="for autoregressive")
+    ap.add_argument("--runs", default="deterministic,deterministic-h1")
+    ap.add_argument("--minutes", default="10", help="budget per run, one value or one per run (comma-separated)")
+    ap.add_argument("--preset", default="small")
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--eval-episodes", type=int, default=30)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = ap.parse_args()
+    names = args.runs.split(",")
+    minutes = [float(m) for m in args.minutes.split(",")]
+    minutes = minutes * len(names) if len(minutes) == 1 else minutes
+    n = len(EpisodeDataset(args.data))
+    _, held = split_episodes(n)
+    held = held[: args.eval_episodes]
+    results = {}
+    for name, budget in zip(names, minutes, strict=True):
+        family, overrides = RUNS[name]
+        tok = args.dv_tokenizer if family == "autoregressive" else args.tokenizer
+        run = ROOT / ".runs" / f"dynamics_{name}"
+        if run.exists():
+            shutil.rmtree(run)
+        # estimate steps for the budget with a short run, so the cosine schedule ends with the budget
+        probe = train_dynamics(args.data, tok, run / "probe", family, args.preset,
+                               TrainConfig(steps=8, batch_size=args.batch_size, warmup_steps=1), overrides=overrides,
+                               progress=False, device=args.device)
+        step_s = probe["train_seconds"] / 8
+        steps = max(50, int(budget * 60 / step_s))
+        tc = TrainConfig(steps=steps, batch_size=args.batch_size, lr=args.lr, warmup_steps=min(200, steps // 10),
+                         time_limit_s=budget * 60, checkpoint_every=10**9, ema_decay=0.995, log_every=50)
+        t = time.perf_counter()
+        r = train_dynamics(args.data, tok, run, family, args.preset, tc, overrides=overrides, device=args.device)
+        wall = time.perf_counter() - t
+        model = WorldModel.load(r["world_model"], device=args.device)
+        ev = open_loop(model, args.data, held)
+        ev_zero = open_loop(model, args.data, held, zero_actions=True)
+        results[name] = {"family": family, "overrides": overrides, "steps": r["step"], "train_seconds":
+                         r["train_seconds"], "wall_seconds": wall, "parameters": r["parameters"],
+                         "open_loop": ev, "zero_actions": ev_zero["model"]}
+    print(f"\nOpen loop on {len(held)} held-out Push episodes (64x64, random cameras), device {args.device}")
+    print(f"{'model':>18} {'h':>3} {'PSNR':>6} {'PSNRobj':>8} {'SSIM':>6} {'pos err cm':>10}")
+    shown_refs = False
+    for name, r in results.items():
+        ev = r["open_loop"]
+        blocks = [(name, ev["model"]), (name + " (a=0)", r["zero_actions"])]
+        if not shown_refs:
+            blocks = [("copy-last", ev["copy_last"]), ("tokenizer ceiling", ev["ceiling"])] + blocks
+            shown_refs = True
+        for label, per_h in blocks:
+            for h in ev["horizons"]:
+                m = per_h[h]
+                pe = m.get("position_error_m")
+                print(f"{label:>18} {h:>3} {m['psnr']:>6.2f} {m.get('psnr_objects', float('nan')):>8.2f} "
+                      f"{m['ssim']:>6.3f} {'' if pe is None else f'{100 * pe:.1f}':>10}")
+        print(f"{'':>18} ({r['parameters'] / 1e6:.2f}M params, {r['steps']} steps, {r['train_seconds'] / 60:.1f} min, "
+              f"{ev['episodes']} episodes)")
+    (ROOT / "results").mkdir(exist_ok=True)
+    (ROOT / "results" / "dynamics.json").write_text(json.dumps(
+        {"benchmark": "dynamics", "args": vars(args), "results": results,
+         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "torch": torch.__version__}},
+        indent=1, default=str) + "\n")
+    print(f"wrote {ROOT / 'results' / 'dynamics.json'}")
+
+
+if __name__ == "__main__":
+    main()
