@@ -19,5 +19,16 @@ __version__ = "0.1.0"
 
 register_envs()
 
-__all__ = ["CameraPose", "CameraRange", "orbit", "WORLDS", "World", "get_world", "CosmosSimError",
+
+
+def __getattr__(name: str):
+    # WorldModel pulls in torch; load it on first use so `import cosmos_sim` stays light for physics envs.
+    if name == "WorldModel":
+        from cosmos_sim.world_model import WorldModel
+
+        return WorldModel
+    raise AttributeError(f"module 'cosmos_sim' has no attribute {name!r}")
+
+
+__all__ = ["WorldModel", "CameraPose", "CameraRange", "orbit", "WORLDS", "World", "get_world", "CosmosSimError",
            "UnknownChoiceError", "CameraError", "ActionError", "__version__"]

@@ -130,7 +130,7 @@ def test_torchrun_two_processes_on_cpu(tmp_path):
          str(Path(__file__).parent / "toy.py"), str(out)],
         capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert proc.stdout.count("RESULT") == 2 and proc.stdout.count(" 4") == 2  # both ranks (lines may interleave)
+    assert proc.stdout.count("RESULT") == 2  # both ranks finished (their lines may interleave)
     ckpts = list((out / "checkpoints").glob("*.safetensors"))
     assert [p.name for p in ckpts] == ["step-00000004.safetensors"]
     tensors, meta = read_checkpoint(ckpts[0])
