@@ -91,8 +91,7 @@ def train_dynamics(data_dir: str | os.PathLike, tokenizer_path: str | os.PathLik
     from cosmos_sim.worlds import get_world
 
     world = get_world(episodes.world)
-    tok_path = resolve_checkpoint(Path(tokenizer_path) / FILE if (Path(tokenizer_path) / FILE).is_file()
-                                  else tokenizer_path)
+    tok_path = resolve_checkpoint(tokenizer_path)
     tokenizer = CausalVideoTokenizer.load(tok_path)
     if tokenizer.config.image_size != episodes.spec.image_size[0]:
         from cosmos_sim.errors import DatasetMismatchError
