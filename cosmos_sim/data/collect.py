@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from cosmos_sim.data.schema import EpisodeSpec
-from cosmos_sim.data.shards import MANIFEST, ShardReader, read_manifest, write_manifest, write_shard
+from cosmos_sim.data.shards import MANIFEST, ShardReader, read_manifest, shard_entry, write_manifest, write_shard
 from cosmos_sim.errors import CorruptDataError, DatasetError, DatasetMismatchError, UnknownChoiceError
 from cosmos_sim.worlds import get_world
 
@@ -187,7 +187,10 @@ def prepare_directory(out: Path, config: CollectConfig) -> dict:
             reader = ShardReader(path)
             seeds = [int(m["seed"]) for m in reader.metadata]
             ok = reader.spec == spec and not seen.intersection(seeds) and len(set(seeds)) == len(seeds)
-            entry = _entry_for(path, reader) if ok else None
+            entry = None
+            if ok:
+                entry = {"file": path.name, **shard_entry(path.read_bytes(), reader.metadata,
+                                                          int(reader.frame_offsets[-1]), int(reader.step_offsets[-1]))}
             reader.close()
         except (CorruptDataError, DatasetError):
             entry = None
@@ -198,20 +201,6 @@ def prepare_directory(out: Path, config: CollectConfig) -> dict:
             seen.update(entry["seeds"])
     write_manifest(out, manifest)
     return manifest
-
-
-def _entry_for(path: Path, reader: ShardReader) -> dict:
-    import hashlib
-    import struct
-
-    from cosmos_sim.data.shards import sha256_file
-
-    with open(path, "rb") as f:
-        head = f.read(8)
-        header = f.read(struct.unpack("<Q", head)[0])
-    return {"file": path.name, "sha256": sha256_file(path), "header_sha256": hashlib.sha256(head + header).hexdigest(),
-            "bytes": path.stat().st_size, "episodes": len(reader), "frames": int(reader.frame_offsets[-1]),
-            "steps": int(reader.step_offsets[-1]), "seeds": [int(m["seed"]) for m in reader.metadata]}
 
 
 def _episode_bytes(ep: dict) -> int:

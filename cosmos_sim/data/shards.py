@@ -57,17 +57,23 @@ def encode_shard(episodes: list[dict], spec: EpisodeSpec) -> tuple[bytes, dict]:
     meta = {"schema_version": str(SCHEMA_VERSION), "spec": json.dumps(spec.to_dict()),
             "episodes": json.dumps([ep["metadata"] for ep in episodes])}
     data = st_save(tensors, metadata=meta)
+    entry = shard_entry(data, [ep["metadata"] for ep in episodes], int(tensors["frame_offsets"][-1]),
+                        int(tensors["step_offsets"][-1]))
+    return data, entry
+
+
+def shard_entry(data: bytes, metadata: list[dict], frames: int, steps: int) -> dict:
+    """A shard's manifest entry (without its file name) from its bytes and contents."""
     (n,) = struct.unpack("<Q", data[:8])
-    entry = {
+    return {
         "sha256": hashlib.sha256(data).hexdigest(),
         "header_sha256": hashlib.sha256(data[: 8 + n]).hexdigest(),
         "bytes": len(data),
-        "episodes": len(episodes),
-        "frames": int(tensors["frame_offsets"][-1]),
-        "steps": int(tensors["step_offsets"][-1]),
-        "seeds": [int(ep["metadata"]["seed"]) for ep in episodes],
+        "episodes": len(metadata),
+        "frames": frames,
+        "steps": steps,
+        "seeds": [int(m["seed"]) for m in metadata],
     }
-    return data, entry
 
 
 def write_shard(directory: str | os.PathLike, name: str, episodes: list[dict], spec: EpisodeSpec) -> dict:
