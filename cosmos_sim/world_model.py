@@ -26,6 +26,7 @@ from cosmos_sim.camera import plucker_from_extrinsics
 from cosmos_sim.dynamics import build_dynamics
 from cosmos_sim.errors import CheckpointError, ConfigMismatchError
 from cosmos_sim.tokenizer import CausalVideoTokenizer, Stream, TokenizerConfig
+from cosmos_sim.tokenizer.model import pixels_to_unit, unit_to_pixels
 from cosmos_sim.training.checkpoint import read_checkpoint, resolve_checkpoint, write_checkpoint
 
 KIND = "world_model"
@@ -128,11 +129,11 @@ class WorldModel(nn.Module):
 
     @staticmethod
     def _to_unit(frames: torch.Tensor) -> torch.Tensor:
-        return frames.permute(0, 1, 4, 2, 3).float() / 127.5 - 1.0  # uint8 [B,T,H,W,3] -> [B,T,3,H,W]
+        return pixels_to_unit(frames.permute(0, 1, 4, 2, 3))  # uint8 [B,T,H,W,3] -> [B,T,3,H,W]
 
     @staticmethod
     def _to_uint8(x: torch.Tensor) -> torch.Tensor:
-        return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 1, 3, 4, 2)
+        return unit_to_pixels(x).permute(0, 1, 3, 4, 2)
 
     # --- rollout API -----------------------------------------------------------------------------
     @torch.no_grad()

@@ -18,6 +18,7 @@ from cosmos_sim.camera import plucker_from_extrinsics
 from cosmos_sim.data import EpisodeDataset
 from cosmos_sim.errors import DatasetError
 from cosmos_sim.fileio import atomic_write_bytes
+from cosmos_sim.tokenizer.model import pixels_to_unit
 
 
 @torch.no_grad()
@@ -34,7 +35,7 @@ def build_latent_cache(data_dir: str | os.PathLike, tokenizer, path: str | os.Pa
     lat, ray, act, st, fo, so, seeds = [], [], [], [], [0], [0], []
     for i in tqdm(range(len(ds)), desc="encode latents", disable=not progress):
         ep = ds[i]
-        x = torch.from_numpy(ep["pixels"]).to(device).permute(0, 3, 1, 2)[None].float() / 127.5 - 1
+        x = pixels_to_unit(torch.from_numpy(ep["pixels"]).to(device).permute(0, 3, 1, 2)[None])
         lat.append(tok.encode(x)[0].float().cpu())
         ray.append(plucker_from_extrinsics(ep["extrinsics"], ep["fovy"], h))
         act.append(torch.from_numpy(ep["actions"]))

@@ -17,6 +17,7 @@ from cosmos_sim.data import EpisodeDataset
 from cosmos_sim.evaluation.masks import BackgroundRenderer
 from cosmos_sim.evaluation.metrics import psnr, ssim
 from cosmos_sim.tokenizer import Stream
+from cosmos_sim.tokenizer.model import pixels_to_unit, unit_to_pixels
 from cosmos_sim.worlds import get_world
 
 
@@ -53,9 +54,9 @@ def open_loop(model, data_dir: str | os.PathLike, episodes: list[int], horizons=
             pred_frames.append(f[0].cpu())
             pred_states.append(s[0].cpu())
         # tokenizer ceiling: encode and decode the true frames causally
-        x = px[None].permute(0, 1, 4, 2, 3).float().to(model.device) / 127.5 - 1
-        rec = model.tokenizer.decode(model.tokenizer.encode(x, Stream()), Stream())
-        rec = ((rec.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)[0].permute(0, 2, 3, 1).cpu()
+        x = pixels_to_unit(px[None].permute(0, 1, 4, 2, 3).to(model.device))
+        rec = unit_to_pixels(model.tokenizer.decode(model.tokenizer.encode(x, Stream()), Stream()))
+        rec = rec[0].permute(0, 2, 3, 1).cpu()
         for h in horizons:
             idx = K - 1 + h  # frame index in the episode
             truth = px[idx]

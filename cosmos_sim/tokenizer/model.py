@@ -97,6 +97,17 @@ def preset(name: str, image_size: int = 64) -> TokenizerConfig:
     return TokenizerConfig.from_dict(PRESETS[name].to_dict() | {"image_size": image_size})
 
 
+# --- pixel range ---------------------------------------------------------------------------------
+def pixels_to_unit(frames: torch.Tensor) -> torch.Tensor:
+    """uint8 frames (any layout) -> float in [-1, 1], the range the tokenizer works in."""
+    return frames.float() / 127.5 - 1.0
+
+
+def unit_to_pixels(x: torch.Tensor) -> torch.Tensor:
+    """Float frames in about [-1, 1] -> uint8, clamped and rounded (same layout)."""
+    return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+
+
 # --- Haar wavelets ----------------------------------------------------------------------------
 def haar(x: torch.Tensor) -> torch.Tensor:
     """One orthonormal 2D Haar level: [N, C, H, W] -> [N, 4C, H/2, W/2]."""
@@ -367,7 +378,7 @@ class CausalVideoTokenizer(nn.Module):
 
     # --- training ------------------------------------------------------------------------------
     def training_loss(self, batch: dict) -> tuple[torch.Tensor, dict]:
-        x = batch["frames"].float() / 127.5 - 1.0  # uint8 [B, T, 3, H, W]
+        x = pixels_to_unit(batch["frames"])  # uint8 [B, T, 3, H, W]
         if self.config.temporal > 1:
             x = x[:, : 1 + (x.shape[1] - 1) // self.config.temporal * self.config.temporal]
         z = self.encode(x)

@@ -11,7 +11,7 @@ import torch
 
 from cosmos_sim.data import EpisodeDataset, WindowDataset
 from cosmos_sim.evaluation.metrics import psnr, ssim
-from cosmos_sim.tokenizer.model import KIND, CausalVideoTokenizer, TokenizerConfig
+from cosmos_sim.tokenizer.model import KIND, CausalVideoTokenizer, TokenizerConfig, pixels_to_unit, unit_to_pixels
 from cosmos_sim.training import TrainConfig, Trainer
 
 
@@ -38,9 +38,8 @@ def evaluate_tokenizer(model: CausalVideoTokenizer, data_dir: str | os.PathLike,
     idx = np.linspace(0, len(ds) - 1, min(max_clips, len(ds))).astype(int)
     items = [ds[int(i)] for i in idx]
     frames = torch.stack([it["frames"] for it in items])  # uint8 [N, L, 3, H, W]
-    x = frames.to(device).float() / 127.5 - 1
-    y = model.decode(model.encode(x)).clamp(-1, 1)
-    rec = ((y + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).cpu()
+    x = pixels_to_unit(frames.to(device))
+    rec = unit_to_pixels(model.decode(model.encode(x))).cpu()
     a, b = frames.float() / 255, rec.float() / 255
     bg = BackgroundRenderer(EpisodeDataset(data_dir).world, tuple(frames.shape[-2:]))
     np_frames = frames.permute(0, 1, 3, 4, 2).reshape(-1, *frames.shape[-2:], 3).numpy()
