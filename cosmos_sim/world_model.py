@@ -60,6 +60,18 @@ class RolloutState:
     steps: int = 0
     extra: dict = field(default_factory=dict)
 
+    def assign(self, idx: torch.Tensor, other: RolloutState) -> None:
+        """Put `other`'s rollouts at batch positions `idx` (a per-env reset inside a running batch).
+
+        The dynamics cache (the autoregressive model's keys/values) spans the whole batch at one
+        frame position, so it is dropped and rebuilt from `past` on the next step.
+        """
+        self.past[idx] = other.past
+        self.past_plucker[idx] = other.past_plucker
+        for key, value in other.stream.cache.items():
+            self.stream.cache[key][idx] = value
+        self.cache = None
+
 
 class WorldModel(nn.Module):
     def __init__(self, tokenizer: CausalVideoTokenizer, dynamics: nn.Module, state_head: StateHead, *,
@@ -160,17 +172,57 @@ class WorldModel(nn.Module):
         self.tokenizer.decode(self.denormalize(z[:, -K:]), dec)  # warm the decoder's causal cache
         return RolloutState(past=z[:, -self.context:], past_plucker=rays[:, -self.context:], stream=dec)
 
+    def rays(self, extrinsics: torch.Tensor, fovy: torch.Tensor) -> torch.Tensor:
+        """Camera extrinsics [B, 4, 4] and fovy [B] -> Plücker rays at latent resolution [B, 6, h, w]."""
+        return plucker_from_extrinsics(extrinsics.to(self.device), fovy.to(self.device),
+                                       self.tokenizer.config.latent_size)
+
+    def sampling_options(self, sampling_steps: int | None = None, sampler: str | None = None,
+                         temperature: float | None = None, top_k: int | None = None) -> dict:
+        """Validated keyword arguments for `step(..., sampling=...)`; each applies to one family only."""
+        allowed = {"diffusion": ("sampling_steps", "sampler"), "autoregressive": ("temperature", "top_k")}
+        given = {"sampling_steps": sampling_steps, "sampler": sampler, "temperature": temperature, "top_k": top_k}
+        out = {}
+        for name, value in given.items():
+            if value is None:
+                continue
+            if name not in allowed.get(self.family, ()):
+                raise ValueError(f"{name} does not apply to a {self.family} world model "
+                                 f"(it applies to {'diffusion' if name in allowed['diffusion'] else 'autoregressive'})")
+            if name == "sampling_steps" and (not isinstance(value, int) or value < 1):
+                raise ValueError(f"sampling_steps must be an int >= 1, got {value!r}")
+            if name == "temperature" and not (float(value) >= 0 and float(value) < float("inf")):
+                raise ValueError(f"temperature must be a finite number >= 0, got {value!r}")
+            if name == "top_k" and (not isinstance(value, int) or value < 0):
+                raise ValueError(f"top_k must be an int >= 0, got {value!r}")
+            out[{"sampling_steps": "steps"}.get(name, name)] = value
+        if "sampler" in out:
+            from cosmos_sim.dynamics.diffusion import SAMPLERS
+            from cosmos_sim.errors import UnknownChoiceError
+
+            if out["sampler"] not in SAMPLERS:
+                raise UnknownChoiceError("sampler", out["sampler"], SAMPLERS)
+        return out
+
     @torch.no_grad()
-    def step(self, state: RolloutState, actions: torch.Tensor, extrinsics: torch.Tensor, fovy: torch.Tensor,
-             generator: torch.Generator | None = None, decode: bool = True) -> tuple[torch.Tensor | None, torch.Tensor]:
-        """Actions [B, A] and the next frame's camera -> (frames uint8 [B, H, W, 3] or None, states [B, S])."""
+    def step(self, state: RolloutState, actions: torch.Tensor, extrinsics: torch.Tensor | None = None,
+             fovy: torch.Tensor | None = None, generator: torch.Generator | None = None, decode: bool = True, *,
+             rays: torch.Tensor | None = None, sampling: dict | None = None
+             ) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """Actions [B, A] and the next frame's camera -> (frames uint8 [B, H, W, 3] or None, states [B, S]).
+
+        The camera is given as extrinsics [B, 4, 4] + fovy [B], or as precomputed `rays` (see `rays()`),
+        which a caller with fixed cameras computes once. `sampling` comes from `sampling_options`.
+        """
         B = state.past.shape[0]
         if tuple(actions.shape) != (B, self.action_dim):
             raise ValueError(f"actions must have shape {(B, self.action_dim)}, got {tuple(actions.shape)}")
-        rays = plucker_from_extrinsics(extrinsics.to(self.device), fovy.to(self.device),
-                                       self.tokenizer.config.latent_size)
+        if rays is None:
+            if extrinsics is None or fovy is None:
+                raise ValueError("step needs the next frame's camera: extrinsics and fovy, or rays")
+            rays = self.rays(extrinsics, fovy)
         nxt, state.cache = self.dynamics.predict(state.past, state.past_plucker, actions.to(self.device).float(),
-                                                 rays, generator=generator, cache=state.cache)
+                                                 rays, generator=generator, cache=state.cache, **(sampling or {}))
         state.past = torch.cat([state.past[:, 1:], nxt[:, None]], 1)
         state.past_plucker = torch.cat([state.past_plucker[:, 1:], rays[:, None]], 1)
         state.steps += 1

@@ -1,6 +1,15 @@
 """Backends and Gymnasium environments."""
 
 from cosmos_sim.envs.physics_env import OBS_MODES, PHYSICS_BACKENDS, PhysicsEnv
-from cosmos_sim.envs.registration import BACKENDS, env_id, make_env, register_envs
+from cosmos_sim.envs.registration import BACKENDS, env_id, make_env, make_vec_env, register_envs
 
-__all__ = ["OBS_MODES", "PHYSICS_BACKENDS", "BACKENDS", "PhysicsEnv", "env_id", "make_env", "register_envs"]
+__all__ = ["OBS_MODES", "PHYSICS_BACKENDS", "BACKENDS", "PhysicsEnv", "WorldModelEnv", "WorldModelVectorEnv",
+           "env_id", "make_env", "make_vec_env", "register_envs"]
+
+
+def __getattr__(name: str):  # the learned envs import torch; load them on first use
+    if name in ("WorldModelEnv", "WorldModelVectorEnv", "LearnedWorlds"):
+        from cosmos_sim.envs import world_model_env
+
+        return getattr(world_model_env, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -355,17 +355,19 @@ class AutoregressiveDynamics(nn.Module):
 
     @torch.no_grad()
     def predict(self, past: torch.Tensor, past_plucker: torch.Tensor, action: torch.Tensor, plucker: torch.Tensor,
-                generator: torch.Generator | None = None, cache: KVCache | None = None
-                ) -> tuple[torch.Tensor, KVCache]:
+                generator: torch.Generator | None = None, cache: KVCache | None = None, *,
+                temperature: float | None = None, top_k: int | None = None) -> tuple[torch.Tensor, KVCache]:
         """Sample the next frame's FSQ codes [B, D, h, w] and return them with the KV cache.
 
         past [B, T, D, h, w] (1 <= T <= max_frames - 1; usually the last `context` frames),
         past_plucker [B, T, 6, h, w], action [B, A] (from the last past frame to the next),
         plucker [B, 6, h, w] (the next frame's camera). With cache=None all T frames are encoded;
-        with a cache from the previous call only past[:, -1] is added.
+        with a cache from the previous call only past[:, -1] is added. `temperature` and `top_k`
+        override the config's for this call.
         """
         logits, cache = self.next_logits(past, past_plucker, action, plucker, cache)
-        digits = sample(logits, self.config.temperature, self.config.top_k, generator)
+        temperature = self.config.temperature if temperature is None else temperature
+        digits = sample(logits, temperature, self.config.top_k if top_k is None else top_k, generator)
         return self.to_codes(digits), cache
 
 

@@ -113,7 +113,9 @@ def train_dynamics(data_dir: str | os.PathLike, tokenizer_path: str | os.PathLik
     windows = LatentWindows(norm_cache, K, H, train_eps)
     head = StateHead(tokenizer.config.latent_dim, tokenizer.config.latent_size, world.state_dim)
     trainee = DynamicsTrainee(dyn, head)
-    info = {"data": str(data_dir), "tokenizer": str(tok_path), "held_out_episodes": held, "preset": preset}
+    collection = episodes.manifest.get("collection", {})
+    info = {"data": str(data_dir), "tokenizer": str(tok_path), "held_out_episodes": held, "preset": preset,
+            "backend": collection.get("backend", "mujoco"), "camera": collection.get("camera", "fixed")}
     trainer = Trainer(trainee, windows, train_config, out, kind=KIND,
                       model_config={"family": family, "dynamics": cfg, "head": head.config}, device=device,
                       progress=progress, extra_metadata=info, evaluate=evaluate)

@@ -1,0 +1,445 @@
+"""The learned world as Gymnasium environments.
+
+`LearnedWorlds` holds N rollouts of one `WorldModel` on one device and steps them in one batched
+forward pass; everything inside is a torch tensor. Two thin faces sit on it:
+
+- `WorldModelEnv` (`gym.Env`, N = 1): what `gym.make(id, backend="world_model", model=RUN)` returns;
+- `WorldModelVectorEnv` (`gym.vector.VectorEnv`): what `gym.make_vec(id, num_envs=N, backend="world_model")`
+  returns, with per-env autoreset in Gymnasium's NEXT_STEP mode and numpy or torch outputs.
+
+Rewards, success and termination come from the world's own functions applied to the predicted
+state, so they mean what they mean in physics. Resets start from the physics backend the model was
+trained on (same seed => same initial state and first frame as a physics env), or from recorded
+episodes of a dataset.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from gymnasium import spaces
+from gymnasium.vector import AutoresetMode
+from gymnasium.vector.utils import batch_space
+
+from cosmos_sim.camera import CameraPose
+from cosmos_sim.envs.physics_env import (
+    DIVERGENCE_BOUND,
+    PHYSICS_BACKENDS,
+    CameraSpec,
+    PhysicsEnv,
+    check_action,
+    check_obs_mode,
+    observation_space,
+    parse_image_size,
+)
+from cosmos_sim.errors import ActionError, CameraError, ConfigMismatchError, UnknownChoiceError
+from cosmos_sim.worlds import World, get_world
+
+ARRAY_TYPES = ("numpy", "torch")
+
+
+def to_numpy(x: torch.Tensor) -> np.ndarray:
+    """A host copy: `.cpu().numpy()` of a CPU tensor would share memory with buffers the env reuses."""
+    return x.detach().to("cpu", copy=True).numpy()
+NO_MODEL = ("the world_model backend needs model=<path to a run directory or world_model.safetensors> "
+            "(or a WorldModel); make one with `cosmos-sim train --data DIR --out RUN` or `cosmos-sim demo`")
+
+
+# --- construction helpers --------------------------------------------------------------------------
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r} ({e})") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} but CUDA is not available on this machine (torch "
+                         f"{torch.__version__}); use device='cpu'")
+    return dev
+
+
+def resolve_model(model: Any, world: World, image_size: tuple[int, int] | None, device: torch.device):
+    """A WorldModel for `world` on `device`, from a path or an instance; mismatches name both sides."""
+    from cosmos_sim.world_model import WorldModel
+
+    if model is None:
+        raise ValueError(NO_MODEL)
+    if isinstance(model, (str, os.PathLike)):
+        if not Path(model).exists():
+            raise FileNotFoundError(f"world model {str(model)!r} does not exist. {NO_MODEL}")
+        model = WorldModel.load(model, device=device)
+    elif not isinstance(model, WorldModel):
+        raise TypeError(f"model must be a path or a WorldModel, got {type(model).__name__}. {NO_MODEL}")
+    size = None
+    if image_size is not None:
+        if image_size[0] != image_size[1]:
+            raise ConfigMismatchError(f"world model frames are square ({model.image_size}x{model.image_size}); "
+                                      f"caller asked for image_size {image_size}")
+        size = image_size[0]
+    model.check_compatible(world=world.name, image_size=size, action_dim=world.action_dim)
+    return model.to(device)
+
+
+class PhysicsResets:
+    """Initial states and first frames from the physics backend the model was trained on."""
+
+    def __init__(self, world: World, backend: str, image_size: tuple[int, int], camera: Any):
+        if backend not in PHYSICS_BACKENDS:
+            raise UnknownChoiceError("reset backend", backend, PHYSICS_BACKENDS)
+        self.env = PhysicsEnv(world, backend=backend, obs_mode="both", image_size=image_size, camera=camera)
+
+    def sample(self, rng: np.random.Generator, options: dict | None) -> tuple[np.ndarray, np.ndarray, CameraPose]:
+        self.env.np_random = rng  # draws exactly what a physics env seeded the same way draws
+        obs, info = self.env.reset(options=options)
+        return obs["pixels"], obs["state"], info["camera"]
+
+    def close(self) -> None:
+        self.env.close()
+
+
+class DatasetResets:
+    """Initial frames, states and cameras of recorded episodes (drawn uniformly)."""
+
+    def __init__(self, directory: str | os.PathLike, world: World, image_size: tuple[int, int]):
+        from cosmos_sim.data import EpisodeDataset
+        from cosmos_sim.errors import DatasetMismatchError
+
+        self.data = EpisodeDataset(directory, world=world.name)
+        if tuple(self.data.spec.image_size) != tuple(image_size):
+            raise DatasetMismatchError(f"{directory} holds {tuple(self.data.spec.image_size)} frames, the env "
+                                       f"uses {tuple(image_size)}")
+        if len(self.data) == 0:
+            raise DatasetMismatchError(f"{directory} holds no episodes")
+
+    def sample(self, rng: np.random.Generator, options: dict | None) -> tuple[np.ndarray, np.ndarray, CameraPose]:
+        if options and "camera" in options:
+            raise CameraError("reset(options={'camera': ...}) needs reset_source='physics'; a recorded episode "
+                              "starts from the camera it was recorded with")
+        ep = self.data[int(rng.integers(len(self.data)))]
+        camera = CameraPose.from_extrinsics(ep["extrinsics"][0], float(ep["fovy"][0]))
+        return ep["pixels"][0], ep["states"][0], camera
+
+    def close(self) -> None:
+        self.data.close()
+
+
+# --- the batched core --------------------------------------------------------------------------------
+class LearnedWorlds:
+    """N rollouts of a WorldModel stepped together. Inputs and outputs are torch tensors on `device`."""
+
+    def __init__(self, world: str | World, model: Any, num_envs: int, *, obs_mode: str = "both",
+                 image_size: int | tuple[int, int] | None = None, camera: Any = None, camera_control: bool = False,
+                 reset_source: str | os.PathLike = "physics", device: str | torch.device | None = None,
+                 sampling_steps: int | None = None, sampler: str | None = None, temperature: float | None = None,
+                 top_k: int | None = None, render: bool = False):
+        if not isinstance(num_envs, int) or num_envs < 1:
+            raise ValueError(f"num_envs must be a positive int, got {num_envs!r}")
+        self.world = get_world(world)
+        self.obs_mode = check_obs_mode(obs_mode)
+        self.device = resolve_device(device)
+        requested = parse_image_size(image_size) if image_size is not None else None
+        self.model = resolve_model(model, self.world, requested, self.device)
+        self.image_size = (self.model.image_size, self.model.image_size)
+        self.sampling = self.model.sampling_options(sampling_steps, sampler, temperature, top_k)
+        self.camera_spec = CameraSpec(camera)
+        self.camera_control = bool(camera_control)
+        self.num_envs = num_envs
+        self.decode = obs_mode in ("pixels", "both") or render
+        if str(reset_source) == "physics":
+            backend = self.model.info.get("backend", "mujoco")
+            self.source: PhysicsResets | DatasetResets = PhysicsResets(self.world, backend, self.image_size, camera)
+        elif Path(reset_source).is_dir():
+            if camera is not None:
+                raise CameraError("camera= needs reset_source='physics'; recorded episodes keep their cameras")
+            self.source = DatasetResets(reset_source, self.world, self.image_size)
+        else:
+            raise ValueError(f"reset_source must be 'physics' or a dataset directory, got {str(reset_source)!r}")
+        N, S, dev = num_envs, self.world.state_dim, self.device
+        self.rngs = [np.random.default_rng() for _ in range(N)]
+        self.generator = torch.Generator(device=dev)
+        self.generator.manual_seed(int(np.random.default_rng().integers(2**62)))
+        self.cameras: list[CameraPose] = [self.world.default_camera] * N
+        self.extrinsics = torch.zeros(N, 4, 4, device=dev)
+        self.fovy = torch.zeros(N, device=dev)
+        self.rays: torch.Tensor | None = None
+        self.frames = torch.zeros(N, *self.image_size, 3, dtype=torch.uint8, device=dev)
+        self.states = torch.zeros(N, S, device=dev)
+        self.t = torch.zeros(N, dtype=torch.long, device=dev)
+        self.rollout = None
+        self.camera_arrays = np.zeros((N, 10), dtype=np.float32)  # info["camera"], kept in step with cameras
+        self.started = False
+
+    @property
+    def action_dim(self) -> int:
+        return self.world.action_dim + (3 if self.camera_control else 0)
+
+    def seed(self, seeds: list[int | None], generator_seed: int | None) -> None:
+        for i, s in enumerate(seeds):
+            if s is not None:
+                self.rngs[i] = np.random.default_rng(s)
+        if generator_seed is not None:
+            self.generator.manual_seed(int(generator_seed))
+
+    def reset(self, idx: list[int], options: dict | None = None) -> None:
+        """Start the envs at positions `idx` from fresh initial states (each drawn from its own RNG)."""
+        frames, states, cams = [], [], []
+        for i in idx:
+            f, s, c = self.source.sample(self.rngs[i], options)
+            frames.append(f)
+            states.append(s)
+            cams.append(c)
+        dev = self.device
+        frames_t = torch.from_numpy(np.stack(frames)).to(dev)
+        ext = torch.from_numpy(np.stack([c.extrinsics() for c in cams]).astype(np.float32)).to(dev)
+        fov = torch.tensor([c.fovy for c in cams], dtype=torch.float32, device=dev)
+        new = self.model.start(frames_t[:, None], ext[:, None], fov[:, None])
+        rays = self.model.rays(ext, fov)
+        ix = torch.as_tensor(idx, dtype=torch.long, device=dev)
+        if self.rollout is None:
+            if len(idx) != self.num_envs:
+                raise RuntimeError("the first reset must start every env")
+            self.rollout, self.rays = new, rays
+        else:
+            self.rollout.assign(ix, new)
+            self.rays[ix] = rays
+        for j, i in enumerate(idx):
+            self.cameras[i] = cams[j]
+            self.camera_arrays[i] = cams[j].to_array()
+        self.extrinsics[ix], self.fovy[ix] = ext, fov
+        # out of place: tensors handed out by earlier steps (array_type="torch") must not change under the caller
+        self.frames = self.frames.index_put((ix,), frames_t)
+        self.states = self.states.index_put((ix,), torch.from_numpy(np.stack(states)).to(dev).float())
+        self.t[ix] = 0
+        self.started = True
+
+    def check_actions(self, actions: Any) -> torch.Tensor:
+        """[N, A] numbers, finite -> float32 tensor on the device, clipped to [-1, 1]."""
+        shape = (self.num_envs, self.action_dim)
+        if isinstance(actions, torch.Tensor):
+            a = actions.detach().to(self.device, torch.float32)
+        else:
+            try:
+                a = torch.from_numpy(np.asarray(actions, dtype=np.float32)).to(self.device)
+            except (TypeError, ValueError) as e:
+                raise ActionError(f"actions must be numeric with shape {shape}: {e}") from None
+        if tuple(a.shape) != shape:
+            raise ActionError(f"actions must have shape {shape}, got {tuple(a.shape)}")
+        if not bool(torch.isfinite(a).all()):
+            bad = (~torch.isfinite(a)).any(1).nonzero().flatten().tolist()
+            raise ActionError(f"actions contain NaN or inf (envs {bad})")
+        return a.clamp(-1.0, 1.0)
+
+    def step(self, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Checked actions [N, A] -> reward [N], terminated [N], truncated [N]; frames/states updated."""
+        if not self.started:
+            raise RuntimeError("call reset() before step()")
+        A = self.world.action_dim
+        if self.camera_control:
+            self._move_cameras(actions[:, A:])
+        frames, states = self.model.step(self.rollout, actions[:, :A], generator=self.generator, decode=self.decode,
+                                         rays=self.rays, sampling=self.sampling)
+        if frames is not None:
+            self.frames = frames
+        self.states = torch.nan_to_num(states, nan=0.0).clamp(-DIVERGENCE_BOUND, DIVERGENCE_BOUND)
+        self.t += 1
+        reward = torch.as_tensor(self.world.reward(self.states, actions[:, :A]), dtype=torch.float32)
+        terminated = torch.as_tensor(self.world.terminated(self.states), dtype=torch.bool)
+        truncated = (self.t >= self.world.max_episode_steps) & ~terminated
+        return reward, terminated, truncated
+
+    def _move_cameras(self, delta: torch.Tensor) -> None:
+        d = delta.detach().cpu().numpy()
+        rng = self.world.camera_range
+        self.cameras = [rng.moved(c, d[i]) for i, c in enumerate(self.cameras)]
+        self.camera_arrays = np.stack([c.to_array() for c in self.cameras])
+        ext = np.stack([c.extrinsics() for c in self.cameras]).astype(np.float32)
+        self.extrinsics = torch.from_numpy(ext).to(self.device)
+        self.fovy = torch.tensor([c.fovy for c in self.cameras], dtype=torch.float32, device=self.device)
+        self.rays = self.model.rays(self.extrinsics, self.fovy)
+
+    def success(self) -> torch.Tensor:
+        return torch.as_tensor(self.world.success(self.states), dtype=torch.bool)
+
+    def close(self) -> None:
+        self.source.close()
+
+
+def _single_spaces(world: World, obs_mode: str, image_size: tuple[int, int], camera_control: bool):
+    n = world.action_dim + (3 if camera_control else 0)
+    return observation_space(world, obs_mode, image_size), spaces.Box(-1.0, 1.0, (n,), np.float32)
+
+
+# --- gym.Env ------------------------------------------------------------------------------------------
+class WorldModelEnv(gym.Env):
+    """One env in a learned world; same spaces, keywords and info as `PhysicsEnv`."""
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
+
+    def __init__(self, world: str | World = "Push", model: Any = None, obs_mode: str = "both",
+                 image_size: int | tuple[int, int] | None = None, camera: Any = None, camera_control: bool = False,
+                 render_mode: str | None = None, device: str | torch.device | None = None,
+                 reset_source: str | os.PathLike = "physics", sampling_steps: int | None = None,
+                 sampler: str | None = None, temperature: float | None = None, top_k: int | None = None):
+        if render_mode not in (None, "rgb_array"):
+            raise UnknownChoiceError("render_mode", render_mode, ["rgb_array"])
+        self.core = LearnedWorlds(world, model, 1, obs_mode=obs_mode, image_size=image_size, camera=camera,
+                                  camera_control=camera_control, reset_source=reset_source, device=device,
+                                  sampling_steps=sampling_steps, sampler=sampler, temperature=temperature,
+                                  top_k=top_k, render=render_mode is not None)
+        self.world, self.obs_mode, self.render_mode = self.core.world, obs_mode, render_mode
+        self.backend = "world_model"
+        self.image_size = self.core.image_size
+        self.metadata = {**self.metadata, "render_fps": round(1.0 / self.world.control_dt)}
+        self.observation_space, self.action_space = _single_spaces(self.world, obs_mode, self.image_size,
+                                                                   camera_control)
+
+    @property
+    def model(self):
+        return self.core.model
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        self.core.rngs[0] = self.np_random
+        self.core.reset([0], options)
+        # Sampling noise is seeded from the env RNG after the initial state is drawn, so the initial
+        # state matches a physics env seeded the same way.
+        self.core.seed([None], int(self.np_random.integers(2**62)))
+        return self._observe(), self._info()
+
+    def step(self, action):
+        if not self.core.started:
+            raise RuntimeError("call reset() before step()")
+        if isinstance(action, torch.Tensor):
+            action = action.detach().cpu().numpy()
+        a = self.core.check_actions(check_action(action, self.action_space.shape)[None])
+        reward, terminated, truncated = self.core.step(a)
+        return self._observe(), float(reward[0]), bool(terminated[0]), bool(truncated[0]), self._info()
+
+    def render(self):
+        if not self.core.started:
+            raise RuntimeError("call reset() before render()")
+        return to_numpy(self.core.frames[0])
+
+    def close(self):
+        if getattr(self, "core", None) is not None:
+            self.core.close()
+
+    def _observe(self) -> dict[str, np.ndarray]:
+        obs = {}
+        if self.obs_mode in ("pixels", "both"):
+            obs["pixels"] = to_numpy(self.core.frames[0])
+        if self.obs_mode in ("state", "both"):
+            obs["state"] = to_numpy(self.core.states[0].float())
+        return obs
+
+    def _info(self) -> dict:
+        return {"success": bool(self.core.success()[0]), "camera": self.core.cameras[0],
+                "state": to_numpy(self.core.states[0].float()), "diverged": False}
+
+
+# --- gym.vector.VectorEnv -----------------------------------------------------------------------------
+class WorldModelVectorEnv(gym.vector.VectorEnv):
+    """N learned envs stepped in one forward pass; per-env autoreset on the step after an episode ends.
+
+    `array_type="torch"` returns observations, rewards and flags as tensors on the model's device
+    (and accepts tensor actions there), so a GPU training loop never copies to the host.
+    `info` holds per-env arrays: success [N], state [N, S], and camera [N, 10] (`CameraPose.to_array`).
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 10, "autoreset_mode": AutoresetMode.NEXT_STEP}
+
+    def __init__(self, world: str | World = "Push", num_envs: int = 1, model: Any = None, obs_mode: str = "both",
+                 image_size: int | tuple[int, int] | None = None, camera: Any = None, camera_control: bool = False,
+                 render_mode: str | None = None, device: str | torch.device | None = None,
+                 reset_source: str | os.PathLike = "physics", sampling_steps: int | None = None,
+                 sampler: str | None = None, temperature: float | None = None, top_k: int | None = None,
+                 array_type: str = "numpy"):
+        if array_type not in ARRAY_TYPES:
+            raise UnknownChoiceError("array_type", array_type, ARRAY_TYPES)
+        if render_mode not in (None, "rgb_array"):
+            raise UnknownChoiceError("render_mode", render_mode, ["rgb_array"])
+        self.core = LearnedWorlds(world, model, num_envs, obs_mode=obs_mode, image_size=image_size, camera=camera,
+                                  camera_control=camera_control, reset_source=reset_source, device=device,
+                                  sampling_steps=sampling_steps, sampler=sampler, temperature=temperature,
+                                  top_k=top_k, render=render_mode is not None)
+        self.world, self.obs_mode, self.render_mode = self.core.world, obs_mode, render_mode
+        self.array_type = array_type
+        self.num_envs = num_envs
+        self.backend = "world_model"
+        self.metadata = {**self.metadata, "render_fps": round(1.0 / self.world.control_dt)}
+        self.single_observation_space, self.single_action_space = _single_spaces(
+            self.world, obs_mode, self.core.image_size, camera_control)
+        self.observation_space = batch_space(self.single_observation_space, num_envs)
+        self.action_space = batch_space(self.single_action_space, num_envs)
+        self._done = torch.zeros(num_envs, dtype=torch.bool, device=self.core.device)
+
+    @property
+    def model(self):
+        return self.core.model
+
+    def reset(self, *, seed: int | list[int | None] | None = None, options: dict | None = None):
+        N = self.num_envs
+        if seed is None:
+            seeds: list[int | None] = [None] * N
+        elif isinstance(seed, (int, np.integer)):
+            seeds = [int(seed) + i for i in range(N)]
+        else:
+            seeds = list(seed)
+            if len(seeds) != N:
+                raise ValueError(f"reset(seed=list) needs {N} seeds, got {len(seeds)}")
+        options = dict(options or {})
+        mask = options.pop("reset_mask", None)
+        if mask is None:
+            idx = list(range(N))
+        else:
+            m = np.asarray(mask.cpu() if isinstance(mask, torch.Tensor) else mask, dtype=bool)
+            if m.shape != (N,):
+                raise ValueError(f"reset_mask must have shape ({N},), got {m.shape}")
+            idx = np.flatnonzero(m).tolist()
+        self.core.seed(seeds, seeds[0])  # the batch's sampling noise follows the first env's seed
+        if idx:
+            self.core.reset(idx, options or None)
+        self._done[torch.as_tensor(idx, dtype=torch.long, device=self.core.device)] = False
+        return self._observe(), self._info()
+
+    def step(self, actions):
+        a = self.core.check_actions(actions)
+        reward, terminated, truncated = self.core.step(a)
+        done_before = self._done
+        if bool(done_before.any()):  # NEXT_STEP autoreset: these envs start over instead of stepping
+            idx = done_before.nonzero().flatten().tolist()
+            self.core.reset(idx)
+            reward = torch.where(done_before, torch.zeros_like(reward), reward)
+            terminated = terminated & ~done_before
+            truncated = truncated & ~done_before
+        self._done = terminated | truncated
+        return (self._observe(), self._out(reward), self._out(terminated), self._out(truncated), self._info())
+
+    def render(self):
+        if self.render_mode is None:
+            raise RuntimeError("render() needs render_mode='rgb_array'")
+        return tuple(to_numpy(self.core.frames))
+
+    def close_extras(self, **kwargs):
+        self.core.close()
+
+    def _out(self, x: torch.Tensor):
+        return x if self.array_type == "torch" else to_numpy(x)
+
+    def _observe(self) -> dict:
+        obs = {}
+        if self.obs_mode in ("pixels", "both"):
+            obs["pixels"] = self._out(self.core.frames)
+        if self.obs_mode in ("state", "both"):
+            obs["state"] = self._out(self.core.states.float())
+        return obs
+
+    def _info(self) -> dict:
+        return {"success": self._out(self.core.success()), "state": self._out(self.core.states.float()),
+                "camera": self.core.camera_arrays.copy()}

@@ -1,0 +1,148 @@
+"""The learned backend as Gymnasium envs: checks, determinism, autoreset, bad input."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from gymnasium.utils.env_checker import check_env
+from gymnasium.wrappers.vector import RecordEpisodeStatistics
+
+import cosmos_sim  # noqa: F401  (registers the ids)
+from cosmos_sim.envs.world_model_env import WorldModelEnv, WorldModelVectorEnv
+from cosmos_sim.errors import ActionError, ConfigMismatchError
+from cosmos_sim.world_model import WorldModel
+
+ID = "cosmos_sim/Push-v0"
+
+
+@pytest.fixture(scope="module")
+def run(tiny_world_model):
+    torch.set_num_threads(1)
+    return tiny_world_model[0]
+
+
+@pytest.mark.parametrize("obs_mode", ["pixels", "state", "both"])
+def test_check_env_every_obs_mode(run, obs_mode):
+    env = gym.make(ID, backend="world_model", model=run, obs_mode=obs_mode, image_size=32)
+    check_env(env.unwrapped, skip_render_check=True)
+    env.close()
+
+
+def test_render_and_camera_control(run):
+    env = WorldModelEnv("push", model=run, camera="random", camera_control=True, render_mode="rgb_array",
+                        obs_mode="state")
+    obs, info = env.reset(seed=3)
+    assert env.action_space.shape == (5,)
+    cam0 = info["camera"]
+    obs, r, term, trunc, info = env.step(np.array([0.5, 0.0, 1.0, 0.0, 0.0], np.float32))
+    assert info["camera"] != cam0 and env.render().shape == (32, 32, 3)
+    env.close()
+
+
+def test_same_seed_same_observations_and_physics_first_frame(run):
+    model = WorldModel.load(run)
+    acts = np.random.default_rng(0).uniform(-1, 1, (12, 2)).astype(np.float32)
+
+    def roll(seed):
+        env = gym.make(ID, backend="world_model", model=model, camera="random")
+        obs, _ = env.reset(seed=seed)
+        out = [obs["pixels"]]
+        for a in acts:
+            out.append(env.step(a)[0]["pixels"])
+        env.close()
+        return np.stack(out)
+
+    a, b, c = roll(5), roll(5), roll(6)
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a[0], c[0])
+    phys = gym.make(ID, backend="mujoco", image_size=32, camera="random")
+    p0, pinfo = phys.reset(seed=5)
+    assert np.array_equal(p0["pixels"], a[0])
+    learned = gym.make(ID, backend="world_model", model=model, camera="random")
+    l0, linfo = learned.reset(seed=5)
+    assert np.allclose(l0["state"], p0["state"]) and linfo["camera"] == pinfo["camera"]
+
+
+def test_vector_env_autoreset_and_episode_statistics(run):
+    N, T = 64, 1000
+    env = gym.make_vec(ID, num_envs=N, backend="world_model", model=run)
+    assert isinstance(env, WorldModelVectorEnv)
+    assert env.metadata["autoreset_mode"] == gym.vector.AutoresetMode.NEXT_STEP
+    env = RecordEpisodeStatistics(env)
+    obs, info = env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    length = np.zeros(N, dtype=int)
+    done_prev = np.zeros(N, dtype=bool)
+    episodes = 0
+    for _ in range(T):
+        obs, rew, term, trunc, info = env.step(rng.uniform(-1, 1, (N, 2)).astype(np.float32))
+        assert env.observation_space.contains(obs), "observation outside its space"
+        assert rew.dtype == np.float32 and term.dtype == bool and trunc.dtype == bool
+        length = np.where(done_prev, 0, length + 1)
+        done = term | trunc
+        if done.any():
+            assert np.array_equal(info["episode"]["l"][done], length[done])
+            episodes += int(done.sum())
+        assert not (done_prev & done).any(), "an env ended on its reset step"
+        done_prev = done
+    assert episodes >= N * (T // 100 - 1)  # at most 100 steps per Push episode
+    env.close()
+
+
+def test_vector_env_torch_outputs_and_partial_reset(run):
+    env = WorldModelVectorEnv("push", num_envs=4, model=run, array_type="torch", obs_mode="both")
+    obs, _ = env.reset(seed=1)
+    assert obs["pixels"].dtype == torch.uint8 and obs["pixels"].shape == (4, 32, 32, 3)
+    obs, rew, term, trunc, info = env.step(torch.zeros(4, 2))
+    assert isinstance(rew, torch.Tensor) and rew.dtype == torch.float32 and term.dtype == torch.bool
+    before = obs["pixels"].clone()
+    obs, _ = env.reset(options={"reset_mask": np.array([True, False, False, False])})
+    assert torch.equal(obs["pixels"][1:], before[1:])
+
+
+def test_vector_env_deterministic(run):
+    def roll(seed):
+        env = WorldModelVectorEnv("push", num_envs=3, model=run)
+        out = [env.reset(seed=seed)[0]["pixels"]]
+        for a in np.linspace(-1, 1, 30):
+            out.append(env.step(np.full((3, 2), a, np.float32))[0]["pixels"])
+        return np.stack(out)
+
+    a, b = roll(2), roll(2)
+    assert np.array_equal(a, b) and not np.array_equal(a, roll(3))
+
+
+def test_dataset_reset_source(run, tiny_world_model):
+    env = WorldModelEnv("push", model=run, reset_source=tiny_world_model[1])
+    obs, info = env.reset(seed=0)
+    assert obs["pixels"].shape == (32, 32, 3)
+    env.step(np.zeros(2, np.float32))
+
+
+def test_bad_input(run, tmp_path):
+    with pytest.raises(ValueError, match="cosmos-sim train"):
+        gym.make(ID, backend="world_model")
+    with pytest.raises(ConfigMismatchError, match="world: model has 'Push', caller has 'Reach'"):
+        WorldModelEnv("reach", model=run)
+    with pytest.raises(ConfigMismatchError, match="image_size: model has 32, caller has 64"):
+        WorldModelEnv("push", model=run, image_size=64)
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            WorldModelEnv("push", model=run, device="cuda")
+    with pytest.raises(FileNotFoundError, match="cosmos-sim train"):
+        WorldModelEnv("push", model=tmp_path / "nothing")
+    with pytest.raises(ValueError, match="sampling_steps does not apply to a deterministic"):
+        WorldModelEnv("push", model=run, sampling_steps=4)
+    env = WorldModelEnv("push", model=run)
+    with pytest.raises(RuntimeError, match="reset"):
+        env.step(np.zeros(2, np.float32))
+    env.reset(seed=0)
+    for bad in (np.zeros(3, np.float32), np.array([np.nan, 0], np.float32), np.array([np.inf, 0], np.float32)):
+        with pytest.raises(ValueError):
+            env.step(bad)
+    venv = WorldModelVectorEnv("push", num_envs=2, model=run)
+    venv.reset(seed=0)
+    with pytest.raises(ActionError, match=r"shape \(2, 2\)"):
+        venv.step(np.zeros((3, 2), np.float32))
+    with pytest.raises(ActionError, match="NaN or inf"):
+        venv.step(np.array([[0, 0], [np.nan, 0]], np.float32))
