@@ -155,7 +155,7 @@ def cmd_worlds(args: argparse.Namespace) -> int:
 
 
 # --- cosmos-sim demo -------------------------------------------------------------------------------
-BACKEND_LABELS = {"mujoco": "MuJoCo", "pybullet": "PyBullet"}
+BACKEND_LABELS = {"mujoco": "MuJoCo", "pybullet": "PyBullet", "world_model": "learned"}
 DEMO_BACKENDS = ("mujoco", "pybullet")
 
 
@@ -275,23 +275,42 @@ def physics_demo(worlds, episodes: int, image_size: int, out: Path, seed: int = 
 
 def add_demo_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, default=Path("demo_out"), help="output directory (default: %(default)s)")
-    p.add_argument("--episodes", type=positive_int, default=20,
-                   help="episodes per world and backend (default: %(default)s)")
+    p.add_argument("--preset", default="cpu", help="cpu (about 20 min on 2 cores), gpu (CUDA) or smoke "
+                                                   "(seconds, for tests) (default: %(default)s)")
+    p.add_argument("--episodes", type=positive_int, default=None,
+                   help="episodes to collect (default: the preset's); with --physics-only: per world and backend")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: the preset's)")
+    p.add_argument("--seed", type=int, default=0, help="seed of collection, training and evaluation (default: 0)")
+    p.add_argument("--physics-only", action="store_true",
+                   help="only run the scripted expert in MuJoCo and PyBullet and write side-by-side videos")
     p.add_argument("--worlds", nargs="+", metavar="WORLD", default=None,
-                   help="worlds to run, e.g. --worlds push reach (default: all)")
+                   help="with --physics-only: worlds to run (default: all)")
     p.add_argument("--image-size", type=positive_int, default=64,
-                   help="rendered frame size in pixels, square (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0,
-                   help="episode i uses seed SEED+i in every backend (default: %(default)s)")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+                   help="with --physics-only: frame size in pixels (default: %(default)s)")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    if args.physics_only:
+        return cmd_physics_demo(args)
+    from cosmos_sim.demo import demo_config, run_demo, summary_lines
+
+    _check_device(args.device)
+    cfg = demo_config(args.preset, episodes=args.episodes, device=args.device, seed=args.seed)
+    t0 = time.perf_counter()
+    result = run_demo(cfg, args.out, progress=not args.no_progress)
+    print(f"\nDone in {time.perf_counter() - t0:.0f} s. Summary:")
+    for line in summary_lines(result):
+        print(line)
+    return EXIT_OK
+
+
+def cmd_physics_demo(args: argparse.Namespace) -> int:
     from cosmos_sim.envs.physics_env import parse_image_size
 
     worlds = world_list(args.worlds)  # validate everything before any work
     parse_image_size(args.image_size)
-    s = physics_demo(worlds, args.episodes, args.image_size, args.out, seed=args.seed,
+    s = physics_demo(worlds, args.episodes or 20, args.image_size, args.out, seed=args.seed,
                      progress=False if args.no_progress else None)
     backends = s["backends"]
     print(f"Scripted expert (skill=1), {s['episodes']} episode(s) per world, seeds {s['seeds'][0]}.."
@@ -309,6 +328,89 @@ def cmd_demo(args: argparse.Namespace) -> int:
               f"{w['frames']} frames at {w['fps']} fps)")
     print(f"  {s['first_frames']}  (first frame of every world and backend)")
     print(f"  {s['summary_json']}  (success rates and per-episode results)")
+    return EXIT_OK
+
+
+# --- cosmos-sim compare / evaluate -----------------------------------------------------------------
+def add_compare_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--world", default="push", help="world name (default: push)")
+    p.add_argument("--model", required=True, help="world model: run directory or world_model.safetensors")
+    p.add_argument("--policies", default="ladder",
+                   help="comma-separated policy specs (scripted:SKILL, random, explore) or 'ladder' "
+                        "(random + scripted at skill 0, .25, .5, .75, 1) (default: ladder)")
+    p.add_argument("--episodes", type=positive_int, default=50, help="closed-loop episodes per policy and backend")
+    p.add_argument("--open-loop-episodes", type=positive_int, default=16, help="open-loop episodes (default: 16)")
+    p.add_argument("--horizon", type=positive_int, default=32, help="open-loop steps (default: 32)")
+    p.add_argument("--videos", type=int, default=3, help="side-by-side videos to write (default: 3)")
+    p.add_argument("--camera", default=None, choices=["default", "random"],
+                   help="camera per episode (default: the mode the model was trained with)")
+    p.add_argument("--seed", type=int, default=0, help="episode i uses seed SEED+i in every backend")
+    p.add_argument("--device", default=None, help="device of the world model (default: cuda when available)")
+    p.add_argument("--out", type=Path, required=True, help="report directory")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from cosmos_sim.evaluation.compare import CompareConfig, compare, load_checked_model
+
+    _check_device(args.device)
+    cfg = CompareConfig(world=args.world, policies=(args.policies,), episodes=args.episodes, seed=args.seed,
+                        open_loop_episodes=args.open_loop_episodes, horizon=args.horizon, videos=args.videos,
+                        camera=args.camera, device=args.device)
+    model = load_checked_model(args.model, cfg.world, args.device)  # a bad path or world fails here, first
+    report = compare(cfg, model, args.out, progress=not args.no_progress)
+    report["model"]["path"] = str(args.model)
+    rk = report["ranking"]
+    print(format_table(["policy", *[BACKEND_LABELS.get(b, b) + " success %" for b in cfg.backends]],
+                       [[r["policy"], *[f"{r[b]:.0f}" for b in cfg.backends]] for r in rk["rows"]]))
+    for b, p in rk["pairs"].items():
+        rho = p["success"]["spearman"]
+        print(f"{BACKEND_LABELS.get(b, b)} vs MuJoCo: Spearman rho {'n/a' if rho is None else f'{rho:.3f}'}, "
+              f"success MAE {p['success_mae_points']:.1f} points")
+    print(f"report: {Path(args.out) / 'report.md'}")
+    return EXIT_OK
+
+
+def add_evaluate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--world", default="push", help="world name (default: push)")
+    p.add_argument("--backend", default="mujoco", help="mujoco, pybullet or world_model (default: mujoco)")
+    p.add_argument("--model", default=None, help="world model (needed for --backend world_model)")
+    p.add_argument("--policy", default="scripted", help="policy spec, e.g. scripted:0.5 or random (default: scripted)")
+    p.add_argument("--episodes", type=positive_int, default=50, help="episodes (default: 50)")
+    p.add_argument("--seed", type=int, default=0, help="episode i uses seed SEED+i")
+    p.add_argument("--camera", default=None, choices=["default", "random"], help="camera per episode")
+    p.add_argument("--device", default=None, help="device of the world model")
+    p.add_argument("--out", type=Path, default=None, help="also write the result as JSON here")
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from cosmos_sim.evaluation.closed_loop import BACKENDS, evaluate
+    from cosmos_sim.evaluation.compare import load_checked_model
+    from cosmos_sim.policies.registry import parse_policy_spec
+    from cosmos_sim.worlds import get_world
+
+    world = get_world(args.world).name
+    parse_policy_spec(args.policy)
+    if args.backend not in BACKENDS:
+        from cosmos_sim.errors import UnknownChoiceError
+
+        raise UnknownChoiceError("backend", args.backend, BACKENDS)
+    model = None
+    if args.backend == "world_model":
+        _check_device(args.device)
+        model = load_checked_model(args.model, world, args.device)
+    r = evaluate(world, args.backend, args.policy, episodes=args.episodes, seed=args.seed, model=model,
+                 device=args.device, camera=args.camera)
+
+    def ci(c, scale=1.0, d=1):
+        return f"{c['mean'] * scale:.{d}f} [{c['lo'] * scale:.{d}f}, {c['hi'] * scale:.{d}f}]"
+
+    print(format_table(["world", "backend", "policy", "episodes", "success %", "return", "length"],
+                       [[world, args.backend, args.policy, args.episodes, ci(r["success_rate"], 100, 0),
+                         ci(r["return"]), ci(r["length"])]]))
+    if args.out is not None:
+        write_json(args.out, r)
+        print(f"wrote {args.out}")
     return EXIT_OK
 
 
@@ -530,11 +632,21 @@ COMMANDS: list[Command] = [
             cmd_worlds, add_worlds_args,
             description="List every world (or the WORLDs named) with its action names, state vector layout\n"
                         "(entry names and sizes), control rate, maximum episode steps and backends."),
-    Command("demo", "run the scripted expert in MuJoCo and PyBullet and write side-by-side videos",
+    Command("demo", "collect, train a small world model, compare it with MuJoCo and PyBullet, write the report",
             cmd_demo, add_demo_args,
-            description="Run the scripted expert (skill=1) in MuJoCo and PyBullet from the same seeds for each\n"
-                        "world, write one MP4 per world with both backends side by side, a PNG of the first\n"
-                        "frames, and print the success rate per world and backend."),
+            description="The whole loop on small defaults: collect Push episodes in MuJoCo, train a tokenizer\n"
+                        "and latent dynamics (time-boxed), then compare the learned world with MuJoCo and\n"
+                        "PyBullet (open loop, closed loop over a policy ladder, ranking) and write\n"
+                        "OUT/report/report.md with plots and videos. Re-running continues where it stopped.\n"
+                        "--physics-only runs the scripted expert in both physics backends instead."),
+    Command("compare", "learned vs physics: open-loop fidelity, policy evaluation and ranking; writes a report",
+            cmd_compare, add_compare_args,
+            description="Compare a world model with MuJoCo (and PyBullet as a physics-vs-physics yardstick):\n"
+                        "open-loop PSNR/SSIM/state error against the horizon, closed-loop success of each policy\n"
+                        "in every backend, and rank correlations. Writes report.json, report.md, PNG plots and\n"
+                        "MP4 videos (MuJoCo | PyBullet | learned | difference) into --out."),
+    Command("evaluate", "evaluate one policy in one backend: success rate, return, length with 95%% CIs",
+            cmd_evaluate, add_evaluate_args),
     Command("collect", "record episodes from a physics backend into a sharded dataset (resumable)",
             cmd_collect, add_collect_args,
             description="Collect EPISODES episodes (seed SEED+i for episode i) into --out as safetensors shards\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -49,3 +50,44 @@ def make_policy(name: str, world: str | World, seed: int = 0, skill: float = 1.0
     if name not in POLICIES:
         raise UnknownChoiceError("policy", name, policy_names())
     return POLICIES[name](world, seed, skill)
+
+
+# The default ranking ladder: random, then the scripted expert from hopeless to perfect.
+LADDER = ("random", "scripted:0", "scripted:0.25", "scripted:0.5", "scripted:0.75", "scripted:1")
+
+
+def parse_policy_spec(spec: str) -> tuple[str, float]:
+    """"scripted:0.5" -> ("scripted", 0.5); "random" -> ("random", 1.0). Names are checked."""
+    name, _, skill_text = str(spec).partition(":")
+    if name not in policy_names():
+        raise UnknownChoiceError("policy", name, [*policy_names(), "ladder"])
+    if not skill_text:
+        return name, 1.0
+    try:
+        skill = float(skill_text)
+    except ValueError:
+        skill = math.nan
+    if not 0.0 <= skill <= 1.0:
+        raise ValueError(f"policy {spec!r}: the skill after ':' must be a number in [0, 1]")
+    return name, skill
+
+
+def expand_policy_specs(specs: str | list[str] | tuple[str, ...]) -> list[str]:
+    """"ladder" or "a,b" or a list -> checked specs, in order, without duplicates."""
+    items = [specs] if isinstance(specs, str) else list(specs)
+    out: list[str] = []
+    for item in (part.strip() for s in items for part in str(s).split(",")):
+        for spec in (LADDER if item == "ladder" else (item,)):
+            parse_policy_spec(spec)
+            if spec not in out:
+                out.append(spec)
+    if not out:
+        raise ValueError("no policies given")
+    return out
+
+
+def policy_from_spec(spec: str, world: str | World, seed: int = 0) -> Policy:
+    name, skill = parse_policy_spec(spec)
+    policy = make_policy(name, world, seed=seed, skill=skill)
+    policy.name = spec
+    return policy

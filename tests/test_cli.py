@@ -46,7 +46,7 @@ def test_worlds_json(capsys):
     assert [d["name"] for d in json.loads(out)] == ["reach"]
 
 
-@pytest.mark.parametrize("argv", [["worlds", "pushh"], ["demo", "--worlds", "pushh", "--episodes", "1"]])
+@pytest.mark.parametrize("argv", [["worlds", "pushh"], ["demo", "--physics-only", "--worlds", "pushh", "--episodes", "1"]])
 def test_unknown_world_is_one_line_naming_the_choices(capsys, tmp_path, argv):
     code, out, err = run(capsys, *argv, *(["--out", str(tmp_path / "o")] if argv[0] == "demo" else []))
     assert code != 0
@@ -107,7 +107,7 @@ def test_python_dash_m(tmp_path):
 
 def test_demo_writes_side_by_side_video_and_table(capsys, tmp_path):
     out_dir = tmp_path / "demo"
-    code, out, err = run(capsys, "demo", "--episodes", "1", "--worlds", "reach", "--image-size", "16",
+    code, out, err = run(capsys, "demo", "--physics-only", "--episodes", "1", "--worlds", "reach", "--image-size", "16",
                          "--out", str(out_dir), "--no-progress")
     assert code == 0, err
     path = out_dir / "reach.mp4"

@@ -1,0 +1,109 @@
+"""Closed loop: a policy acts in a backend from fixed seeds; return, success and length per episode.
+
+Every backend runs the same way: one vector env with one env per episode, reset with the episode
+seeds, stepped with the policy's batched actions until every env has finished its first episode.
+Episode i therefore starts from the same initial state in MuJoCo, PyBullet and the learned world
+(the learned world resets through the physics backend it was trained on), and the policy draws
+the same random numbers in each.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from cosmos_sim.evaluation.stats import summary
+from cosmos_sim.worlds import get_world
+
+BACKENDS = ("mujoco", "pybullet", "world_model")
+
+
+def make_vector_env(world: str, backend: str, num_envs: int, model: Any = None, obs_mode: str = "state",
+                    camera: Any = None, device: str | None = None, image_size: int | None = None
+                    ) -> gym.vector.VectorEnv:
+    """The vector env closed-loop evaluation uses for a backend (learned: one batch on `device`)."""
+    from cosmos_sim.envs.registration import env_id
+
+    name = get_world(world).name
+    kw: dict = {"backend": backend, "obs_mode": obs_mode, "camera": camera}
+    if backend == "world_model":
+        kw |= {"model": model, "device": device}
+    if image_size is not None:
+        kw["image_size"] = image_size
+    return gym.make_vec(env_id(name), num_envs=num_envs, **kw)
+
+
+def run_policy(env: gym.vector.VectorEnv, policy, seeds: list[int], progress: Callable[[int], None] | None = None
+               ) -> dict[str, np.ndarray]:
+    """First episode of each env (env i reset with seeds[i]): per-episode return, success, length."""
+    N = env.num_envs
+    if len(seeds) != N:
+        raise ValueError(f"{N} envs need {N} seeds, got {len(seeds)}")
+    obs, _ = env.reset(seed=[int(s) for s in seeds])
+    policy.reset()
+    done = np.zeros(N, bool)
+    ret = np.zeros(N)
+    length = np.zeros(N, int)
+    success = np.zeros(N, bool)
+    while not done.all():
+        actions = policy.act({k: np.asarray(v) for k, v in obs.items()})
+        obs, reward, term, trunc, info = env.step(actions)
+        live = ~done
+        ret[live] += np.asarray(reward)[live]
+        length[live] += 1
+        success[live] |= np.asarray(info["success"], dtype=bool)[live]
+        done |= np.asarray(term, bool) | np.asarray(trunc, bool)
+        if progress is not None:
+            progress(int(live.sum()))
+    return {"return": ret, "success": success, "length": length}
+
+
+def summarize_episodes(episodes: dict[str, np.ndarray], seed: int = 0) -> dict:
+    return {"success_rate": summary(episodes["success"].astype(float), seed=seed),
+            "return": summary(episodes["return"], seed=seed),
+            "length": summary(episodes["length"].astype(float), seed=seed),
+            "per_episode": {k: np.asarray(v).tolist() for k, v in episodes.items()}}
+
+
+def evaluate_policies(world: str, backend: str, policy_specs: list[str], episodes: int = 50, seed: int = 0,
+                      model: Any = None, device: str | None = None, camera: Any = None, policy_seed: int = 0,
+                      batch: int = 64, progress: Callable[[int], None] | None = None) -> dict[str, dict]:
+    """Success rate, return and length (mean and 95% bootstrap CI) of each policy in one backend.
+
+    Episodes use seeds seed .. seed + episodes - 1, `batch` envs at a time; the envs are built once
+    per batch and shared by the policies.
+    """
+    from cosmos_sim.policies.registry import policy_from_spec
+
+    if backend not in BACKENDS:
+        from cosmos_sim.errors import UnknownChoiceError
+
+        raise UnknownChoiceError("backend", backend, BACKENDS)
+    modes = {spec: getattr(policy_from_spec(spec, world), "obs_mode", "state") for spec in policy_specs}
+    seeds = list(range(seed, seed + episodes))
+    parts: dict[str, list] = {spec: [] for spec in policy_specs}
+    for start in range(0, episodes, batch):
+        chunk = seeds[start:start + batch]
+        for mode in dict.fromkeys(modes.values()):
+            env = make_vector_env(world, backend, len(chunk), model=model, obs_mode=mode, camera=camera,
+                                  device=device)
+            try:
+                for spec in (s for s in policy_specs if modes[s] == mode):
+                    policy = policy_from_spec(spec, world, seed=policy_seed + start)
+                    parts[spec].append(run_policy(env, policy, chunk, progress))
+            finally:
+                env.close()
+    out = {}
+    for spec, ps in parts.items():
+        eps = {k: np.concatenate([p[k] for p in ps]) for k in ps[0]}
+        out[spec] = {"world": get_world(world).name, "backend": backend, "policy": spec, "seeds": seeds,
+                     **summarize_episodes(eps, seed=seed)}
+    return out
+
+
+def evaluate(world: str, backend: str, policy_spec: str, **kwargs) -> dict:
+    """`evaluate_policies` for one policy."""
+    return evaluate_policies(world, backend, [policy_spec], **kwargs)[policy_spec]

@@ -1,0 +1,383 @@
+"""Learned vs physics, and physics vs physics: open-loop fidelity, closed-loop policy evaluation,
+policy ranking, and the report (JSON, Markdown, plots, videos).
+
+Open loop: a reference policy acts in MuJoCo from seeds s_i and its actions are recorded; the
+same initial states (same seeds) and the same actions are replayed in PyBullet and in the world
+model. Every step of each replay is compared with MuJoCo. The PyBullet line is the yardstick: how
+far a second physics engine drifts from the first on the same task.
+
+Closed loop: every policy of a ladder acts in every backend from the same seeds (see
+`closed_loop`). Ranking: correlations between MuJoCo's success rates (and returns) over the
+ladder and the learned world's (and PyBullet's).
+
+`report.json` schema (version "cosmos_sim.report/1"):
+    config      CompareConfig as JSON
+    model       world, family, image size, parameters, training info of the world model
+    open_loop   steps [1..T]; pairs[backend][metric] = {mean, lo, hi} per step (95% bootstrap CI over
+                episodes); metrics: psnr, ssim, psnr_objects, reward_abs_error, success_agreement,
+                state_error/<entry> (Euclidean error of each named state entry, in the world's units)
+    closed_loop [backend][policy] = {success_rate, return, length: {mean, lo, hi, n}, per_episode}
+    ranking     rows: [{policy, mujoco, pybullet, world_model}] success rates in %; pairs[backend] =
+                {success: correlations, return: correlations, success_mae_points}
+    files       report.md, plots and videos, relative to the report directory
+Wall-clock timings go to timing.json, so report.json is identical for identical inputs and seeds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from cosmos_sim.evaluation.closed_loop import evaluate_policies
+from cosmos_sim.evaluation.metrics import psnr, ssim
+from cosmos_sim.evaluation.stats import correlations, curve, mean_abs_error
+from cosmos_sim.fileio import atomic_write_bytes, atomic_write_json
+from cosmos_sim.worlds import get_world
+
+SCHEMA = "cosmos_sim.report/1"
+PSNR_CAP = 60.0  # dB; identical frames would give infinity
+
+
+@dataclass(frozen=True)
+class CompareConfig:
+    world: str = "Push"
+    policies: tuple[str, ...] = ("ladder",)
+    episodes: int = 50  # closed-loop episodes per policy and backend
+    seed: int = 0
+    backends: tuple[str, ...] = ("mujoco", "pybullet", "world_model")
+    open_loop_episodes: int = 16
+    horizon: int = 32
+    open_loop_policy: str = "scripted:0.75"
+    camera: str | None = None  # None: the camera mode the model was trained with
+    videos: int = 3
+    device: str | None = None
+
+    def __post_init__(self):
+        from cosmos_sim.policies.registry import expand_policy_specs, parse_policy_spec
+
+        object.__setattr__(self, "world", get_world(self.world).name)
+        pol = (self.policies,) if isinstance(self.policies, str) else tuple(self.policies)
+        object.__setattr__(self, "policies", tuple(expand_policy_specs(list(pol))))
+        object.__setattr__(self, "backends", tuple(self.backends))
+        parse_policy_spec(self.open_loop_policy)
+        bad = [b for b in self.backends if b not in ("mujoco", "pybullet", "world_model")]
+        if bad or "mujoco" not in self.backends:
+            raise ValueError(f"backends must include 'mujoco' (the reference) and come from mujoco, pybullet, "
+                             f"world_model; got {self.backends}")
+        for name in ("episodes", "open_loop_episodes", "horizon"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.horizon >= get_world(self.world).max_episode_steps:
+            raise ValueError(f"horizon must be < the world's episode length {get_world(self.world).max_episode_steps}")
+        if self.camera not in (None, "default", "random"):
+            raise ValueError(f"camera must be None, 'default' or 'random', got {self.camera!r}")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}
+
+
+# --- open loop -------------------------------------------------------------------------------------
+def record_reference(world: str, seeds: list[int], horizon: int, policy_spec: str, camera, image_size: int) -> dict:
+    """MuJoCo rollouts of the reference policy: actions, frames, states, rewards, success."""
+    from cosmos_sim.envs.physics_env import PhysicsEnv
+    from cosmos_sim.policies.base import batch_obs
+    from cosmos_sim.policies.registry import policy_from_spec
+
+    env = PhysicsEnv(world, backend="mujoco", obs_mode="both", image_size=image_size, camera=camera)
+    out = {k: [] for k in ("actions", "pixels", "states", "rewards", "success", "cameras")}
+    try:
+        for s in seeds:
+            policy = policy_from_spec(policy_spec, world, seed=s)
+            obs, info = env.reset(seed=int(s))
+            ep = {"pixels": [obs["pixels"]], "states": [obs["state"]], "success": [info["success"]],
+                  "actions": [], "rewards": []}
+            for _ in range(horizon):  # keeps stepping after success: a fixed-length comparison
+                a = policy.act(batch_obs(obs))[0]
+                obs, r, _, _, info = env.step(a)
+                ep["actions"].append(a)
+                ep["rewards"].append(r)
+                ep["pixels"].append(obs["pixels"])
+                ep["states"].append(obs["state"])
+                ep["success"].append(info["success"])
+            for k, v in ep.items():
+                out[k].append(np.asarray(v))
+            out["cameras"].append(env.camera)
+    finally:
+        env.close()
+    return {k: (np.stack(v) if k != "cameras" else v) for k, v in out.items()}
+
+
+def replay_physics(world: str, backend: str, seeds: list[int], actions: np.ndarray, camera, image_size: int) -> dict:
+    from cosmos_sim.envs.physics_env import PhysicsEnv
+
+    env = PhysicsEnv(world, backend=backend, obs_mode="both", image_size=image_size, camera=camera)
+    out = {k: [] for k in ("pixels", "states", "rewards", "success")}
+    try:
+        for s, acts in zip(seeds, actions, strict=True):
+            obs, info = env.reset(seed=int(s))
+            ep = {"pixels": [obs["pixels"]], "states": [obs["state"]], "success": [info["success"]], "rewards": []}
+            for a in acts:
+                obs, r, _, _, info = env.step(a)
+                ep["rewards"].append(r)
+                ep["pixels"].append(obs["pixels"])
+                ep["states"].append(obs["state"])
+                ep["success"].append(info["success"])
+            for k, v in ep.items():
+                out[k].append(np.asarray(v))
+    finally:
+        env.close()
+    return {k: np.stack(v) for k, v in out.items()}
+
+
+def replay_model(world: str, model, seeds: list[int], actions: np.ndarray, camera, device=None,
+                 sampling_seed: int = 0) -> dict:
+    """The same seeds and actions in the learned world, all episodes in one batch (no autoreset)."""
+    from cosmos_sim.envs.world_model_env import LearnedWorlds, to_numpy
+
+    E, T = actions.shape[:2]
+    core = LearnedWorlds(world, model, E, obs_mode="both", camera=camera, device=device)
+    try:
+        core.seed([int(s) for s in seeds], sampling_seed)
+        core.reset(list(range(E)))
+        pixels, states = [to_numpy(core.frames)], [to_numpy(core.states)]
+        success, rewards = [to_numpy(core.success())], []
+        acts = torch.from_numpy(np.ascontiguousarray(actions, dtype=np.float32)).to(core.device)
+        for t in range(T):
+            r, _, _ = core.step(acts[:, t])
+            rewards.append(to_numpy(r))
+            pixels.append(to_numpy(core.frames))
+            states.append(to_numpy(core.states))
+            success.append(to_numpy(core.success()))
+    finally:
+        core.close()
+    return {"pixels": np.stack(pixels, 1), "states": np.stack(states, 1), "rewards": np.stack(rewards, 1),
+            "success": np.stack(success, 1)}
+
+
+def step_metrics(world, ref: dict, other: dict, masks: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-episode, per-step metrics [E, T] of `other` against `ref` (steps 1..T)."""
+    a = torch.from_numpy(ref["pixels"][:, 1:]).permute(0, 1, 4, 2, 3).float() / 255
+    b = torch.from_numpy(other["pixels"][:, 1:]).permute(0, 1, 4, 2, 3).float() / 255
+    E, T = a.shape[:2]
+    flat_a, flat_b = a.flatten(0, 1), b.flatten(0, 1)
+    m = torch.from_numpy(masks[:, 1:]).flatten(0, 1)
+    out = {"psnr": psnr(flat_a, flat_b).clamp(max=PSNR_CAP).view(E, T).numpy(),
+           "ssim": ssim(flat_a, flat_b).view(E, T).numpy()}
+    obj = psnr(flat_a, flat_b, mask=m).clamp(max=PSNR_CAP).view(E, T).numpy()
+    out["psnr_objects"] = np.where(masks[:, 1:].any((-1, -2)), obj, np.nan)
+    L = world.state_layout
+    for name in L.names:
+        d = L.get(other["states"][:, 1:], name) - L.get(ref["states"][:, 1:], name)
+        out[f"state_error/{name}"] = np.linalg.norm(np.atleast_3d(d).reshape(E, T, -1), axis=-1)
+    out["reward_abs_error"] = np.abs(other["rewards"] - ref["rewards"])
+    out["success_agreement"] = (other["success"][:, 1:] == ref["success"][:, 1:]).astype(float)
+    return {k: np.asarray(v, dtype=np.float64) for k, v in out.items()}
+
+
+def side_by_side_video(path: Path, ref: dict, others: dict[str, dict], episode: int, fps: float) -> Path:
+    from cosmos_sim.video import tile, write_mp4
+
+    names = {"pybullet": "PyBullet", "world_model": "learned"}
+    frames = []
+    for t in range(ref["pixels"].shape[1]):
+        row = [ref["pixels"][episode, t]]
+        labels = ["MuJoCo"]
+        for name, o in others.items():
+            row.append(o["pixels"][episode, t])
+            labels.append(names.get(name, name))
+        if "world_model" in others:
+            diff = np.abs(others["world_model"]["pixels"][episode, t].astype(np.int16)
+                          - ref["pixels"][episode, t]).astype(np.uint8)
+            row.append(diff)
+            labels.append("|learned-MuJoCo|")
+        frames.append(tile(row, labels=[f"{lab} t={t}" if i == 0 else lab for i, lab in enumerate(labels)],
+                           scale=4))
+    return write_mp4(path, frames, fps=fps)
+
+
+# --- the whole comparison ------------------------------------------------------------------------------
+def load_checked_model(model: Any, world: str, device: str | None):
+    """Load (or check) the world model first, so a wrong path or world fails before any work."""
+    from cosmos_sim.envs.world_model_env import resolve_device, resolve_model
+
+    return resolve_model(model, get_world(world), None, resolve_device(device))
+
+
+def compare(config: CompareConfig, model: Any, out: str | os.PathLike, progress: bool = True) -> dict:
+    """Run everything and write the report directory; returns the report dict."""
+    from tqdm import tqdm
+
+    from cosmos_sim.evaluation.masks import BackgroundRenderer
+    from cosmos_sim.evaluation.plots import plot_horizon, plot_success_scatter
+
+    world = get_world(config.world)
+    learned = "world_model" in config.backends
+    wm = load_checked_model(model, world.name, config.device) if learned else None
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    timing: dict[str, float] = {}
+    camera = config.camera
+    if camera is None:
+        camera = "random" if wm is not None and wm.info.get("camera") in ("random", "moving") else None
+    size = wm.image_size if wm is not None else 64
+    seeds = list(range(config.seed, config.seed + config.open_loop_episodes))
+
+    # open loop
+    t0 = time.perf_counter()
+    bar = tqdm(total=len(config.backends), desc="open loop", disable=not progress)
+    ref = record_reference(world.name, seeds, config.horizon, config.open_loop_policy, camera, size)
+    bar.update()
+    others: dict[str, dict] = {}
+    if "pybullet" in config.backends:
+        others["pybullet"] = replay_physics(world.name, "pybullet", seeds, ref["actions"], camera, size)
+        bar.update()
+    if learned:
+        others["world_model"] = replay_model(world.name, wm, seeds, ref["actions"], camera, config.device,
+                                             sampling_seed=config.seed)
+        bar.update()
+    bar.close()
+    bg = BackgroundRenderer(world, (size, size))
+    E, T1 = ref["pixels"].shape[:2]
+    ext = np.stack([c.extrinsics() for c in ref["cameras"]])
+    masks = np.stack([bg.masks(ref["pixels"][e], np.repeat(ext[e][None], T1, 0),
+                               np.full(T1, ref["cameras"][e].fovy)) for e in range(E)])
+    bg.close()
+    pairs = {name: {k: curve(v, seed=config.seed) for k, v in step_metrics(world, ref, o, masks).items()}
+             for name, o in others.items()}
+    open_loop = {"steps": list(range(1, config.horizon + 1)), "episodes": E, "seeds": seeds,
+                 "policy": config.open_loop_policy, "camera": camera or "default",
+                 "position_entry": world.object_entries[0] if world.object_entries else None, "pairs": pairs}
+    timing["open_loop_s"] = time.perf_counter() - t0
+
+    # closed loop
+    t0 = time.perf_counter()
+    closed: dict[str, dict] = {}
+    bar = tqdm(config.backends, desc="closed loop", disable=not progress)
+    for backend in bar:
+        bar.set_postfix_str(backend)
+        res = evaluate_policies(world.name, backend, list(config.policies), episodes=config.episodes,
+                                seed=config.seed, model=wm if backend == "world_model" else None,
+                                device=config.device, camera=camera)
+        closed[backend] = {spec: {k: r[k] for k in ("success_rate", "return", "length", "per_episode")}
+                           for spec, r in res.items()}
+    bar.close()
+    timing["closed_loop_s"] = time.perf_counter() - t0
+
+    # ranking
+    rows = []
+    for spec in config.policies:
+        rows.append({"policy": spec, **{b: 100.0 * closed[b][spec]["success_rate"]["mean"] for b in config.backends}})
+    ranking: dict[str, Any] = {"rows": rows, "pairs": {}}
+    for b in config.backends:
+        if b == "mujoco":
+            continue
+        ranking["pairs"][b] = {
+            "success": correlations([r["mujoco"] for r in rows], [r[b] for r in rows]),
+            "return": correlations([closed["mujoco"][p]["return"]["mean"] for p in config.policies],
+                                   [closed[b][p]["return"]["mean"] for p in config.policies]),
+            "success_mae_points": mean_abs_error([r["mujoco"] for r in rows], [r[b] for r in rows]),
+        }
+
+    # files
+    files = {"report": "report.md", "horizon_plot": "horizon.png", "ranking_plot": "ranking.png", "videos": []}
+    entry = world.object_entries[0] if world.object_entries else None
+    panels = [("psnr", "PSNR (dB)"), ("ssim", "SSIM"), ("psnr_objects", "PSNR on object pixels (dB)")]
+    if entry is not None:
+        panels.append((f"state_error/{entry}", f"{entry} error"))
+    plot_horizon(open_loop, panels, out / files["horizon_plot"], title=f"{world.name}: open loop against MuJoCo")
+    plot_success_scatter(rows, out / files["ranking_plot"], title=f"{world.name}: success rate per policy")
+    for e in range(min(config.videos, E)):
+        name = f"episode{e}_seed{seeds[e]}.mp4"
+        side_by_side_video(out / name, ref, others, e, fps=round(1.0 / world.control_dt))
+        files["videos"].append(name)
+    report = {"schema": SCHEMA, "config": config.to_dict(), "model": model_summary(wm, model),
+              "open_loop": open_loop, "closed_loop": closed, "ranking": ranking, "files": files}
+    atomic_write_json(out / "report.json", report)
+    atomic_write_bytes(out / "report.md", markdown(report).encode())
+    atomic_write_json(out / "timing.json", timing)
+    return report
+
+
+def model_summary(wm, model: Any) -> dict | None:
+    if wm is None:
+        return None
+    return {"path": str(model) if isinstance(model, (str, os.PathLike)) else None, "world": wm.world,
+            "family": wm.family, "image_size": wm.image_size,
+            "dynamics_parameters": int(sum(p.numel() for p in wm.dynamics.parameters())),
+            "tokenizer": wm.tokenizer.config.to_dict(), "info": json.loads(json.dumps(wm.info, default=str))}
+
+
+# --- markdown -------------------------------------------------------------------------------------------
+def _fmt(x, digits: int = 2) -> str:
+    return "–" if x is None or (isinstance(x, float) and not np.isfinite(x)) else f"{x:.{digits}f}"
+
+
+def _ci(c: dict, scale: float = 1.0, digits: int = 1) -> str:
+    if c["mean"] is None:
+        return "–"
+    return f"{c['mean'] * scale:.{digits}f} [{c['lo'] * scale:.{digits}f}, {c['hi'] * scale:.{digits}f}]"
+
+
+def markdown(report: dict) -> str:
+    cfg, ol, cl, rk = report["config"], report["open_loop"], report["closed_loop"], report["ranking"]
+    names = {"world_model": "learned", "pybullet": "PyBullet", "mujoco": "MuJoCo"}
+    lines = [f"# {cfg['world']}: learned world vs physics", ""]
+    m = report["model"]
+    if m:
+        lines += [f"World model: `{m['path']}` ({m['family']} dynamics, {m['dynamics_parameters'] / 1e6:.2f}M "
+                  f"parameters, {m['image_size']}x{m['image_size']} frames). Reference: MuJoCo.", ""]
+    steps = ol["steps"]
+    show = [s for s in (1, 2, 4, 8, 16, 32, 64) if s <= steps[-1]]
+    entry = f"state_error/{ol['position_entry']}" if ol.get("position_entry") else None
+    metrics = [("psnr", "PSNR dB", 2), ("ssim", "SSIM", 3), ("psnr_objects", "object PSNR dB", 2)]
+    lines += ["## Open loop", "",
+              f"{ol['episodes']} episodes: `{ol['policy']}` acts in MuJoCo, its actions are replayed from the same "
+              f"initial states in each backend; every frame and state is compared with MuJoCo's "
+              f"(mean over episodes at each step after the shared first frame; camera: {ol['camera']}).", ""]
+    header = "| backend | metric | " + " | ".join(f"t={s}" for s in show) + " |"
+    lines += [header, "|" + "---|" * (len(show) + 2)]
+    for name, pair in ol["pairs"].items():
+        rows = metrics + ([(entry, entry.split("/", 1)[1] + " error", 3)] if entry else []) + \
+            [("reward_abs_error", "reward abs error", 3), ("success_agreement", "success agreement", 2)]
+        for key, label, d in rows:
+            if key in pair:
+                vals = [_fmt(pair[key]["mean"][s - 1], d) for s in show]
+                lines.append(f"| {names.get(name, name)} | {label} | " + " | ".join(vals) + " |")
+    lines += ["", "![metrics against horizon](horizon.png)", "", "## Closed loop", "",
+              "Success rate in % and return, mean [95% bootstrap CI] over "
+              f"{cfg['episodes']} episodes per cell (seeds {cfg['seed']}..{cfg['seed'] + cfg['episodes'] - 1}).", ""]
+    backends = list(cl)
+    lines += ["| policy | " + " | ".join(f"{names.get(b, b)} success" for b in backends) + " | "
+              + " | ".join(f"{names.get(b, b)} return" for b in backends) + " |",
+              "|" + "---|" * (1 + 2 * len(backends))]
+    for spec in cfg["policies"]:
+        lines.append(f"| `{spec}` | " + " | ".join(_ci(cl[b][spec]["success_rate"], 100, 0) for b in backends)
+                     + " | " + " | ".join(_ci(cl[b][spec]["return"], 1, 1) for b in backends) + " |")
+    lines += ["", "## Ranking", "",
+              "How well each backend ranks the policies as MuJoCo does (correlation over the policies of the ladder; "
+              "MAE: mean absolute success-rate error in points).", "",
+              "| backend vs MuJoCo | Spearman ρ (success) | Kendall τ (success) | Pearson r (success) | "
+              "Spearman ρ (return) | success MAE (points) |", "|---|---|---|---|---|---|"]
+    for b, p in rk["pairs"].items():
+        lines.append(f"| {names.get(b, b)} | {_fmt(p['success']['spearman'])} | {_fmt(p['success']['kendall'])} | "
+                     f"{_fmt(p['success']['pearson'])} | {_fmt(p['return']['spearman'])} | "
+                     f"{_fmt(p['success_mae_points'], 1)} |")
+    lines += ["", "![success rates](ranking.png)", "", "## How to read this", "",
+              "- The PyBullet rows are the yardstick: a second physics engine simulating the same scene. A learned "
+              "world that stays above the PyBullet line on PSNR (and below it on state error) is a closer twin of "
+              "MuJoCo than another engine is.",
+              "- Open-loop errors grow with the horizon because nothing corrects the rollout; the step where a "
+              "curve crosses the yardstick is how far ahead the learned world can be trusted.",
+              "- Ranking: ρ near 1 means policies rank as in MuJoCo, so the learned world can pick the better "
+              "policy; the MAE says whether the absolute success rates can be trusted too.", "",
+              "Videos (MuJoCo | PyBullet | learned | |learned − MuJoCo|): "
+              + ", ".join(f"[{v}]({v})" for v in report["files"]["videos"]), ""]
+    return "\n".join(lines)

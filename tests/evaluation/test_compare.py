@@ -1,0 +1,67 @@
+"""The comparison report on a tiny model: every part written, deterministic, early errors."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from cosmos_sim.cli import main
+from cosmos_sim.evaluation.closed_loop import evaluate
+from cosmos_sim.evaluation.compare import CompareConfig, compare
+from cosmos_sim.errors import UnknownChoiceError
+
+
+@pytest.fixture(scope="module")
+def run(tiny_world_model):
+    torch.set_num_threads(1)
+    return tiny_world_model[0]
+
+
+def test_report_complete_and_deterministic(run, tmp_path):
+    cfg = CompareConfig(world="push", policies=("random", "scripted:0", "scripted:1"), episodes=3,
+                        open_loop_episodes=2, horizon=5, videos=1)
+    a = compare(cfg, run, tmp_path / "a", progress=False)
+    compare(cfg, run, tmp_path / "b", progress=False)
+    assert (tmp_path / "a" / "report.json").read_bytes() == (tmp_path / "b" / "report.json").read_bytes()
+    for name in ("report.md", "horizon.png", "ranking.png", "episode0_seed0.mp4", "timing.json"):
+        assert (tmp_path / "a" / name).stat().st_size > 0, name
+    assert a["schema"] == "cosmos_sim.report/1"
+    ol = a["open_loop"]
+    assert ol["steps"] == [1, 2, 3, 4, 5] and set(ol["pairs"]) == {"pybullet", "world_model"}
+    pb = ol["pairs"]["pybullet"]
+    assert len(pb["psnr"]["mean"]) == 5 and "state_error/block_pos" in pb
+    assert max(pb["state_error/block_pos"]["mean"]) < 0.01  # the physics twins agree closely over 5 steps
+    assert a["closed_loop"]["mujoco"]["scripted:1"]["success_rate"]["mean"] == 1.0
+    pairs = a["ranking"]["pairs"]
+    assert pairs["pybullet"]["success"]["spearman"] == pytest.approx(1.0)
+    assert "| learned |" in (tmp_path / "a" / "report.md").read_text()
+
+
+def test_closed_loop_learned_matches_physics_start(run):
+    """Episode i starts from the same state in every backend: the first rewards agree to the model's error."""
+    r = evaluate("push", "world_model", "random", episodes=4, model=run)
+    assert r["backend"] == "world_model" and len(r["per_episode"]["return"]) == 4
+    assert np.all(np.asarray(r["per_episode"]["length"]) >= 1)
+
+
+def test_cli_errors_before_work(run, tmp_path, capsys):
+    out = tmp_path / "never"
+    assert main(["compare", "--model", str(tmp_path / "missing"), "--out", str(out)]) == 1
+    assert "cosmos-sim train" in capsys.readouterr().err
+    assert main(["compare", "--model", str(run), "--policies", "scripted,bogus", "--out", str(out)]) == 1
+    assert "unknown policy 'bogus'" in capsys.readouterr().err
+    assert main(["compare", "--world", "reach", "--model", str(run), "--out", str(out)]) == 1
+    assert "world: model has 'Push', caller has 'Reach'" in capsys.readouterr().err
+    assert not out.exists()
+    with pytest.raises(UnknownChoiceError):
+        CompareConfig(open_loop_policy="nobody")
+
+
+def test_cli_evaluate(run, tmp_path, capsys):
+    out = tmp_path / "eval.json"
+    assert main(["evaluate", "--backend", "world_model", "--model", str(run), "--policy", "scripted:0.5",
+                 "--episodes", "2", "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["policy"] == "scripted:0.5"
+    assert main(["evaluate", "--backend", "mujoco", "--policy", "scripted", "--episodes", "2"]) == 0
+    assert "100 [100, 100]" in capsys.readouterr().out
