@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from cosmos_sim.cli import main
+from cosmos_sim.errors import UnknownChoiceError
 from cosmos_sim.evaluation.closed_loop import evaluate
 from cosmos_sim.evaluation.compare import CompareConfig, compare
-from cosmos_sim.errors import UnknownChoiceError
 
 
 @pytest.fixture(scope="module")
