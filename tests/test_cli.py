@@ -46,7 +46,8 @@ def test_worlds_json(capsys):
     assert [d["name"] for d in json.loads(out)] == ["reach"]
 
 
-@pytest.mark.parametrize("argv", [["worlds", "pushh"], ["demo", "--physics-only", "--worlds", "pushh", "--episodes", "1"]])
+@pytest.mark.parametrize("argv", [["worlds", "pushh"],
+                                  ["demo", "--physics-only", "--worlds", "pushh", "--episodes", "1"]])
 def test_unknown_world_is_one_line_naming_the_choices(capsys, tmp_path, argv):
     code, out, err = run(capsys, *argv, *(["--out", str(tmp_path / "o")] if argv[0] == "demo" else []))
     assert code != 0
