@@ -374,8 +374,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def add_evaluate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--world", default="push", help="world name (default: push)")
     p.add_argument("--backend", default="mujoco", help="mujoco, pybullet or world_model (default: mujoco)")
-    p.add_argument("--model", default=None, help="world model (needed for --backend world_model)")
-    p.add_argument("--policy", default="scripted", help="policy spec, e.g. scripted:0.5 or random (default: scripted)")
+    p.add_argument("--model", default=None,
+                   help="world model (needed for --backend world_model, and to plan in for --policy planner)")
+    p.add_argument("--policy", default="scripted",
+                   help="scripted[:SKILL], random, explore, planner[:cem|mppi] (plans in --model), or a trained "
+                        "policy RUN (from cosmos-sim train-policy) (default: scripted)")
     p.add_argument("--episodes", type=positive_int, default=50, help="episodes (default: 50)")
     p.add_argument("--seed", type=int, default=0, help="episode i uses seed SEED+i")
     p.add_argument("--camera", default=None, choices=["default", "random"], help="camera per episode")
@@ -386,21 +389,25 @@ def add_evaluate_args(p: argparse.ArgumentParser) -> None:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from cosmos_sim.evaluation.closed_loop import BACKENDS, evaluate
     from cosmos_sim.evaluation.compare import load_checked_model
-    from cosmos_sim.policies.registry import parse_policy_spec
+    from cosmos_sim.policies.registry import check_policy_spec
     from cosmos_sim.worlds import get_world
 
     world = get_world(args.world).name
-    parse_policy_spec(args.policy)
+    check_policy_spec(args.policy)
     if args.backend not in BACKENDS:
         from cosmos_sim.errors import UnknownChoiceError
 
         raise UnknownChoiceError("backend", args.backend, BACKENDS)
     model = None
-    if args.backend == "world_model":
+    if args.policy.startswith("planner") and args.model is None:
+        raise ValueError("--policy planner needs --model RUN, the world model to plan in (make one with "
+                         "`cosmos-sim train` or `cosmos-sim demo`)")
+    if args.backend == "world_model" or args.policy.startswith("planner"):
         _check_device(args.device)
         model = load_checked_model(args.model, world, args.device)
-    r = evaluate(world, args.backend, args.policy, episodes=args.episodes, seed=args.seed, model=model,
-                 device=args.device, camera=args.camera)
+    r = evaluate(world, args.backend, args.policy, episodes=args.episodes, seed=args.seed,
+                 model=model if args.backend == "world_model" else None, device=args.device, camera=args.camera,
+                 planner_model=model)
 
     def ci(c, scale=1.0, d=1):
         return f"{c['mean'] * scale:.{d}f} [{c['lo'] * scale:.{d}f}, {c['hi'] * scale:.{d}f}]"

@@ -72,6 +72,13 @@ class RolloutState:
             self.stream.cache[key][idx] = value
         self.cache = None
 
+    def repeat(self, n: int) -> RolloutState:
+        """Each rollout repeated n times in place order ([a, b] -> [a]*n + [b]*n): candidates for planning."""
+        stream = Stream()
+        stream.cache = {k: v.repeat_interleave(n, 0) for k, v in self.stream.cache.items()}
+        return RolloutState(past=self.past.repeat_interleave(n, 0),
+                            past_plucker=self.past_plucker.repeat_interleave(n, 0), stream=stream, steps=self.steps)
+
 
 class WorldModel(nn.Module):
     def __init__(self, tokenizer: CausalVideoTokenizer, dynamics: nn.Module, state_head: StateHead, *,

@@ -72,13 +72,35 @@ def parse_policy_spec(spec: str) -> tuple[str, float]:
     return name, skill
 
 
+PLANNER = "planner"  # "planner" (CEM) or "planner:mppi": plans in the world model given to the evaluation
+
+
+def check_policy_spec(spec: str) -> str:
+    """Any policy the CLI accepts: a registry name with optional ':skill', 'planner[:cem|mppi]', or a
+    saved policy (a RUN directory or .safetensors file)."""
+    from cosmos_sim.policies.saved import is_saved_policy
+
+    spec = str(spec)
+    if is_saved_policy(spec):
+        return spec
+    name, _, method = spec.partition(":")
+    if name == PLANNER:
+        from cosmos_sim.policies.planning import METHODS
+
+        if method and method not in METHODS:
+            raise UnknownChoiceError("planner method", method, METHODS)
+        return spec
+    parse_policy_spec(spec)
+    return spec
+
+
 def expand_policy_specs(specs: str | list[str] | tuple[str, ...]) -> list[str]:
     """"ladder" or "a,b" or a list -> checked specs, in order, without duplicates."""
     items = [specs] if isinstance(specs, str) else list(specs)
     out: list[str] = []
     for item in (part.strip() for s in items for part in str(s).split(",")):
         for spec in (LADDER if item == "ladder" else (item,)):
-            parse_policy_spec(spec)
+            check_policy_spec(spec)
             if spec not in out:
                 out.append(spec)
     if not out:
@@ -86,7 +108,26 @@ def expand_policy_specs(specs: str | list[str] | tuple[str, ...]) -> list[str]:
     return out
 
 
-def policy_from_spec(spec: str, world: str | World, seed: int = 0) -> Policy:
+def policy_from_spec(spec: str, world: str | World, seed: int = 0, model=None) -> Policy:
+    """A Policy from a spec (see `check_policy_spec`); planners need `model` (a WorldModel or its path)."""
+    from cosmos_sim.policies.saved import is_saved_policy, load_policy
+
+    world = get_world(world)
+    check_policy_spec(spec)
+    if is_saved_policy(spec):
+        return load_policy(spec, world=world.name)
+    name, _, method = str(spec).partition(":")
+    if name == PLANNER:
+        from cosmos_sim.policies.planning import Planner, PlannerConfig
+
+        if model is None:
+            raise ValueError("a planner needs a world model to plan in: pass --model RUN")
+        planner = Planner(model, PlannerConfig(method=method or "cem", seed=seed))
+        if planner.world.name != world.name:
+            from cosmos_sim.errors import ConfigMismatchError
+
+            raise ConfigMismatchError(f"planner: model has world {planner.world.name!r}, caller has {world.name!r}")
+        return planner
     name, skill = parse_policy_spec(spec)
     policy = make_policy(name, world, seed=seed, skill=skill)
     policy.name = spec

@@ -9,6 +9,7 @@ the same random numbers in each.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -70,11 +71,12 @@ def summarize_episodes(episodes: dict[str, np.ndarray], seed: int = 0) -> dict:
 
 def evaluate_policies(world: str, backend: str, policy_specs: list[str], episodes: int = 50, seed: int = 0,
                       model: Any = None, device: str | None = None, camera: Any = None, policy_seed: int = 0,
-                      batch: int = 64, progress: Callable[[int], None] | None = None) -> dict[str, dict]:
+                      batch: int = 64, progress: Callable[[int], None] | None = None,
+                      planner_model: Any = None) -> dict[str, dict]:
     """Success rate, return and length (mean and 95% bootstrap CI) of each policy in one backend.
 
     Episodes use seeds seed .. seed + episodes - 1, `batch` envs at a time; the envs are built once
-    per batch and shared by the policies.
+    per batch and shared by the policies. Planners plan in `planner_model` (default: `model`).
     """
     from cosmos_sim.policies.registry import policy_from_spec
 
@@ -82,17 +84,26 @@ def evaluate_policies(world: str, backend: str, policy_specs: list[str], episode
         from cosmos_sim.errors import UnknownChoiceError
 
         raise UnknownChoiceError("backend", backend, BACKENDS)
-    modes = {spec: getattr(policy_from_spec(spec, world), "obs_mode", "state") for spec in policy_specs}
+    plan_in = planner_model if planner_model is not None else model
+    if plan_in is not None and isinstance(plan_in, (str, os.PathLike)) and any(
+            s.startswith("planner") for s in policy_specs):
+        from cosmos_sim.world_model import WorldModel
+
+        plan_in = WorldModel.load(plan_in, device=device or "cpu")
+    made = {spec: policy_from_spec(spec, world, seed=policy_seed, model=plan_in) for spec in policy_specs}
+    # policies that see the same observations share envs: (obs_mode, image size or None for the default)
+    needs = {spec: (getattr(p, "obs_mode", "state"),
+                    getattr(p, "image_size", None) if backend != "world_model" else None) for spec, p in made.items()}
     seeds = list(range(seed, seed + episodes))
     parts: dict[str, list] = {spec: [] for spec in policy_specs}
     for start in range(0, episodes, batch):
         chunk = seeds[start:start + batch]
-        for mode in dict.fromkeys(modes.values()):
+        for mode, size in dict.fromkeys(needs.values()):
             env = make_vector_env(world, backend, len(chunk), model=model, obs_mode=mode, camera=camera,
-                                  device=device)
+                                  device=device, image_size=size)
             try:
-                for spec in (s for s in policy_specs if modes[s] == mode):
-                    policy = policy_from_spec(spec, world, seed=policy_seed + start)
+                for spec in (s for s in policy_specs if needs[s] == (mode, size)):
+                    policy = policy_from_spec(spec, world, seed=policy_seed + start, model=plan_in)
                     parts[spec].append(run_policy(env, policy, chunk, progress))
             finally:
                 env.close()

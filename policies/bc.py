@@ -1,0 +1,119 @@
+"""Behaviour cloning: a small CNN (and/or state MLP) policy regressed onto a dataset's actions.
+
+Trained with the shared trainer (AdamW, warm-up + cosine, EMA, safetensors checkpoints, exact
+resume); the EMA network is exported as `RUN/policy.safetensors`, loadable with `load_policy`.
+Episodes can be filtered to successful ones, so a dataset of mixed-skill experts teaches the
+skilled behaviour.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from cosmos_sim.policies.networks import ObsEncoder
+from cosmos_sim.policies.saved import FILE, register_policy_kind, save_policy
+
+KIND = "bc"
+
+
+@dataclass(frozen=True)
+class BCConfig:
+    obs_mode: str = "state"
+    hidden: int = 128
+    successful_only: bool = True  # clone only episodes that reached the goal
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class BCNet(nn.Module):
+    def __init__(self, config: dict):
+        super().__init__()
+        self.config = dict(config)
+        self.encoder = ObsEncoder(config["obs_mode"], config["state_dim"], config["image_size"], config["hidden"])
+        self.head = nn.Sequential(nn.Linear(self.encoder.out_dim, config["hidden"]), nn.SiLU(),
+                                  nn.Linear(config["hidden"], config["action_dim"]))
+
+    def act_tensor(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
+        return torch.tanh(self.head(self.encoder(obs)))
+
+    def training_loss(self, batch: dict) -> tuple[torch.Tensor, dict]:
+        pred = self.act_tensor(batch)
+        loss = ((pred - batch["action"]) ** 2).mean()
+        return loss, {"mse": loss.detach()}
+
+
+@register_policy_kind(KIND)
+def build(config: dict) -> BCNet:
+    return BCNet(config)
+
+
+class StepDataset(Dataset):
+    """(observation, action) pairs of every step of the chosen episodes, held in memory."""
+
+    def __init__(self, data_dir: str | os.PathLike, obs_mode: str, successful_only: bool):
+        from cosmos_sim.data import EpisodeDataset
+        from cosmos_sim.errors import DatasetMismatchError
+
+        ds = EpisodeDataset(data_dir)
+        self.world = ds.world
+        self.image_size = int(ds.spec.image_size[0])
+        pix, states, actions, used = [], [], [], 0
+        for i in range(len(ds)):
+            ep = ds[i]
+            T = len(ep["actions"])
+            if successful_only and not (ep["terminated"].any()):
+                continue
+            used += 1
+            states.append(ep["states"][:T])
+            actions.append(ep["actions"])
+            if obs_mode in ("pixels", "both"):
+                pix.append(ep["pixels"][:T])
+        ds.close()
+        if not used:
+            raise DatasetMismatchError(f"{data_dir}: no {'successful ' if successful_only else ''}episodes to clone")
+        self.episodes = used
+        self.states = torch.from_numpy(np.concatenate(states)).float()
+        self.actions = torch.from_numpy(np.concatenate(actions)).float()
+        self.pixels = torch.from_numpy(np.concatenate(pix)) if pix else None
+
+    def __len__(self) -> int:
+        return len(self.actions)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        item = {"state": self.states[i], "action": self.actions[i]}
+        if self.pixels is not None:
+            item["pixels"] = self.pixels[i]
+        return item
+
+
+def train_bc(data_dir: str | os.PathLike, out: str | os.PathLike, config: BCConfig, train_config,
+             resume: bool = False, progress: bool = True, device: str | None = None) -> dict:
+    """Train and export `out/policy.safetensors`; returns the trainer's result plus the policy path."""
+    from cosmos_sim.training import Trainer
+    from cosmos_sim.worlds import get_world
+
+    out = Path(out)
+    data = StepDataset(data_dir, config.obs_mode, config.successful_only)
+    world = get_world(data.world)
+    net_config = {"obs_mode": config.obs_mode, "state_dim": world.state_dim, "image_size": data.image_size,
+                  "action_dim": world.action_dim, "hidden": config.hidden}
+    torch.manual_seed(train_config.seed)
+    net = BCNet(net_config)
+    trainer = Trainer(net, data, train_config, out, kind="bc_training",
+                      model_config={"bc": config.to_dict(), "net": net_config}, device=device, progress=progress,
+                      extra_metadata={"data": str(data_dir), "world": world.name, "episodes": data.episodes})
+    result = trainer.fit(resume=resume)
+    if trainer.rank == 0:
+        path = save_policy(out / FILE, trainer.ema.to("cpu"), KIND, net_config, world.name, config.obs_mode,
+                           info={"data": str(data_dir), "bc_config": config.to_dict(), "steps": trainer.step,
+                                 "episodes": data.episodes})
+        result["policy_path"] = str(path)
+    return result

@@ -1,0 +1,340 @@
+"""PPO (clipped surrogate, GAE, Gaussian actions) in one readable file, CleanRL style.
+
+`train_ppo(envs, PPOConfig(...), obs_mode)` trains on any `gymnasium.vector.VectorEnv` with Dict
+observations and a Box action space: physics envs (numpy arrays) and the learned world's
+`WorldModelVectorEnv(array_type="torch")`, whose tensors stay on their device (no host copies in
+the rollout; one small sync per iteration for the episode statistics).
+
+Autoreset: Gymnasium 1.x NEXT_STEP mode. When an env's episode ends at step t (terminated or
+truncated), the observation returned by step t is the episode's *final* observation, and step t+1
+ignores its action, returns the reset observation, reward 0 and both flags False. That step t+1 is
+not a transition of the MDP, so it is marked invalid: it contributes no reward to the episode
+statistics, its advantage is 0 and it is left out of every loss. Its recorded observation (the
+final one) is still useful: its value V(final obs) is the bootstrap for step t when the episode was
+truncated (time limit), and is ignored (next value 0) when it terminated. Advantages never flow
+across the episode boundary (see `compute_gae`).
+
+The trained `ActorCritic` is saved with `save_policy(..., "ppo", ...)` and comes back with
+`load_policy(path)` as a deterministic `NetworkPolicy` (the mean action, clipped to [-1, 1]).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from gymnasium.vector import AutoresetMode, VectorEnv
+from torch import nn
+from torch.distributions import Normal
+
+from cosmos_sim.policies.networks import ObsEncoder
+from cosmos_sim.policies.saved import FILE, NetworkPolicy, register_policy_kind, save_policy
+
+KIND = "ppo"
+
+
+# --- 1. config ------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PPOConfig:
+    total_steps: int = 100_000  # env steps, summed over envs
+    num_steps: int = 128  # rollout length per env
+    lr: float = 3e-4  # linearly annealed to 0
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    update_epochs: int = 4
+    minibatches: int = 4
+    clip_coef: float = 0.2
+    ent_coef: float = 0.0
+    vf_coef: float = 0.5
+    max_grad_norm: float = 0.5
+    norm_adv: bool = True
+    hidden: int = 128
+    init_log_std: float = -0.5
+    seed: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> PPOConfig:
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ValueError(f"unknown PPOConfig keys {unknown}; valid keys: {sorted(names)}")
+        return cls(**d)
+
+
+# --- 2. the network ---------------------------------------------------------------------------------------
+def _layer(layer: nn.Linear, std: float) -> nn.Linear:
+    nn.init.orthogonal_(layer.weight, std)
+    nn.init.zeros_(layer.bias)
+    return layer
+
+
+class ActorCritic(nn.Module):
+    """Shared ObsEncoder -> Gaussian actor (linear mean, state-independent log_std) and a critic.
+
+    The mean is not squashed: sampled actions are clipped to the action bounds when sent to the env
+    (and NetworkPolicy clips the mean to [-1, 1]), while log-probabilities use the unclipped sample.
+    """
+
+    def __init__(self, config: dict):
+        super().__init__()
+        self.config = dict(config)
+        hidden = config.get("hidden", 128)
+        self.encoder = ObsEncoder(config["obs_mode"], config.get("state_dim") or 0, config.get("image_size") or 64,
+                                  hidden)
+        self.actor_mean = _layer(nn.Linear(self.encoder.out_dim, config["action_dim"]), 0.01)
+        self.actor_log_std = nn.Parameter(torch.full((config["action_dim"],), float(config.get("init_log_std", -0.5))))
+        self.critic = _layer(nn.Linear(self.encoder.out_dim, 1), 1.0)
+
+    def act_tensor(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Deterministic (mean) actions [N, A]."""
+        return self.actor_mean(self.encoder(obs))
+
+    def get_value(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.critic(self.encoder(obs)).squeeze(-1)
+
+    def get_action_and_value(self, obs: dict[str, torch.Tensor], action: torch.Tensor | None = None
+                             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(action [N, A], log-prob [N], entropy [N], value [N]); samples an action when none is given."""
+        h = self.encoder(obs)
+        mean = self.actor_mean(h)
+        dist = Normal(mean, self.actor_log_std.exp().expand_as(mean))
+        if action is None:
+            action = dist.sample()
+        return action, dist.log_prob(action).sum(-1), dist.entropy().sum(-1), self.critic(h).squeeze(-1)
+
+
+@register_policy_kind(KIND)
+def build(config: dict) -> ActorCritic:
+    return ActorCritic(config)
+
+
+# --- 3. training --------------------------------------------------------------------------------------------
+def compute_gae(rewards: torch.Tensor, values: torch.Tensor, next_value: torch.Tensor, terminated: torch.Tensor,
+                truncated: torch.Tensor, valid: torch.Tensor, gamma: float, lam: float
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(advantages, returns), all [T, N], for a NEXT_STEP-autoreset rollout.
+
+    Step t took obs[t] (value values[t]) to the observation recorded at t+1 (value values[t+1], or
+    `next_value` after the last step). `valid[t]` is False for the autoreset step that follows an
+    episode's end; its advantage is 0. A terminated step bootstraps from 0, a truncated one from the
+    value of its final observation, and neither lets later advantages flow back into its episode.
+    """
+    T = rewards.shape[0]
+    adv = torch.zeros_like(rewards)
+    last = torch.zeros_like(next_value)
+    for t in reversed(range(T)):
+        nv = next_value if t == T - 1 else values[t + 1]
+        delta = rewards[t] + gamma * nv * (~terminated[t]).float() - values[t]
+        cont = (~(terminated[t] | truncated[t])).float()
+        last = torch.where(valid[t], delta + gamma * lam * cont * last, torch.zeros_like(last))
+        adv[t] = last
+    return adv, adv + values
+
+
+def _keys(obs_mode: str) -> tuple[str, ...]:
+    if obs_mode not in ("pixels", "state", "both"):
+        raise ValueError(f"obs_mode must be pixels, state or both, got {obs_mode!r}")
+    return ("pixels", "state") if obs_mode == "both" else (obs_mode,)
+
+
+def _world_name(envs: VectorEnv) -> str | None:
+    for env in (envs, *getattr(envs, "envs", [])[:1]):
+        world = getattr(getattr(env, "unwrapped", env), "world", None)
+        if world is not None:
+            return getattr(world, "name", str(world))
+    return None
+
+
+def _net_config(envs: VectorEnv, obs_mode: str, config: PPOConfig) -> dict:
+    obs_space, act_space = envs.single_observation_space, envs.single_action_space
+    if not isinstance(obs_space, spaces.Dict):
+        raise TypeError(f"PPO needs Dict observations, got {type(obs_space).__name__}")
+    if not isinstance(act_space, spaces.Box) or len(act_space.shape) != 1:
+        raise TypeError(f"PPO needs a 1-D Box action space, got {act_space}")
+    missing = [k for k in _keys(obs_mode) if k not in obs_space.spaces]
+    if missing:
+        raise ValueError(f"obs_mode {obs_mode!r} needs observation keys {missing}; the env has "
+                         f"{sorted(obs_space.spaces)}")
+    image_size = None
+    if "pixels" in _keys(obs_mode):
+        h, w = obs_space["pixels"].shape[:2]
+        if h != w:
+            raise ValueError(f"PPO's pixel encoder needs square frames, got {h}x{w}")
+        image_size = int(h)
+    state_dim = int(obs_space["state"].shape[0]) if "state" in _keys(obs_mode) else 0
+    return {"obs_mode": obs_mode, "state_dim": state_dim, "image_size": image_size,
+            "action_dim": int(act_space.shape[0]), "hidden": config.hidden, "init_log_std": config.init_log_std}
+
+
+def train_ppo(envs: VectorEnv, config: PPOConfig, obs_mode: str, out: str | Path | None = None,
+              world: str | None = None, device: str | torch.device | None = None, progress: bool = True,
+              log=None) -> dict:
+    """Train an ActorCritic on `envs`; returns episode statistics, the policy and, with `out`, its path.
+
+    `log(metrics: dict)` is called once per iteration. The result holds `episode_returns` and
+    `episode_lengths` of every finished episode in order, `steps` (env steps taken), `wall_s`,
+    `history` (the per-iteration metrics), `policy` (a NetworkPolicy) and `policy_path` (or None).
+    """
+    from tqdm.auto import tqdm
+
+    mode = envs.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)
+    if mode not in (AutoresetMode.NEXT_STEP, AutoresetMode.NEXT_STEP.value):
+        raise ValueError(f"train_ppo needs a vector env in NEXT_STEP autoreset mode, got {mode}")
+    keys = _keys(obs_mode)
+    net_config = _net_config(envs, obs_mode, config)
+    world = world or _world_name(envs)
+    if out is not None and world is None:
+        raise ValueError("cannot tell which world these envs simulate; pass world= to save the policy")
+    N, T = envs.num_envs, config.num_steps
+    iterations = max(1, config.total_steps // (N * T))
+
+    torch.manual_seed(config.seed)
+    next_obs, _ = envs.reset(seed=config.seed)
+    as_torch = isinstance(next_obs[keys[0]], torch.Tensor)
+    if device is None:
+        device = next_obs[keys[0]].device if as_torch else ("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device)
+
+    def to_t(x: Any) -> torch.Tensor:  # env output -> tensor on `device` (no copy when already there)
+        return x.to(device) if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x), device=device)
+
+    def select(o: dict) -> dict[str, torch.Tensor]:
+        return {k: to_t(o[k]) for k in keys}
+
+    net = ActorCritic(net_config).to(device)
+    optimizer = torch.optim.Adam(net.parameters(), lr=config.lr, eps=1e-5)
+    low = torch.as_tensor(envs.single_action_space.low, dtype=torch.float32, device=device)
+    high = torch.as_tensor(envs.single_action_space.high, dtype=torch.float32, device=device)
+
+    # rollout storage [T, N, ...]
+    obs = select(next_obs)
+    obs_buf = {k: torch.zeros((T, *v.shape), dtype=v.dtype, device=device) for k, v in obs.items()}
+    actions = torch.zeros((T, N, net_config["action_dim"]), device=device)
+    logprobs, values, rewards = (torch.zeros((T, N), device=device) for _ in range(3))
+    terms, truncs, valid = (torch.zeros((T, N), dtype=torch.bool, device=device) for _ in range(3))
+    # episode statistics, kept on the device and read once per iteration
+    ep_ret, ep_len = torch.zeros(N, device=device), torch.zeros(N, dtype=torch.long, device=device)
+    fin_done = torch.zeros((T, N), dtype=torch.bool, device=device)
+    fin_ret, fin_len = torch.zeros((T, N), device=device), torch.zeros((T, N), dtype=torch.long, device=device)
+    autoreset = torch.zeros(N, dtype=torch.bool, device=device)  # the env's next step is an autoreset step
+
+    episode_returns: list[float] = []
+    episode_lengths: list[int] = []
+    history: list[dict] = []
+    start = time.perf_counter()
+    bar = tqdm(total=iterations * N * T, desc="ppo", unit="step", disable=not progress)
+    for it in range(iterations):
+        lr = config.lr * (1.0 - it / iterations)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+
+        # --- rollout
+        net.eval()
+        for t in range(T):
+            for k in keys:
+                obs_buf[k][t] = obs[k]
+            valid[t] = ~autoreset
+            with torch.no_grad():
+                action, logprob, _, value = net.get_action_and_value(obs)
+            actions[t], logprobs[t], values[t] = action, logprob, value
+            env_action = torch.maximum(torch.minimum(action, high), low)
+            next_obs, reward, terminated, truncated, _ = envs.step(
+                env_action if as_torch else env_action.cpu().numpy())
+            # On an autoreset step the env reports reward 0 and no flags; mask anyway, so an env
+            # that reports something there cannot leak it into the statistics or the losses.
+            r = to_t(reward).float() * valid[t]
+            term, trunc = to_t(terminated).bool() & valid[t], to_t(truncated).bool() & valid[t]
+            rewards[t], terms[t], truncs[t] = r, term, trunc
+            ep_ret += r
+            ep_len += valid[t].long()
+            done = term | trunc
+            fin_done[t], fin_ret[t], fin_len[t] = done, ep_ret, ep_len
+            ep_ret = torch.where(done, torch.zeros_like(ep_ret), ep_ret)
+            ep_len = torch.where(done, torch.zeros_like(ep_len), ep_len)
+            autoreset = done
+            obs = select(next_obs)
+        with torch.no_grad():
+            next_value = net.get_value(obs)
+        advantages, returns = compute_gae(rewards, values, next_value, terms, truncs, valid,
+                                          config.gamma, config.gae_lambda)
+
+        # --- update, on the valid steps only
+        flat_obs = {k: v.reshape(T * N, *v.shape[2:]) for k, v in obs_buf.items()}
+        b_actions, b_logprobs = actions.reshape(T * N, -1), logprobs.reshape(-1)
+        b_adv, b_ret, b_val = advantages.reshape(-1), returns.reshape(-1), values.reshape(-1)
+        idx = valid.reshape(-1).nonzero().squeeze(1)
+        net.train()
+        stats: dict[str, list[float]] = {"pg_loss": [], "v_loss": [], "entropy": [], "approx_kl": [], "clipfrac": []}
+        for _ in range(config.update_epochs):
+            perm = idx[torch.randperm(len(idx), device=device)]
+            for mb in torch.chunk(perm, config.minibatches):
+                if len(mb) == 0:
+                    continue
+                _, newlogprob, entropy, newvalue = net.get_action_and_value(
+                    {k: v[mb] for k, v in flat_obs.items()}, b_actions[mb])
+                logratio = newlogprob - b_logprobs[mb]
+                ratio = logratio.exp()
+                with torch.no_grad():
+                    approx_kl = ((ratio - 1) - logratio).mean()
+                    clipfrac = ((ratio - 1.0).abs() > config.clip_coef).float().mean()
+                adv = b_adv[mb]
+                if config.norm_adv and len(mb) > 1:
+                    adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+                pg_loss = torch.max(-adv * ratio,
+                                    -adv * ratio.clamp(1 - config.clip_coef, 1 + config.clip_coef)).mean()
+                v_loss = 0.5 * ((newvalue - b_ret[mb]) ** 2).mean()
+                ent = entropy.mean()
+                loss = pg_loss - config.ent_coef * ent + config.vf_coef * v_loss
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                nn.utils.clip_grad_norm_(net.parameters(), config.max_grad_norm)
+                optimizer.step()
+                for name, v in (("pg_loss", pg_loss), ("v_loss", v_loss), ("entropy", ent),
+                                ("approx_kl", approx_kl), ("clipfrac", clipfrac)):
+                    stats[name].append(float(v.detach()))
+
+        # --- statistics (the one host sync of the iteration)
+        done_np = fin_done.cpu().numpy()
+        episode_returns += fin_ret.cpu().numpy()[done_np].astype(float).tolist()  # time-major order
+        episode_lengths += fin_len.cpu().numpy()[done_np].astype(int).tolist()
+        steps = (it + 1) * N * T
+        with torch.no_grad():
+            var_y = b_ret[idx].var()
+            explained = float(1 - (b_ret[idx] - b_val[idx]).var() / var_y) if var_y > 0 else float("nan")
+        recent = episode_returns[-max(N, 20):]
+        metrics = {"iteration": it + 1, "steps": steps, "lr": lr,
+                   "mean_return": float(np.mean(recent)) if recent else float("nan"),
+                   "episodes": len(episode_returns), "explained_variance": explained,
+                   **{k: float(np.mean(v)) if v else float("nan") for k, v in stats.items()}}
+        history.append(metrics)
+        if log is not None:
+            log(metrics)
+        bar.update(N * T)
+        bar.set_postfix(ret=f"{metrics['mean_return']:.2f}", eps=len(episode_returns))
+    bar.close()
+
+    net = net.eval()
+    wall = time.perf_counter() - start
+    result: dict[str, Any] = {"episode_returns": episode_returns, "episode_lengths": episode_lengths,
+                              "steps": iterations * N * T, "iterations": iterations, "wall_s": wall,
+                              "history": history, "net_config": net_config, "policy_path": None}
+    if out is not None:
+        tail = episode_returns[-max(N, 20):]
+        path = save_policy(Path(out), net, KIND, net_config, world, obs_mode,
+                           info={"ppo_config": config.to_dict(), "steps": result["steps"],
+                                 "episodes": len(episode_returns),
+                                 "final_mean_return": float(np.mean(tail)) if tail else None})
+        result["policy_path"] = str(path)
+    result["policy"] = NetworkPolicy(net, KIND, world, obs_mode, net_config, device=device)
+    return result
+
+
+__all__ = ["FILE", "KIND", "ActorCritic", "PPOConfig", "build", "compute_gae", "train_ppo"]

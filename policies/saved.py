@@ -1,0 +1,128 @@
+"""Trained policies on disk: one safetensors file with the network's weights and, in its header, the
+policy kind, its config, the world and the observation mode it acts on.
+
+Each trainable kind (bc, ppo, ...) registers a builder here with `register_policy_kind`, so adding
+one is one module. `load_policy(path)` gives back a `Policy` that acts in any backend; a file for
+another world or observation mode is refused with an error naming both sides.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from cosmos_sim.errors import CheckpointError, ConfigMismatchError, UnknownChoiceError
+from cosmos_sim.training.checkpoint import read_checkpoint, write_checkpoint
+
+KIND = "policy"
+FILE = "policy.safetensors"
+
+# kind -> builder(config dict) -> nn.Module with `act_tensor(obs: dict[str, Tensor]) -> Tensor [N, A]`
+POLICY_KINDS: dict[str, Callable[[dict], nn.Module]] = {}
+
+
+def register_policy_kind(name: str) -> Callable:
+    def wrap(builder: Callable[[dict], nn.Module]) -> Callable[[dict], nn.Module]:
+        POLICY_KINDS[name] = builder
+        return builder
+
+    return wrap
+
+
+class NetworkPolicy:
+    """A trained network as a `Policy`: numpy observations in, numpy actions in [-1, 1] out.
+
+    Deterministic (the network's mean action). Accepts torch tensors too, and then answers with
+    tensors on the same device, so a GPU loop never copies to the host.
+    """
+
+    def __init__(self, net: nn.Module, kind: str, world: str, obs_mode: str, config: dict,
+                 device: str | torch.device = "cpu", name: str | None = None):
+        self.net = net.to(device).eval()
+        self.kind, self.world, self.obs_mode, self.config = kind, world, obs_mode, dict(config)
+        self.device = torch.device(device)
+        self.name = name or kind
+
+    @property
+    def image_size(self) -> int | None:
+        return self.config.get("image_size") if self.obs_mode != "state" else None
+
+    def keys(self) -> tuple[str, ...]:
+        return ("pixels", "state") if self.obs_mode == "both" else (self.obs_mode,)
+
+    @torch.no_grad()
+    def act(self, obs: dict) -> Any:
+        missing = [k for k in self.keys() if k not in obs]
+        if missing:
+            raise ValueError(f"policy {self.name!r} acts on {self.obs_mode!r} observations; missing {missing}")
+        as_torch = isinstance(obs[self.keys()[0]], torch.Tensor)
+        t = {k: torch.as_tensor(np.asarray(obs[k]) if not isinstance(obs[k], torch.Tensor) else obs[k],
+                                device=self.device) for k in self.keys()}
+        a = self.net.act_tensor(t).clamp(-1, 1)
+        return a if as_torch else a.cpu().numpy().astype(np.float32)
+
+    def reset(self, mask: np.ndarray | None = None) -> None:
+        return None
+
+
+def save_policy(path: str | os.PathLike, net: nn.Module, kind: str, config: dict, world: str, obs_mode: str,
+                info: dict | None = None) -> Path:
+    if kind not in POLICY_KINDS:
+        raise UnknownChoiceError("policy kind", kind, POLICY_KINDS)
+    path = Path(path)
+    if path.is_dir() or path.suffix == "":
+        path = path / FILE
+    meta = {"kind": KIND, "policy_kind": kind, "config": config, "world": world, "obs_mode": obs_mode,
+            "info": info or {}}
+    write_checkpoint(path, dict(net.state_dict()), meta)
+    return path
+
+
+def load_policy(path: str | os.PathLike, world: str | None = None, obs_mode: str | None = None,
+                device: str | torch.device = "cpu") -> NetworkPolicy:
+    """A saved policy as a `Policy`; `world`/`obs_mode` given => checked against the file."""
+    _register_builtin()
+    p = Path(path)
+    if p.is_dir():
+        p = p / FILE
+    tensors, meta = read_checkpoint(p)
+    if meta.get("kind") != KIND:
+        raise CheckpointError(f"{p} is a {meta.get('kind')!r} checkpoint, not a policy")
+    diffs = []
+    if world is not None and world.lower() != str(meta["world"]).lower():
+        diffs.append(f"world: policy has {meta['world']!r}, caller has {world!r}")
+    if obs_mode is not None and obs_mode != meta["obs_mode"]:
+        diffs.append(f"obs_mode: policy has {meta['obs_mode']!r}, caller has {obs_mode!r}")
+    if diffs:
+        raise ConfigMismatchError(f"{p}: " + "; ".join(diffs))
+    kind = meta["policy_kind"]
+    if kind not in POLICY_KINDS:
+        raise UnknownChoiceError("policy kind", kind, POLICY_KINDS)
+    net = POLICY_KINDS[kind](meta["config"])
+    try:
+        net.load_state_dict(tensors)
+    except RuntimeError as e:
+        raise CheckpointError(f"{p}: weights do not fit a {kind} policy of its config ({e})") from None
+    return NetworkPolicy(net, kind, meta["world"], meta["obs_mode"], meta["config"], device=device, name=str(path))
+
+
+def is_saved_policy(spec: str) -> bool:
+    p = Path(spec)
+    return p.is_file() and p.suffix == ".safetensors" or (p.is_dir() and (p / FILE).is_file())
+
+
+def _register_builtin() -> None:
+    import importlib
+
+    for module in ("cosmos_sim.policies.bc", "cosmos_sim.policies.ppo"):
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as e:
+            if e.name != module:
+                raise

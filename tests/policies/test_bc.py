@@ -1,0 +1,56 @@
+"""Behaviour cloning learns the expert's behaviour; saved policies round-trip and refuse mismatches."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from cosmos_sim.data import CollectConfig, collect
+from cosmos_sim.errors import CheckpointError, ConfigMismatchError
+from cosmos_sim.evaluation.closed_loop import make_vector_env, run_policy
+from cosmos_sim.policies import RandomPolicy
+from cosmos_sim.policies.bc import BCConfig, train_bc
+from cosmos_sim.policies.saved import load_policy
+from cosmos_sim.training import TrainConfig
+
+
+@pytest.fixture(scope="module")
+def bc_run(tmp_path_factory):
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("bc")
+    collect(CollectConfig(world="push", policy="scripted", image_size=32, episodes=20), root / "data", progress=False)
+    r = train_bc(root / "data", root / "run", BCConfig(), TrainConfig(steps=400, batch_size=64, lr=3e-3,
+                 warmup_steps=20, checkpoint_every=10**9, ema_decay=0.99), progress=False)
+    return root, r
+
+
+def test_bc_succeeds_where_random_fails(bc_run):
+    _, r = bc_run
+    policy = load_policy(r["policy_path"], world="Push", obs_mode="state")
+    seeds = list(range(100, 110))
+    env = make_vector_env("push", "mujoco", len(seeds), obs_mode="state")
+    bc = run_policy(env, policy, seeds)
+    rnd = run_policy(env, RandomPolicy(2), seeds)
+    env.close()
+    assert bc["success"].mean() >= 0.3 > rnd["success"].mean()
+    assert bc["return"].mean() > rnd["return"].mean() + 5
+
+
+def test_saved_policy_round_trip_and_mismatch(bc_run, tmp_path):
+    _, r = bc_run
+    a, b = load_policy(r["policy_path"]), load_policy(r["policy_path"])
+    obs = {"state": np.random.default_rng(0).normal(size=(16, 12)).astype(np.float32)}
+    assert np.array_equal(a.act(obs), b.act(obs))
+    t = a.act({"state": torch.from_numpy(obs["state"])})
+    assert isinstance(t, torch.Tensor) and np.array_equal(t.numpy(), a.act(obs))
+    with pytest.raises(ConfigMismatchError, match="world: policy has 'Push', caller has 'Reach'"):
+        load_policy(r["policy_path"], world="Reach")
+    with pytest.raises(ConfigMismatchError, match="obs_mode: policy has 'state', caller has 'pixels'"):
+        load_policy(r["policy_path"], obs_mode="pixels")
+    with pytest.raises(ValueError, match="missing"):
+        a.act({"pixels": np.zeros((1, 32, 32, 3), np.uint8)})
+    bad = tmp_path / "policy.safetensors"
+    bad.write_bytes(Path(r["policy_path"]).read_bytes()[:100])
+    with pytest.raises(CheckpointError):
+        load_policy(bad)
