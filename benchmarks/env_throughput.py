@@ -65,20 +65,24 @@ def world_model(family: str, runs: Path, device: str):
     """(WorldModel, "trained"|"untrained") for a family's small preset."""
     from cosmos_sim.dynamics import build_dynamics
     from cosmos_sim.dynamics.train import dynamics_config
+    from cosmos_sim.errors import CheckpointError
     from cosmos_sim.tokenizer import CausalVideoTokenizer, preset
     from cosmos_sim.world_model import StateHead, WorldModel
     from cosmos_sim.worlds import get_world
 
     path = runs / f"dynamics_{family}" / "world_model.safetensors"
     if path.is_file():
-        return WorldModel.load(path, device=device), "trained"
+        try:
+            return WorldModel.load(path, device=device), "trained"
+        except CheckpointError as e:  # a file from an older layout: measure the architecture instead
+            print(f"{path}: {e}; using untrained weights")
     world = get_world("push")
     torch.manual_seed(0)
     tok = CausalVideoTokenizer(preset(FAMILIES[family]))
     cfg = dynamics_config(family, "small", tok, world.action_dim)
     dyn = build_dynamics(family, cfg)
     D = tok.config.latent_dim
-    head = StateHead(D, tok.config.latent_size, world.state_dim)
+    head = StateHead(D, tok.config.latent_size, world.state_dim, action_dim=world.action_dim, recurrent=True)
     S = world.state_dim
     stats = {"latent_mean": torch.zeros(D, 1, 1), "latent_std": torch.ones(D, 1, 1),
              "state_mean": torch.zeros(S), "state_std": torch.full((S,), 1e-3)}  # states stay near 0: no resets

@@ -34,19 +34,40 @@ FILE = "world_model.safetensors"
 
 
 class StateHead(nn.Module):
-    """Latent [B, D, h, w] -> normalized state vector [B, S]."""
+    """The world's state vector (normalized) from latents.
 
-    def __init__(self, latent_channels: int, latent_size: int, state_dim: int, width: int = 64):
+    `static(z)`: from one latent [B, D, h, w] alone — used when a rollout starts from pixels only.
+    `forward(z, prev, action)` (recurrent heads): prev + Δ(z, prev, action). Small objects the
+    tokenizer blurs (a 3-pixel pusher) are hard to read off one latent, but easy to carry forward
+    from the previous state and the action; the latent then supplies what the action cannot
+    explain (contacts). Rollouts start from the true state whenever the env knows it.
+    """
+
+    def __init__(self, latent_channels: int, latent_size: int, state_dim: int, width: int = 64,
+                 action_dim: int = 0, recurrent: bool = False, hidden: int = 256):
         super().__init__()
-        self.net = nn.Sequential(
+        self.trunk = nn.Sequential(
             nn.Conv2d(latent_channels, width, 3, padding=1), nn.SiLU(),
             nn.Conv2d(width, width, 3, padding=1), nn.SiLU(),
-            nn.Flatten(), nn.Linear(width * latent_size * latent_size, 256), nn.SiLU(), nn.Linear(256, state_dim))
+            nn.Flatten(), nn.Linear(width * latent_size * latent_size, hidden), nn.SiLU())
+        self.out = nn.Linear(hidden, state_dim)
+        self.recurrent = bool(recurrent)
+        if self.recurrent:
+            self.delta = nn.Sequential(nn.Linear(hidden + state_dim + action_dim, hidden), nn.SiLU(),
+                                       nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, state_dim))
+            nn.init.zeros_(self.delta[-1].weight)
+            nn.init.zeros_(self.delta[-1].bias)
         self.config = {"latent_channels": latent_channels, "latent_size": latent_size, "state_dim": state_dim,
-                       "width": width}
+                       "width": width, "action_dim": action_dim, "recurrent": self.recurrent, "hidden": hidden}
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z)
+    def static(self, z: torch.Tensor) -> torch.Tensor:
+        return self.out(self.trunk(z))
+
+    def forward(self, z: torch.Tensor, prev: torch.Tensor | None = None,
+                action: torch.Tensor | None = None) -> torch.Tensor:
+        if not self.recurrent or prev is None:
+            return self.static(z)
+        return prev + self.delta(torch.cat([self.trunk(z), prev, action], dim=-1))
 
 
 @dataclass
@@ -58,6 +79,7 @@ class RolloutState:
     stream: Stream
     cache: Any = None
     steps: int = 0
+    state: torch.Tensor | None = None  # [B, S] normalized state (recurrent state heads)
     extra: dict = field(default_factory=dict)
 
     def assign(self, idx: torch.Tensor, other: RolloutState) -> None:
@@ -68,6 +90,8 @@ class RolloutState:
         """
         self.past[idx] = other.past
         self.past_plucker[idx] = other.past_plucker
+        if self.state is not None and other.state is not None:
+            self.state[idx] = other.state
         for key, value in other.stream.cache.items():
             self.stream.cache[key][idx] = value
         self.cache = None
@@ -77,7 +101,8 @@ class RolloutState:
         stream = Stream()
         stream.cache = {k: v.repeat_interleave(n, 0) for k, v in self.stream.cache.items()}
         return RolloutState(past=self.past.repeat_interleave(n, 0),
-                            past_plucker=self.past_plucker.repeat_interleave(n, 0), stream=stream, steps=self.steps)
+                            past_plucker=self.past_plucker.repeat_interleave(n, 0), stream=stream, steps=self.steps,
+                            state=None if self.state is None else self.state.repeat_interleave(n, 0))
 
 
 class WorldModel(nn.Module):
@@ -141,10 +166,16 @@ class WorldModel(nn.Module):
         return z * self.latent_std + self.latent_mean
 
     def states_from_latents(self, z: torch.Tensor) -> torch.Tensor:
-        """Normalized latents [..., D, h, w] -> world state vectors [..., S]."""
+        """Normalized latents [..., D, h, w] -> world state vectors [..., S] (static head)."""
         lead = z.shape[:-3]
-        s = self.state_head(z.reshape(-1, *z.shape[-3:]))
-        return (s * self.state_std + self.state_mean).reshape(*lead, -1)
+        s = self.state_head.static(z.reshape(-1, *z.shape[-3:]))
+        return self.denormalize_state(s).reshape(*lead, -1)
+
+    def normalize_state(self, s: torch.Tensor) -> torch.Tensor:
+        return (s - self.state_mean) / self.state_std
+
+    def denormalize_state(self, s: torch.Tensor) -> torch.Tensor:
+        return s * self.state_std + self.state_mean
 
     @staticmethod
     def _to_unit(frames: torch.Tensor) -> torch.Tensor:
@@ -156,8 +187,13 @@ class WorldModel(nn.Module):
 
     # --- rollout API -----------------------------------------------------------------------------
     @torch.no_grad()
-    def start(self, frames: torch.Tensor, extrinsics: torch.Tensor, fovy: torch.Tensor) -> RolloutState:
-        """Begin rollouts from K context frames: uint8 [B, K, H, W, 3], extrinsics [B, K, 4, 4], fovy [B, K]."""
+    def start(self, frames: torch.Tensor, extrinsics: torch.Tensor, fovy: torch.Tensor,
+              states: torch.Tensor | None = None) -> RolloutState:
+        """Begin rollouts from K context frames: uint8 [B, K, H, W, 3], extrinsics [B, K, 4, 4], fovy [B, K].
+
+        `states` [B, S]: the world state at the last context frame when known (physics resets know it);
+        otherwise it is read off the last latent by the static head.
+        """
         B, K = frames.shape[:2]
         s = self.image_size
         if frames.dtype != torch.uint8 or tuple(frames.shape[2:]) != (s, s, 3):
@@ -177,7 +213,13 @@ class WorldModel(nn.Module):
             rays = torch.cat([rays[:, :1].expand(-1, pad, -1, -1, -1), rays], 1)
         dec = Stream()
         self.tokenizer.decode(self.denormalize(z[:, -K:]), dec)  # warm the decoder's causal cache
-        return RolloutState(past=z[:, -self.context:], past_plucker=rays[:, -self.context:], stream=dec)
+        if states is not None:
+            if tuple(states.shape) != (B, self.state_dim):
+                raise ValueError(f"states must be [{B}, {self.state_dim}], got {tuple(states.shape)}")
+            s0 = self.normalize_state(states.to(self.device).float())
+        else:
+            s0 = self.state_head.static(z[:, -1])
+        return RolloutState(past=z[:, -self.context:], past_plucker=rays[:, -self.context:], stream=dec, state=s0)
 
     def rays(self, extrinsics: torch.Tensor, fovy: torch.Tensor) -> torch.Tensor:
         """Camera extrinsics [B, 4, 4] and fovy [B] -> Plücker rays at latent resolution [B, 6, h, w]."""
@@ -233,7 +275,9 @@ class WorldModel(nn.Module):
         state.past = torch.cat([state.past[:, 1:], nxt[:, None]], 1)
         state.past_plucker = torch.cat([state.past_plucker[:, 1:], rays[:, None]], 1)
         state.steps += 1
-        states = self.states_from_latents(nxt)
+        a = actions.to(self.device).float()
+        state.state = self.state_head(nxt, state.state, a) if state.state is not None else self.state_head.static(nxt)
+        states = self.denormalize_state(state.state)
         frames = None
         if decode:
             frames = self._to_uint8(self.tokenizer.decode(self.denormalize(nxt[:, None]), state.stream))[:, 0]

@@ -198,7 +198,8 @@ class LearnedWorlds:
         frames_t = torch.from_numpy(np.stack(frames)).to(dev)
         ext = torch.from_numpy(np.stack([c.extrinsics() for c in cams]).astype(np.float32)).to(dev)
         fov = torch.tensor([c.fovy for c in cams], dtype=torch.float32, device=dev)
-        new = self.model.start(frames_t[:, None], ext[:, None], fov[:, None])
+        states_t = torch.from_numpy(np.stack(states)).to(dev).float()
+        new = self.model.start(frames_t[:, None], ext[:, None], fov[:, None], states=states_t)
         rays = self.model.rays(ext, fov)
         ix = torch.as_tensor(idx, dtype=torch.long, device=dev)
         if self.rollout is None:
@@ -214,7 +215,7 @@ class LearnedWorlds:
         self.extrinsics[ix], self.fovy[ix] = ext, fov
         # out of place: tensors handed out by earlier steps (array_type="torch") must not change under the caller
         self.frames = self.frames.index_put((ix,), frames_t)
-        self.states = self.states.index_put((ix,), torch.from_numpy(np.stack(states)).to(dev).float())
+        self.states = self.states.index_put((ix,), states_t)
         self.t[ix] = 0
         self.started = True
 

@@ -96,15 +96,16 @@ def mppi(score: Score, mean: torch.Tensor, config: PlannerConfig, generator: tor
 
 
 class Planner:
-    """Plans with a WorldModel; acts on pixel observations [N, H, W, 3] (N envs planned together).
+    """Plans with a WorldModel; acts on observations with pixels [N, H, W, 3] (N envs planned together).
 
-    `camera`: the pose the acting env renders with (default: the world's default camera); the
-    model needs it to condition its predictions.
+    With obs_mode "both" the observed state seeds the model's state head (what a robot's
+    proprioception and object tracker would give); with "pixels" the state is read off the latent.
+    Either way every prediction comes from the learned world. `camera`: the pose the acting env
+    renders with (default: the world's default camera); the model conditions on it.
     """
 
-    obs_mode = "pixels"
-
-    def __init__(self, model: Any, config: PlannerConfig | None = None, camera=None, device: str | None = None):
+    def __init__(self, model: Any, config: PlannerConfig | None = None, camera=None, device: str | None = None,
+                 obs_mode: str = "both"):
         from cosmos_sim.envs.world_model_env import resolve_device
         from cosmos_sim.world_model import WorldModel
         from cosmos_sim.worlds import get_world
@@ -114,6 +115,9 @@ class Planner:
         self.model = model
         self.world = get_world(model.world)
         self.config = config or PlannerConfig()
+        if obs_mode not in ("pixels", "both"):
+            raise ValueError(f"the planner needs pixels: obs_mode 'pixels' or 'both', got {obs_mode!r}")
+        self.obs_mode = obs_mode
         self.camera = camera or self.world.default_camera
         self.name = f"planner({self.config.method}, H={self.config.horizon}, P={self.config.population})"
         dev = model.device
@@ -155,8 +159,11 @@ class Planner:
                 hist[fresh] = frames[fresh][:, None].repeat(1, K, 1, 1, 1)
             self._history = hist
         self._fresh = torch.zeros(N, dtype=torch.bool, device=frames.device)
+        state = None
+        if self.obs_mode == "both" and isinstance(obs, dict) and "state" in obs:
+            state = torch.as_tensor(np.asarray(obs["state"]), dtype=torch.float32, device=self.model.device)
         base = self.model.start(self._history, self._ext.expand(N * K, 4, 4).reshape(N, K, 4, 4),
-                                self._fov.expand(N * K).reshape(N, K))
+                                self._fov.expand(N * K).reshape(N, K), states=state)
         P, H = self.config.population, self.config.horizon
 
         def score(cand: torch.Tensor) -> torch.Tensor:  # [N, P, H, A] -> [N, P]

@@ -54,17 +54,34 @@ def dynamics_config(family: str, preset: str, tokenizer: CausalVideoTokenizer, a
 
 
 class DynamicsTrainee(nn.Module):
-    """What the trainer optimises: the dynamics family and the state head, side by side."""
+    """What the trainer optimises: the dynamics family and the state head, side by side.
 
-    def __init__(self, dynamics: nn.Module, head: StateHead, state_weight: float = 1.0):
+    The recurrent state head is unrolled over the window's future frames on its own predictions,
+    from the true state at the last context frame, reading latents with noise added so it keeps
+    working on the dynamics model's (imperfect) predicted latents.
+    """
+
+    def __init__(self, dynamics: nn.Module, head: StateHead, state_weight: float = 1.0, latent_noise: float = 0.2):
         super().__init__()
-        self.dynamics, self.head, self.state_weight = dynamics, head, state_weight
+        self.dynamics, self.head, self.state_weight, self.latent_noise = dynamics, head, state_weight, latent_noise
 
     def training_loss(self, batch):
         loss, metrics = self.dynamics.training_loss(batch)
         z, s = batch["latents"], batch["states"]
-        state_mse = ((self.head(z.flatten(0, 1)) - s.flatten(0, 1)) ** 2).mean()
-        return loss + self.state_weight * state_mse, {**metrics, "state_mse": state_mse.detach()}
+        static_mse = ((self.head.static(z.flatten(0, 1)) - s.flatten(0, 1)) ** 2).mean()
+        metrics = {**metrics, "state_mse": static_mse.detach()}
+        total = loss + self.state_weight * static_mse
+        if self.head.recurrent:
+            K = self.dynamics.config.context
+            prev, errs = s[:, K - 1], []
+            for j in range(K, z.shape[1]):
+                zj = z[:, j] + self.latent_noise * torch.randn_like(z[:, j])
+                prev = self.head(zj, prev, batch["actions"][:, j - 1])
+                errs.append(((prev - s[:, j]) ** 2).mean())
+            rec = torch.stack(errs).mean()
+            total = total + self.state_weight * rec
+            metrics["state_rollout_mse"] = rec.detach()
+        return total, metrics
 
 
 def normalization(cache: dict, episodes: list[int], discrete: bool) -> dict[str, torch.Tensor]:
@@ -111,7 +128,8 @@ def train_dynamics(data_dir: str | os.PathLike, tokenizer_path: str | os.PathLik
     K = cfg["context"]
     H = cfg.get("horizon", 1)
     windows = LatentWindows(norm_cache, K, H, train_eps)
-    head = StateHead(tokenizer.config.latent_dim, tokenizer.config.latent_size, world.state_dim)
+    head = StateHead(tokenizer.config.latent_dim, tokenizer.config.latent_size, world.state_dim,
+                     action_dim=world.action_dim, recurrent=True)
     trainee = DynamicsTrainee(dyn, head)
     collection = episodes.manifest.get("collection", {})
     info = {"data": str(data_dir), "tokenizer": str(tok_path), "held_out_episodes": held, "preset": preset,

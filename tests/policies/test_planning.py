@@ -39,17 +39,17 @@ def test_planner_acts_deterministically_in_physics(tiny_world_model):
     cfg = PlannerConfig(horizon=3, population=8, iterations=2, elites=2)
 
     def run():
-        env = gym.make("cosmos_sim/Push-v0", backend="mujoco", image_size=32, obs_mode="pixels")
+        env = gym.make("cosmos_sim/Push-v0", backend="mujoco", image_size=32, obs_mode="both")
         planner = Planner(tiny_world_model[0], cfg)
         obs, _ = env.reset(seed=0)
         acts = []
         for _ in range(3):
-            a = planner.act({"pixels": obs["pixels"][None]})
+            a = planner.act({k: v[None] for k, v in obs.items()})
             assert a.shape == (1, 2) and a.dtype == np.float32 and np.all(np.abs(a) <= 1)
             acts.append(a)
             obs, *_ = env.step(a[0])
         planner.reset(np.array([True]))
-        acts.append(planner.act({"pixels": obs["pixels"][None]}))
+        acts.append(planner.act({k: v[None] for k, v in obs.items()}))
         return np.concatenate(acts)
 
     assert np.array_equal(run(), run())

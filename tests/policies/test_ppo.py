@@ -1,0 +1,199 @@
+"""PPO learns trivial worlds (numpy and torch vector envs), handles NEXT_STEP autoreset, and saves loadable policies."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from gymnasium import spaces
+from gymnasium.vector import AutoresetMode
+
+from cosmos_sim.errors import ConfigMismatchError
+from cosmos_sim.policies.ppo import ActorCritic, PPOConfig, compute_gae, train_ppo
+from cosmos_sim.policies.saved import load_policy
+
+TARGET, HORIZON = 0.5, 20
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+class PointEnv(gym.Env):
+    """1-D point: x += 0.2 a, reward -|x - 0.5|, truncated after 20 steps; observes (x, t / 20)."""
+
+    observation_space = spaces.Dict(state=spaces.Box(-np.inf, np.inf, (2,), np.float32))
+    action_space = spaces.Box(-1.0, 1.0, (1,), np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.x, self.t = float(self.np_random.uniform(-1, 1)), 0
+        return self._obs(), {}
+
+    def step(self, action):
+        self.x = float(np.clip(self.x + 0.2 * float(np.clip(action[0], -1, 1)), -1, 1))
+        self.t += 1
+        return self._obs(), -abs(self.x - TARGET), False, self.t >= HORIZON, {}
+
+    def _obs(self):
+        return {"state": np.array([self.x, self.t / HORIZON], np.float32)}
+
+
+class TorchPointVecEnv(gym.vector.VectorEnv):
+    """The same point, batched in torch, NEXT_STEP autoreset; terminates on reaching the target."""
+
+    metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP}
+
+    def __init__(self, num_envs=8):
+        self.num_envs = num_envs
+        self.single_observation_space = PointEnv.observation_space
+        self.single_action_space = PointEnv.action_space
+        self.observation_space = gym.vector.utils.batch_space(self.single_observation_space, num_envs)
+        self.action_space = gym.vector.utils.batch_space(self.single_action_space, num_envs)
+        self.x, self.t = torch.zeros(num_envs), torch.zeros(num_envs)
+        self.done = torch.zeros(num_envs, dtype=torch.bool)
+        self.gen = torch.Generator()
+
+    def reset(self, *, seed=None, options=None):
+        if seed is not None:
+            self.gen.manual_seed(seed)
+        self._start(torch.ones(self.num_envs, dtype=torch.bool))
+        return self._obs(), {}
+
+    def step(self, actions):
+        assert isinstance(actions, torch.Tensor)
+        a = actions[:, 0].clamp(-1, 1)
+        x = (self.x + 0.2 * a).clamp(-1, 1)
+        self.x = torch.where(self.done, self.x, x)
+        self.t = torch.where(self.done, self.t, self.t + 1)
+        reward = torch.where(self.done, 0.0, -(self.x - TARGET).abs())
+        terminated = ~self.done & ((self.x - TARGET).abs() < 0.05)
+        truncated = ~self.done & ~terminated & (self.t >= HORIZON)
+        self._start(self.done)
+        self.done = terminated | truncated
+        return self._obs(), reward, terminated, truncated, {}
+
+    def _start(self, mask):
+        fresh = torch.rand(self.num_envs, generator=self.gen) * 2 - 1
+        self.x = torch.where(mask, fresh, self.x)
+        self.t = torch.where(mask, 0.0, self.t)
+        self.done = self.done & ~mask
+
+    def _obs(self):
+        return {"state": torch.stack([self.x, self.t / HORIZON], 1)}
+
+
+def point_envs(n=8):
+    return gym.vector.SyncVectorEnv([PointEnv for _ in range(n)])
+
+
+def random_return(envs, episodes=40, seed=0):
+    rng = np.random.default_rng(seed)
+    envs.reset(seed=seed)
+    returns, run, autoreset = [], np.zeros(envs.num_envs), np.zeros(envs.num_envs, bool)
+    while len(returns) < episodes:
+        a = rng.uniform(-1, 1, (envs.num_envs, 1)).astype(np.float32)
+        _, r, te, tr, _ = envs.step(a if not isinstance(envs, TorchPointVecEnv) else torch.from_numpy(a))
+        r, done = np.asarray(r, float), np.asarray(te) | np.asarray(tr)
+        run += np.where(autoreset, 0, r)
+        returns += run[done].tolist()
+        run[done] = 0
+        autoreset = done
+    return float(np.mean(returns))
+
+
+def test_gae_does_not_leak_across_autoreset():
+    # one env: steps 0-1 episode A (truncated at 1), step 2 the autoreset step, steps 3-4 episode B
+    rewards = torch.tensor([1.0, 1.0, 99.0, 10.0, 10.0])[:, None]
+    values = torch.tensor([0.5, 0.5, 3.0, 0.0, 0.0])[:, None]
+    trunc = torch.tensor([False, True, False, False, False])[:, None]
+    term = torch.zeros_like(trunc)
+    valid = torch.tensor([True, True, False, True, True])[:, None]
+    adv, ret = compute_gae(rewards, values, torch.zeros(1), term, trunc, valid, gamma=0.5, lam=1.0)
+    assert adv[2, 0] == 0  # the autoreset step is no transition
+    assert adv[1, 0] == pytest.approx(1.0 + 0.5 * 3.0 - 0.5)  # truncated: bootstraps from V(final obs) only
+    assert adv[0, 0] == pytest.approx(1.0 + 0.5 * 0.5 - 0.5 + 0.5 * adv[1, 0])
+    assert adv[3, 0] == pytest.approx(10.0 + 0.5 * 10.0)  # episode B knows nothing of A
+    # terminated instead: no bootstrap at all
+    adv, _ = compute_gae(rewards, values, torch.zeros(1), trunc, term, valid, gamma=0.5, lam=1.0)
+    assert adv[1, 0] == pytest.approx(1.0 - 0.5)
+
+
+def test_ppo_improves_on_numpy_vector_env():
+    envs = point_envs()
+    baseline = random_return(envs)
+    r = train_ppo(envs, PPOConfig(total_steps=24_576, num_steps=64, lr=3e-3, seed=0), "state", progress=False)
+    envs.close()
+    ret = r["episode_returns"]
+    first, last = np.mean(ret[:16]), np.mean(ret[-16:])
+    print(f"numpy point env: random {baseline:.2f}, first {first:.2f}, last {last:.2f}, {r['wall_s']:.1f}s")
+    assert all(n == HORIZON for n in r["episode_lengths"])
+    assert r["steps"] == 24_576 and np.isfinite(ret).all()
+    assert last > first + 3 and last > baseline + 3
+
+
+def test_ppo_improves_on_torch_vector_env():
+    envs = TorchPointVecEnv()
+    baseline = random_return(envs)
+    r = train_ppo(envs, PPOConfig(total_steps=24_576, num_steps=64, lr=3e-3, seed=0), "state", progress=False)
+    ret = r["episode_returns"]
+    first, last = np.mean(ret[:16]), np.mean(ret[-16:])
+    print(f"torch point env: random {baseline:.2f}, first {first:.2f}, last {last:.2f}, {r['wall_s']:.1f}s")
+    assert last > first + 2 and last > baseline + 2
+    assert np.mean(r["episode_lengths"][-16:]) < HORIZON  # it learned to reach (and terminate at) the target
+    obs = {"state": torch.tensor([[-0.5, 0.0], [1.0, 0.0]])}
+    a = r["policy"].act(obs)
+    assert isinstance(a, torch.Tensor) and a[0, 0] > 0 > a[1, 0]  # moves towards the target
+
+
+def test_saved_policy_round_trip_and_mismatch(tmp_path):
+    envs = point_envs(2)
+    cfg = PPOConfig(total_steps=256, num_steps=32, seed=1)
+    r = train_ppo(envs, cfg, "state", out=tmp_path / "run", world="Push", progress=False)
+    envs.close()
+    assert r["policy_path"] == str(tmp_path / "run" / "policy.safetensors")
+    policy = load_policy(r["policy_path"], world="Push", obs_mode="state")
+    assert isinstance(policy.net, ActorCritic) and policy.kind == "ppo"
+    obs = {"state": np.random.default_rng(0).normal(size=(32, 2)).astype(np.float32)}
+    want = r["policy"].net.act_tensor({"state": torch.from_numpy(obs["state"])}).clamp(-1, 1).detach().numpy()
+    assert np.array_equal(policy.act(obs), want)
+    assert np.array_equal(policy.act(obs), r["policy"].act(obs))
+    with pytest.raises(ConfigMismatchError, match="world: policy has 'Push', caller has 'Reach'"):
+        load_policy(r["policy_path"], world="Reach")
+    with pytest.raises(ConfigMismatchError, match="obs_mode: policy has 'state', caller has 'pixels'"):
+        load_policy(r["policy_path"], obs_mode="pixels")
+    from cosmos_sim.training.checkpoint import read_checkpoint
+
+    _, meta = read_checkpoint(r["policy_path"])
+    assert PPOConfig.from_dict(meta["info"]["ppo_config"]) == cfg
+
+
+def test_bad_envs_are_refused():
+    envs = point_envs(1)
+    with pytest.raises(ValueError, match="pixels"):
+        train_ppo(envs, PPOConfig(total_steps=32, num_steps=32), "pixels", progress=False)
+    with pytest.raises(ValueError, match="world="):
+        train_ppo(envs, PPOConfig(total_steps=32, num_steps=32), "state", out="unused", progress=False)
+    envs.close()
+    same_step = gym.vector.SyncVectorEnv([PointEnv], autoreset_mode=AutoresetMode.SAME_STEP)
+    with pytest.raises(ValueError, match="NEXT_STEP"):
+        train_ppo(same_step, PPOConfig(total_steps=32, num_steps=32), "state", progress=False)
+    same_step.close()
+
+
+def test_ppo_runs_on_learned_world(tiny_world_model):
+    from cosmos_sim.envs.world_model_env import WorldModelVectorEnv
+
+    run_dir, _ = tiny_world_model
+    envs = WorldModelVectorEnv("push", num_envs=8, model=run_dir, obs_mode="state", array_type="torch",
+                               device="cpu")
+    r = train_ppo(envs, PPOConfig(total_steps=256, num_steps=32, seed=0), "state", progress=False)
+    envs.close()
+    assert r["steps"] == 256 and r["policy"].world == "Push"
+    assert all(np.isfinite(h["v_loss"]) and np.isfinite(h["pg_loss"]) for h in r["history"])
+    assert np.isfinite(r["episode_returns"]).all()
+    a = r["policy"].act({"state": torch.zeros(3, r["net_config"]["state_dim"])})
+    assert a.shape == (3, 2) and bool(torch.isfinite(a).all())
