@@ -633,6 +633,76 @@ def cmd_train_all(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --- cosmos-sim train-policy ----------------------------------------------------------------------
+def add_train_policy_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--world", default="push", help="world name (default: push)")
+    p.add_argument("--algo", required=True, choices=["ppo", "bc"], help="ppo (on a backend) or bc (from --data)")
+    p.add_argument("--backend", default="mujoco", help="ppo: mujoco, pybullet or world_model (default: mujoco)")
+    p.add_argument("--model", default=None, help="ppo on world_model: the world model run or file")
+    p.add_argument("--data", default=None, help="bc: dataset directory (from cosmos-sim collect)")
+    p.add_argument("--obs-mode", default="state", choices=["state", "pixels", "both"],
+                   help="what the policy sees (default: state)")
+    p.add_argument("--num-envs", type=positive_int, default=16, help="ppo: parallel envs (default: 16)")
+    p.add_argument("--steps", type=positive_int, default=None,
+                   help="ppo: total env steps (default 100000); bc: optimizer steps (default 2000)")
+    p.add_argument("--lr", type=float, default=None, help="learning rate (default: ppo 3e-4, bc 1e-3)")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, required=True, help="run directory; the policy is OUT/policy.safetensors")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def cmd_train_policy(args: argparse.Namespace) -> int:
+    from cosmos_sim.worlds import get_world
+
+    _check_device(args.device)
+    world = get_world(args.world).name
+    if args.algo == "bc":
+        from cosmos_sim.policies.bc import BCConfig, train_bc
+        from cosmos_sim.training import TrainConfig
+
+        if not args.data:
+            raise ValueError("--algo bc needs --data DIR (a dataset from cosmos-sim collect)")
+        steps = args.steps or 2000
+        tc = TrainConfig(steps=steps, batch_size=256, lr=args.lr or 1e-3, warmup_steps=min(100, steps // 10),
+                         checkpoint_every=max(1, steps // 4), seed=args.seed, ema_decay=0.99)
+        r = train_bc(args.data, args.out, BCConfig(obs_mode=args.obs_mode), tc, progress=not args.no_progress,
+                     device=args.device)
+        print(f"bc: {r['step']} steps, action mse {r.get('mse', r.get('loss', float('nan'))):.4f}; "
+              f"policy: {r['policy_path']}")
+        return EXIT_OK
+    from cosmos_sim.evaluation.closed_loop import BACKENDS
+    from cosmos_sim.policies.ppo import PPOConfig, train_ppo
+
+    if args.backend not in BACKENDS:
+        from cosmos_sim.errors import UnknownChoiceError
+
+        raise UnknownChoiceError("backend", args.backend, BACKENDS)
+    import gymnasium as gym
+
+    from cosmos_sim.envs.registration import env_id
+
+    kw: dict = {"backend": args.backend, "obs_mode": args.obs_mode}
+    if args.backend == "world_model":
+        from cosmos_sim.evaluation.compare import load_checked_model
+
+        kw |= {"model": load_checked_model(args.model, world, args.device), "array_type": "torch",
+               "device": args.device}
+    cfg = PPOConfig(total_steps=args.steps or 100_000, lr=args.lr or 3e-4, seed=args.seed)
+    envs = gym.make_vec(env_id(world), num_envs=args.num_envs, **kw)
+    try:
+        r = train_ppo(envs, cfg, args.obs_mode, out=args.out, world=world, device=args.device,
+                      progress=not args.no_progress)
+    finally:
+        envs.close()
+    rets = r["episode_returns"]
+    last = sum(rets[-20:]) / max(1, len(rets[-20:]))
+    print(f"ppo on {args.backend}: {r['steps']} env steps in {r['wall_s']:.0f} s, {len(rets)} episodes, "
+          f"mean return of the last 20: {last:.2f}; policy: {r['policy_path']}")
+    print(f"evaluate it: cosmos-sim evaluate --world {args.world} --backend mujoco --policy {args.out}")
+    return EXIT_OK
+
+
 # --- registration ----------------------------------------------------------------------------------
 COMMANDS: list[Command] = [
     Command("worlds", "list the worlds: actions, state layout, control rate, episode length, backends",
@@ -652,6 +722,11 @@ COMMANDS: list[Command] = [
                         "open-loop PSNR/SSIM/state error against the horizon, closed-loop success of each policy\n"
                         "in every backend, and rank correlations. Writes report.json, report.md, PNG plots and\n"
                         "MP4 videos (MuJoCo | PyBullet | learned | difference) into --out."),
+    Command("train-policy", "train a policy: PPO on any backend (the learned one batched on its device), or BC",
+            cmd_train_policy, add_train_policy_args,
+            description="PPO (policies/ppo.py) on a vector env of any backend -- with --backend world_model the\n"
+                        "rollouts stay on the model's device -- or behaviour cloning from a dataset. The policy\n"
+                        "is saved as OUT/policy.safetensors and evaluated with `cosmos-sim evaluate --policy OUT`."),
     Command("evaluate", "evaluate one policy in one backend: success rate, return, length with 95%% CIs",
             cmd_evaluate, add_evaluate_args),
     Command("collect", "record episodes from a physics backend into a sharded dataset (resumable)",

@@ -272,7 +272,8 @@ def train_ppo(envs: VectorEnv, config: PPOConfig, obs_mode: str, out: str | Path
         b_adv, b_ret, b_val = advantages.reshape(-1), returns.reshape(-1), values.reshape(-1)
         idx = valid.reshape(-1).nonzero().squeeze(1)
         net.train()
-        stats: dict[str, list[float]] = {"pg_loss": [], "v_loss": [], "entropy": [], "approx_kl": [], "clipfrac": []}
+        stats: dict[str, list[torch.Tensor]] = {"pg_loss": [], "v_loss": [], "entropy": [], "approx_kl": [],
+                                                "clipfrac": []}
         for _ in range(config.update_epochs):
             perm = idx[torch.randperm(len(idx), device=device)]
             for mb in torch.chunk(perm, config.minibatches):
@@ -299,7 +300,7 @@ def train_ppo(envs: VectorEnv, config: PPOConfig, obs_mode: str, out: str | Path
                 optimizer.step()
                 for name, v in (("pg_loss", pg_loss), ("v_loss", v_loss), ("entropy", ent),
                                 ("approx_kl", approx_kl), ("clipfrac", clipfrac)):
-                    stats[name].append(float(v.detach()))
+                    stats[name].append(v.detach())
 
         # --- statistics (the one host sync of the iteration)
         done_np = fin_done.cpu().numpy()
@@ -313,7 +314,7 @@ def train_ppo(envs: VectorEnv, config: PPOConfig, obs_mode: str, out: str | Path
         metrics = {"iteration": it + 1, "steps": steps, "lr": lr,
                    "mean_return": float(np.mean(recent)) if recent else float("nan"),
                    "episodes": len(episode_returns), "explained_variance": explained,
-                   **{k: float(np.mean(v)) if v else float("nan") for k, v in stats.items()}}
+                   **{k: float(torch.stack(v).mean()) if v else float("nan") for k, v in stats.items()}}
         history.append(metrics)
         if log is not None:
             log(metrics)

@@ -125,20 +125,20 @@ def test_gae_does_not_leak_across_autoreset():
 def test_ppo_improves_on_numpy_vector_env():
     envs = point_envs()
     baseline = random_return(envs)
-    r = train_ppo(envs, PPOConfig(total_steps=24_576, num_steps=64, lr=3e-3, seed=0), "state", progress=False)
+    r = train_ppo(envs, PPOConfig(total_steps=12_288, num_steps=64, lr=3e-3, seed=0), "state", progress=False)
     envs.close()
     ret = r["episode_returns"]
     first, last = np.mean(ret[:16]), np.mean(ret[-16:])
     print(f"numpy point env: random {baseline:.2f}, first {first:.2f}, last {last:.2f}, {r['wall_s']:.1f}s")
     assert all(n == HORIZON for n in r["episode_lengths"])
-    assert r["steps"] == 24_576 and np.isfinite(ret).all()
+    assert r["steps"] == 12_288 and np.isfinite(ret).all()
     assert last > first + 3 and last > baseline + 3
 
 
 def test_ppo_improves_on_torch_vector_env():
     envs = TorchPointVecEnv()
     baseline = random_return(envs)
-    r = train_ppo(envs, PPOConfig(total_steps=24_576, num_steps=64, lr=3e-3, seed=0), "state", progress=False)
+    r = train_ppo(envs, PPOConfig(total_steps=12_288, num_steps=64, lr=3e-3, seed=0), "state", progress=False)
     ret = r["episode_returns"]
     first, last = np.mean(ret[:16]), np.mean(ret[-16:])
     print(f"torch point env: random {baseline:.2f}, first {first:.2f}, last {last:.2f}, {r['wall_s']:.1f}s")
@@ -190,10 +190,25 @@ def test_ppo_runs_on_learned_world(tiny_world_model):
     run_dir, _ = tiny_world_model
     envs = WorldModelVectorEnv("push", num_envs=8, model=run_dir, obs_mode="state", array_type="torch",
                                device="cpu")
-    r = train_ppo(envs, PPOConfig(total_steps=256, num_steps=32, seed=0), "state", progress=False)
+    r = train_ppo(envs, PPOConfig(total_steps=1024, num_steps=128, seed=0), "state", progress=False)
     envs.close()
-    assert r["steps"] == 256 and r["policy"].world == "Push"
+    assert r["steps"] == 1024 and r["policy"].world == "Push"
+    assert len(r["episode_returns"]) >= 8 and all(0 < n <= 100 for n in r["episode_lengths"])
     assert all(np.isfinite(h["v_loss"]) and np.isfinite(h["pg_loss"]) for h in r["history"])
     assert np.isfinite(r["episode_returns"]).all()
     a = r["policy"].act({"state": torch.zeros(3, r["net_config"]["state_dim"])})
     assert a.shape == (3, 2) and bool(torch.isfinite(a).all())
+
+
+def test_cli_train_policy_ppo_on_world_model_then_evaluate(tiny_world_model, tmp_path, capsys):
+    from cosmos_sim.cli import main
+
+    torch.set_num_threads(1)
+    out = tmp_path / "ppo"
+    assert main(["train-policy", "--algo", "ppo", "--backend", "world_model", "--model", str(tiny_world_model[0]),
+                 "--num-envs", "4", "--steps", "1024", "--out", str(out), "--no-progress"]) == 0
+    assert (out / "policy.safetensors").is_file()
+    assert main(["evaluate", "--backend", "mujoco", "--policy", str(out), "--episodes", "2"]) == 0
+    assert str(out) in capsys.readouterr().out
+    assert main(["train-policy", "--algo", "bc", "--out", str(tmp_path / "bc")]) == 1
+    assert "--data" in capsys.readouterr().err
