@@ -110,19 +110,20 @@ def main() -> None:
         result = train_tokenizer(data, run, cfg, tc, device=args.device)
         ev = result["eval"]
         rows.append({"preset": name, "config": cfg.to_dict(), "parameters": result["parameters"],
-                     "psnr": ev["psnr"], "psnr_objects": ev["psnr_objects"], "ssim": ev["ssim"],
+                     "psnr": ev["psnr"], "psnr_objects": ev["psnr_objects"],
+                     "psnr_objects_pooled": ev["psnr_objects_pooled"], "ssim": ev["ssim"],
                      "encode_ms_per_frame": enc_ms, "decode_ms_per_frame": dec_ms, "device": args.device,
                      "train_seconds": result["train_seconds"], "steps": result["step"],
                      "curve": [{"minutes": e["train_s"] / 60, **e["eval"]} for e in result["evals"]],
                      "run": str(run)})
     print(f"\nTokenizers on held-out Push episodes (64x64, random cameras), {args.minutes:g} min training, "
           f"device {args.device}")
-    print(f"{'preset':>7} {'params':>8} {'PSNR':>6} {'PSNRobj':>8} {'SSIM':>6} {'enc ms':>7} {'dec ms':>7} "
-          f"{'train s':>8} {'steps':>6}")
+    print(f"{'preset':>7} {'params':>8} {'PSNR':>6} {'PSNRobj':>8} {'pooled':>7} {'SSIM':>6} {'enc ms':>7} "
+          f"{'dec ms':>7} {'train s':>8} {'steps':>6}")
     for r in rows:
         print(f"{r['preset']:>7} {r['parameters'] / 1e6:>7.2f}M {r['psnr']:>6.2f} {r['psnr_objects']:>8.2f} "
-              f"{r['ssim']:>6.3f} {r['encode_ms_per_frame']:>7.2f} {r['decode_ms_per_frame']:>7.2f} "
-              f"{r['train_seconds']:>8.0f} {r['steps']:>6}")
+              f"{r['psnr_objects_pooled']:>7.2f} {r['ssim']:>6.3f} {r['encode_ms_per_frame']:>7.2f} "
+              f"{r['decode_ms_per_frame']:>7.2f} {r['train_seconds']:>8.0f} {r['steps']:>6}")
     print("\nPSNR (whole / objects) against training minutes")
     for r in rows:
         print(f"{r['preset']:>7}: " + "  ".join(f"{c['minutes']:.1f}min {c['psnr']:.2f}/{c['psnr_objects']:.2f}"

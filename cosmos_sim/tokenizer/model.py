@@ -42,6 +42,9 @@ class TokenizerConfig:
     temporal_kernel: int = 2
     attention: bool = False
     detail_weight: float = 4.0  # extra L1 weight on pixels with local detail (objects, edges); 0 = off
+    object_weight: float = 16.0  # extra L1 weight on whole objects (colour far from the frame's dominant one); 0 = off
+    hard_weight: float = 0.05  # extra squared error on each frame's worst-reconstructed pixels; 0 = off
+    hard_fraction: float = 0.01  # share of pixels per frame that count as worst (0.01: 41 of 64x64)
 
     def __post_init__(self):
         object.__setattr__(self, "fsq_levels", tuple(int(v) for v in self.fsq_levels))
@@ -383,10 +386,14 @@ class CausalVideoTokenizer(nn.Module):
             x = x[:, : 1 + (x.shape[1] - 1) // self.config.temporal * self.config.temporal]
         z = self.encode(x)
         y = self.decode(z)
-        w = detail_weight(x, self.config.detail_weight)
+        w = detail_weight(x, self.config.detail_weight) + object_weight(x, self.config.object_weight) - 1
         l1 = ((y - x).abs() * w).mean() / w.mean()
         l2 = ((y - x) ** 2).mean()
         loss = l1 + l2
+        if self.config.hard_weight > 0:  # a small object the decoder still drops (the pusher) is all worst pixels
+            err = ((y - x) ** 2).sum(2).flatten(2)  # [B, T, H*W]
+            k = max(1, int(self.config.hard_fraction * err.shape[-1]))
+            loss = loss + self.config.hard_weight * err.topk(k, dim=-1).values.mean()
         if self.fsq is None:  # keep continuous latents at a scale the dynamics models like
             loss = loss + 1e-4 * (z**2).mean()
         return loss, {"l1": l1.detach(), "mse": l2.detach()}
@@ -405,3 +412,20 @@ def detail_weight(x: torch.Tensor, weight: float) -> torch.Tensor:
     detail = ((f - local).abs().amax(1, keepdim=True) > 0.08).float()
     detail = F.max_pool2d(detail, 3, stride=1, padding=1)
     return (1 + weight * detail).view(*x.shape[:2], 1, *x.shape[3:])
+
+
+def object_weight(x: torch.Tensor, weight: float) -> torch.Tensor:
+    """Per-pixel loss weight [B, T, 1, H, W]: 1, or 1 + weight on whole object regions.
+
+    Objects = pixels whose colour is far from the frame's dominant (median) colour and that are not
+    near-black background, dilated 3x3. Unlike the detail weight this covers object interiors too,
+    so a small object's colour is learned early instead of decoding as table.
+    """
+    if weight <= 0:
+        return torch.ones_like(x[:, :, :1])
+    f = x.flatten(0, 1)
+    med = f.flatten(2).median(2).values[..., None, None]
+    far = (f - med).abs().amax(1, keepdim=True) > 0.3  # 0.15 in [0, 1] pixel units
+    lit = f.amax(1, keepdim=True) > -0.75
+    obj = F.max_pool2d((far & lit).float(), 3, stride=1, padding=1)
+    return (1 + weight * obj).view(*x.shape[:2], 1, *x.shape[3:])
