@@ -61,8 +61,8 @@ def physics_async_rate(backend: str, seconds: float, processes: int = 2) -> floa
     return rate
 
 
-def world_model(family: str, runs: Path, device: str):
-    """(WorldModel, "trained"|"untrained") for a family's small preset."""
+def world_model(family: str, runs: Path, device: str, demo: Path | None = None):
+    """(WorldModel, "trained"|"untrained") for a family's small preset (deterministic: the demo's model)."""
     from cosmos_sim.dynamics import build_dynamics
     from cosmos_sim.dynamics.train import dynamics_config
     from cosmos_sim.errors import CheckpointError
@@ -71,6 +71,8 @@ def world_model(family: str, runs: Path, device: str):
     from cosmos_sim.worlds import get_world
 
     path = runs / f"dynamics_{family}" / "world_model.safetensors"
+    if family == "deterministic" and demo is not None and (demo / "world_model.safetensors").is_file():
+        path = demo / "world_model.safetensors"
     if path.is_file():
         try:
             return WorldModel.load(path, device=device), "trained"
@@ -118,6 +120,7 @@ def main() -> None:
     ap.add_argument("--families", default="deterministic,diffusion,autoregressive")
     ap.add_argument("--seconds", type=float, default=4.0, help="time per measurement")
     ap.add_argument("--runs", default=str(ROOT / ".runs"), help="where trained dynamics runs live")
+    ap.add_argument("--demo", default="demo_out", help="`make demo` output: its model is the deterministic one")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--no-physics", action="store_true")
     ap.add_argument("--quick", action="store_true")
@@ -138,7 +141,7 @@ def main() -> None:
             print(f"{backend}: {rows[-2]['steps_per_s']:.0f} steps/s, async x2 {rows[-1]['steps_per_s']:.0f}",
                   flush=True)
     for family in args.families.split(","):
-        model, weights = world_model(family, Path(args.runs), args.device)
+        model, weights = world_model(family, Path(args.runs), args.device, Path(args.demo))
         params = sum(p.numel() for p in model.dynamics.parameters())
         for N in sizes:
             rate, ms = learned_rate(model, N, args.seconds, args.device)
