@@ -28,16 +28,22 @@ MAX_HEADER = 100 * 2**20
 
 
 def _check_bytes(path: Path, data: bytes) -> None:
-    if data[:2] in (b"PK",) or data[:1] == b"\x80":
+    """Refuse anything that is not a well-formed safetensors header, naming pickles as such.
+
+    The safetensors shape is checked first: its 8-byte header length can start with 0x80, the byte
+    a pickle starts with, so the pickle test only names what an invalid file probably is.
+    """
+    n = struct.unpack("<Q", data[:8])[0] if len(data) >= 8 else -1
+    if 0 <= n <= min(len(data) - 8, MAX_HEADER) and data[8:9] == b"{":
+        return
+    if data[:2] == b"PK" or (data[:1] == b"\x80" and data[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05")):
         raise CheckpointError(f"{path} is a pickle / torch.save file; cosmos_sim reads safetensors only "
                               "and never unpickles")
     if len(data) < 8:
         raise CheckpointError(f"{path} is too short to be a safetensors checkpoint (truncated?)")
-    (n,) = struct.unpack("<Q", data[:8])
     if n > min(len(data) - 8, MAX_HEADER):
         raise CheckpointError(f"{path}: bad safetensors header (length {n} for a {len(data)}-byte file; truncated?)")
-    if data[8:9] != b"{":
-        raise CheckpointError(f"{path}: bad safetensors header (not JSON)")
+    raise CheckpointError(f"{path}: bad safetensors header (not JSON)")
 
 
 def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

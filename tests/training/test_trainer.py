@@ -135,3 +135,21 @@ def test_torchrun_two_processes_on_cpu(tmp_path):
     assert [p.name for p in ckpts] == ["step-00000004.safetensors"]
     tensors, meta = read_checkpoint(ckpts[0])
     assert meta["samples_seen"] == 4 * 8 * 2
+
+
+def test_header_length_starting_like_a_pickle_is_still_read(tmp_path):
+    """A safetensors header whose length's first byte is 0x80 (a pickle's first byte) is valid."""
+    import struct
+
+    import torch
+
+    from cosmos_sim.training.checkpoint import read_checkpoint, write_checkpoint
+
+    for pad in range(0, 300):
+        path = tmp_path / "c.safetensors"
+        write_checkpoint(path, {"w": torch.ones(2)}, {"note": "x" * pad})
+        if path.read_bytes()[:1] == b"\x80":
+            break
+    assert path.read_bytes()[:1] == b"\x80"
+    tensors, meta = read_checkpoint(path)
+    assert meta["note"] == "x" * pad and struct.unpack("<Q", path.read_bytes()[:8])[0] >= 128
