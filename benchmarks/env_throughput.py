@@ -81,10 +81,10 @@ def world_model(family: str, runs: Path, device: str, demo: Path | None = None):
     world = get_world("push")
     torch.manual_seed(0)
     tok = CausalVideoTokenizer(preset(FAMILIES[family]))
-    cfg = dynamics_config(family, "small", tok, world.action_dim)
+    cfg = dynamics_config(family, "small", tok, world.action_dim + world.state_dim)
     dyn = build_dynamics(family, cfg)
     D = tok.config.latent_dim
-    head = StateHead(D, tok.config.latent_size, world.state_dim, action_dim=world.action_dim, recurrent=True)
+    head = StateHead(D, tok.config.latent_size, world.state_dim, world.action_dim)
     S = world.state_dim
     stats = {"latent_mean": torch.zeros(D, 1, 1), "latent_std": torch.ones(D, 1, 1),
              "state_mean": torch.zeros(S), "state_std": torch.full((S,), 1e-3)}  # states stay near 0: no resets

@@ -34,40 +34,37 @@ FILE = "world_model.safetensors"
 
 
 class StateHead(nn.Module):
-    """The world's state vector (normalized) from latents.
+    """The world's state vector (normalized): a learned state-space simulator plus a latent reader.
 
-    `static(z)`: from one latent [B, D, h, w] alone — used when a rollout starts from pixels only.
-    `forward(z, prev, action)` (recurrent heads): prev + Δ(z, prev, action). Small objects the
-    tokenizer blurs (a 3-pixel pusher) are hard to read off one latent, but easy to carry forward
-    from the previous state and the action; the latent then supplies what the action cannot
-    explain (contacts). Rollouts start from the true state whenever the env knows it.
+    `forward(prev, action)` = prev + Δ(prev, action): the state carried forward on its own. Rigid
+    contacts are a function of the state, and a 3-pixel pusher cannot be read back off one 8x8
+    latent, so the state evolves in state space and the latent dynamics is conditioned on it (see
+    `WorldModel.step`): frames then show the block where the state says it is.
+    `static(z)`: the state read off one latent [B, D, h, w], for rollouts that start from pixels only.
     """
 
-    def __init__(self, latent_channels: int, latent_size: int, state_dim: int, width: int = 64,
-                 action_dim: int = 0, recurrent: bool = False, hidden: int = 256):
+    def __init__(self, latent_channels: int, latent_size: int, state_dim: int, action_dim: int, width: int = 64,
+                 hidden: int = 256):
         super().__init__()
         self.trunk = nn.Sequential(
             nn.Conv2d(latent_channels, width, 3, padding=1), nn.SiLU(),
             nn.Conv2d(width, width, 3, padding=1), nn.SiLU(),
             nn.Flatten(), nn.Linear(width * latent_size * latent_size, hidden), nn.SiLU())
         self.out = nn.Linear(hidden, state_dim)
-        self.recurrent = bool(recurrent)
-        if self.recurrent:
-            self.delta = nn.Sequential(nn.Linear(hidden + state_dim + action_dim, hidden), nn.SiLU(),
-                                       nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, state_dim))
-            nn.init.zeros_(self.delta[-1].weight)
-            nn.init.zeros_(self.delta[-1].bias)
+        self.delta = nn.Sequential(nn.Linear(state_dim + action_dim, hidden), nn.SiLU(), nn.Linear(hidden, hidden),
+                                   nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, state_dim))
+        nn.init.zeros_(self.delta[-1].weight)
+        nn.init.zeros_(self.delta[-1].bias)
+        # per-entry scale of one step's change relative to the state's spread (set from data in training)
+        self.register_buffer("delta_scale", torch.ones(state_dim))
         self.config = {"latent_channels": latent_channels, "latent_size": latent_size, "state_dim": state_dim,
-                       "width": width, "action_dim": action_dim, "recurrent": self.recurrent, "hidden": hidden}
+                       "action_dim": action_dim, "width": width, "hidden": hidden}
 
     def static(self, z: torch.Tensor) -> torch.Tensor:
         return self.out(self.trunk(z))
 
-    def forward(self, z: torch.Tensor, prev: torch.Tensor | None = None,
-                action: torch.Tensor | None = None) -> torch.Tensor:
-        if not self.recurrent or prev is None:
-            return self.static(z)
-        return prev + self.delta(torch.cat([self.trunk(z), prev, action], dim=-1))
+    def forward(self, prev: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        return prev + self.delta(torch.cat([prev, action], dim=-1)) * self.delta_scale
 
 
 @dataclass
@@ -102,7 +99,8 @@ class RolloutState:
         stream.cache = {k: v.repeat_interleave(n, 0) for k, v in self.stream.cache.items()}
         return RolloutState(past=self.past.repeat_interleave(n, 0),
                             past_plucker=self.past_plucker.repeat_interleave(n, 0), stream=stream, steps=self.steps,
-                            state=None if self.state is None else self.state.repeat_interleave(n, 0))
+                            state=None if self.state is None else self.state.repeat_interleave(n, 0),
+                            extra=dict(self.extra))
 
 
 class WorldModel(nn.Module):
@@ -221,6 +219,16 @@ class WorldModel(nn.Module):
             s0 = self.state_head.static(z[:, -1])
         return RolloutState(past=z[:, -self.context:], past_plucker=rays[:, -self.context:], stream=dec, state=s0)
 
+    def start_states(self, states: torch.Tensor) -> RolloutState:
+        """Begin state-only rollouts from known world states [B, S] (step them with `latents=False`)."""
+        if states.ndim != 2 or states.shape[1] != self.state_dim:
+            raise ValueError(f"states must be [B, {self.state_dim}], got {tuple(states.shape)}")
+        B, c = states.shape[0], self.tokenizer.config
+        past = torch.zeros(B, 0, c.latent_dim, c.latent_size, c.latent_size, device=self.device)
+        return RolloutState(past=past, past_plucker=past.new_zeros(B, 0, 6, c.latent_size, c.latent_size),
+                            stream=Stream(), state=self.normalize_state(states.to(self.device).float()),
+                            extra={"stale_latents": True})
+
     def rays(self, extrinsics: torch.Tensor, fovy: torch.Tensor) -> torch.Tensor:
         """Camera extrinsics [B, 4, 4] and fovy [B] -> Plücker rays at latent resolution [B, 6, h, w]."""
         return plucker_from_extrinsics(extrinsics.to(self.device), fovy.to(self.device),
@@ -256,28 +264,38 @@ class WorldModel(nn.Module):
     @torch.no_grad()
     def step(self, state: RolloutState, actions: torch.Tensor, extrinsics: torch.Tensor | None = None,
              fovy: torch.Tensor | None = None, generator: torch.Generator | None = None, decode: bool = True, *,
-             rays: torch.Tensor | None = None, sampling: dict | None = None
+             rays: torch.Tensor | None = None, sampling: dict | None = None, latents: bool = True
              ) -> tuple[torch.Tensor | None, torch.Tensor]:
         """Actions [B, A] and the next frame's camera -> (frames uint8 [B, H, W, 3] or None, states [B, S]).
 
         The camera is given as extrinsics [B, 4, 4] + fovy [B], or as precomputed `rays` (see `rays()`),
         which a caller with fixed cameras computes once. `sampling` comes from `sampling_options`.
+        `latents=False` advances the state alone (no latent dynamics, no camera needed): what state-only
+        observers (PPO on states, planners) pay for; the rollout cannot produce frames afterwards.
         """
         B = state.past.shape[0]
         if tuple(actions.shape) != (B, self.action_dim):
             raise ValueError(f"actions must have shape {(B, self.action_dim)}, got {tuple(actions.shape)}")
-        if rays is None:
+        if rays is None and latents:
             if extrinsics is None or fovy is None:
                 raise ValueError("step needs the next frame's camera: extrinsics and fovy, or rays")
             rays = self.rays(extrinsics, fovy)
-        nxt, state.cache = self.dynamics.predict(state.past, state.past_plucker, actions.to(self.device).float(),
+        if latents and state.extra.get("stale_latents"):
+            raise RuntimeError("this rollout was stepped with latents=False; its frames can no longer be predicted")
+        a = actions.to(self.device).float()
+        if state.state is None:  # a rollout state made by hand: read the state off the last latent
+            state.state = self.state_head.static(state.past[:, -1])
+        state.state = self.state_head(state.state, a)
+        states = self.denormalize_state(state.state)
+        state.steps += 1
+        if not latents:
+            state.extra["stale_latents"] = True
+            return None, states
+        # the dynamics sees the action and the state it leads to (the state head runs first)
+        nxt, state.cache = self.dynamics.predict(state.past, state.past_plucker, torch.cat([a, state.state], -1),
                                                  rays, generator=generator, cache=state.cache, **(sampling or {}))
         state.past = torch.cat([state.past[:, 1:], nxt[:, None]], 1)
         state.past_plucker = torch.cat([state.past_plucker[:, 1:], rays[:, None]], 1)
-        state.steps += 1
-        a = actions.to(self.device).float()
-        state.state = self.state_head(nxt, state.state, a) if state.state is not None else self.state_head.static(nxt)
-        states = self.denormalize_state(state.state)
         frames = None
         if decode:
             frames = self._to_uint8(self.tokenizer.decode(self.denormalize(nxt[:, None]), state.stream))[:, 0]

@@ -243,8 +243,9 @@ class LearnedWorlds:
         A = self.world.action_dim
         if self.camera_control:
             self._move_cameras(actions[:, A:])
+        # state-only observers skip the latent dynamics: the state evolves on its own (see StateHead)
         frames, states = self.model.step(self.rollout, actions[:, :A], generator=self.generator, decode=self.decode,
-                                         rays=self.rays, sampling=self.sampling)
+                                         rays=self.rays, sampling=self.sampling, latents=self.decode)
         if frames is not None:
             self.frames = frames
         self.states = torch.nan_to_num(states, nan=0.0).clamp(-DIVERGENCE_BOUND, DIVERGENCE_BOUND)

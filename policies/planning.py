@@ -1,11 +1,11 @@
 """Planning in the learned world: CEM and MPPI over action sequences, as a `Policy`.
 
-At each step the planner encodes the frames it has seen (the last K, K = the model's context),
-repeats that rollout state once per candidate, rolls every candidate action sequence forward in
-one batch on the model's device (no decoding: only the predicted states matter), and scores it
-with the world's own reward applied to the predicted states. It acts with the first action of the
-best sequence and warm-starts the next step from the rest (receding horizon). Because it is a
-`Policy` on pixel observations, it plans in the learned world while acting in any backend.
+At each step the planner starts a rollout from what it observes (the state, or the last K frames
+encoded), repeats it once per candidate, rolls every candidate action sequence forward in one
+batch on the model's device (the state alone: only predicted states are scored, so no latent
+dynamics and no decoding), and scores it with the world's own reward on the predicted states.
+It acts with the first action of the best sequence and warm-starts the next step from the rest
+(receding horizon). Because it is a `Policy`, it plans in the learned world while acting in any backend.
 
 The optimizers (`cem`, `mppi`) take any batched score function, so they are tested on known
 objectives as well.
@@ -96,11 +96,11 @@ def mppi(score: Score, mean: torch.Tensor, config: PlannerConfig, generator: tor
 
 
 class Planner:
-    """Plans with a WorldModel; acts on observations with pixels [N, H, W, 3] (N envs planned together).
+    """Plans with a WorldModel for N envs together; acts on states [N, S] and/or pixels [N, H, W, 3].
 
-    With obs_mode "both" the observed state seeds the model's state head (what a robot's
-    proprioception and object tracker would give); with "pixels" the state is read off the latent.
-    Either way every prediction comes from the learned world. `camera`: the pose the acting env
+    With obs_mode "state" or "both" the observed state starts the model's state rollouts (what a
+    robot's proprioception and object tracker would give); with "pixels" the state is read off the
+    encoded frames. Either way every prediction comes from the learned world. `camera`: the pose the acting env
     renders with (default: the world's default camera); the model conditions on it.
     """
 
@@ -115,8 +115,8 @@ class Planner:
         self.model = model
         self.world = get_world(model.world)
         self.config = config or PlannerConfig()
-        if obs_mode not in ("pixels", "both"):
-            raise ValueError(f"the planner needs pixels: obs_mode 'pixels' or 'both', got {obs_mode!r}")
+        if obs_mode not in ("pixels", "both", "state"):
+            raise ValueError(f"obs_mode must be 'pixels', 'both' or 'state', got {obs_mode!r}")
         self.obs_mode = obs_mode
         self.camera = camera or self.world.default_camera
         self.name = f"planner({self.config.method}, H={self.config.horizon}, P={self.config.population})"
@@ -124,7 +124,6 @@ class Planner:
         ext = torch.from_numpy(self.camera.extrinsics().astype(np.float32)).to(dev)[None]
         fov = torch.tensor([self.camera.fovy], dtype=torch.float32, device=dev)
         self._ext, self._fov = ext, fov
-        self._rays = model.rays(ext, fov)  # [1, 6, h, w]
         self.generator = torch.Generator(device=dev).manual_seed(self.config.seed)
         self._history: torch.Tensor | None = None  # [N, K, H, W, 3] uint8
         self._plan: torch.Tensor | None = None  # [N, H, A]
@@ -135,44 +134,53 @@ class Planner:
         return self.model.image_size
 
     def reset(self, mask: np.ndarray | None = None) -> None:
-        if mask is None or self._history is None:
+        if mask is None or self._plan is None:
             self._history, self._plan = None, None
             return
-        m = torch.as_tensor(np.asarray(mask, bool), device=self._history.device)
+        m = torch.as_tensor(np.asarray(mask, bool), device=self._plan.device)
         self._fresh = m if self._fresh is None else self._fresh | m
         self._plan[m] = 0.0
 
-    @torch.no_grad()
-    def act(self, obs: dict) -> np.ndarray:
+    def _start(self, obs) -> Any:
+        """The rollout state to plan from: the observed state when there is one, else encoded pixels."""
+        dev = self.model.device
+        if self.obs_mode != "pixels":  # the state is known: plan in state space alone (no pixels to encode)
+            st = obs if self.obs_mode == "state" else obs["state"]
+            state = torch.as_tensor(np.asarray(st), dtype=torch.float32, device=dev)
+            if state.ndim != 2 or state.shape[1] != self.model.state_dim:
+                raise ValueError(f"the planner acts on states [N, {self.model.state_dim}], got {tuple(state.shape)}")
+            return self.model.start_states(state)
         px = obs["pixels"] if isinstance(obs, dict) else obs
-        frames = torch.as_tensor(np.asarray(px), device=self.model.device)
+        frames = torch.as_tensor(np.asarray(px), device=dev)
         if frames.dtype != torch.uint8 or frames.ndim != 4:
             raise ValueError(f"the planner acts on uint8 pixels [N, H, W, 3], got {tuple(frames.shape)}")
-        N, K, A = frames.shape[0], self.model.context, self.world.action_dim
+        N, K = frames.shape[0], self.model.context
         fresh = self._fresh
         if self._history is None or self._history.shape[0] != N:
             self._history = frames[:, None].repeat(1, K, 1, 1, 1)
-            self._plan = torch.zeros(N, self.config.horizon, A, device=frames.device)
         else:
             hist = torch.cat([self._history[:, 1:], frames[:, None]], 1)
             if fresh is not None and fresh.any():  # a reset env starts from its first frame, repeated
                 hist[fresh] = frames[fresh][:, None].repeat(1, K, 1, 1, 1)
             self._history = hist
-        self._fresh = torch.zeros(N, dtype=torch.bool, device=frames.device)
-        state = None
-        if self.obs_mode == "both" and isinstance(obs, dict) and "state" in obs:
-            state = torch.as_tensor(np.asarray(obs["state"]), dtype=torch.float32, device=self.model.device)
-        base = self.model.start(self._history, self._ext.expand(N * K, 4, 4).reshape(N, K, 4, 4),
-                                self._fov.expand(N * K).reshape(N, K), states=state)
+        return self.model.start(self._history, self._ext.expand(N * K, 4, 4).reshape(N, K, 4, 4),
+                                self._fov.expand(N * K).reshape(N, K))
+
+    @torch.no_grad()
+    def act(self, obs) -> np.ndarray:
+        base = self._start(obs)
+        N, A = base.state.shape[0], self.world.action_dim
+        if self._plan is None or self._plan.shape[0] != N:
+            self._plan = torch.zeros(N, self.config.horizon, A, device=self.model.device)
+        self._fresh = torch.zeros(N, dtype=torch.bool, device=self.model.device)
         P, H = self.config.population, self.config.horizon
 
         def score(cand: torch.Tensor) -> torch.Tensor:  # [N, P, H, A] -> [N, P]
             st = base.repeat(P)
-            rays = self._rays.expand(N * P, -1, -1, -1)
             flat = cand.reshape(N * P, H, A)
             total = torch.zeros(N * P, device=cand.device)
             for h in range(H):
-                _, states = self.model.step(st, flat[:, h], generator=self.generator, decode=False, rays=rays)
+                _, states = self.model.step(st, flat[:, h], decode=False, latents=False)
                 total += torch.as_tensor(self.world.reward(states, flat[:, h]), dtype=torch.float32)
             return total.view(N, P)
 

@@ -12,7 +12,7 @@ from torch import nn
 from cosmos_sim.data import EpisodeDataset
 from cosmos_sim.dynamics.base import FAMILIES, build_dynamics
 from cosmos_sim.dynamics.latents import LatentWindows, load_or_build_cache
-from cosmos_sim.errors import UnknownChoiceError
+from cosmos_sim.errors import DatasetError, UnknownChoiceError
 from cosmos_sim.tokenizer import CausalVideoTokenizer
 from cosmos_sim.tokenizer.train import split_episodes
 from cosmos_sim.training import TrainConfig, Trainer
@@ -56,32 +56,78 @@ def dynamics_config(family: str, preset: str, tokenizer: CausalVideoTokenizer, a
 class DynamicsTrainee(nn.Module):
     """What the trainer optimises: the dynamics family and the state head, side by side.
 
-    The recurrent state head is unrolled over the window's future frames on its own predictions,
-    from the true state at the last context frame, reading latents with noise added so it keeps
-    working on the dynamics model's (imperfect) predicted latents.
+    The dynamics is conditioned on the action and the (normalized) state it leads to, the way
+    `WorldModel.step` runs it after the state head; the true next state comes with a little noise
+    so frames stay faithful when the head's rollout drifts. The head keeps learning its own
+    rollouts (from the true state at the last context frame) and the static latent reader.
     """
 
-    def __init__(self, dynamics: nn.Module, head: StateHead, state_weight: float = 1.0, latent_noise: float = 0.2):
+    def __init__(self, dynamics: nn.Module, head: StateHead, state_weight: float = 1.0, state_noise: float = 0.05):
         super().__init__()
-        self.dynamics, self.head, self.state_weight, self.latent_noise = dynamics, head, state_weight, latent_noise
+        self.dynamics, self.head, self.state_weight, self.state_noise = dynamics, head, state_weight, state_noise
 
     def training_loss(self, batch):
-        loss, metrics = self.dynamics.training_loss(batch)
-        z, s = batch["latents"], batch["states"]
+        z, s, a = batch["latents"], batch["states"], batch["actions"]
+        cond = s[:, 1:] + self.state_noise * torch.randn_like(s[:, 1:])
+        loss, metrics = self.dynamics.training_loss({**batch, "actions": torch.cat([a, cond], -1)})
         static_mse = ((self.head.static(z.flatten(0, 1)) - s.flatten(0, 1)) ** 2).mean()
-        metrics = {**metrics, "state_mse": static_mse.detach()}
-        total = loss + self.state_weight * static_mse
-        if self.head.recurrent:
-            K = self.dynamics.config.context
-            prev, errs = s[:, K - 1], []
-            for j in range(K, z.shape[1]):
-                zj = z[:, j] + self.latent_noise * torch.randn_like(z[:, j])
-                prev = self.head(zj, prev, batch["actions"][:, j - 1])
-                errs.append(((prev - s[:, j]) ** 2).mean())
-            rec = torch.stack(errs).mean()
-            total = total + self.state_weight * rec
-            metrics["state_rollout_mse"] = rec.detach()
-        return total, metrics
+        K = self.dynamics.config.context
+        prev, errs = s[:, K - 1], []
+        for j in range(K, z.shape[1]):
+            prev = self.head(prev, a[:, j - 1])
+            errs.append(((prev - s[:, j]) ** 2).mean())
+        rec = torch.stack(errs).mean()
+        metrics = {**metrics, "state_mse": static_mse.detach(), "state_rollout_mse": rec.detach()}
+        return loss + self.state_weight * (static_mse + rec), metrics
+
+
+def state_windows(cache: dict, episodes: list[int], horizon: int) -> dict[str, torch.Tensor]:
+    """Every run of `horizon` steps inside the episodes: start state, next states, actions."""
+    fo, so = cache["frame_offsets"].tolist(), cache["step_offsets"].tolist()
+    starts, steps = [], []
+    for e in episodes:
+        n = so[e + 1] - so[e]
+        h = min(horizon, n)
+        starts += [fo[e] + t for t in range(n - h + 1)] if h == horizon else []
+        steps += [so[e] + t for t in range(n - h + 1)] if h == horizon else []
+    if not starts:
+        raise DatasetError(f"no episode has {horizon} steps for a state window")
+    f, st, ar = torch.tensor(starts), torch.tensor(steps), torch.arange(1, horizon + 1)
+    return {"start": cache["states"][f], "next": cache["states"][f[:, None] + ar],
+            "actions": cache["actions"][st[:, None] + ar - 1]}
+
+
+def fit_state_model(head: StateHead, windows: dict[str, torch.Tensor], steps: int, batch_size: int = 256,
+                    lr: float = 2e-3, seed: int = 0, device: str | torch.device = "cpu",
+                    progress: bool = True) -> dict:
+    """Train the head's state-space simulator on its own multi-step rollouts (states only: cheap).
+
+    Runs before the latent training, seeded, so a restarted run repeats it exactly; a resumed run
+    takes the head from its checkpoint instead.
+    """
+    from tqdm.auto import tqdm
+
+    head.to(device).train()
+    w = {k: v.to(device) for k, v in windows.items()}
+    g = torch.Generator().manual_seed(seed)
+    opt = torch.optim.AdamW(head.delta.parameters(), lr=lr, weight_decay=0.0)
+    loss = torch.zeros(())
+    bar = tqdm(range(steps), desc="train state model", disable=not progress, unit="step")
+    for i in bar:
+        for group in opt.param_groups:
+            group["lr"] = lr * max(0.02, 1 - i / max(1, steps))
+        idx = torch.randint(len(w["start"]), (batch_size,), generator=g).to(device)
+        s, nxt, act = w["start"][idx], w["next"][idx], w["actions"][idx]
+        loss = 0.0
+        for j in range(nxt.shape[1]):
+            s = head(s, act[:, j])
+            loss = loss + ((s - nxt[:, j]) ** 2).mean()
+        loss = loss / nxt.shape[1]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    head.cpu()
+    return {"state_steps": steps, "state_rollout_mse": float(loss.detach())}
 
 
 def normalization(cache: dict, episodes: list[int], discrete: bool) -> dict[str, torch.Tensor]:
@@ -94,14 +140,23 @@ def normalization(cache: dict, episodes: list[int], discrete: bool) -> dict[str,
     else:
         lm = z.mean(dim=(0, 2, 3)).view(D, 1, 1)
         ls = z.std(dim=(0, 2, 3)).clamp_min(1e-3).view(D, 1, 1)
-    return {"latent_mean": lm, "latent_std": ls, "state_mean": s.mean(0), "state_std": s.std(0).clamp_min(1e-3)}
+    sm, ss = s.mean(0), s.std(0).clamp_min(1e-3)
+    so = cache["step_offsets"].tolist()
+    steps = torch.cat([torch.arange(fo[e], fo[e] + so[e + 1] - so[e]) for e in episodes])
+    step_std = ((cache["states"][steps + 1] - cache["states"][steps]) / ss).std(0).clamp_min(1e-4)
+    return {"latent_mean": lm, "latent_std": ls, "state_mean": sm, "state_std": ss, "delta_scale": step_std}
 
 
 def train_dynamics(data_dir: str | os.PathLike, tokenizer_path: str | os.PathLike, out: str | os.PathLike,
                    family: str = "deterministic", preset: str = "small", train_config: TrainConfig | None = None,
                    overrides: dict | None = None, resume: bool = False, device: str | None = None,
-                   progress: bool = True, evaluate=None) -> dict:
-    """Returns the trainer's result plus `world_model` (path of the exported file)."""
+                   progress: bool = True, evaluate=None, state_steps: int | None = None,
+                   state_horizon: int = 6) -> dict:
+    """Returns the trainer's result plus `world_model` (path of the exported file).
+
+    `state_steps`: updates of the state model before the latent training (default 4x the
+    trainer's steps, at most 4000); a resumed run skips them (its head is in the checkpoint).
+    """
     data_dir, out = Path(data_dir), Path(out)
     train_config = train_config or TrainConfig()
     episodes = EpisodeDataset(data_dir)
@@ -115,7 +170,8 @@ def train_dynamics(data_dir: str | os.PathLike, tokenizer_path: str | os.PathLik
 
         raise DatasetMismatchError(f"tokenizer is for {tokenizer.config.image_size}px frames, "
                                    f"{data_dir} holds {episodes.spec.image_size}")
-    cfg = dynamics_config(family, preset, tokenizer, world.action_dim, **(overrides or {}))
+    # the dynamics is conditioned on the action and the next state (see DynamicsTrainee)
+    cfg = dynamics_config(family, preset, tokenizer, world.action_dim + world.state_dim, **(overrides or {}))
     dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
     cache = load_or_build_cache(data_dir, tokenizer, tok_path, out / "cache", device=dev, progress=progress)
     train_eps, held = split_episodes(len(episodes))
@@ -128,8 +184,14 @@ def train_dynamics(data_dir: str | os.PathLike, tokenizer_path: str | os.PathLik
     K = cfg["context"]
     H = cfg.get("horizon", 1)
     windows = LatentWindows(norm_cache, K, H, train_eps)
-    head = StateHead(tokenizer.config.latent_dim, tokenizer.config.latent_size, world.state_dim,
-                     action_dim=world.action_dim, recurrent=True)
+    head = StateHead(tokenizer.config.latent_dim, tokenizer.config.latent_size, world.state_dim, world.action_dim)
+    head.delta_scale.copy_(stats["delta_scale"])
+    state_steps = min(4000, 4 * train_config.steps) if state_steps is None else int(state_steps)
+    state_result = {}
+    ckpts = sorted((out / "checkpoints").glob("step-*.safetensors"))
+    if state_steps > 0 and not (resume and ckpts):
+        state_result = fit_state_model(head, state_windows(norm_cache, train_eps, state_horizon), state_steps,
+                                       seed=train_config.seed, device=dev, progress=progress)
     trainee = DynamicsTrainee(dyn, head)
     collection = episodes.manifest.get("collection", {})
     info = {"data": str(data_dir), "tokenizer": str(tok_path), "held_out_episodes": held, "preset": preset,
@@ -141,10 +203,12 @@ def train_dynamics(data_dir: str | os.PathLike, tokenizer_path: str | os.PathLik
     ema = trainer.ema.to("cpu")
     model = WorldModel(tokenizer.cpu(), ema.dynamics, ema.head, world=world.name,
                        state_layout=[list(e) for e in world.state_layout.entries],
-                       action_names=list(world.action_names), info=info | {"steps": trainer.step}, **stats)
+                       action_names=list(world.action_names), info=info | {"steps": trainer.step},
+                       **{k: v for k, v in stats.items() if k != "delta_scale"})
     if trainer.rank == 0:
         result["world_model"] = str(model.save(out / FILE))
         result["parameters"] = sum(p.numel() for p in dyn.parameters())
+        result.update(state_result)
         (out / "result.json").write_text(json.dumps({k: v for k, v in result.items() if k != "evals"}, indent=1,
                                                     default=str) + "\n")
     return result

@@ -47,7 +47,9 @@ def open_loop(model, data_dir: str | os.PathLike, episodes: list[int], horizons=
         acts = torch.from_numpy(ep["actions"])
         if zero_actions:
             acts = torch.zeros_like(acts)
-        state = model.start(px[None, :K], ext[None, :K], fov[None, :K])
+        # the rollout starts from the true state at the last context frame, as a physics reset gives it
+        state = model.start(px[None, :K], ext[None, :K], fov[None, :K],
+                            states=torch.from_numpy(ep["states"][K - 1])[None])
         pred_frames, pred_states = [], []
         for t in range(T):
             f, s = model.step(state, acts[None, K - 1 + t], ext[None, K + t], fov[None, K + t], generator=g)

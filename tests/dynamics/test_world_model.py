@@ -117,3 +117,63 @@ def test_open_loop_reports_model_and_references(trained):
     for name in ("model", "ceiling"):
         assert np.isfinite(r[name][1]["psnr"]) and 0 < r[name][4]["ssim"] <= 1
     assert "position_error_m" in r["model"][4]
+
+
+def test_state_model_learns_known_dynamics():
+    """A planar point pushed by its action, with a wall at x = 1: the head's simulator learns it."""
+    from cosmos_sim.dynamics.train import fit_state_model, state_windows
+    from cosmos_sim.world_model import StateHead
+
+    g = torch.Generator().manual_seed(0)
+    E, T = 40, 12
+    states, actions = [], []
+    for _ in range(E):
+        s = torch.rand(2, generator=g) - 0.5
+        seq = [s]
+        acts = torch.rand(T, 2, generator=g) * 2 - 1
+        for t in range(T):
+            s = s + 0.3 * acts[t]
+            s = torch.stack([s[0].clamp(max=1.0), s[1]])
+            seq.append(s)
+        states.append(torch.stack(seq))
+        actions.append(acts)
+    cache = {"states": torch.cat(states), "actions": torch.cat(actions),
+             "frame_offsets": torch.arange(E + 1) * (T + 1), "step_offsets": torch.arange(E + 1) * T}
+    torch.manual_seed(0)
+    head = StateHead(4, 2, 2, 2, width=4, hidden=64)
+    head.delta_scale.fill_(0.3)
+    w = state_windows(cache, list(range(E)), horizon=4)
+    assert w["start"].shape == (E * (T - 3), 2) and w["next"].shape == (E * (T - 3), 4, 2)
+
+    def rollout_error():
+        with torch.no_grad():
+            s = w["start"]
+            err = 0.0
+            for j in range(4):
+                s = head(s, w["actions"][:, j])
+                err += ((s - w["next"][:, j]) ** 2).mean().item()
+        return err / 4
+
+    before = rollout_error()
+    r = fit_state_model(head, w, steps=300, batch_size=128, lr=3e-3, progress=False)
+    assert rollout_error() < 0.05 * before and r["state_steps"] == 300
+
+
+def test_state_only_steps_match_full_steps(trained):
+    """The state does not depend on the latents, so advancing it alone gives the same states."""
+    root, result = trained
+    m = WorldModel.load(result["world_model"])
+    ep = EpisodeDataset(root / "data")[0]
+    frames = torch.from_numpy(ep["pixels"][None, :2])
+    ext, fov = torch.from_numpy(ep["extrinsics"][None]), torch.from_numpy(ep["fovy"][None])
+    s0 = torch.from_numpy(ep["states"][None, 1])
+    full, alone = m.start(frames, ext[:, :2], fov[:, :2], states=s0), m.start_states(s0)
+    for t in range(3):
+        a = torch.from_numpy(ep["actions"][None, 1 + t])
+        _, sa = m.step(full, a, ext[:, 2 + t], fov[:, 2 + t])
+        _, sb = m.step(alone, a, latents=False)
+        assert torch.allclose(sa, sb, atol=1e-6)
+    with pytest.raises(RuntimeError, match="latents=False"):
+        m.step(alone, a, ext[:, 2], fov[:, 2])
+    with pytest.raises(ValueError, match=r"states must be \[B, 12\]"):
+        m.start_states(torch.zeros(1, 3))

@@ -64,3 +64,20 @@ def test_cli_evaluates_planner_acting_in_mujoco(tiny_world_model, capsys):
     assert code == 0 and "planner:mppi" in capsys.readouterr().out
     assert main(["evaluate", "--policy", "planner"]) == 1  # no model to plan in
     assert "world model" in capsys.readouterr().err
+
+
+def test_planner_on_states_matches_planner_on_both(tiny_world_model):
+    """With the state observed, pixels add nothing to the plan: obs_mode 'state' and 'both' agree."""
+    import gymnasium as gym
+
+    import cosmos_sim  # noqa: F401
+
+    torch.set_num_threads(1)
+    cfg = PlannerConfig(horizon=3, population=8, iterations=2, elites=2)
+    env = gym.make("cosmos_sim/Push-v0", backend="mujoco", image_size=32, obs_mode="both")
+    obs, _ = env.reset(seed=1)
+    a_both = Planner(tiny_world_model[0], cfg).act({k: v[None] for k, v in obs.items()})
+    a_state = Planner(tiny_world_model[0], cfg, obs_mode="state").act(obs["state"][None])
+    assert np.array_equal(a_both, a_state)
+    with pytest.raises(ValueError, match=r"states \[N, 12\]"):
+        Planner(tiny_world_model[0], cfg, obs_mode="state").act(np.zeros((1, 3), np.float32))
