@@ -93,11 +93,13 @@ def world_model(family: str, runs: Path, device: str, demo: Path | None = None):
     return model.to(device), "untrained"
 
 
-def learned_rate(model, N: int, seconds: float, device: str, min_steps: int = 5) -> tuple[float, float]:
+def learned_rate(model, N: int, seconds: float, device: str, min_steps: int = 5, obs_mode: str = "both"
+                 ) -> tuple[float, float]:
     """(env steps/s, ms per batched step) over at least `seconds` and `min_steps` steps."""
     from cosmos_sim.envs.world_model_env import WorldModelVectorEnv
 
-    env = WorldModelVectorEnv("push", num_envs=N, model=model, obs_mode="both", device=device)
+    env = WorldModelVectorEnv("push", num_envs=N, model=model, obs_mode=obs_mode, device=device,
+                              array_type="torch" if device == "cuda" else "numpy")
     env.reset(seed=0)
     rng = np.random.default_rng(0)
     acts = [rng.uniform(-1, 1, (N, 2)).astype(np.float32) for _ in range(8)]
@@ -123,6 +125,9 @@ def main() -> None:
     ap.add_argument("--demo", default="demo_out", help="`make demo` output: its model is the deterministic one")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--no-physics", action="store_true")
+    ap.add_argument("--physics", default="mujoco,pybullet", help="physics backends to time")
+    ap.add_argument("--obs-modes", default="both", help="learned-world observation modes to time, e.g. both,state "
+                    "(state skips the latent dynamics and decoding)")
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args()
     os.environ.setdefault("MUJOCO_GL", "egl")
@@ -133,7 +138,7 @@ def main() -> None:
     sizes = [int(s) for s in args.sizes.split(",")]
     rows = []
     if not args.no_physics:
-        for backend in ("mujoco", "pybullet"):
+        for backend in args.physics.split(","):
             rows.append({"backend": backend, "mode": "1 process", "N": 1,
                          "steps_per_s": physics_rate(backend, args.seconds)})
             rows.append({"backend": backend, "mode": "async x2", "N": 2,
@@ -143,19 +148,23 @@ def main() -> None:
     for family in args.families.split(","):
         model, weights = world_model(family, Path(args.runs), args.device, Path(args.demo))
         params = sum(p.numel() for p in model.dynamics.parameters())
-        for N in sizes:
-            rate, ms = learned_rate(model, N, args.seconds, args.device)
-            rows.append({"backend": "world_model", "family": family, "weights": weights, "mode": args.device,
-                         "N": N, "steps_per_s": rate, "ms_per_batch_step": ms, "dynamics_parameters": params})
-            print(f"world_model {family:>14} N={N:<5} {rate:>9.0f} steps/s  ({ms:.1f} ms per batched step)",
-                  flush=True)
+        for obs_mode in args.obs_modes.split(","):
+            if obs_mode == "state" and family != args.families.split(",")[0]:
+                continue  # state-only steps skip the family's network: time them once
+            for N in sizes:
+                rate, ms = learned_rate(model, N, args.seconds, args.device, obs_mode=obs_mode)
+                rows.append({"backend": "world_model", "family": family if obs_mode != "state" else "state head",
+                             "weights": weights, "mode": args.device, "obs_mode": obs_mode, "N": N,
+                             "steps_per_s": rate, "ms_per_batch_step": ms, "dynamics_parameters": params})
+                print(f"world_model {family:>14} {obs_mode:>6} N={N:<5} {rate:>9.0f} steps/s  ({ms:.1f} ms per "
+                      "batched step)", flush=True)
     mujoco = next((r["steps_per_s"] for r in rows if r["backend"] == "mujoco" and r["N"] == 1), None)
-    print(f"\nEnv steps/s, Push, 64x64, obs_mode=both, device {args.device} ({os.cpu_count()} CPUs)")
-    print(f"{'backend':>12} {'model':>15} {'mode':>10} {'N':>6} {'steps/s':>10} {'vs mujoco':>10}")
+    print(f"\nEnv steps/s, Push, 64x64, device {args.device} ({os.cpu_count()} CPUs)")
+    print(f"{'backend':>12} {'model':>15} {'mode':>10} {'obs':>6} {'N':>6} {'steps/s':>10} {'vs mujoco':>10}")
     for r in rows:
         rel = f"{r['steps_per_s'] / mujoco:.2f}x" if mujoco else ""
         print(f"{r['backend']:>12} {r.get('family', '') + ('*' if r.get('weights') == 'untrained' else ''):>15} "
-              f"{r['mode']:>10} {r['N']:>6} {r['steps_per_s']:>10.0f} {rel:>10}")
+              f"{r['mode']:>10} {r.get('obs_mode', 'both'):>6} {r['N']:>6} {r['steps_per_s']:>10.0f} {rel:>10}")
     if any(r.get("weights") == "untrained" for r in rows):
         print("* untrained weights of the same architecture (no run found under --runs)")
     RESULTS.mkdir(exist_ok=True)

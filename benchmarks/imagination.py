@@ -35,6 +35,11 @@ def main() -> None:
     ap.add_argument("--population", type=int, default=64)
     ap.add_argument("--horizon", type=int, default=8)
     ap.add_argument("--iterations", type=int, default=3)
+    ap.add_argument("--physics-vectorization", default="sync", choices=["sync", "async"],
+                    help="how the MuJoCo PPO run steps its envs (async: one process per env)")
+    ap.add_argument("--eval-backends", default="mujoco,pybullet", help="where the PPO policies are evaluated")
+    ap.add_argument("--planner-obs", default="state", choices=["state", "both", "pixels"],
+                    help="what the planner observes in MuJoCo (state: plans from the observed state)")
     ap.add_argument("--skip", default="", help="comma-separated: ppo_mujoco, ppo_learned, planner")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--out", default=str(ROOT / ".runs" / "imagination"))
@@ -56,6 +61,8 @@ def main() -> None:
         if name in skip:
             continue
         kw = {"backend": backend, "obs_mode": "state"}
+        if backend == "mujoco" and args.physics_vectorization == "async":
+            kw["vectorization_mode"] = "async"
         if backend == "world_model":
             kw |= {"model": model, "array_type": "torch", "device": args.device}
         envs = gym.make_vec("cosmos_sim/Push-v0", num_envs=args.num_envs, **kw)
@@ -65,24 +72,24 @@ def main() -> None:
         wall = time.perf_counter() - t0
         envs.close()
         row = {"method": name, "trained_in": backend, "env_steps": r["steps"], "train_wall_s": wall}
-        for ev in ("mujoco", "pybullet"):
+        for ev in args.eval_backends.split(","):
             e = evaluate("push", ev, str(out / name), episodes=args.episodes, seed=1000)
             row[ev] = {"success_rate": e["success_rate"], "return": e["return"]}
         rows.append(row)
-        print(f"{name}: {wall:.0f} s; MuJoCo success {row['mujoco']['success_rate']['mean']:.2f}, "
-              f"PyBullet {row['pybullet']['success_rate']['mean']:.2f}", flush=True)
+        print(f"{name}: {wall:.0f} s; success " + ", ".join(
+            f"{ev} {row[ev]['success_rate']['mean']:.2f}" for ev in args.eval_backends.split(",")), flush=True)
     if "planner" not in skip:
         cfg = PlannerConfig(method=args.planner, horizon=args.horizon, population=args.population,
                             iterations=args.iterations)
-        planner = Planner(model, cfg)
+        planner = Planner(model, cfg, obs_mode=args.planner_obs)
         seeds = list(range(1000, 1000 + args.planner_episodes))
-        env = make_vector_env("push", "mujoco", len(seeds), obs_mode="both", image_size=model.image_size)
+        env = make_vector_env("push", "mujoco", len(seeds), obs_mode=args.planner_obs, image_size=model.image_size)
         t0 = time.perf_counter()
         eps = run_policy(env, planner, seeds)
         wall = time.perf_counter() - t0
         env.close()
         s = summarize_episodes(eps)
-        rows.append({"method": f"planner_{args.planner}", "trained_in": "world_model (plans)",
+        rows.append({"method": f"planner_{args.planner}", "trained_in": "world_model (plans)", "obs": args.planner_obs,
                      "planner": cfg.to_dict(), "act_wall_s": wall, "mujoco": {k: s[k] for k in ("success_rate",
                                                                                                  "return")}})
         print(f"planner: {wall:.0f} s for {len(seeds)} episodes; MuJoCo success {s['success_rate']['mean']:.2f}")

@@ -89,14 +89,18 @@ def resolve_model(model: Any, world: World, image_size: tuple[int, int] | None, 
 class PhysicsResets:
     """Initial states and first frames from the physics backend the model was trained on."""
 
-    def __init__(self, world: World, backend: str, image_size: tuple[int, int], camera: Any):
+    def __init__(self, world: World, backend: str, image_size: tuple[int, int], camera: Any, render: bool = True):
         if backend not in PHYSICS_BACKENDS:
             raise UnknownChoiceError("reset backend", backend, PHYSICS_BACKENDS)
-        self.env = PhysicsEnv(world, backend=backend, obs_mode="both", image_size=image_size, camera=camera)
+        self.render, self.image_size = render, tuple(image_size)
+        self.env = PhysicsEnv(world, backend=backend, obs_mode="both" if render else "state", image_size=image_size,
+                              camera=camera)
 
     def sample(self, rng: np.random.Generator, options: dict | None) -> tuple[np.ndarray, np.ndarray, CameraPose]:
         self.env.np_random = rng  # draws exactly what a physics env seeded the same way draws
         obs, info = self.env.reset(options=options)
+        if not self.render:  # state-only envs never show a frame
+            return np.zeros((*self.image_size, 3), np.uint8), obs["state"], info["camera"]
         return obs["pixels"], obs["state"], info["camera"]
 
     def close(self) -> None:
@@ -153,7 +157,8 @@ class LearnedWorlds:
         self.decode = obs_mode in ("pixels", "both") or render
         if str(reset_source) == "physics":
             backend = self.model.info.get("backend", "mujoco")
-            self.source: PhysicsResets | DatasetResets = PhysicsResets(self.world, backend, self.image_size, camera)
+            self.source: PhysicsResets | DatasetResets = PhysicsResets(self.world, backend, self.image_size, camera,
+                                                                       render=self.decode)
         elif Path(reset_source).is_dir():
             if camera is not None:
                 raise CameraError("camera= needs reset_source='physics'; recorded episodes keep their cameras")
@@ -199,7 +204,10 @@ class LearnedWorlds:
         ext = torch.from_numpy(np.stack([c.extrinsics() for c in cams]).astype(np.float32)).to(dev)
         fov = torch.tensor([c.fovy for c in cams], dtype=torch.float32, device=dev)
         states_t = torch.from_numpy(np.stack(states)).to(dev).float()
-        new = self.model.start(frames_t[:, None], ext[:, None], fov[:, None], states=states_t)
+        if self.decode:
+            new = self.model.start(frames_t[:, None], ext[:, None], fov[:, None], states=states_t)
+        else:  # state-only: no frames to encode, the state evolves alone (see WorldModel.step)
+            new = self.model.start_states(states_t)
         rays = self.model.rays(ext, fov)
         ix = torch.as_tensor(idx, dtype=torch.long, device=dev)
         if self.rollout is None:

@@ -145,7 +145,7 @@ class Planner:
         """The rollout state to plan from: the observed state when there is one, else encoded pixels."""
         dev = self.model.device
         if self.obs_mode != "pixels":  # the state is known: plan in state space alone (no pixels to encode)
-            st = obs if self.obs_mode == "state" else obs["state"]
+            st = obs["state"] if isinstance(obs, dict) else obs
             state = torch.as_tensor(np.asarray(st), dtype=torch.float32, device=dev)
             if state.ndim != 2 or state.shape[1] != self.model.state_dim:
                 raise ValueError(f"the planner acts on states [N, {self.model.state_dim}], got {tuple(state.shape)}")
