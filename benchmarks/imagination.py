@@ -67,7 +67,7 @@ def main() -> None:
             kw |= {"model": model, "array_type": "torch", "device": args.device}
         envs = gym.make_vec("cosmos_sim/Push-v0", num_envs=args.num_envs, **kw)
         t0 = time.perf_counter()
-        r = train_ppo(envs, PPOConfig(total_steps=args.steps, lr=3e-4), "state", out=out / name, world="Push",
+        r = train_ppo(envs, PPOConfig(total_steps=args.steps), "state", out=out / name, world="Push",
                       device=args.device)
         wall = time.perf_counter() - t0
         envs.close()

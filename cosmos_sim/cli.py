@@ -688,7 +688,7 @@ def cmd_train_policy(args: argparse.Namespace) -> int:
 
         kw |= {"model": load_checked_model(args.model, world, args.device), "array_type": "torch",
                "device": args.device}
-    cfg = PPOConfig(total_steps=args.steps or 100_000, lr=args.lr or 3e-4, seed=args.seed)
+    cfg = PPOConfig(total_steps=args.steps or 100_000, lr=args.lr or PPOConfig.lr, seed=args.seed)
     envs = gym.make_vec(env_id(world), num_envs=args.num_envs, **kw)
     try:
         r = train_ppo(envs, cfg, args.obs_mode, out=args.out, world=world, device=args.device,

@@ -43,18 +43,20 @@ KIND = "ppo"
 class PPOConfig:
     total_steps: int = 100_000  # env steps, summed over envs
     num_steps: int = 128  # rollout length per env
-    lr: float = 3e-4  # linearly annealed to 0
-    gamma: float = 0.99
+    lr: float = 1e-3  # linearly annealed to 0
+    gamma: float = 0.95  # Push pays off within ~20 steps; 0.99 learned nothing in 300k steps
     gae_lambda: float = 0.95
-    update_epochs: int = 4
-    minibatches: int = 4
+    update_epochs: int = 10
+    minibatches: int = 8
     clip_coef: float = 0.2
     ent_coef: float = 0.0
     vf_coef: float = 0.5
     max_grad_norm: float = 0.5
     norm_adv: bool = True
-    hidden: int = 128
-    init_log_std: float = -0.5
+    norm_obs: bool = True  # states scaled by running mean/std (kept in the saved policy)
+    norm_reward: bool = True  # rewards scaled by the running std of the discounted return
+    hidden: int = 256
+    init_log_std: float = 0.0  # std 1 over [-1, 1] actions: the pusher must find the block first
     seed: int = 0
 
     def to_dict(self) -> dict:
@@ -76,39 +78,74 @@ def _layer(layer: nn.Linear, std: float) -> nn.Linear:
     return layer
 
 
-class ActorCritic(nn.Module):
-    """Shared ObsEncoder -> Gaussian actor (linear mean, state-independent log_std) and a critic.
+class RunningNorm(nn.Module):
+    """Running mean/variance of a vector (Chan et al. parallel update); buffers travel with the policy."""
 
-    The mean is not squashed: sampled actions are clipped to the action bounds when sent to the env
-    (and NetworkPolicy clips the mean to [-1, 1]), while log-probabilities use the unclipped sample.
+    def __init__(self, dim: int):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(dim))
+        self.register_buffer("var", torch.ones(dim))
+        self.register_buffer("count", torch.zeros(()))
+
+    @torch.no_grad()
+    def update(self, x: torch.Tensor) -> None:
+        x = x.reshape(-1, self.mean.numel()).float()
+        if x.shape[0] == 0:
+            return
+        n, m, v = x.shape[0], x.mean(0), x.var(0, unbiased=False)
+        total = self.count + n
+        delta = m - self.mean
+        self.mean += delta * n / total
+        self.var.copy_((self.var * self.count + v * n + delta**2 * self.count * n / total) / total)
+        self.count.copy_(total)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return ((x.float() - self.mean) / (self.var + 1e-8).sqrt()).clamp(-10.0, 10.0)
+
+
+class ActorCritic(nn.Module):
+    """ObsEncoder -> Gaussian actor (linear mean, state-independent log_std); a critic on its own encoder.
+
+    States pass through a running normalizer first (identity until trained with norm_obs). The mean
+    is not squashed: sampled actions are clipped to the action bounds when sent to the env (and
+    NetworkPolicy clips the mean to [-1, 1]), while log-probabilities use the unclipped sample.
     """
 
     def __init__(self, config: dict):
         super().__init__()
         self.config = dict(config)
         hidden = config.get("hidden", 128)
-        self.encoder = ObsEncoder(config["obs_mode"], config.get("state_dim") or 0, config.get("image_size") or 64,
-                                  hidden)
+
+        def encoder():
+            return ObsEncoder(config["obs_mode"], config.get("state_dim") or 0, config.get("image_size") or 64,
+                              hidden)
+
+        self.encoder, self.critic_encoder = encoder(), encoder()
+        self.state_norm = RunningNorm(config.get("state_dim") or 0)
         self.actor_mean = _layer(nn.Linear(self.encoder.out_dim, config["action_dim"]), 0.01)
         self.actor_log_std = nn.Parameter(torch.full((config["action_dim"],), float(config.get("init_log_std", -0.5))))
         self.critic = _layer(nn.Linear(self.encoder.out_dim, 1), 1.0)
 
+    def _norm(self, obs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {**obs, "state": self.state_norm(obs["state"])} if "state" in obs else obs
+
     def act_tensor(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
         """Deterministic (mean) actions [N, A]."""
-        return self.actor_mean(self.encoder(obs))
+        return self.actor_mean(self.encoder(self._norm(obs)))
 
     def get_value(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
-        return self.critic(self.encoder(obs)).squeeze(-1)
+        return self.critic(self.critic_encoder(self._norm(obs))).squeeze(-1)
 
     def get_action_and_value(self, obs: dict[str, torch.Tensor], action: torch.Tensor | None = None
                              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """(action [N, A], log-prob [N], entropy [N], value [N]); samples an action when none is given."""
-        h = self.encoder(obs)
-        mean = self.actor_mean(h)
+        obs = self._norm(obs)
+        mean = self.actor_mean(self.encoder(obs))
         dist = Normal(mean, self.actor_log_std.exp().expand_as(mean))
         if action is None:
             action = dist.sample()
-        return action, dist.log_prob(action).sum(-1), dist.entropy().sum(-1), self.critic(h).squeeze(-1)
+        value = self.critic(self.critic_encoder(obs)).squeeze(-1)
+        return action, dist.log_prob(action).sum(-1), dist.entropy().sum(-1), value
 
 
 @register_policy_kind(KIND)
@@ -216,6 +253,10 @@ def train_ppo(envs: VectorEnv, config: PPOConfig, obs_mode: str, out: str | Path
 
     # rollout storage [T, N, ...]
     obs = select(next_obs)
+    if config.norm_obs and "state" in obs:
+        net.state_norm.update(obs["state"])
+    ret_norm = RunningNorm(1).to(device)  # of the discounted return, for reward scaling
+    disc_ret = torch.zeros(N, device=device)
     obs_buf = {k: torch.zeros((T, *v.shape), dtype=v.dtype, device=device) for k, v in obs.items()}
     actions = torch.zeros((T, N, net_config["action_dim"]), device=device)
     logprobs, values, rewards = (torch.zeros((T, N), device=device) for _ in range(3))
@@ -252,7 +293,14 @@ def train_ppo(envs: VectorEnv, config: PPOConfig, obs_mode: str, out: str | Path
             # that reports something there cannot leak it into the statistics or the losses.
             r = to_t(reward).float() * valid[t]
             term, trunc = to_t(terminated).bool() & valid[t], to_t(truncated).bool() & valid[t]
-            rewards[t], terms[t], truncs[t] = r, term, trunc
+            terms[t], truncs[t] = term, trunc
+            if config.norm_reward:
+                disc_ret = disc_ret * config.gamma + r
+                ret_norm.update(disc_ret[valid[t]])
+                disc_ret = torch.where(term | trunc, torch.zeros_like(disc_ret), disc_ret)
+                rewards[t] = r / (ret_norm.var.sqrt() + 1e-8)
+            else:
+                rewards[t] = r
             ep_ret += r
             ep_len += valid[t].long()
             done = term | trunc
@@ -301,6 +349,9 @@ def train_ppo(envs: VectorEnv, config: PPOConfig, obs_mode: str, out: str | Path
                 for name, v in (("pg_loss", pg_loss), ("v_loss", v_loss), ("entropy", ent),
                                 ("approx_kl", approx_kl), ("clipfrac", clipfrac)):
                     stats[name].append(v.detach())
+
+        if config.norm_obs and "state" in obs_buf:  # for the next rollout: this one's updates used the old ones
+            net.state_norm.update(obs_buf["state"][valid])
 
         # --- statistics (the one host sync of the iteration)
         done_np = fin_done.cpu().numpy()
