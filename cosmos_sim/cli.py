@@ -645,7 +645,7 @@ def add_train_policy_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--num-envs", type=positive_int, default=16, help="ppo: parallel envs (default: 16)")
     p.add_argument("--steps", type=positive_int, default=None,
                    help="ppo: total env steps (default 100000); bc: optimizer steps (default 2000)")
-    p.add_argument("--lr", type=float, default=None, help="learning rate (default: ppo 3e-4, bc 1e-3)")
+    p.add_argument("--lr", type=float, default=None, help="learning rate (default: ppo 1e-3, bc 1e-3)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, required=True, help="run directory; the policy is OUT/policy.safetensors")
