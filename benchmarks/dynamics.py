@@ -49,6 +49,7 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--eval-episodes", type=int, default=30)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--merge", action="store_true", help="keep other runs already in results/dynamics.json")
     args = ap.parse_args()
     names = args.runs.split(",")
     minutes = [float(m) for m in args.minutes.split(",")]
@@ -77,18 +78,23 @@ def main() -> None:
         model = WorldModel.load(r["world_model"], device=args.device)
         ev = open_loop(model, args.data, held)
         ev_zero = open_loop(model, args.data, held, zero_actions=True)
-        results[name] = {"family": family, "overrides": overrides, "steps": r["step"], "train_seconds":
-                         r["train_seconds"], "wall_seconds": wall, "parameters": r["parameters"],
+        results[name] = {"family": family, "overrides": overrides, "tokenizer": Path(tok).name, "steps": r["step"],
+                         "train_seconds": r["train_seconds"], "wall_seconds": wall, "parameters": r["parameters"],
+                         "state_steps": r.get("state_steps"),
                          "open_loop": ev, "zero_actions": ev_zero["model"]}
-    print(f"\nOpen loop on {len(held)} held-out Push episodes (64x64, random cameras), device {args.device}")
+    camera = EpisodeDataset(args.data).manifest.get("collection", {}).get("camera", "?")
+    used = next(iter(results.values()))["open_loop"]["episodes"] if results else 0
+    print(f"\nOpen loop on {used} held-out Push episodes of {args.data} (64x64, {camera} camera, episodes long "
+          f"enough for 32 steps), device {args.device}")
     print(f"{'model':>18} {'h':>3} {'PSNR':>6} {'PSNRobj':>8} {'SSIM':>6} {'pos err cm':>10}")
     shown_refs = False
     for name, r in results.items():
         ev = r["open_loop"]
         blocks = [(name, ev["model"]), (name + " (a=0)", r["zero_actions"])]
         if not shown_refs:
-            blocks = [("copy-last", ev["copy_last"]), ("tokenizer ceiling", ev["ceiling"])] + blocks
+            blocks = [("copy-last", ev["copy_last"])] + blocks
             shown_refs = True
+        blocks = [(f"ceiling ({r['tokenizer']})", ev["ceiling"])] + blocks
         for label, per_h in blocks:
             for h in ev["horizons"]:
                 m = per_h[h]
@@ -98,7 +104,10 @@ def main() -> None:
         print(f"{'':>18} ({r['parameters'] / 1e6:.2f}M params, {r['steps']} steps, {r['train_seconds'] / 60:.1f} min, "
               f"{ev['episodes']} episodes)")
     (ROOT / "results").mkdir(exist_ok=True)
-    (ROOT / "results" / "dynamics.json").write_text(json.dumps(
+    path = ROOT / "results" / "dynamics.json"
+    if args.merge and path.is_file():  # earlier runs first, this invocation's replace same-named ones
+        results = {**json.loads(path.read_text())["results"], **results}
+    path.write_text(json.dumps(
         {"benchmark": "dynamics", "args": vars(args), "results": results,
          "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "torch": torch.__version__}},
         indent=1, default=str) + "\n")

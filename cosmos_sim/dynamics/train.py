@@ -154,7 +154,7 @@ def train_dynamics(data_dir: str | os.PathLike, tokenizer_path: str | os.PathLik
                    state_horizon: int = 6) -> dict:
     """Returns the trainer's result plus `world_model` (path of the exported file).
 
-    `state_steps`: updates of the state model before the latent training (default 4x the
+    `state_steps`: updates of the state model before the latent training (default 8x the
     trainer's steps, at most 4000); a resumed run skips them (its head is in the checkpoint).
     """
     data_dir, out = Path(data_dir), Path(out)
@@ -186,7 +186,7 @@ def train_dynamics(data_dir: str | os.PathLike, tokenizer_path: str | os.PathLik
     windows = LatentWindows(norm_cache, K, H, train_eps)
     head = StateHead(tokenizer.config.latent_dim, tokenizer.config.latent_size, world.state_dim, world.action_dim)
     head.delta_scale.copy_(stats["delta_scale"])
-    state_steps = min(4000, 4 * train_config.steps) if state_steps is None else int(state_steps)
+    state_steps = min(4000, 8 * train_config.steps) if state_steps is None else int(state_steps)
     state_result = {}
     ckpts = sorted((out / "checkpoints").glob("step-*.safetensors"))
     if state_steps > 0 and not (resume and ckpts):
