@@ -1,10 +1,12 @@
 """WorldModel = tokenizer + latent dynamics + state head, saved as one safetensors file.
 
 The batched API the envs use:
-    state = model.start(frames, extrinsics, fovy)       # K context frames per env
+    state = model.start(frames, extrinsics, fovy, states=None)   # K context frames per env (+ known state)
     frames, states = model.step(state, actions, extrinsics, fovy, generator)
-Frames are uint8 `[B, H, W, 3]` tensors on the model's device; states are the world's state vector
-(predicted by the state head), so rewards and success come from the world's own functions.
+Frames are uint8 `[B, H, W, 3]` tensors on the model's device; states are the world's state vector,
+so rewards and success come from the world's own functions. Each step runs the state head first
+(the next state from the state and the action) and then the latent dynamics, conditioned on the
+action and that next state; `step(..., latents=False)` / `start_states` run the state alone.
 
 The file holds weights under `tokenizer/`, `dynamics/`, `state_head/` and normalization statistics
 under `stats/`; its header metadata holds the world, image size, action and state layouts and every

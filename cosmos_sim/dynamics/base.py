@@ -1,7 +1,8 @@
 """What every latent dynamics family shares: the batch layout, the step interface, the registry.
 
 Latents come from a frozen tokenizer: one latent per control step, `[D, h, w]`. Conditioning:
-- actions `[A]` in [-1, 1] for the step from frame t to t+1;
+- actions `[A]` for the step from frame t to t+1 (a WorldModel passes the action in [-1, 1]
+  followed by the normalized state it leads to, so a family's `action_dim` is the world's A + S);
 - the camera of each frame as Plücker rays at latent resolution `[6, h, w]` (Cosmos concatenates
   them as channels), so a family sees the pose it must render the next frame from.
 
