@@ -312,7 +312,7 @@ class WorldModel(nn.Module):
 
     def save(self, path: str | os.PathLike) -> Path:
         path = Path(path)
-        if path.is_dir() or path.suffix == "":
+        if path.is_dir() or path.suffix != ".safetensors":  # "run.v2" is a run directory too
             path = path / FILE
         tensors = {f"tokenizer/{k}": v for k, v in self.tokenizer.state_dict().items()}
         tensors |= {f"dynamics/{k}": v for k, v in self.dynamics.state_dict().items()}

@@ -76,7 +76,7 @@ def save_policy(path: str | os.PathLike, net: nn.Module, kind: str, config: dict
     if kind not in POLICY_KINDS:
         raise UnknownChoiceError("policy kind", kind, POLICY_KINDS)
     path = Path(path)
-    if path.is_dir() or path.suffix == "":
+    if path.is_dir() or path.suffix != ".safetensors":  # "run.v2" is a run directory too
         path = path / FILE
     meta = {"kind": KIND, "policy_kind": kind, "config": config, "world": world, "obs_mode": obs_mode,
             "info": info or {}}

@@ -212,3 +212,21 @@ def test_cli_train_policy_ppo_on_world_model_then_evaluate(tiny_world_model, tmp
     assert str(out) in capsys.readouterr().out
     assert main(["train-policy", "--algo", "bc", "--out", str(tmp_path / "bc")]) == 1
     assert "--data" in capsys.readouterr().err
+
+
+def test_saved_policy_in_a_dotted_run_directory(tmp_path):
+    """A run name with a dot ("ppo.v2") is a directory, and loads back exactly, normalizer included."""
+    import torch
+
+    from cosmos_sim.policies.ppo import KIND, ActorCritic
+    from cosmos_sim.policies.saved import load_policy, save_policy
+
+    cfg = {"obs_mode": "state", "state_dim": 12, "image_size": None, "action_dim": 2, "hidden": 16}
+    net = ActorCritic(cfg)
+    net.state_norm.update(torch.randn(64, 12) * 3 + 1)
+    path = save_policy(tmp_path / "ppo.v2", net, KIND, cfg, world="Push", obs_mode="state")
+    assert path.parent.is_dir() and path.parent.name == "ppo.v2"
+    obs = {"state": torch.randn(5, 12).numpy()}
+    a = load_policy(tmp_path / "ppo.v2", world="Push", obs_mode="state").act(obs)
+    want = net.act_tensor({"state": torch.as_tensor(obs["state"])}).clamp(-1, 1).detach().numpy()
+    assert (abs(a - want) < 1e-6).all()
