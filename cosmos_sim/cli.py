@@ -576,6 +576,8 @@ def add_train_dynamics_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", default="small", help="tiny, small or base (default: small)")
     p.add_argument("--horizon", type=positive_int, default=None,
                    help="training rollout length on the model's own predictions (default: the preset's)")
+    p.add_argument("--state-steps", type=int, default=None,
+                   help="state-model updates before the latent training (default: 8x --steps, at most 4000)")
 
 
 def _train_config(args: argparse.Namespace, checkpoints: int = 4) -> object:
@@ -592,7 +594,7 @@ def cmd_train_dynamics(args: argparse.Namespace) -> int:
     _check_device(args.device)
     overrides = {"horizon": args.horizon} if args.horizon else {}
     r = train_dynamics(args.data, args.tokenizer, args.out, args.model, args.preset, _train_config(args),
-                       overrides=overrides, resume=args.resume, device=args.device)
+                       overrides=overrides, resume=args.resume, device=args.device, state_steps=args.state_steps)
     print(f"{args.out}: step {r['step']}, loss {r.get('loss', float('nan')):.4f}; world model: {r['world_model']}")
     return EXIT_OK
 

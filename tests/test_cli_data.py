@@ -51,3 +51,13 @@ def test_train_tokenizer_improves_and_resumes(dataset, tmp_path, capsys):
     assert list(run.glob("recon_step*.png"))
     assert main([*args, "--steps", "50", "--resume"]) == 0
     assert (run / "checkpoints" / "step-00000050.safetensors").is_file()
+
+
+def test_train_dynamics_cli_takes_state_steps(dataset, tmp_path):
+    tok, dyn = tmp_path / "tok", tmp_path / "dyn"
+    assert main(["train", "tokenizer", "--data", str(dataset), "--out", str(tok), "--preset", "tiny",
+                 "--batch-size", "4", "--steps", "5"]) == 0
+    assert main(["train", "dynamics", "--data", str(dataset), "--tokenizer", str(tok), "--out", str(dyn),
+                 "--preset", "tiny", "--batch-size", "4", "--steps", "5", "--state-steps", "30"]) == 0
+    assert json.loads((dyn / "result.json").read_text())["state_steps"] == 30
+    assert (dyn / "world_model.safetensors").is_file()
