@@ -72,13 +72,19 @@ class DynamicsTrainee(nn.Module):
         loss, metrics = self.dynamics.training_loss({**batch, "actions": torch.cat([a, cond], -1)})
         static_mse = ((self.head.static(z.flatten(0, 1)) - s.flatten(0, 1)) ** 2).mean()
         K = self.dynamics.config.context
-        prev, errs = s[:, K - 1], []
-        for j in range(K, z.shape[1]):
-            prev = self.head(prev, a[:, j - 1])
-            errs.append(((prev - s[:, j]) ** 2).mean())
-        rec = torch.stack(errs).mean()
+        rec = state_rollout_mse(self.head, s[:, K - 1], a[:, K - 1:], s[:, K:])
         metrics = {**metrics, "state_mse": static_mse.detach(), "state_rollout_mse": rec.detach()}
         return loss + self.state_weight * (static_mse + rec), metrics
+
+
+def state_rollout_mse(head: StateHead, start: torch.Tensor, actions: torch.Tensor, targets: torch.Tensor
+                      ) -> torch.Tensor:
+    """Mean squared error of the head rolled out on its own predictions: start [B, S], actions and targets [B, H, .]."""
+    s, total = start, 0.0
+    for j in range(targets.shape[1]):
+        s = head(s, actions[:, j])
+        total = total + ((s - targets[:, j]) ** 2).mean()
+    return total / targets.shape[1]
 
 
 def state_windows(cache: dict, episodes: list[int], horizon: int) -> dict[str, torch.Tensor]:
@@ -117,12 +123,7 @@ def fit_state_model(head: StateHead, windows: dict[str, torch.Tensor], steps: in
         for group in opt.param_groups:
             group["lr"] = lr * max(0.02, 1 - i / max(1, steps))
         idx = torch.randint(len(w["start"]), (batch_size,), generator=g).to(device)
-        s, nxt, act = w["start"][idx], w["next"][idx], w["actions"][idx]
-        loss = 0.0
-        for j in range(nxt.shape[1]):
-            s = head(s, act[:, j])
-            loss = loss + ((s - nxt[:, j]) ** 2).mean()
-        loss = loss / nxt.shape[1]
+        loss = state_rollout_mse(head, w["start"][idx], w["actions"][idx], w["next"][idx])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
