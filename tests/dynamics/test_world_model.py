@@ -96,15 +96,20 @@ def test_no_non_finite_checkpoint_and_unknown_family(trained):
         train_dynamics(root / "data", root / "tok", root / "x", "transformer", "tiny", TrainConfig(steps=1))
 
 
+def _model_and_long_episodes(trained, horizon: int = 4):
+    """(data root, the trained WorldModel, its dataset, episodes long enough for `horizon` steps)."""
+    root, result = trained
+    m = WorldModel.load(result["world_model"])
+    ds = EpisodeDataset(root / "data")
+    return root, m, ds, [i for i in range(len(ds)) if ds.num_steps(i) >= m.context - 1 + horizon]
+
+
 def test_open_loop_reports_model_and_references(trained):
     import numpy as np
 
     from cosmos_sim.evaluation.open_loop import open_loop
 
-    root, result = trained
-    m = WorldModel.load(result["world_model"])
-    ds = EpisodeDataset(root / "data")
-    long_eps = [i for i in range(len(ds)) if ds.num_steps(i) >= m.context - 1 + 4]
+    root, m, ds, long_eps = _model_and_long_episodes(trained)
     r = open_loop(m, root / "data", long_eps, horizons=(1, 4))
     assert r["episodes"] == len(long_eps) > 0
     # copy-last at horizon 4 against a direct numpy PSNR of the same frames
@@ -185,10 +190,7 @@ def test_camera_swap_replays_episodes_under_a_new_pose(trained):
 
     from cosmos_sim.evaluation.open_loop import camera_swap
 
-    root, result = trained
-    m = WorldModel.load(result["world_model"])
-    ds = EpisodeDataset(root / "data")
-    long_eps = [i for i in range(len(ds)) if ds.num_steps(i) >= m.context - 1 + 4]
+    root, m, ds, long_eps = _model_and_long_episodes(trained)
     r = camera_swap(m, root / "data", long_eps, horizons=(1, 4))
     assert r["episodes"] == len(long_eps) > 0 and r["skipped"] == 0
     for name in ("matched", "held"):
