@@ -49,7 +49,8 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--eval-episodes", type=int, default=30)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--merge", action="store_true", help="keep other runs already in results/dynamics.json")
+    ap.add_argument("--merge", action="store_true", help="keep other runs already in the results file")
+    ap.add_argument("--out", default=str(ROOT / "results" / "dynamics.json"), help="results file")
     args = ap.parse_args()
     names = args.runs.split(",")
     minutes = [float(m) for m in args.minutes.split(",")]
@@ -64,12 +65,17 @@ def main() -> None:
         run = ROOT / ".runs" / f"dynamics_{name}"
         if run.exists():
             shutil.rmtree(run)
-        # estimate steps for the budget with a short run, so the cosine schedule ends with the budget
+        # estimate steps for the budget with a short run, so the cosine schedule ends with the budget;
+        # the budget covers the state model's updates (min(4000, 8 x steps), timed in the probe) too
         probe = train_dynamics(args.data, tok, run / "probe", family, args.preset,
-                               TrainConfig(steps=8, batch_size=args.batch_size, warmup_steps=1), overrides=overrides,
-                               progress=False, device=args.device)
-        step_s = probe["train_seconds"] / 8
-        steps = max(50, int(budget * 60 / step_s))
+                               TrainConfig(steps=16, batch_size=args.batch_size, warmup_steps=1, log_every=1),
+                               overrides=overrides, progress=False, device=args.device, state_steps=200)
+        logged = {m["step"]: m["time_s"] for m in map(json.loads, (run / "probe" / "metrics.jsonl").open())}
+        step_s = (logged[16] - logged[8]) / 8  # steady state: the first steps are slower
+        update_s = probe["state_update_seconds"]
+        steps = max(50, int((budget * 60 - 4000 * update_s) / step_s))
+        if 8 * steps < 4000:  # fewer state updates: solve steps * step_s + 8 * steps * update_s = budget
+            steps = max(50, int(budget * 60 / (step_s + 8 * update_s)))
         tc = TrainConfig(steps=steps, batch_size=args.batch_size, lr=args.lr, warmup_steps=min(200, steps // 10),
                          time_limit_s=budget * 60, checkpoint_every=10**9, ema_decay=0.995, log_every=50)
         t = time.perf_counter()
@@ -79,7 +85,8 @@ def main() -> None:
         ev = open_loop(model, args.data, held)
         ev_zero = open_loop(model, args.data, held, zero_actions=True)
         results[name] = {"family": family, "overrides": overrides, "tokenizer": Path(tok).name, "steps": r["step"],
-                         "train_seconds": r["train_seconds"], "wall_seconds": wall, "parameters": r["parameters"],
+                         "train_seconds": r["train_seconds"], "state_seconds": r.get("state_seconds"),
+                         "wall_seconds": wall, "parameters": r["parameters"],
                          "state_steps": r.get("state_steps"),
                          "open_loop": ev, "zero_actions": ev_zero["model"]}
     camera = EpisodeDataset(args.data).manifest.get("collection", {}).get("camera", "?")
@@ -101,17 +108,18 @@ def main() -> None:
                 pe = m.get("position_error_m")
                 print(f"{label:>18} {h:>3} {m['psnr']:>6.2f} {m.get('psnr_objects', float('nan')):>8.2f} "
                       f"{m['ssim']:>6.3f} {'' if pe is None else f'{100 * pe:.1f}':>10}")
-        print(f"{'':>18} ({r['parameters'] / 1e6:.2f}M params, {r['steps']} steps, {r['train_seconds'] / 60:.1f} min, "
-              f"{ev['episodes']} episodes)")
-    (ROOT / "results").mkdir(exist_ok=True)
-    path = ROOT / "results" / "dynamics.json"
+        print(f"{'':>18} ({r['parameters'] / 1e6:.2f}M params, {r['steps']} steps, "
+              f"{(r['train_seconds'] + (r['state_seconds'] or 0)) / 60:.1f} min incl. "
+              f"{(r['state_seconds'] or 0) / 60:.1f} min of state model, {ev['episodes']} episodes)")
+    path = Path(args.out)
+    path.parent.mkdir(parents=True, exist_ok=True)
     if args.merge and path.is_file():  # earlier runs first, this invocation's replace same-named ones
         results = {**json.loads(path.read_text())["results"], **results}
     path.write_text(json.dumps(
         {"benchmark": "dynamics", "args": vars(args), "results": results,
          "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "torch": torch.__version__}},
         indent=1, default=str) + "\n")
-    print(f"wrote {ROOT / 'results' / 'dynamics.json'}")
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

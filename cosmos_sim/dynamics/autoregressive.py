@@ -11,8 +11,11 @@ logits from drifting (PaLM, Cosmos).
 Decoding mode: parallel, one forward pass per frame. After the content tokens of the past frames
 come h*w *query* tokens for the frame to predict: no content, only a learned query vector + the
 next frame's Plücker rays + the action that leads to it (an MLP embedding added to every query
-position) + row/col embeddings. The queries see every token of earlier frames and each other, and
-each query emits its token's digits at once; digits and tokens of one frame are sampled
+position) + row/col embeddings + (with `query_prev`, the default) the embedding of the *previous*
+frame's token at the same position. That last term is a copy path: most tokens do not change from
+one control step to the next, and a query that already holds its predecessor only has to learn
+what moves, instead of finding its own position's token among all earlier frames'. The queries
+see every token of earlier frames and each other, and each query emits its token's digits at once; digits and tokens of one frame are sampled
 independently given the past. Why: our worlds are deterministic given their state, so the
 next-frame distribution is close to a point mass and the within-frame dependencies that raster
 decoding models buy little, while raster decoding costs h*w (64) sequential forward passes per
@@ -77,6 +80,7 @@ class AutoregressiveConfig:
     cache_frames: int = 0  # frames the KV cache keeps; 0: context + horizon - 1 (the trained history)
     rope_base: float = 1000.0
     z_loss: float = 1e-4
+    query_prev: bool = True  # queries also embed the previous frame's token at their position
     self_forcing: float = 0.0  # fraction of windows conditioned on the model's own samples (horizon > 1)
     temperature: float = 1.0  # 0: argmax
     top_k: int = 0  # per digit; 0: off
@@ -246,9 +250,12 @@ class AutoregressiveDynamics(nn.Module):
         x = self.digit_emb(digits + self.offsets).sum(-2) + self._rays(plucker) + self._rowcol()
         return x.flatten(1, 2)
 
-    def embed_query(self, plucker: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-        """rays [B, T, 6, h, w] of the frames to predict + actions [B, T, A] leading to them -> [B, T*N, C]."""
+    def embed_query(self, plucker: torch.Tensor, action: torch.Tensor, prev: torch.Tensor) -> torch.Tensor:
+        """rays [B, T, 6, h, w] of the frames to predict + actions [B, T, A] leading to them + the digits of
+        the frames before them [B, T, N, D] -> [B, T*N, C]."""
         x = self.query + self._rays(plucker) + self._rowcol() + self.action(action)[:, :, None]
+        if self.config.query_prev:
+            x = x + self.digit_emb(prev + self.offsets).sum(-2)
         return x.flatten(1, 2)
 
     # --- transformer --------------------------------------------------------------------------
@@ -295,7 +302,8 @@ class AutoregressiveDynamics(nn.Module):
         context = digits[:, :L - 1]
         if c.self_forcing > 0 and H > 1:
             context = self._self_forced(lat, pl, act, context)
-        x = torch.cat([self.embed_content(context, pl[:, :L - 1]), self.embed_query(pl[:, K:], act[:, K - 1:])], 1)
+        x = torch.cat([self.embed_content(context, pl[:, :L - 1]),
+                       self.embed_query(pl[:, K:], act[:, K - 1:], context[:, K - 1:])], 1)
         dev = lat.device
         frame = torch.cat([torch.arange(L - 1, device=dev), torch.arange(K, L, device=dev)]).repeat_interleave(N)
         logits, _, _ = self._forward(x, frame, (L - 1) * N, None)  # [B, H*N, D, maxl]
@@ -332,7 +340,8 @@ class AutoregressiveDynamics(nn.Module):
         self._check("past_plucker", past_plucker, (B, T, 6, s, s))
         self._check("action", action, (B, c.action_dim))
         self._check("plucker", plucker, (B, 6, s, s))
-        query = self.embed_query(plucker[:, None], action[:, None])
+        last = self.to_digits(past[:, -1:])
+        query = self.embed_query(plucker[:, None], action[:, None], last)
         dev = past.device
         if cache is None:  # prefill: every past frame, then the queries of the next one
             x = torch.cat([self.embed_content(self.to_digits(past), past_plucker), query], 1)
@@ -342,7 +351,7 @@ class AutoregressiveDynamics(nn.Module):
             if cache.keys and cache.keys[0].shape[0] != B:
                 raise ValueError(f"cache holds a batch of {cache.keys[0].shape[0]}, got past with batch {B}")
             old = cache.keep_last(c.cache_limit - 1, N)
-            x = torch.cat([self.embed_content(self.to_digits(past[:, -1:]), past_plucker[:, -1:]), query], 1)
+            x = torch.cat([self.embed_content(last, past_plucker[:, -1:]), query], 1)
             p = old.start + old.frames
             frame = torch.arange(p, p + 2, device=dev).repeat_interleave(N)
             start = old.start

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -104,7 +106,7 @@ def state_windows(cache: dict, episodes: list[int], horizon: int) -> dict[str, t
 
 
 def fit_state_model(head: StateHead, windows: dict[str, torch.Tensor], steps: int, batch_size: int = 256,
-                    lr: float = 2e-3, seed: int = 0, device: str | torch.device = "cpu",
+                    lr: float = 5e-3, seed: int = 0, device: str | torch.device = "cpu",
                     progress: bool = True) -> dict:
     """Train the head's state-space simulator on its own multi-step rollouts (states only: cheap).
 
@@ -120,6 +122,8 @@ def fit_state_model(head: StateHead, windows: dict[str, torch.Tensor], steps: in
     loss = torch.zeros(())
     bar = tqdm(range(steps), desc="train state model", disable=not progress, unit="step")
     for i in bar:
+        if i == min(20, steps - 1):
+            t_steady = time.perf_counter()
         for group in opt.param_groups:
             group["lr"] = lr * max(0.02, 1 - i / max(1, steps))
         idx = torch.randint(len(w["start"]), (batch_size,), generator=g).to(device)
@@ -128,7 +132,9 @@ def fit_state_model(head: StateHead, windows: dict[str, torch.Tensor], steps: in
         loss.backward()
         opt.step()
     head.cpu()
-    return {"state_steps": steps, "state_rollout_mse": float(loss.detach())}
+    steady = max(1, steps - min(20, steps - 1))
+    return {"state_steps": steps, "state_rollout_mse": float(loss.detach()),
+            "state_update_seconds": (time.perf_counter() - t_steady) / steady if steps else 0.0}
 
 
 def normalization(cache: dict, episodes: list[int], discrete: bool) -> dict[str, torch.Tensor]:
@@ -157,6 +163,7 @@ def train_dynamics(data_dir: str | os.PathLike, tokenizer_path: str | os.PathLik
 
     `state_steps`: updates of the state model before the latent training (default 8x the
     trainer's steps, at most 4000); a resumed run skips them (its head is in the checkpoint).
+    `train_config.time_limit_s` covers the state model too: its time is taken off the trainer's.
     """
     data_dir, out = Path(data_dir), Path(out)
     train_config = train_config or TrainConfig()
@@ -191,8 +198,13 @@ def train_dynamics(data_dir: str | os.PathLike, tokenizer_path: str | os.PathLik
     state_result = {}
     ckpts = sorted((out / "checkpoints").glob("step-*.safetensors"))
     if state_steps > 0 and not (resume and ckpts):
+        t0 = time.perf_counter()
         state_result = fit_state_model(head, state_windows(norm_cache, train_eps, state_horizon), state_steps,
                                        seed=train_config.seed, device=dev, progress=progress)
+        state_result["state_seconds"] = time.perf_counter() - t0
+        if train_config.time_limit_s:
+            train_config = replace(train_config,
+                                   time_limit_s=max(1.0, train_config.time_limit_s - state_result["state_seconds"]))
     trainee = DynamicsTrainee(dyn, head)
     collection = episodes.manifest.get("collection", {})
     info = {"data": str(data_dir), "tokenizer": str(tok_path), "held_out_episodes": held, "preset": preset,

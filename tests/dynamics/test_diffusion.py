@@ -109,7 +109,7 @@ def test_conditioning_is_wired():
 @pytest.fixture(scope="module")
 def trained():
     torch.manual_seed(0)
-    m = DiffusionDynamics(DiffusionConfig(**TINY))
+    m = DiffusionDynamics(DiffusionConfig(**TINY, residual_scale=0.8))  # the toy's residual std is about 0.6
     batch = toy_batch(B=32, L=K + 2)
     opt = torch.optim.AdamW(m.parameters(), lr=3e-3)
 
@@ -181,3 +181,11 @@ def test_bad_shapes_name_the_expected_shape():
         DiffusionConfig(sampler="ddim")
     with pytest.raises(ValueError, match="horizon"):
         DiffusionConfig(horizon=1, self_rollout_steps=1)
+
+
+def test_residual_target_is_added_to_the_last_frame():
+    """Same weights and seed: the residual model's sample is the plain model's plus the last latent."""
+    x = step_inputs(B=2)
+    res = seeded_predict(model(residual=True, residual_scale=1.0, latent_scale=1.0), x, 0)
+    plain = seeded_predict(model(residual=False, latent_scale=1.0), x, 0)
+    assert torch.allclose(res - plain, x[0][:, -1], atol=1e-5)
