@@ -9,19 +9,19 @@ every digit of every target token, plus a z-loss `z_loss * logsumexp(logits)**2`
 logits from drifting (PaLM, Cosmos).
 
 Decoding mode: parallel, one forward pass per frame. After the content tokens of the past frames
-come h*w *query* tokens for the frame to predict: no content, only a learned query vector + the
-next frame's Plücker rays + the action that leads to it (an MLP embedding added to every query
-position) + row/col embeddings + (with `query_prev`, the default) the embedding of the *previous*
-frame's token at the same position. That last term is a copy path: most tokens do not change from
-one control step to the next, and a query that already holds its predecessor only has to learn
-what moves, instead of finding its own position's token among all earlier frames'. The queries
-see every token of earlier frames and each other, and each query emits its token's digits at once; digits and tokens of one frame are sampled
-independently given the past. Why: our worlds are deterministic given their state, so the
-next-frame distribution is close to a point mass and the within-frame dependencies that raster
-decoding models buy little, while raster decoding costs h*w (64) sequential forward passes per
-env step (h*w*D = 384 with per-digit decoding). Parallel decoding is 64x fewer passes, batches
-well on CPU and GPU, and keeps an env step one fixed-shape call. (Temperature/top-k still apply
-per digit; temperature 0 is argmax.)
+come h*w *query* tokens for the frame to predict: no content, only a learned query vector + the next
+frame's Plücker rays + the action that leads to it (an MLP embedding added to every query position)
++ row/col embeddings + (with `query_prev`, the default) the embedding of the *previous* frame's
+token at the same position. That last term is a copy path: most tokens do not change from one
+control step to the next, and a query that already holds its predecessor only has to learn what
+moves, instead of finding its own position's token among all earlier frames'. The queries see every
+token of earlier frames and each other, and each query emits its token's digits at once; digits and
+tokens of one frame are sampled independently given the past. Why: our worlds are deterministic
+given their state, so the next-frame distribution is close to a point mass and the within-frame
+dependencies that raster decoding models buy little, while raster decoding costs h*w (64) sequential
+forward passes per env step (h*w*D = 384 with per-digit decoding). Parallel decoding is 64x fewer
+passes, batches well on CPU and GPU, and keeps an env step one fixed-shape call. (Temperature/top-k
+still apply per digit; temperature 0 is argmax.)
 
 Attention is block-causal over frames: a content token sees every content token of its own and
 earlier frames; a query sees the content of all earlier frames and the queries of its own frame.
