@@ -23,6 +23,15 @@ forward passes per env step (h*w*D = 384 with per-digit decoding). Parallel deco
 passes, batches well on CPU and GPU, and keeps an env step one fixed-shape call. (Temperature/top-k
 still apply per digit; temperature 0 is argmax.)
 
+Regression guide (`guide_width` > 0; on in the presets): a small convolutional regressor (the
+deterministic family's network, trained jointly by MSE on the FSQ codes) guesses the next frame's
+codes from the last `context` frames, the action and the rays, and each query also embeds the guess
+at its position (a linear layer on its D values). Why: measured on Push, the transformer alone,
+argmax-decoded, copied every previous token after 250 steps (its one-step latent error equalled
+copy-last's exactly): which of the 8 % of tokens that change, and how, is a local function of the
+state that a conv net learns far faster than attention. The transformer still decides every digit
+(the guess is continuous and off the FSQ grid) and keeps its attention over the past.
+
 Attention is block-causal over frames: a content token sees every content token of its own and
 earlier frames; a query sees the content of all earlier frames and the queries of its own frame.
 Training packs, for a window of L = context + horizon frames, the content of frames 0..L-2 and the
@@ -81,6 +90,8 @@ class AutoregressiveConfig:
     rope_base: float = 1000.0
     z_loss: float = 1e-4
     query_prev: bool = True  # queries also embed the previous frame's token at their position
+    guide_width: int = 0  # > 0: a conv regressor of this width guesses the next codes (see the docstring)
+    guide_depth: int = 4
     self_forcing: float = 0.0  # fraction of windows conditioned on the model's own samples (horizon > 1)
     temperature: float = 1.0  # 0: argmax
     top_k: int = 0  # per digit; 0: off
@@ -207,6 +218,14 @@ class AutoregressiveDynamics(nn.Module):
         self.col = nn.Embedding(c.latent_size, c.width)
         self.query = nn.Parameter(torch.zeros(c.width))
         self.action = nn.Sequential(nn.Linear(c.action_dim, c.width), nn.SiLU(), nn.Linear(c.width, c.width))
+        self.guide = None
+        if c.guide_width:
+            from cosmos_sim.dynamics.deterministic import DeterministicConfig, DeterministicDynamics
+
+            self.guide = DeterministicDynamics(DeterministicConfig(
+                latent_channels=len(c.fsq_levels), latent_size=c.latent_size, action_dim=c.action_dim,
+                context=c.context, horizon=1, width=c.guide_width, depth=c.guide_depth))
+            self.guess = nn.Linear(len(c.fsq_levels), c.width)
         self.drop = nn.Dropout(c.dropout)
         self.blocks = nn.ModuleList([Block(c) for _ in range(c.depth)])
         self.ln_f = nn.LayerNorm(c.width)
@@ -250,13 +269,24 @@ class AutoregressiveDynamics(nn.Module):
         x = self.digit_emb(digits + self.offsets).sum(-2) + self._rays(plucker) + self._rowcol()
         return x.flatten(1, 2)
 
-    def embed_query(self, plucker: torch.Tensor, action: torch.Tensor, prev: torch.Tensor) -> torch.Tensor:
+    def embed_query(self, plucker: torch.Tensor, action: torch.Tensor, prev: torch.Tensor,
+                    guess: torch.Tensor | None = None) -> torch.Tensor:
         """rays [B, T, 6, h, w] of the frames to predict + actions [B, T, A] leading to them + the digits of
-        the frames before them [B, T, N, D] -> [B, T*N, C]."""
+        the frames before them [B, T, N, D] (+ the guide's guesses [B, T, D, h, w]) -> [B, T*N, C]."""
         x = self.query + self._rays(plucker) + self._rowcol() + self.action(action)[:, :, None]
         if self.config.query_prev:
             x = x + self.digit_emb(prev + self.offsets).sum(-2)
+        if self.guide is not None:
+            x = x + self.guess(guess.flatten(-2).transpose(-1, -2))
         return x.flatten(1, 2)
+
+    def guesses(self, codes: torch.Tensor, plucker: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """The guide's codes of frames K..T from frames 0..T-1: codes [B, T, D, h, w], actions [B, >= T, A]
+        (action t leads from frame t to t+1), rays of frames 0..T [B, T+1, 6, h, w] -> [B, T+1-K, D, h, w]."""
+        K = self.config.context
+        n = plucker.shape[1] - K
+        return torch.stack([self.guide.step(codes[:, j:j + K], plucker[:, j:j + K], action[:, K - 1 + j],
+                                            plucker[:, K + j]) for j in range(n)], 1)
 
     # --- transformer --------------------------------------------------------------------------
     def _forward(self, x, frame, n_content: int, cache: KVCache | None):
@@ -302,8 +332,13 @@ class AutoregressiveDynamics(nn.Module):
         context = digits[:, :L - 1]
         if c.self_forcing > 0 and H > 1:
             context = self._self_forced(lat, pl, act, context)
+        guess, guide_mse = None, None
+        if self.guide is not None:
+            guess = self.guesses(self.to_codes(context), pl, act)  # [B, H, D, s, s]
+            guide_mse = ((guess - lat[:, K:].float()) ** 2).mean()
+            guess = guess.detach()
         x = torch.cat([self.embed_content(context, pl[:, :L - 1]),
-                       self.embed_query(pl[:, K:], act[:, K - 1:], context[:, K - 1:])], 1)
+                       self.embed_query(pl[:, K:], act[:, K - 1:], context[:, K - 1:], guess)], 1)
         dev = lat.device
         frame = torch.cat([torch.arange(L - 1, device=dev), torch.arange(K, L, device=dev)]).repeat_interleave(N)
         logits, _, _ = self._forward(x, frame, (L - 1) * N, None)  # [B, H*N, D, maxl]
@@ -311,7 +346,12 @@ class AutoregressiveDynamics(nn.Module):
         ce = F.cross_entropy(logits.flatten(0, -2), target.flatten())
         z = (torch.logsumexp(logits, -1) ** 2).mean()
         token_acc = (logits.argmax(-1) == target).all(-1).float().mean()
-        return ce + c.z_loss * z, {"ce": ce.detach(), "token_acc": token_acc.detach(), "z": z.detach()}
+        metrics = {"ce": ce.detach(), "token_acc": token_acc.detach(), "z": z.detach()}
+        loss = ce + c.z_loss * z
+        if guide_mse is not None:
+            metrics["guide_mse"] = guide_mse.detach()
+            loss = loss + guide_mse
+        return loss, metrics
 
     @torch.no_grad()
     def _self_forced(self, lat, pl, act, context):
@@ -341,7 +381,13 @@ class AutoregressiveDynamics(nn.Module):
         self._check("action", action, (B, c.action_dim))
         self._check("plucker", plucker, (B, 6, s, s))
         last = self.to_digits(past[:, -1:])
-        query = self.embed_query(plucker[:, None], action[:, None], last)
+        guess = None
+        if self.guide is not None:
+            if c.context > T:
+                raise ValueError(f"a guided model needs the last {c.context} frames, got past with {T}")
+            guess = self.guide.step(past[:, -c.context:].float(), past_plucker[:, -c.context:].float(),
+                                    action.float(), plucker.float())[:, None]
+        query = self.embed_query(plucker[:, None], action[:, None], last, guess)
         dev = past.device
         if cache is None:  # prefill: every past frame, then the queries of the next one
             x = torch.cat([self.embed_content(self.to_digits(past), past_plucker), query], 1)

@@ -137,3 +137,23 @@ def test_bad_shapes_name_the_expected_shape():
     _, cache = m.predict(lat[:, :2], pl[:, :2], act[:, 1], pl[:, 2])
     with pytest.raises(ValueError, match="batch"):
         m.predict(lat[:1, :2], pl[:1, :2], act[:1, 1], pl[:1, 2], cache=cache)
+
+
+def test_guided_model_trains_its_guide_and_conditions_on_it():
+    """With a guide, the loss carries the guide's MSE, the guide gets gradients, and a different guess
+    changes the logits; a guided model needs `context` past frames."""
+    import dataclasses
+
+    m, b = model(dataclasses.replace(CFG, guide_width=8, guide_depth=1)), window()
+    loss, metrics = m.train().training_loss(b)
+    assert "guide_mse" in metrics and torch.isfinite(loss)
+    loss.backward()
+    assert all(p.grad is not None for p in m.guide.parameters()) and m.guess.weight.grad.abs().sum() > 0
+    m.eval()
+    args = (b["latents"][:, :2], b["plucker"][:, :2], b["actions"][:, 1], b["plucker"][:, 2])
+    base, _ = m.next_logits(*args)
+    with torch.no_grad():
+        m.guide.out.bias.add_(0.5)  # a different guess
+    assert not torch.allclose(base, m.next_logits(*args)[0])
+    with pytest.raises(ValueError, match="last 2 frames"):
+        m.next_logits(b["latents"][:, :1], b["plucker"][:, :1], b["actions"][:, 1], b["plucker"][:, 2])

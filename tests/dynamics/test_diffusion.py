@@ -189,3 +189,21 @@ def test_residual_target_is_added_to_the_last_frame():
     res = seeded_predict(model(residual=True, residual_scale=1.0, latent_scale=1.0), x, 0)
     plain = seeded_predict(model(residual=False, latent_scale=1.0), x, 0)
     assert torch.allclose(res - plain, x[0][:, -1], atol=1e-5)
+
+
+def test_guided_model_samples_around_its_guide():
+    """With a guide, training adds the guide's MSE (and its gradients), and the sample is the guide's
+    prediction plus the denoised residual: same weights and seed, a shifted guide shifts the sample."""
+    m = model(guide_width=8, guide_depth=1)
+    loss, metrics = m.training_loss(toy_batch(B=4, L=K + 1))
+    assert "guide_mse" in metrics
+    loss.backward()
+    assert all(p.grad is not None for p in m.guide.parameters())
+    x = step_inputs(B=2)
+    a = seeded_predict(m, x, 0)
+    m2 = model(guide_width=8, guide_depth=1)
+    with torch.no_grad():
+        m2.guide.out.bias.add_(0.25)  # the guide's prediction moves by 0.25 everywhere
+    b = seeded_predict(m2, x, 0)
+    assert torch.isfinite(a).all() and not torch.allclose(a, b)
+    assert torch.equal(a, seeded_predict(m, x, 0))
