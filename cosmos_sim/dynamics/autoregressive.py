@@ -69,6 +69,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cosmos_sim.dynamics.base import register_family
+from cosmos_sim.dynamics.deterministic import regression_guide
 
 NEG = -1e9  # logit of the padding classes of digits with fewer levels than the largest
 
@@ -220,11 +221,8 @@ class AutoregressiveDynamics(nn.Module):
         self.action = nn.Sequential(nn.Linear(c.action_dim, c.width), nn.SiLU(), nn.Linear(c.width, c.width))
         self.guide = None
         if c.guide_width:
-            from cosmos_sim.dynamics.deterministic import DeterministicConfig, DeterministicDynamics
-
-            self.guide = DeterministicDynamics(DeterministicConfig(
-                latent_channels=len(c.fsq_levels), latent_size=c.latent_size, action_dim=c.action_dim,
-                context=c.context, horizon=1, width=c.guide_width, depth=c.guide_depth))
+            self.guide = regression_guide(len(c.fsq_levels), c.latent_size, c.action_dim, c.context,
+                                          c.guide_width, c.guide_depth)
             self.guess = nn.Linear(len(c.fsq_levels), c.width)
         self.drop = nn.Dropout(c.dropout)
         self.blocks = nn.ModuleList([Block(c) for _ in range(c.depth)])

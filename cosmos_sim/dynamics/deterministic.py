@@ -111,3 +111,11 @@ class DeterministicDynamics(nn.Module):
         w = torch.linspace(1.0, self.config.late_weight, H, device=per_step.device)
         loss = (per_step * w).sum() / w.sum()
         return loss, {"mse_first": per_step[0].detach(), "mse_last": per_step[-1].detach()}
+
+
+def regression_guide(latent_channels: int, latent_size: int, action_dim: int, context: int, width: int,
+                     depth: int) -> DeterministicDynamics:
+    """The one-step conv regressor that the diffusion and autoregressive families carry as their guide."""
+    return DeterministicDynamics(DeterministicConfig(latent_channels=latent_channels, latent_size=latent_size,
+                                                     action_dim=action_dim, context=context, horizon=1,
+                                                     width=width, depth=depth))
