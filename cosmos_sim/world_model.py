@@ -43,10 +43,16 @@ class StateHead(nn.Module):
     latent, so the state evolves in state space and the latent dynamics is conditioned on it (see
     `WorldModel.step`): frames then show the block where the state says it is.
     `static(z)`: the state read off one latent [B, D, h, w], for rollouts that start from pixels only.
+
+    `gate`: each entry's change is scaled by a learned sigmoid gate of (prev, action). Most entries
+    hold still most of the time (a block nobody touches, the goal), and an MLP's change is never
+    exactly zero: ungated, an untouched block drifted 0.1-0.3 cm a step (measured from episode
+    starts on held-out Push episodes, 1000 updates: block error at 1 / 4 steps 0.22 / 0.57 cm
+    ungated, 0.01 / 0.07 cm gated; copying the start state gives 0 / 0.27).
     """
 
     def __init__(self, latent_channels: int, latent_size: int, state_dim: int, action_dim: int, width: int = 64,
-                 hidden: int = 256):
+                 hidden: int = 256, gate: bool = True):
         super().__init__()
         self.trunk = nn.Sequential(
             nn.Conv2d(latent_channels, width, 3, padding=1), nn.SiLU(),
@@ -57,16 +63,28 @@ class StateHead(nn.Module):
                                    nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, state_dim))
         nn.init.zeros_(self.delta[-1].weight)
         nn.init.zeros_(self.delta[-1].bias)
+        self.gate = nn.Linear(hidden, state_dim) if gate else None
+        if self.gate is not None:  # starts open (sigmoid(2) = 0.88): the change is learned first
+            nn.init.zeros_(self.gate.weight)
+            nn.init.constant_(self.gate.bias, 2.0)
         # per-entry scale of one step's change relative to the state's spread (set from data in training)
         self.register_buffer("delta_scale", torch.ones(state_dim))
         self.config = {"latent_channels": latent_channels, "latent_size": latent_size, "state_dim": state_dim,
-                       "action_dim": action_dim, "width": width, "hidden": hidden}
+                       "action_dim": action_dim, "width": width, "hidden": hidden, "gate": gate}
 
     def static(self, z: torch.Tensor) -> torch.Tensor:
         return self.out(self.trunk(z))
 
+    def simulator_parameters(self) -> list[nn.Parameter]:
+        """What `forward` learns (the state-space simulator), without the latent reader."""
+        return list(self.delta.parameters()) + ([] if self.gate is None else list(self.gate.parameters()))
+
     def forward(self, prev: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-        return prev + self.delta(torch.cat([prev, action], dim=-1)) * self.delta_scale
+        h = self.delta[:-1](torch.cat([prev, action], dim=-1))
+        change = self.delta[-1](h) * self.delta_scale
+        if self.gate is not None:
+            change = change * torch.sigmoid(self.gate(h))
+        return prev + change
 
 
 @dataclass
@@ -342,7 +360,7 @@ class WorldModel(nn.Module):
             tok.load_state_dict(part("tokenizer/"))
             dyn = build_dynamics(meta["family"], meta["dynamics_config"])
             dyn.load_state_dict(part("dynamics/"))
-            head = StateHead(**meta["state_head_config"])
+            head = StateHead(**{"gate": False, **meta["state_head_config"]})  # files from before the gate
             head.load_state_dict(part("state_head/"))
             stats = part("stats/")
             model = cls(tok, dyn, head, world=meta["world"], state_layout=meta["state_layout"],

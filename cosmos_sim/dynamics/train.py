@@ -123,7 +123,7 @@ def fit_state_model(head: StateHead, windows: dict[str, torch.Tensor], steps: in
     head.to(device).train()
     w = {k: v.to(device) for k, v in windows.items()}
     g = torch.Generator().manual_seed(seed)
-    opt = torch.optim.AdamW(head.delta.parameters(), lr=lr, weight_decay=0.0)
+    opt = torch.optim.AdamW(head.simulator_parameters(), lr=lr, weight_decay=0.0)
     loss = torch.zeros(())
     bar = tqdm(range(steps), desc="train state model", disable=not progress, unit="step")
     for i in bar:

@@ -164,6 +164,57 @@ def test_state_model_learns_known_dynamics():
     assert rollout_error() < 0.05 * before and r["state_steps"] == 300
 
 
+def test_state_model_gate_holds_untouched_entries_still():
+    """A pusher x0 moved by its action and a block x1 that moves only while x0 > 0.5: far from contact
+    the gated simulator leaves the block where it is; an ungated MLP lets it drift."""
+    from cosmos_sim.dynamics.train import fit_state_model, state_windows
+    from cosmos_sim.world_model import StateHead
+
+    g = torch.Generator().manual_seed(1)
+    E, T = 60, 12
+    states, actions = [], []
+    for _ in range(E):
+        s = torch.stack([torch.rand((), generator=g) * 2 - 1, torch.rand((), generator=g) - 0.5])
+        seq, acts = [s], torch.rand(T, 2, generator=g) * 2 - 1
+        for t in range(T):
+            push = 0.3 * acts[t, 0] if s[0] > 0.5 else torch.zeros(())
+            s = torch.stack([s[0] + 0.3 * acts[t, 0], s[1] + push])
+            seq.append(s)
+        states.append(torch.stack(seq))
+        actions.append(acts)
+    cache = {"states": torch.cat(states), "actions": torch.cat(actions),
+             "frame_offsets": torch.arange(E + 1) * (T + 1), "step_offsets": torch.arange(E + 1) * T}
+    w = state_windows(cache, list(range(E)), horizon=4)
+    # far from contact: the pusher starts at x0 = -0.5 and moves back and forth
+    start = torch.tensor([[-0.5, 0.2]]).expand(16, 2).clone()
+    away = torch.tensor([[-0.5, 0.0], [0.5, 0.0]]).repeat(4, 1)
+    drift = {}
+    for gate in (True, False):
+        torch.manual_seed(0)
+        head = StateHead(4, 2, 2, 2, width=4, hidden=64, gate=gate)
+        head.delta_scale.fill_(0.3)
+        fit_state_model(head, w, steps=800, batch_size=128, lr=3e-3, progress=False)
+        with torch.no_grad():
+            s = start
+            for t in range(8):
+                s = head(s, away[t].expand(16, 2))
+        drift[gate] = float((s[:, 1] - 0.2).abs().mean())
+    assert drift[True] < 1e-4 < 0.005 < drift[False], drift
+
+
+def test_world_model_files_from_before_the_state_gate_load(trained, tmp_path):
+    from cosmos_sim.training.checkpoint import read_checkpoint, write_checkpoint
+
+    _, result = trained
+    tensors, meta = read_checkpoint(result["world_model"])
+    assert meta["state_head_config"]["gate"] is True
+    meta["state_head_config"] = {k: v for k, v in meta["state_head_config"].items() if k != "gate"}
+    tensors = {k: v for k, v in tensors.items() if not k.startswith("state_head/gate.")}
+    write_checkpoint(tmp_path / "old.safetensors", tensors, meta)
+    m = WorldModel.load(tmp_path / "old.safetensors")
+    assert m.state_head.gate is None
+
+
 def test_state_only_steps_match_full_steps(trained):
     """The state does not depend on the latents, so advancing it alone gives the same states."""
     root, result = trained
