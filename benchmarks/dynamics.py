@@ -68,16 +68,17 @@ def main() -> None:
         # estimate steps for the budget with a short run, so the cosine schedule ends with the budget;
         # the budget covers the state model's updates (min(4000, 8 x steps), timed in the probe) too
         probe = train_dynamics(args.data, tok, run / "probe", family, args.preset,
-                               TrainConfig(steps=16, batch_size=args.batch_size, warmup_steps=1, log_every=1),
+                               TrainConfig(steps=32, batch_size=args.batch_size, warmup_steps=1, log_every=1),
                                overrides=overrides, progress=False, device=args.device, state_steps=200)
         logged = {m["step"]: m["time_s"] for m in map(json.loads, (run / "probe" / "metrics.jsonl").open())}
-        step_s = (logged[16] - logged[8]) / 8  # steady state: the first steps are slower
+        step_s = (logged[32] - logged[16]) / 16  # steady state: the first steps are slower
         update_s = probe["state_update_seconds"]
         steps = max(50, int((budget * 60 - 4000 * update_s) / step_s))
         if 8 * steps < 4000:  # fewer state updates: solve steps * step_s + 8 * steps * update_s = budget
             steps = max(50, int(budget * 60 / (step_s + 8 * update_s)))
         tc = TrainConfig(steps=steps, batch_size=args.batch_size, lr=args.lr, warmup_steps=min(200, steps // 10),
-                         time_limit_s=budget * 60, checkpoint_every=10**9, ema_decay=0.995, log_every=50)
+                         # 10 s spare: the step running at the limit finishes past it
+                         time_limit_s=budget * 60 - 10, checkpoint_every=10**9, ema_decay=0.995, log_every=50)
         t = time.perf_counter()
         r = train_dynamics(args.data, tok, run, family, args.preset, tc, overrides=overrides, device=args.device)
         wall = time.perf_counter() - t
