@@ -52,7 +52,8 @@ def main() -> None:
                          checkpoint_every=10**9, ema_decay=0.995, log_every=50)
         train_dynamics(args.data, args.tokenizer, run, "deterministic", "small", tc, device=args.device)
     model = WorldModel.load(run, device=args.device)
-    _, held = split_episodes(len(EpisodeDataset(args.data)))
+    data = EpisodeDataset(args.data)
+    _, held = split_episodes(len(data))
     r = camera_swap(model, args.data, held[: args.eval_episodes])
     print(f"\nHeld-out Push start states under a new camera pose B ({r['episodes']} episodes, "
           f"{model.info.get('steps')} training steps); PSNR (dB) against physics at B")
@@ -61,7 +62,7 @@ def main() -> None:
         print(f"{label:>22} " + " ".join(f"{r[name][h]:>7.2f}" for h in r["horizons"]))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    camera = EpisodeDataset(args.data).manifest.get("collection", {}).get("camera")
+    camera = data.manifest.get("collection", {}).get("camera")
     out.write_text(json.dumps(
         {"benchmark": "camera", "args": vars(args), "data_camera": camera, "result": r, "model_info": model.info,
          "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "torch": torch.__version__}},
