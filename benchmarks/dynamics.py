@@ -27,7 +27,7 @@ RUNS = {  # name -> (family, overrides)
     "deterministic-h1": ("deterministic", {"horizon": 1}),  # teacher forcing only: what own-rollout training buys
     "diffusion": ("diffusion", {}),
     "autoregressive": ("autoregressive", {"temperature": 0.0}),
-    # one target frame, no self-forcing: 2.3x the steps per CPU minute (what self-forcing costs)
+    # one target frame, no self-forcing: 2.2x the steps per CPU minute (what self-forcing costs)
     "autoregressive-h1": ("autoregressive", {"temperature": 0.0, "horizon": 1, "self_forcing": 0.0}),
 }
 
@@ -57,8 +57,8 @@ def main() -> None:
     names = args.runs.split(",")
     minutes = [float(m) for m in args.minutes.split(",")]
     minutes = minutes * len(names) if len(minutes) == 1 else minutes
-    n = len(EpisodeDataset(args.data))
-    _, held = split_episodes(n)
+    data = EpisodeDataset(args.data)
+    _, held = split_episodes(len(data))
     held = held[: args.eval_episodes]
     results = {}
     for name, budget in zip(names, minutes, strict=True):
@@ -92,7 +92,7 @@ def main() -> None:
                          "wall_seconds": wall, "parameters": r["parameters"],
                          "state_steps": r.get("state_steps"),
                          "open_loop": ev, "zero_actions": ev_zero["model"]}
-    camera = EpisodeDataset(args.data).manifest.get("collection", {}).get("camera", "?")
+    camera = data.manifest.get("collection", {}).get("camera", "?")
     used = next(iter(results.values()))["open_loop"]["episodes"] if results else 0
     print(f"\nOpen loop on {used} held-out Push episodes of {args.data} (64x64, {camera} camera, episodes long "
           f"enough for 32 steps), device {args.device}")
