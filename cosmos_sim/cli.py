@@ -532,6 +532,9 @@ def add_train_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=positive_int, default=16, help="batch size per process (default: 16)")
     p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (default: 2e-3)")
     p.add_argument("--minutes", type=float, default=0.0, help="stop after this much training time (0: no limit)")
+    p.add_argument("--time-schedule", action="store_true",
+                   help="end the learning-rate decay at --minutes (or --steps, whichever comes first), so a time "
+                        "budget is used in full; the rate then follows the clock, so reruns differ slightly")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
     p.add_argument("--seed", type=int, default=0)
@@ -554,15 +557,11 @@ def _check_device(device: str | None) -> None:
 def cmd_train_tokenizer(args: argparse.Namespace) -> int:
     from cosmos_sim.data import EpisodeDataset
     from cosmos_sim.tokenizer import preset, train_tokenizer
-    from cosmos_sim.training import TrainConfig
 
     _check_device(args.device)
     size = EpisodeDataset(args.data).spec.image_size[0]
     cfg = preset(args.preset, image_size=size)
-    tc = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                     time_limit_s=args.minutes * 60, warmup_steps=min(200, max(1, args.steps // 10)),
-                     eval_every=max(1, args.steps // 4), checkpoint_every=max(1, args.steps // 4))
-    r = train_tokenizer(args.data, args.out, cfg, tc, resume=args.resume, device=args.device)
+    r = train_tokenizer(args.data, args.out, cfg, _train_config(args), resume=args.resume, device=args.device)
     ev = r["eval"]
     print(f"{args.out}: step {r['step']}, held-out PSNR {ev['psnr']:.2f} dB (objects {ev['psnr_objects']:.2f} dB), "
           f"SSIM {ev['ssim']:.3f}; reconstruction grids in {args.out}")
@@ -583,8 +582,11 @@ def add_train_dynamics_args(p: argparse.ArgumentParser) -> None:
 def _train_config(args: argparse.Namespace, checkpoints: int = 4) -> object:
     from cosmos_sim.training import TrainConfig
 
+    if args.time_schedule and not args.minutes > 0:
+        raise ValueError("--time-schedule needs a time budget: --minutes M (M > 0)")
     return TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                       time_limit_s=args.minutes * 60, warmup_steps=min(200, max(1, args.steps // 10)),
+                       time_limit_s=args.minutes * 60, schedule_by_time=args.time_schedule,
+                       warmup_steps=min(200, max(1, args.steps // 10)),
                        eval_every=max(1, args.steps // checkpoints), checkpoint_every=max(1, args.steps // checkpoints))
 
 

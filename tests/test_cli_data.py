@@ -53,6 +53,16 @@ def test_train_tokenizer_improves_and_resumes(dataset, tmp_path, capsys):
     assert (run / "checkpoints" / "step-00000050.safetensors").is_file()
 
 
+def test_time_schedule_needs_minutes_and_reaches_the_config(dataset, tmp_path, capsys):
+    args = ["train", "tokenizer", "--data", str(dataset), "--out", str(tmp_path / "t"), "--preset", "tiny",
+            "--batch-size", "4", "--steps", "3", "--time-schedule"]
+    assert main(args) == 1
+    assert "--minutes" in capsys.readouterr().err
+    assert main([*args, "--minutes", "5"]) == 0
+    train_config = json.loads((tmp_path / "t" / "config.json").read_text())["train_config"]
+    assert train_config["schedule_by_time"] and train_config["time_limit_s"] == 300
+
+
 def test_train_dynamics_cli_takes_state_steps(dataset, tmp_path):
     tok, dyn = tmp_path / "tok", tmp_path / "dyn"
     assert main(["train", "tokenizer", "--data", str(dataset), "--out", str(tok), "--preset", "tiny",

@@ -57,6 +57,10 @@ class TrainConfig:
     amp: bool = True  # bf16 autocast, CUDA only
     num_workers: int = 0
     time_limit_s: float = 0.0  # > 0: stop (and checkpoint) after this much training time
+    # with time_limit_s: the cosine decay runs on training time too and ends at the limit, whichever
+    # of steps and time runs out first (a CPU budget fully used whatever the step time); the limit
+    # then counts across resumes. The LR then follows the clock: not bitwise reproducible.
+    schedule_by_time: bool = False
     deterministic: bool = False
 
     def to_dict(self) -> dict:
@@ -66,11 +70,15 @@ class TrainConfig:
         return d
 
 
-def lr_at(cfg: TrainConfig, step: int) -> float:
-    """Linear warm-up, then cosine decay to `min_lr_ratio * lr` at `steps`."""
+def lr_at(cfg: TrainConfig, step: int, train_s: float = 0.0) -> float:
+    """Linear warm-up, then cosine decay to `min_lr_ratio * lr` at `steps` (or at `time_limit_s` of
+    training time `train_s` with `schedule_by_time`, if that comes first)."""
     if step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
-    progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps))
+    progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+    if cfg.schedule_by_time and cfg.time_limit_s > 0:
+        progress = max(progress, train_s / cfg.time_limit_s)
+    progress = min(1.0, progress)
     return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
@@ -153,6 +161,7 @@ class Trainer:
         self.ddp = nn.parallel.DistributedDataParallel(_LossModule(self.model)) if self.world > 1 else None
         self.dataset, self.collate_fn = dataset, collate_fn
         self.step, self.samples_seen, self.bad_steps, self.skipped = 0, 0, 0, 0
+        self.train_s = 0.0  # training seconds so far, across resumes (evaluation and checkpoints excluded)
 
     # --- checkpoints -------------------------------------------------------------------------
     @property
@@ -165,6 +174,7 @@ class Trainer:
     def metadata(self) -> dict:
         return {"kind": self.kind, "model_config": self.model_config, "train_config": self.cfg.to_dict(),
                 "step": self.step, "samples_seen": self.samples_seen, "skipped_steps": self.skipped,
+                "train_seconds": self.train_s,
                 **self.extra}
 
     def save(self) -> Path | None:
@@ -202,6 +212,7 @@ class Trainer:
         optimizer_from_tensors(self.opt, {k: v.to(self.device) for k, v in tensors.items()}, meta["optimizer"])
         set_rng_state(tensors, meta["rng"])
         self.step, self.samples_seen, self.skipped = meta["step"], meta["samples_seen"], meta["skipped_steps"]
+        self.train_s = float(meta.get("train_seconds", 0.0))
         return True
 
     # --- the loop ----------------------------------------------------------------------------
@@ -242,7 +253,7 @@ class Trainer:
         """One optimizer step; None when the step was skipped for a non-finite loss or gradient."""
         cfg = self.cfg
         for g in self.opt.param_groups:
-            g["lr"] = lr_at(cfg, self.step)
+            g["lr"] = lr_at(cfg, self.step, self.train_s)
         use_amp = cfg.amp and self.device.type == "cuda"
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=use_amp):
             # Under DDP the loss must go through the wrapper's forward so gradients get all-reduced.
@@ -271,6 +282,15 @@ class Trainer:
                 e.copy_(b)
         return {"loss": float(loss.detach()), "grad_norm": float(norm), **{k: float(v) for k, v in metrics.items()}}
 
+    def _agreed(self, elapsed: float) -> float:
+        """Under DDP with a time limit, the slowest rank's clock: every rank must stop at the same step
+        and (with `schedule_by_time`) use the same LR."""
+        if not (is_dist() and self.cfg.time_limit_s):
+            return elapsed
+        t = torch.tensor([elapsed], dtype=torch.float64, device=self.device)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return float(t)
+
     def fit(self, resume: bool = False) -> dict:
         from tqdm.auto import tqdm
 
@@ -285,7 +305,7 @@ class Trainer:
         batches = self._loader()
         bar = tqdm(total=cfg.steps, initial=self.step, desc=f"train {self.kind}", disable=not self.progress
                    or self.rank != 0, unit="step")
-        t0, start_step, last = time.perf_counter(), self.step, {}
+        t0, start_step, start_s, last = time.perf_counter(), self.step, self.train_s, {}
         paused = 0.0  # seconds spent evaluating and checkpointing, not training
         marks = sorted(cfg.eval_at_s)
         evals: list[dict] = []
@@ -299,17 +319,21 @@ class Trainer:
             self._log(record)
             paused += time.perf_counter() - t
 
-        while self.step < cfg.steps:
+        def time_left() -> bool:  # a time-scheduled run's limit counts across resumes
+            return not (cfg.schedule_by_time and cfg.time_limit_s and self.train_s >= cfg.time_limit_s)
+
+        while self.step < cfg.steps and time_left():
             batch = self._to_device(next(batches))
             metrics = self.train_step(batch)
             self.samples_seen += cfg.batch_size * self.world
             self.step += 1
             if metrics is not None:
                 last = metrics
-            elapsed = time.perf_counter() - t0 - paused
+            elapsed = self._agreed(time.perf_counter() - t0 - paused)
+            self.train_s = start_s + elapsed
             if self.step % cfg.log_every == 0 or self.step == cfg.steps:
                 rate = (self.step - start_step) * cfg.batch_size * self.world / max(elapsed, 1e-9)
-                self._log({"step": self.step, "lr": lr_at(cfg, self.step - 1), "samples_per_s": rate,
+                self._log({"step": self.step, "lr": self.opt.param_groups[0]["lr"], "samples_per_s": rate,
                            "skipped": self.skipped, "time_s": elapsed, **last})
                 bar.set_postfix(loss=f"{last.get('loss', float('nan')):.4f}", sps=f"{rate:.0f}")
             bar.update(1)
@@ -323,7 +347,7 @@ class Trainer:
                 t = time.perf_counter()
                 self.save()
                 paused += time.perf_counter() - t
-            if cfg.time_limit_s and elapsed >= cfg.time_limit_s:
+            if cfg.time_limit_s and not cfg.schedule_by_time and elapsed >= cfg.time_limit_s:
                 break
         bar.close()
         if not self.checkpoints() or self.checkpoints()[-1].name != f"step-{self.step:08d}.safetensors":

@@ -153,3 +153,24 @@ def test_header_length_starting_like_a_pickle_is_still_read(tmp_path):
     assert path.read_bytes()[:1] == b"\x80"
     tensors, meta = read_checkpoint(path)
     assert meta["note"] == "x" * pad and struct.unpack("<Q", path.read_bytes()[:8])[0] >= 128
+
+
+def test_time_schedule_ends_the_cosine_at_the_time_limit_and_counts_across_resumes(tmp_path):
+    cfg = TrainConfig(steps=10**6, batch_size=8, lr=1e-2, warmup_steps=2, time_limit_s=0.4, schedule_by_time=True,
+                      checkpoint_every=10**9, log_every=1)
+    assert lr_at(cfg, 10, train_s=0.0) == pytest.approx(cfg.lr, rel=1e-3)  # early: the step count barely moved
+    assert lr_at(cfg, 10, train_s=0.2) == pytest.approx(cfg.lr * (0.1 + 0.9 * 0.5))  # half the time: half-way down
+    assert lr_at(cfg, 10, train_s=0.4) == pytest.approx(cfg.lr * cfg.min_lr_ratio)
+    t = trainer(tmp_path, cfg)
+    result = t.fit()
+    assert 0 < result["step"] < cfg.steps and result["train_seconds"] >= cfg.time_limit_s
+    lrs = [json.loads(line)["lr"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert lrs[-1] < cfg.lr * cfg.min_lr_ratio * 1.05 < max(lrs)  # decayed to the floor as time ran out
+    _, meta = read_checkpoint(t.checkpoints()[-1])
+    assert meta["train_seconds"] >= cfg.time_limit_s
+    again = trainer(tmp_path, cfg)
+    assert again.fit(resume=True)["step"] == result["step"]  # the budget is spent: no further step
+
+
+def test_step_schedule_ignores_the_clock():
+    assert lr_at(CFG, 5, train_s=1e9) == lr_at(CFG, 5)
