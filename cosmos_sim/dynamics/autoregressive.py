@@ -21,7 +21,7 @@ given their state, so the next-frame distribution is close to a point mass and t
 dependencies that raster decoding models buy little, while raster decoding costs h*w (64) sequential
 forward passes per env step (h*w*D = 384 with per-digit decoding). Parallel decoding is 64x fewer
 passes, batches well on CPU and GPU, and keeps an env step one fixed-shape call. (Temperature/top-k
-still apply per digit; temperature 0 is argmax.)
+still apply per digit; temperature 0 takes each digit's rounded expected level, see `greedy`.)
 
 Regression guide (`guide_width` > 0; on in the presets): a small convolutional regressor (the
 deterministic family's network, trained jointly by MSE on the FSQ codes) guesses the next frame's
@@ -72,6 +72,7 @@ from cosmos_sim.dynamics.base import register_family
 from cosmos_sim.dynamics.deterministic import regression_guide
 
 NEG = -1e9  # logit of the padding classes of digits with fewer levels than the largest
+GREEDY = ("mean", "mode")  # temperature-0 decoding per digit, see AutoregressiveConfig.greedy
 
 
 @dataclass(frozen=True)
@@ -94,8 +95,14 @@ class AutoregressiveConfig:
     guide_width: int = 0  # > 0: a conv regressor of this width guesses the next codes (see the docstring)
     guide_depth: int = 4
     self_forcing: float = 0.0  # fraction of windows conditioned on the model's own samples (horizon > 1)
-    temperature: float = 1.0  # 0: argmax
+    temperature: float = 1.0  # 0: greedy, see below
     top_k: int = 0  # per digit; 0: off
+    # temperature 0 takes, per digit, the rounded expected level ("mean") or the likeliest ("mode").
+    # Digits are ordinal (evenly spaced FSQ levels), so the rounded mean is the least squared error
+    # per digit: where the model hesitates between levels it lands between them instead of on the
+    # one that wins by a hair. Measured on Push (AR small, 886 steps): 29.15 / 27.33 dB at 16 / 32
+    # steps against mode's 29.08 / 26.43, the same with zeroed actions.
+    greedy: str = "mean"
 
     def __post_init__(self):
         object.__setattr__(self, "fsq_levels", tuple(int(v) for v in self.fsq_levels))
@@ -109,6 +116,8 @@ class AutoregressiveConfig:
                              f"got {self.cache_frames}")
         if self.temperature < 0 or self.top_k < 0 or not 0 <= self.self_forcing <= 1:
             raise ValueError("temperature and top_k must be >= 0 and self_forcing in [0, 1]")
+        if self.greedy not in GREEDY:
+            raise ValueError(f"greedy must be one of {GREEDY}, got {self.greedy!r}")
 
     @property
     def tokens_per_frame(self) -> int:
@@ -420,14 +429,21 @@ class AutoregressiveDynamics(nn.Module):
         """
         logits, cache = self.next_logits(past, past_plucker, action, plucker, cache)
         temperature = self.config.temperature if temperature is None else temperature
-        digits = sample(logits, temperature, self.config.top_k if top_k is None else top_k, generator)
+        digits = sample(logits, temperature, self.config.top_k if top_k is None else top_k, generator,
+                        self.config.greedy)
         return self.to_codes(digits), cache
 
 
-def sample(logits: torch.Tensor, temperature: float, top_k: int, generator: torch.Generator | None) -> torch.Tensor:
-    """Per-digit sampling: logits [..., classes] -> indices [...]; temperature 0 is argmax."""
+def sample(logits: torch.Tensor, temperature: float, top_k: int, generator: torch.Generator | None,
+           greedy: str = "mean") -> torch.Tensor:
+    """Per-digit sampling: logits [..., classes] -> indices [...]; temperature 0 is greedy (`greedy`:
+    the rounded expected index or the argmax; padding classes have zero probability either way)."""
     if temperature <= 0:
-        return logits.argmax(-1)
+        if greedy == "mode":
+            return logits.argmax(-1)
+        p = torch.softmax(logits.float(), -1)
+        mean = (p * torch.arange(p.shape[-1], device=p.device, dtype=p.dtype)).sum(-1)
+        return mean.round().long().clamp(0, p.shape[-1] - 1)
     logits = logits.float() / temperature
     if 0 < top_k < logits.shape[-1]:
         kth = logits.topk(top_k, dim=-1).values[..., -1:]

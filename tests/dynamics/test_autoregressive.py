@@ -157,3 +157,18 @@ def test_guided_model_trains_its_guide_and_conditions_on_it():
     assert not torch.allclose(base, m.next_logits(*args)[0])
     with pytest.raises(ValueError, match="last 2 frames"):
         m.next_logits(b["latents"][:, :1], b["plucker"][:, :1], b["actions"][:, 1], b["plucker"][:, 2])
+
+
+def test_greedy_mean_rounds_the_expected_level_and_mode_takes_the_likeliest():
+    from cosmos_sim.dynamics.autoregressive import NEG, sample
+
+    # a digit with 5 levels padded to 8 classes: probabilities 0.4 at level 0, 0.35 at 3, 0.25 at 4
+    logits = torch.full((1, 8), NEG)
+    logits[0, :5] = torch.tensor([0.4, 0.0, 0.0, 0.35, 0.25]).clamp_min(1e-12).log()
+    assert sample(logits, 0.0, 0, None, "mode").item() == 0
+    assert sample(logits, 0.0, 0, None, "mean").item() == 2  # 0.35 * 3 + 0.25 * 4 = 2.05
+    sure = torch.full((1, 8), NEG)
+    sure[0, :5] = torch.tensor([-30.0, -30.0, -30.0, -30.0, 30.0])
+    assert sample(sure, 0.0, 0, None, "mean").item() == 4  # never past the last valid level
+    with pytest.raises(ValueError, match="greedy"):
+        AutoregressiveConfig(greedy="median")
