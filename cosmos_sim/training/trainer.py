@@ -319,10 +319,11 @@ class Trainer:
             self._log(record)
             paused += time.perf_counter() - t
 
-        def time_left() -> bool:  # a time-scheduled run's limit counts across resumes
-            return not (cfg.schedule_by_time and cfg.time_limit_s and self.train_s >= cfg.time_limit_s)
+        def out_of_time() -> bool:  # a time-scheduled run's limit counts across resumes, else this call's
+            spent = self.train_s if cfg.schedule_by_time else self.train_s - start_s
+            return bool(cfg.time_limit_s) and spent >= cfg.time_limit_s
 
-        while self.step < cfg.steps and time_left():
+        while self.step < cfg.steps and not out_of_time():
             batch = self._to_device(next(batches))
             metrics = self.train_step(batch)
             self.samples_seen += cfg.batch_size * self.world
@@ -347,8 +348,6 @@ class Trainer:
                 t = time.perf_counter()
                 self.save()
                 paused += time.perf_counter() - t
-            if cfg.time_limit_s and not cfg.schedule_by_time and elapsed >= cfg.time_limit_s:
-                break
         bar.close()
         if not self.checkpoints() or self.checkpoints()[-1].name != f"step-{self.step:08d}.safetensors":
             self.save()
