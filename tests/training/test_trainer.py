@@ -174,3 +174,11 @@ def test_time_schedule_ends_the_cosine_at_the_time_limit_and_counts_across_resum
 
 def test_step_schedule_ignores_the_clock():
     assert lr_at(CFG, 5, train_s=1e9) == lr_at(CFG, 5)
+
+
+def test_step_scheduled_time_limit_counts_per_call(tmp_path):
+    cfg = TrainConfig(steps=10**6, batch_size=8, time_limit_s=0.2, checkpoint_every=10**9)
+    first = trainer(tmp_path, cfg).fit()
+    assert 0 < first["step"] < cfg.steps and first["train_seconds"] >= cfg.time_limit_s
+    again = trainer(tmp_path, cfg).fit(resume=True)  # a fresh 0.2 s for this call
+    assert again["step"] > first["step"] and again["train_seconds"] >= cfg.time_limit_s
