@@ -362,16 +362,21 @@ class AutoregressiveDynamics(nn.Module):
 
     @torch.no_grad()
     def _self_forced(self, lat, pl, act, context):
-        """Replace frames K..L-2 of a `self_forcing` fraction of the windows with the model's own samples."""
+        """Replace frames K..L-2 of a `self_forcing` fraction of the windows with the model's own samples.
+
+        Only the picked windows are rolled out (the rest would be thrown away: ~5 % of a step at 0.5)."""
         K, H = self.config.context, self.config.horizon
+        pick = torch.rand(lat.shape[0], device=lat.device) < self.config.self_forcing
+        if not pick.any():
+            return context
+        lat, pl, act = lat[pick], pl[pick], act[pick]
         past, cache, own = lat[:, :K], None, []
         for j in range(H - 1):
             nxt, cache = self.predict(past, pl[:, j:j + K], act[:, K - 1 + j], pl[:, K + j], cache=cache)
             own.append(self.to_digits(nxt))
             past = torch.cat([past[:, 1:], nxt[:, None]], 1)
-        pick = torch.rand(lat.shape[0], device=lat.device) < self.config.self_forcing
         mixed = context.clone()
-        mixed[:, K:] = torch.where(pick[:, None, None, None], torch.stack(own, 1), context[:, K:])
+        mixed[pick, K:] = torch.stack(own, 1)
         return mixed
 
     # --- stepping -----------------------------------------------------------------------------

@@ -121,6 +121,26 @@ def test_self_forcing_runs():
     assert torch.isfinite(loss)
 
 
+def test_self_forcing_replaces_only_the_picked_windows_with_their_own_samples():
+    cfg = AutoregressiveConfig(**{**CFG.to_dict(), "horizon": 3, "self_forcing": 0.5, "temperature": 0.0})
+    m, b = model(cfg), window(B=8, L=5)
+    lat, pl, act = b["latents"], b["plucker"], b["actions"]
+    context = m.to_digits(lat)[:, :4]
+    torch.manual_seed(3)
+    mixed = m._self_forced(lat, pl, act, context)
+    torch.manual_seed(3)
+    pick = torch.rand(8) < 0.5
+    assert 0 < pick.sum() < 8
+    assert torch.equal(mixed[:, :2], context[:, :2]) and torch.equal(mixed[~pick], context[~pick])
+    past, sub, cache = lat[pick, :2], pick.nonzero().flatten(), None  # the picked windows' own rollout
+    for j in range(2):
+        nxt, cache = m.predict(past, pl[sub, j:j + 2], act[sub, 1 + j], pl[sub, 2 + j], cache=cache)
+        assert torch.equal(mixed[sub, 2 + j], m.to_digits(nxt))
+        past = torch.cat([past[:, 1:], nxt[:, None]], 1)
+    none = AutoregressiveConfig(**{**cfg.to_dict(), "self_forcing": 1e-9})
+    assert m._self_forced.__func__(model(none), lat, pl, act, context) is context
+
+
 def test_bad_shapes_name_the_expected_shape():
     m, b = model(), window()
     lat, pl, act = b["latents"], b["plucker"], b["actions"]
