@@ -32,10 +32,11 @@ PRESETS: dict[str, dict[str, dict]] = {
     # small AR: one context frame (its queries also see the frame before them, see autoregressive.py):
     # half the tokens of two, 2x the training steps in a CPU budget, the same fidelity per step;
     # two target frames, half of the windows conditioned on its own first sample (self-forcing):
-    # +0.3 dB at 16 steps in the same CPU budget (benchmarks/dynamics.py, run autoregressive-h1)
+    # +0.3 dB at 16 steps in the same CPU budget (benchmarks/dynamics.py, run autoregressive-h1);
+    # the guide trained on its own 4-step rollouts (guide_horizon, see autoregressive.py)
     "autoregressive": {"tiny": {"width": 32, "depth": 1, "heads": 2, "guide_width": 16, "guide_depth": 1},
                        "small": {"context": 1, "horizon": 2, "self_forcing": 0.5, "guide_width": 96,
-                                 "guide_depth": 4},
+                                 "guide_depth": 4, "guide_horizon": 4},
                        "base": {"width": 384, "depth": 8, "guide_width": 192, "guide_depth": 8}},
 }
 
@@ -198,7 +199,7 @@ def train_dynamics(data_dir: str | os.PathLike, tokenizer_path: str | os.PathLik
     torch.manual_seed(train_config.seed)
     dyn = build_dynamics(family, cfg)
     K = cfg["context"]
-    H = cfg.get("horizon", 1)
+    H = getattr(dyn.config, "window", K + cfg.get("horizon", 1)) - K  # frames after the context per window
     windows = LatentWindows(norm_cache, K, H, train_eps)
     head = StateHead(tokenizer.config.latent_dim, tokenizer.config.latent_size, world.state_dim, world.action_dim)
     head.delta_scale.copy_(stats["delta_scale"])

@@ -179,6 +179,32 @@ def test_guided_model_trains_its_guide_and_conditions_on_it():
         m.next_logits(b["latents"][:, :1], b["plucker"][:, :1], b["actions"][:, 1], b["plucker"][:, 2])
 
 
+def test_guide_horizon_trains_the_guide_on_its_own_rollout_over_a_longer_window():
+    """guide_horizon 3 > horizon 2: windows grow to context + 3 frames, the guide's loss is its own
+    3-step rollout's MSE (as the deterministic family's), and the transformer still sees only its
+    context + horizon frames, so its loss is the one it has on the shorter window."""
+    import dataclasses
+
+    short = dataclasses.replace(CFG, guide_width=8, guide_depth=1)
+    cfg = dataclasses.replace(short, guide_horizon=3)
+    assert (short.window, cfg.window) == (4, 5)
+    m, b = model(cfg), window(L=5)
+    loss, metrics = m.train().training_loss(b)
+    with torch.no_grad():
+        want = ((m.guide.rollout(b, 3) - b["latents"][:, 2:5]) ** 2).mean()
+    assert torch.allclose(metrics["guide_mse"], want)
+    loss.backward()
+    assert all(p.grad is not None for p in m.guide.parameters())
+    m1 = model(short).train()
+    m1.load_state_dict(m.state_dict())
+    _, m1_metrics = m1.training_loss({k: v[:, :4] if k != "actions" else v[:, :3] for k, v in b.items()})
+    assert torch.allclose(metrics["ce"], m1_metrics["ce"])
+    with pytest.raises(ValueError, match=r"latents must have shape \[3, 5, 6, 4, 4\]"):
+        m.training_loss({**b, "latents": b["latents"][:, :4]})
+    with pytest.raises(ValueError, match="guide_horizon"):
+        dataclasses.replace(cfg, guide_horizon=0)
+
+
 def test_greedy_mean_rounds_the_expected_level_and_mode_takes_the_likeliest():
     from cosmos_sim.dynamics.autoregressive import NEG, sample
 
