@@ -7,7 +7,8 @@ Latents come from a frozen tokenizer: one latent per control step, `[D, h, w]`. 
   them as channels), so a family sees the pose it must render the next frame from.
 
 Training batches (`LatentWindows` items, stacked):
-    latents [B, L, D, h, w]   frames t-K+1 .. t+H (K = context, H = horizon, L = K + H)
+    latents [B, L, D, h, w]   frames t-K+1 .. t+L-K (K = context, L = config.window: K + horizon,
+                              or longer where a part of the family trains further ahead)
     actions [B, L-1, A]       actions between consecutive frames
     plucker [B, L, 6, h, w]   camera rays of every frame
 A family's `training_loss(batch)` predicts frames K..L-1 (teacher forcing and/or its own rollouts)
@@ -29,7 +30,7 @@ from cosmos_sim.errors import UnknownChoiceError
 
 class Dynamics(Protocol):
     family: str
-    config: Any  # a frozen dataclass with to_dict() / from_dict()
+    config: Any  # a frozen dataclass with to_dict() / from_dict() and a `window` property (frames per batch)
 
     def training_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict]: ...
 

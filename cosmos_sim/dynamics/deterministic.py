@@ -31,6 +31,11 @@ class DeterministicConfig:
     depth: int = 6
     late_weight: float = 1.0  # loss weight of the last rollout step relative to the first (linear ramp)
 
+    @property
+    def window(self) -> int:
+        """Frames per training window (see cosmos_sim.dynamics.base)."""
+        return self.context + self.horizon
+
     def to_dict(self) -> dict:
         return asdict(self)
 

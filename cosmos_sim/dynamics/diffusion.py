@@ -106,6 +106,11 @@ class DiffusionConfig:
         if not 0 < self.sigma_min < self.sigma_max:
             raise ValueError(f"need 0 < sigma_min < sigma_max, got {self.sigma_min}, {self.sigma_max}")
 
+    @property
+    def window(self) -> int:
+        """Frames per training window (see cosmos_sim.dynamics.base)."""
+        return self.context + self.horizon
+
     def to_dict(self) -> dict:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
 

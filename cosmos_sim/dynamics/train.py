@@ -199,7 +199,7 @@ def train_dynamics(data_dir: str | os.PathLike, tokenizer_path: str | os.PathLik
     torch.manual_seed(train_config.seed)
     dyn = build_dynamics(family, cfg)
     K = cfg["context"]
-    H = getattr(dyn.config, "window", K + cfg.get("horizon", 1)) - K  # frames after the context per window
+    H = dyn.config.window - K  # frames after the context per window
     windows = LatentWindows(norm_cache, K, H, train_eps)
     head = StateHead(tokenizer.config.latent_dim, tokenizer.config.latent_size, world.state_dim, world.action_dim)
     head.delta_scale.copy_(stats["delta_scale"])

@@ -207,3 +207,13 @@ def test_guided_model_samples_around_its_guide():
     b = seeded_predict(m2, x, 0)
     assert torch.isfinite(a).all() and not torch.allclose(a, b)
     assert torch.equal(a, seeded_predict(m, x, 0))
+
+
+def test_every_family_sizes_its_training_window():
+    """train_dynamics cuts windows of `config.window` frames: context + horizon unless a family asks more."""
+    from cosmos_sim.dynamics.deterministic import DeterministicConfig
+
+    assert DiffusionConfig(context=2, horizon=3).window == 5
+    assert DeterministicConfig(context=2, horizon=4).window == 6
+    assert {"deterministic", "diffusion", "autoregressive"} <= set(FAMILIES)
+    assert all(hasattr(cfg_cls(), "window") for cfg_cls, _ in FAMILIES.values())
