@@ -34,9 +34,10 @@ state that a conv net learns far faster than attention. The transformer still de
 With `guide_horizon` > 1 the guide trains as the deterministic family does, on its own rollout of
 that many steps from the true frames (gradients through the rollout), and training windows grow to
 context + max(horizon, guide_horizon) frames, of which the transformer uses its first context +
-horizon. Measured on Push (small preset, 300 steps, one thread): 4 steps took the guide alone from
-24.9 to 26.9-27.1 dB at 16 steps and the model from 28.47 to 28.63-28.70 dB (two seeds); 8 steps
-took the guide to 29.1 dB at 16 but cost both 0.9 dB at horizon 1, and the model fell to 28.45.
+horizon. Measured on Push at the step counts 30 CPU minutes buy (`benchmarks/ar_sweep.py`, one GPU
+sitting): 4 steps gave 28.78-28.91 dB at 16 (two seeds), 6 steps 28.88, 8 steps 29.38 (1148 steps:
+a longer rollout is a slower step) at 0.04 dB less at horizon 1; the guide alone, continuous, rose
+from 29.4 to 30.0 dB at 16.
 
 Attention is block-causal over frames: a content token sees every content token of its own and
 earlier frames; a query sees the content of all earlier frames and the queries of its own frame.
