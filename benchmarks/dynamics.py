@@ -50,6 +50,7 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--eval-episodes", type=int, default=30)
+    ap.add_argument("--seed", type=int, default=0, help="training seed (run-to-run spread)")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--merge", action="store_true", help="keep other runs already in the results file")
     ap.add_argument("--out", default=str(ROOT / "results" / "dynamics.json"), help="results file")
@@ -83,7 +84,7 @@ def main() -> None:
         tc = TrainConfig(steps=2 * steps, batch_size=args.batch_size, lr=args.lr, warmup_steps=min(200, steps // 10),
                          # 10 s spare: the step running at the limit finishes past it
                          time_limit_s=budget * 60 - 10, schedule_by_time=True, checkpoint_every=10**9,
-                         ema_decay=0.995, log_every=50)
+                         ema_decay=0.995, log_every=50, seed=args.seed)
         t = time.perf_counter()
         r = train_dynamics(args.data, tok, run, family, args.preset, tc, overrides=overrides, device=args.device,
                            state_steps=min(4000, 8 * steps))
