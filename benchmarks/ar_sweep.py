@@ -49,11 +49,6 @@ VARIANTS: dict[str, tuple[dict, int, float]] = {
 }
 
 
-def _key(name: str) -> str:
-    ov, _, lr = VARIANTS[name]
-    return json.dumps({**ov, "lr": lr}, sort_keys=True)
-
-
 def probe(args) -> None:
     """CPU seconds a training step (steps 12-32 of a 32-step run), per distinct variant."""
     from cosmos_sim.dynamics.train import train_dynamics
@@ -80,7 +75,7 @@ def probe(args) -> None:
 
 def backgrounds(args) -> None:
     from cosmos_sim.data import EpisodeDataset
-    from cosmos_sim.evaluation.masks import BackgroundRenderer
+    from cosmos_sim.evaluation.masks import BackgroundRenderer, pose_key
     from cosmos_sim.tokenizer.train import split_episodes
 
     ds = EpisodeDataset(args.data)
@@ -90,7 +85,7 @@ def backgrounds(args) -> None:
     for i in held[: args.eval_episodes]:
         ep = ds[i]
         for e, f in zip(ep["extrinsics"], ep["fovy"], strict=True):
-            poses.setdefault(np.round(np.asarray(e, np.float32), 5).tobytes() + np.float32(f).tobytes(), (e, f))
+            poses.setdefault(pose_key(e, f), (e, f))
     if len(poses) != 1:
         raise SystemExit(f"the eval frames have {len(poses)} camera poses; this sweep handles one fixed camera")
     (e, f), = poses.values()
@@ -103,10 +98,10 @@ def one(args) -> None:
     """Train and score one variant (a worker of `run`): prints one JSON line."""
     torch.set_num_threads(1)
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False  # as on the CPU
-    import cosmos_sim.evaluation.open_loop as ol
     from cosmos_sim.data import EpisodeDataset
     from cosmos_sim.dynamics.train import train_dynamics
     from cosmos_sim.evaluation.masks import BackgroundRenderer
+    from cosmos_sim.evaluation.open_loop import open_loop
     from cosmos_sim.tokenizer.train import split_episodes
     from cosmos_sim.training import TrainConfig
     from cosmos_sim.world_model import WorldModel
@@ -114,16 +109,13 @@ def one(args) -> None:
     empty = np.load(ROOT / ".runs" / "ar_sweep_background.npy")
 
     class SavedBackground(BackgroundRenderer):  # the fixed camera's empty scene, rendered by `backgrounds`
-        def __init__(self, world, image_size):
+        def __init__(self):  # no MuJoCo: masks() only needs render()
             pass
 
         def render(self, extrinsics, fovy):
             return empty
 
-        def close(self):
-            pass
-
-    ol.BackgroundRenderer = SavedBackground
+    background = SavedBackground()
     name, steps = args.name, args.steps
     ov, seed, lr = VARIANTS[name]
     t = time.perf_counter()
@@ -137,7 +129,7 @@ def one(args) -> None:
     m = WorldModel.load(r["world_model"], device=args.device)
     res = {"name": name, "overrides": ov, "seed": seed, "lr": lr, "steps": steps}
     for label, zero in (("model", False), ("a0", True)):
-        ev = ol.open_loop(m, args.data, held, zero_actions=zero)
+        ev = open_loop(m, args.data, held, zero_actions=zero, background=background)
         res[label] = {h: ev["model"][h] for h in ev["horizons"]}
         if not zero:
             res["copy"] = {h: ev["copy_last"][h]["psnr"] for h in ev["horizons"]}
@@ -146,7 +138,7 @@ def one(args) -> None:
     guide = WorldModel(m.tokenizer, m.dynamics.guide, m.state_head, world=m.world, state_layout=m.state_layout,
                        action_names=m.action_names, latent_mean=m.latent_mean, latent_std=m.latent_std,
                        state_mean=m.state_mean, state_std=m.state_std).to(args.device)
-    ev = ol.open_loop(guide, args.data, held)
+    ev = open_loop(guide, args.data, held, background=background)
     res["guide"] = {h: ev["model"][h]["psnr"] for h in ev["horizons"]}
     res["total_s"] = time.perf_counter() - t
     print(json.dumps(res))

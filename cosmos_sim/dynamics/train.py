@@ -31,10 +31,10 @@ PRESETS: dict[str, dict[str, dict]] = {
                   "base": {"width": 384, "depth": 8, "guide_width": 192, "guide_depth": 8}},
     # small AR: one context frame (its queries also see the frame before them, see autoregressive.py):
     # half the tokens of two, 2x the training steps in a CPU budget, the same fidelity per step;
-    # two target frames, half of the windows conditioned on its own first sample (self-forcing):
-    # +0.3 dB at 16 steps in the same CPU budget (benchmarks/dynamics.py, run autoregressive-h1);
-    # the guide trained on its own 8-step rollouts (guide_horizon; 4 and 6 did worse in the same CPU
-    # budget, benchmarks/ar_sweep.py)
+    # two target frames, half of the windows conditioned on its own first sample (self-forcing:
+    # +0.3 dB at 16 steps in the same CPU budget with a one-step guide, no gain with the 8-step one:
+    # benchmarks/dynamics.py, run autoregressive-h1); the guide trained on its own 8-step rollouts
+    # (guide_horizon; 4 and 6 did worse in the same CPU budget, benchmarks/ar_sweep.py)
     "autoregressive": {"tiny": {"width": 32, "depth": 1, "heads": 2, "guide_width": 16, "guide_depth": 1},
                        "small": {"context": 1, "horizon": 2, "self_forcing": 0.5, "guide_width": 96,
                                  "guide_depth": 4, "guide_horizon": 8},

@@ -13,6 +13,11 @@ from cosmos_sim.camera import CameraPose
 from cosmos_sim.worlds import World, get_world
 
 
+def pose_key(extrinsics: np.ndarray, fovy: float) -> bytes:
+    """A camera pose as a hashable key, equal for poses that render the same empty scene."""
+    return np.round(np.asarray(extrinsics, np.float32), 5).tobytes() + np.float32(fovy).tobytes()
+
+
 class BackgroundRenderer:
     """Renders the world without its bodies (table, walls and ramp only) at any pose."""
 
@@ -28,7 +33,7 @@ class BackgroundRenderer:
         self._cache: dict[bytes, np.ndarray] = {}
 
     def render(self, extrinsics: np.ndarray, fovy: float) -> np.ndarray:
-        key = np.round(np.asarray(extrinsics, np.float32), 5).tobytes() + np.float32(fovy).tobytes()
+        key = pose_key(extrinsics, fovy)
         if key not in self._cache:
             if len(self._cache) > 256:
                 self._cache.clear()

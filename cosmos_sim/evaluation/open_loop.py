@@ -28,13 +28,17 @@ def _unit(frames: torch.Tensor) -> torch.Tensor:  # uint8 [N, H, W, 3] -> float 
 
 @torch.no_grad()
 def open_loop(model, data_dir: str | os.PathLike, episodes: list[int], horizons=(1, 4, 16, 32),
-              position_entry: str | None = None, zero_actions: bool = False, generator_seed: int = 0) -> dict:
-    """Per-horizon mean PSNR (whole / objects), SSIM and position error for model, copy-last and ceiling."""
+              position_entry: str | None = None, zero_actions: bool = False, generator_seed: int = 0,
+              background: BackgroundRenderer | None = None) -> dict:
+    """Per-horizon mean PSNR (whole / objects), SSIM and position error for model, copy-last and ceiling.
+
+    `background` renders the empty scene for the object masks; by default a MuJoCo BackgroundRenderer,
+    made and closed here (a caller's own stays open)."""
     ds = EpisodeDataset(data_dir)
     world = get_world(ds.world)
     entry = position_entry or (world.object_entries[0] if world.object_entries else None)
     K, T = model.context, max(horizons)
-    bg = BackgroundRenderer(world, (model.image_size, model.image_size))
+    bg = background or BackgroundRenderer(world, (model.image_size, model.image_size))
     acc: dict[str, dict[int, list]] = {}
     used = 0
     g = torch.Generator(device=model.device).manual_seed(generator_seed)
@@ -83,7 +87,8 @@ def open_loop(model, data_dir: str | os.PathLike, episodes: list[int], horizons=
                     if p is not None:
                         row["position_error_m"] = float(np.linalg.norm(p - true_pos))
                 rec_h.append(row)
-    bg.close()
+    if background is None:
+        bg.close()
     out = {"episodes": used, "horizons": list(horizons), "position_entry": entry, "zero_actions": zero_actions}
     for name, per_h in acc.items():
         out[name] = {}
