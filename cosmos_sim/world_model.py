@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from cosmos_sim.camera import plucker_from_extrinsics
-from cosmos_sim.dynamics import build_dynamics
+from cosmos_sim.dynamics import FAMILIES, build_dynamics, get_family
 from cosmos_sim.errors import CheckpointError, ConfigMismatchError
 from cosmos_sim.tokenizer import CausalVideoTokenizer, Stream, TokenizerConfig
 from cosmos_sim.tokenizer.model import pixels_to_unit, unit_to_pixels
@@ -46,9 +46,8 @@ class StateHead(nn.Module):
 
     `gate`: each entry's change is scaled by a learned sigmoid gate of (prev, action). Most entries
     hold still most of the time (a block nobody touches, the goal), and an MLP's change is never
-    exactly zero: ungated, an untouched block drifted 0.1-0.3 cm a step (measured from episode
-    starts on held-out Push episodes, 1000 updates: block error at 1 / 4 steps 0.22 / 0.57 cm
-    ungated, 0.01 / 0.07 cm gated; copying the start state gives 0 / 0.27).
+    exactly zero, so ungated an untouched block drifts a little every step; the gate learns to
+    close (the measured drift with and without it: docs/experiments.md).
     """
 
     def __init__(self, latent_channels: int, latent_size: int, state_dim: int, action_dim: int, width: int = 64,
@@ -254,32 +253,10 @@ class WorldModel(nn.Module):
         return plucker_from_extrinsics(extrinsics.to(self.device), fovy.to(self.device),
                                        self.tokenizer.config.latent_size)
 
-    def sampling_options(self, sampling_steps: int | None = None, sampler: str | None = None,
-                         temperature: float | None = None, top_k: int | None = None) -> dict:
-        """Validated keyword arguments for `step(..., sampling=...)`; each applies to one family only."""
-        allowed = {"diffusion": ("sampling_steps", "sampler"), "autoregressive": ("temperature", "top_k")}
-        given = {"sampling_steps": sampling_steps, "sampler": sampler, "temperature": temperature, "top_k": top_k}
-        out = {}
-        for name, value in given.items():
-            if value is None:
-                continue
-            if name not in allowed.get(self.family, ()):
-                raise ValueError(f"{name} does not apply to a {self.family} world model "
-                                 f"(it applies to {'diffusion' if name in allowed['diffusion'] else 'autoregressive'})")
-            if name == "sampling_steps" and (not isinstance(value, int) or value < 1):
-                raise ValueError(f"sampling_steps must be an int >= 1, got {value!r}")
-            if name == "temperature" and not (float(value) >= 0 and float(value) < float("inf")):
-                raise ValueError(f"temperature must be a finite number >= 0, got {value!r}")
-            if name == "top_k" and (not isinstance(value, int) or value < 0):
-                raise ValueError(f"top_k must be an int >= 0, got {value!r}")
-            out[{"sampling_steps": "steps"}.get(name, name)] = value
-        if "sampler" in out:
-            from cosmos_sim.dynamics.diffusion import SAMPLERS
-            from cosmos_sim.errors import UnknownChoiceError
-
-            if out["sampler"] not in SAMPLERS:
-                raise UnknownChoiceError("sampler", out["sampler"], SAMPLERS)
-        return out
+    def sampling_options(self, **options: Any) -> dict:
+        """Validated `sampling` for `step`: the dynamics family's options (diffusion `steps`, `sampler`;
+        autoregressive `temperature`, `top_k`; none for deterministic), checked by the family."""
+        return get_family(self.family).sampling_options(**options)
 
     @torch.no_grad()
     def step(self, state: RolloutState, actions: torch.Tensor, extrinsics: torch.Tensor | None = None,
@@ -289,7 +266,8 @@ class WorldModel(nn.Module):
         """Actions [B, A] and the next frame's camera -> (frames uint8 [B, H, W, 3] or None, states [B, S]).
 
         The camera is given as extrinsics [B, 4, 4] + fovy [B], or as precomputed `rays` (see `rays()`),
-        which a caller with fixed cameras computes once. `sampling` comes from `sampling_options`.
+        which a caller with fixed cameras computes once. `sampling` comes from `sampling_options`
+        (validated once there, passed to the family's `predict` as is).
         `latents=False` advances the state alone (no latent dynamics, no camera needed): what state-only
         observers (PPO on states, planners) pay for; the rollout cannot produce frames afterwards.
         """
@@ -355,6 +333,10 @@ class WorldModel(nn.Module):
         def part(prefix):
             return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
 
+        family = meta.get("family")
+        if family not in FAMILIES:
+            raise CheckpointError(f"{p}: dynamics family {family!r} is not registered (registered: "
+                                  f"{', '.join(sorted(FAMILIES))}); import the module that registers it first")
         try:
             tok = CausalVideoTokenizer(TokenizerConfig.from_dict(meta["tokenizer_config"]))
             tok.load_state_dict(part("tokenizer/"))

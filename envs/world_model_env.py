@@ -16,6 +16,7 @@ episodes of a dataset.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +87,16 @@ def resolve_model(model: Any, world: World, image_size: tuple[int, int] | None, 
     return model.to(device)
 
 
+def check_sampling(sampling: Any) -> dict[str, Any]:
+    """`sampling=` as keyword arguments for `WorldModel.sampling_options` (the family checks the options)."""
+    if sampling is None:
+        return {}
+    if not isinstance(sampling, Mapping):
+        raise TypeError(f"sampling must be a dict of the model family's sampling options, e.g. {{'steps': 4}} "
+                        f"for diffusion, got {type(sampling).__name__}")
+    return {str(k): v for k, v in sampling.items()}
+
+
 class PhysicsResets:
     """Initial states and first frames from the physics backend the model was trained on."""
 
@@ -135,13 +146,16 @@ class DatasetResets:
 
 # --- the batched core --------------------------------------------------------------------------------
 class LearnedWorlds:
-    """N rollouts of a WorldModel stepped together. Inputs and outputs are torch tensors on `device`."""
+    """N rollouts of a WorldModel stepped together. Inputs and outputs are torch tensors on `device`.
+
+    `sampling`: the model family's sampling options for every step, e.g. `{"steps": 4}` (diffusion) or
+    `{"temperature": 0.0}` (autoregressive); the family rejects options it does not have, when the env is made.
+    """
 
     def __init__(self, world: str | World, model: Any, num_envs: int, *, obs_mode: str = "both",
                  image_size: int | tuple[int, int] | None = None, camera: Any = None, camera_control: bool = False,
                  reset_source: str | os.PathLike = "physics", device: str | torch.device | None = None,
-                 sampling_steps: int | None = None, sampler: str | None = None, temperature: float | None = None,
-                 top_k: int | None = None, render: bool = False):
+                 sampling: Mapping[str, Any] | None = None, render: bool = False):
         if not isinstance(num_envs, int) or num_envs < 1:
             raise ValueError(f"num_envs must be a positive int, got {num_envs!r}")
         self.world = get_world(world)
@@ -150,7 +164,7 @@ class LearnedWorlds:
         requested = parse_image_size(image_size) if image_size is not None else None
         self.model = resolve_model(model, self.world, requested, self.device)
         self.image_size = (self.model.image_size, self.model.image_size)
-        self.sampling = self.model.sampling_options(sampling_steps, sampler, temperature, top_k)
+        self.sampling = self.model.sampling_options(**check_sampling(sampling))
         self.camera_spec = CameraSpec(camera)
         self.camera_control = bool(camera_control)
         self.num_envs = num_envs
@@ -294,14 +308,12 @@ class WorldModelEnv(gym.Env):
     def __init__(self, world: str | World = "Push", model: Any = None, obs_mode: str = "both",
                  image_size: int | tuple[int, int] | None = None, camera: Any = None, camera_control: bool = False,
                  render_mode: str | None = None, device: str | torch.device | None = None,
-                 reset_source: str | os.PathLike = "physics", sampling_steps: int | None = None,
-                 sampler: str | None = None, temperature: float | None = None, top_k: int | None = None):
+                 reset_source: str | os.PathLike = "physics", sampling: Mapping[str, Any] | None = None):
         if render_mode not in (None, "rgb_array"):
             raise UnknownChoiceError("render_mode", render_mode, ["rgb_array"])
         self.core = LearnedWorlds(world, model, 1, obs_mode=obs_mode, image_size=image_size, camera=camera,
                                   camera_control=camera_control, reset_source=reset_source, device=device,
-                                  sampling_steps=sampling_steps, sampler=sampler, temperature=temperature,
-                                  top_k=top_k, render=render_mode is not None)
+                                  sampling=sampling, render=render_mode is not None)
         self.world, self.obs_mode, self.render_mode = self.core.world, obs_mode, render_mode
         self.backend = "world_model"
         self.image_size = self.core.image_size
@@ -367,8 +379,7 @@ class WorldModelVectorEnv(gym.vector.VectorEnv):
     def __init__(self, world: str | World = "Push", num_envs: int = 1, model: Any = None, obs_mode: str = "both",
                  image_size: int | tuple[int, int] | None = None, camera: Any = None, camera_control: bool = False,
                  render_mode: str | None = None, device: str | torch.device | None = None,
-                 reset_source: str | os.PathLike = "physics", sampling_steps: int | None = None,
-                 sampler: str | None = None, temperature: float | None = None, top_k: int | None = None,
+                 reset_source: str | os.PathLike = "physics", sampling: Mapping[str, Any] | None = None,
                  array_type: str = "numpy"):
         if array_type not in ARRAY_TYPES:
             raise UnknownChoiceError("array_type", array_type, ARRAY_TYPES)
@@ -376,8 +387,7 @@ class WorldModelVectorEnv(gym.vector.VectorEnv):
             raise UnknownChoiceError("render_mode", render_mode, ["rgb_array"])
         self.core = LearnedWorlds(world, model, num_envs, obs_mode=obs_mode, image_size=image_size, camera=camera,
                                   camera_control=camera_control, reset_source=reset_source, device=device,
-                                  sampling_steps=sampling_steps, sampler=sampler, temperature=temperature,
-                                  top_k=top_k, render=render_mode is not None)
+                                  sampling=sampling, render=render_mode is not None)
         self.world, self.obs_mode, self.render_mode = self.core.world, obs_mode, render_mode
         self.array_type = array_type
         self.num_envs = num_envs

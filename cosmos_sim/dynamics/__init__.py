@@ -1,9 +1,18 @@
 """Latent dynamics families: deterministic baseline, EDM diffusion DiT, autoregressive FSQ transformer.
 
-Each family is one module that registers itself (see `base.register_family`).
+Each family is one module that registers itself (see `base.register_family` and
+docs/adding-a-dynamics-family.md).
 """
 
 from cosmos_sim.dynamics import autoregressive, deterministic, diffusion  # noqa: F401  (register families)
-from cosmos_sim.dynamics.base import FAMILIES, build_dynamics, register_family
+from cosmos_sim.dynamics.base import (
+    FAMILIES,
+    Family,
+    SamplingOption,
+    build_dynamics,
+    get_family,
+    latent_shapes,
+    register_family,
+)
 
-__all__ = ["FAMILIES", "build_dynamics", "register_family"]
+__all__ = ["FAMILIES", "Family", "SamplingOption", "build_dynamics", "get_family", "latent_shapes", "register_family"]

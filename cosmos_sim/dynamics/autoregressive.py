@@ -26,18 +26,17 @@ still apply per digit; temperature 0 takes each digit's rounded expected level, 
 Regression guide (`guide_width` > 0; on in the presets): a small convolutional regressor (the
 deterministic family's network, trained jointly by MSE on the FSQ codes) guesses the next frame's
 codes from the last `context` frames, the action and the rays, and each query also embeds the guess
-at its position (a linear layer on its D values). Why: measured on Push, the transformer alone,
-argmax-decoded, copied every previous token after 250 steps (its one-step latent error equalled
-copy-last's exactly): which of the 8 % of tokens that change, and how, is a local function of the
-state that a conv net learns far faster than attention. The transformer still decides every digit
-(the guess is continuous and off the FSQ grid) and keeps its attention over the past.
+at its position (a linear layer on its D values). Why: the transformer alone learns to copy the
+previous frame's tokens long before it learns which few of them change (docs/experiments.md), and
+which tokens change, and how, is a local function of the state that a conv net learns far faster
+than attention. The transformer still decides every digit (the guess is continuous and off the FSQ
+grid) and keeps its attention over the past.
 With `guide_horizon` > 1 the guide trains as the deterministic family does, on its own rollout of
-that many steps from the true frames (gradients through the rollout), and training windows grow to
-context + max(horizon, guide_horizon) frames, of which the transformer uses its first context +
-horizon. Measured on Push at the step counts 30 CPU minutes buy (`benchmarks/ar_sweep.py`, one GPU
-sitting): 4 steps gave 28.78-28.91 dB at 16 (two seeds), 6 steps 28.88, 8 steps 29.38 (1148 steps:
-a longer rollout is a slower step) at 0.04 dB less at horizon 1; the guide alone, continuous, rose
-from 29.4 to 30.0 dB at 16.
+that many steps from the true frames (gradients through the rollout), so it learns to correct its
+own drift; training windows grow to context + max(horizon, guide_horizon) frames, of which the
+transformer uses its first context + horizon. A longer rollout is a slower training step: the
+small preset's value comes from a sweep at a fixed time budget (`benchmarks/ar_sweep.py`,
+docs/experiments.md).
 
 Attention is block-causal over frames: a content token sees every content token of its own and
 earlier frames; a query sees the content of all earlier frames and the queries of its own frame.
@@ -70,13 +69,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cosmos_sim.dynamics.base import register_family
+from cosmos_sim.dynamics.base import SamplingOption, register_family
 from cosmos_sim.dynamics.deterministic import regression_guide
+
+if TYPE_CHECKING:
+    from cosmos_sim.tokenizer import TokenizerConfig
 
 NEG = -1e9  # logit of the padding classes of digits with fewer levels than the largest
 GREEDY = ("mean", "mode")  # temperature-0 decoding per digit, see AutoregressiveConfig.greedy
@@ -108,8 +111,7 @@ class AutoregressiveConfig:
     # temperature 0 takes, per digit, the rounded expected level ("mean") or the likeliest ("mode").
     # Digits are ordinal (evenly spaced FSQ levels), so the rounded mean is the least squared error
     # per digit: where the model hesitates between levels it lands between them instead of on the
-    # one that wins by a hair. Measured on Push (AR small, 886 steps): 29.15 / 27.33 dB at 16 / 32
-    # steps against mode's 29.08 / 26.43, the same with zeroed actions.
+    # one that wins by a hair (the comparison: docs/experiments.md).
     greedy: str = "mean"
 
     def __post_init__(self):
@@ -150,6 +152,28 @@ class AutoregressiveConfig:
     @classmethod
     def from_dict(cls, d: dict) -> AutoregressiveConfig:
         return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items()})
+
+
+# preset -> config fields (the rest from the defaults above and `config_for`); every preset carries
+# the regression guide (see the module docstring).
+# small: one context frame (its queries still embed the frame before them, `query_prev`), half the
+# tokens of two, so more training steps fit a budget; two target frames, half of the windows
+# conditioned on the model's own first sample (self-forcing), so it learns from its own history;
+# the guide trained on its own 8-step rollouts (`guide_horizon`). The runs behind these choices:
+# benchmarks/dynamics.py and benchmarks/ar_sweep.py, figures in docs/experiments.md.
+PRESETS = {"tiny": {"width": 32, "depth": 1, "heads": 2, "guide_width": 16, "guide_depth": 1},
+           "small": {"context": 1, "horizon": 2, "self_forcing": 0.5, "guide_width": 96, "guide_depth": 4,
+                     "guide_horizon": 8},
+           "base": {"width": 384, "depth": 8, "guide_width": 192, "guide_depth": 8}}
+# per env (`sampling={...}`): per-digit temperature (0: greedy) and top-k (0: off); the config's otherwise
+SAMPLING = {"temperature": SamplingOption(float, minimum=0), "top_k": SamplingOption(int, minimum=0)}
+
+
+def config_for(tokenizer: TokenizerConfig, action_dim: int) -> dict:
+    """Latent size and action size from the data; the tokens are FSQ codes, so the levels replace a channel count."""
+    if tokenizer.kind != "discrete":
+        raise ValueError("the autoregressive family needs a discrete (FSQ) tokenizer, e.g. --preset dv8")
+    return {"fsq_levels": list(tokenizer.fsq_levels), "latent_size": tokenizer.latent_size, "action_dim": action_dim}
 
 
 @dataclass
@@ -224,7 +248,7 @@ class Block(nn.Module):
         return x + self.drop(self.mlp(self.ln2(x))), kv
 
 
-@register_family("autoregressive", AutoregressiveConfig)
+@register_family("autoregressive", AutoregressiveConfig, presets=PRESETS, config_for=config_for, sampling=SAMPLING)
 class AutoregressiveDynamics(nn.Module):
     def __init__(self, config: AutoregressiveConfig):
         super().__init__()
@@ -386,7 +410,7 @@ class AutoregressiveDynamics(nn.Module):
     def _self_forced(self, lat, pl, act, context):
         """Replace frames K..L-2 of a `self_forcing` fraction of the windows with the model's own samples.
 
-        Only the picked windows are rolled out (the rest would be thrown away: ~5 % of a step at 0.5)."""
+        Only the picked windows are rolled out: the others' samples would be thrown away."""
         K, H = self.config.context, self.config.horizon
         pick = torch.rand(lat.shape[0], device=lat.device) < self.config.self_forcing
         if not pick.any():

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cosmos_sim.dynamics.base import register_family
+from cosmos_sim.dynamics.base import latent_shapes, register_family
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,12 @@ class DeterministicConfig:
         return cls(**d)
 
 
+# preset -> config fields; the latent shape and action size come from the data (`latent_shapes`).
+PRESETS = {"tiny": {"width": 16, "depth": 1, "horizon": 2},
+           "small": {"width": 96, "depth": 4, "horizon": 4},
+           "base": {"width": 192, "depth": 8, "horizon": 6}}
+
+
 class FiLMBlock(nn.Module):
     def __init__(self, width: int, cond: int):
         super().__init__()
@@ -60,7 +66,8 @@ class FiLMBlock(nn.Module):
         return x + self.c2(h)
 
 
-@register_family("deterministic", DeterministicConfig)
+# A regressor has nothing to sample: no sampling options.
+@register_family("deterministic", DeterministicConfig, presets=PRESETS, config_for=latent_shapes)
 class DeterministicDynamics(nn.Module):
     def __init__(self, config: DeterministicConfig):
         super().__init__()

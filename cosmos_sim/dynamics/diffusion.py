@@ -21,19 +21,19 @@ EDM preconditioning (Karras et al. 2022), in float32 whatever the autocast:
 
 Residual target (default): the model denoises the *change* y = (z_next - z_last) * residual_scale
 rather than z_next itself, and the sample is z_last + y / residual_scale. Most of a frame does not
-move between two control steps, so the residual is zero almost everywhere (90 % of its entries
-are under 0.1 in latent std units): the DiT only has to draw what moves, and the static scene is
-copied exactly instead of being re-synthesised from noise every step. `residual_scale` brings the
-residual's spread (about 0.24 latent std on Push) to about sigma_data.
+move between two control steps, so the residual is zero almost everywhere: the DiT only has to
+draw what moves, and the static scene is copied exactly instead of being re-synthesised from noise
+every step. The residual's spread is a fraction of the latents'; `residual_scale` brings it up to
+about sigma_data, the scale EDM's preconditioning assumes (docs/experiments.md has the figures).
 
 Regression guide (CorrDiff-style, `guide_width` > 0; on in the presets): a small convolutional
 regressor (the deterministic family's network, trained jointly by MSE) predicts the next latent's
 mean, and the DiT denoises the remainder y = (z_next - guide) * residual_scale around it, with the
-guide also embedded at each target patch. Why: measured on Push, the DiT alone learns the
-conditional mean very slowly - after 427 steps its denoiser at σ = 10 explained under 10 % of the
-next latent's change and its one-step latent error was no better than copying the last frame,
-while the conv regressor explained 40 % in 250 steps. NVIDIA's CorrDiff splits a prediction the
-same way: regression for the mean, diffusion for what the mean cannot say.
+guide also embedded at each target patch. Why: a DiT alone learns the conditional mean of the next
+latent slowly (its one-step samples stay no better than copying the last frame for a long time),
+while a conv regressor learns that mean fast; docs/experiments.md has the measurements. NVIDIA's
+CorrDiff splits a prediction the same way: regression for the mean, diffusion for what the mean
+cannot say.
 
 Context noise augmentation: in training the past latents get Gaussian noise of a level drawn per
 sample from U(0, cond_noise), and the model is told the level, so it learns not to trust slightly
@@ -47,15 +47,18 @@ generator=generator)`, so the same generator seed gives the same sample.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cosmos_sim.dynamics.base import register_family, timestep_embedding
+from cosmos_sim.dynamics.base import SamplingOption, latent_shapes, register_family, timestep_embedding
 from cosmos_sim.dynamics.deterministic import regression_guide
 from cosmos_sim.errors import ActionError, UnknownChoiceError
+
+if TYPE_CHECKING:
+    from cosmos_sim.tokenizer import TokenizerConfig
 
 SAMPLERS = ("euler", "heun")
 FREQ_DIM = 256  # sinusoidal features fed to the noise-level and augmentation MLPs
@@ -83,7 +86,7 @@ class DiffusionConfig:
     P_mean: float = 0.0  # residual targets: more training at high σ, where the one-step mean is learned
     P_std: float = 1.2
     sigma_min: float = 0.002
-    sigma_max: float = 10.0  # 20x the residual target's std; 80 (EDM's image default) is never trained at
+    sigma_max: float = 10.0  # 20 sigma_data (the target's scale); 80 (EDM's image default) is never trained at
     rho: float = 7.0
     cond_noise: float = 0.1  # training: context noise std ~ U(0, cond_noise)
     cond_noise_infer: float = 0.0  # predict: context noise std (the model is told it)
@@ -117,6 +120,21 @@ class DiffusionConfig:
     @classmethod
     def from_dict(cls, d: dict) -> DiffusionConfig:
         return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items()})
+
+
+# preset -> config fields (the rest from the defaults above and `config_for`); every preset carries
+# the regression guide (see the module docstring)
+PRESETS = {"tiny": {"width": 32, "depth": 1, "heads": 2, "guide_width": 16, "guide_depth": 1},
+           "small": {"guide_width": 96, "guide_depth": 4},
+           "base": {"width": 384, "depth": 8, "guide_width": 192, "guide_depth": 8}}
+# per env (`sampling={...}`): how many denoising steps and which ODE solver; the config's otherwise
+SAMPLING = {"steps": SamplingOption(int, minimum=1), "sampler": SamplingOption(str, choices=SAMPLERS)}
+
+
+def config_for(tokenizer: TokenizerConfig, action_dim: int) -> dict:
+    """Latent shape and action size from the data; training normalizes latents to unit std and EDM's
+    preconditioning assumes sigma_data = 0.5, so they enter at half scale."""
+    return {**latent_shapes(tokenizer, action_dim), "latent_scale": 0.5}
 
 
 def patchify(x: torch.Tensor, p: int) -> torch.Tensor:
@@ -164,10 +182,8 @@ class Block(nn.Module):
         return x + gate2 * self.mlp(modulate(self.norm2(x), shift2, scale2))
 
 
-@register_family("diffusion", DiffusionConfig)
+@register_family("diffusion", DiffusionConfig, presets=PRESETS, config_for=config_for, sampling=SAMPLING)
 class DiffusionDynamics(nn.Module):
-    family = "diffusion"
-
     def __init__(self, config: DiffusionConfig):
         super().__init__()
         self.config = cfg = config
@@ -183,7 +199,7 @@ class DiffusionDynamics(nn.Module):
             self.guide = regression_guide(cfg.latent_channels, cfg.latent_size, cfg.action_dim, cfg.context,
                                           cfg.guide_width, cfg.guide_depth)
         # positions at 0.5 rather than DiT's 0.02, so they are not drowned by the unit-size noise of the
-        # target tokens at high σ (measured on Push: no different from 0.02 after 427 steps)
+        # target tokens at high σ
         self.pos_frame = nn.Parameter(torch.randn(cfg.context + 1, W) * 0.5)
         self.pos_row = nn.Parameter(torch.randn(self.grid, W) * 0.5)
         self.pos_col = nn.Parameter(torch.randn(self.grid, W) * 0.5)

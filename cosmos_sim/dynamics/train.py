@@ -12,9 +12,9 @@ import torch
 from torch import nn
 
 from cosmos_sim.data import EpisodeDataset
-from cosmos_sim.dynamics.base import FAMILIES, build_dynamics
+from cosmos_sim.dynamics.base import build_dynamics, get_family
 from cosmos_sim.dynamics.latents import LatentWindows, load_or_build_cache
-from cosmos_sim.errors import DatasetError, UnknownChoiceError
+from cosmos_sim.errors import DatasetError
 from cosmos_sim.tokenizer import CausalVideoTokenizer
 from cosmos_sim.tokenizer.train import split_episodes
 from cosmos_sim.training import TrainConfig, Trainer
@@ -22,47 +22,15 @@ from cosmos_sim.training.checkpoint import resolve_checkpoint
 from cosmos_sim.world_model import FILE, StateHead, WorldModel
 
 KIND = "dynamics"
-# Per family and preset: config overrides. Shapes (latent size, channels, action size) come from data.
-PRESETS: dict[str, dict[str, dict]] = {
-    "deterministic": {"tiny": {"width": 16, "depth": 1, "horizon": 2}, "small": {"width": 96, "depth": 4, "horizon": 4},
-                      "base": {"width": 192, "depth": 8, "horizon": 6}},
-    "diffusion": {"tiny": {"width": 32, "depth": 1, "heads": 2, "guide_width": 16, "guide_depth": 1},
-                  "small": {"guide_width": 96, "guide_depth": 4},
-                  "base": {"width": 384, "depth": 8, "guide_width": 192, "guide_depth": 8}},
-    # small AR: one context frame (its queries also see the frame before them, see autoregressive.py):
-    # half the tokens of two, 2x the training steps in a CPU budget, the same fidelity per step;
-    # two target frames, half of the windows conditioned on its own first sample (self-forcing:
-    # +0.3 dB at 16 steps in the same CPU budget with a one-step guide, no gain with the 8-step one:
-    # benchmarks/dynamics.py, run autoregressive-h1); the guide trained on its own 8-step rollouts
-    # (guide_horizon; 4 and 6 did worse in the same CPU budget, benchmarks/ar_sweep.py)
-    "autoregressive": {"tiny": {"width": 32, "depth": 1, "heads": 2, "guide_width": 16, "guide_depth": 1},
-                       "small": {"context": 1, "horizon": 2, "self_forcing": 0.5, "guide_width": 96,
-                                 "guide_depth": 4, "guide_horizon": 8},
-                       "base": {"width": 384, "depth": 8, "guide_width": 192, "guide_depth": 8}},
-}
 
 
 def dynamics_config(family: str, preset: str, tokenizer: CausalVideoTokenizer, action_dim: int, **overrides) -> dict:
-    import cosmos_sim.dynamics  # noqa: F401  (registers families)
+    """Config dict of a family's preset for this tokenizer's latents and `action_dim` actions.
 
-    if family not in FAMILIES:
-        raise UnknownChoiceError("dynamics model", family, FAMILIES)
-    if preset not in PRESETS.get(family, {}):
-        raise UnknownChoiceError(f"{family} preset", preset, PRESETS.get(family, {}))
-    tc = tokenizer.config
-    shapes = {"latent_size": tc.latent_size, "action_dim": action_dim}
-    if family == "autoregressive":
-        if tc.kind != "discrete":
-            raise ValueError("the autoregressive family needs a discrete (FSQ) tokenizer, e.g. --preset dv8")
-        shapes["fsq_levels"] = list(tc.fsq_levels)
-    else:
-        shapes["latent_channels"] = tc.latent_dim
-    if family == "diffusion":  # our latents are normalized to unit std; EDM wants sigma_data = 0.5
-        shapes["latent_scale"] = 0.5
-    cfg_cls = FAMILIES[family][0]
-    base = cfg_cls().to_dict()
-    merged = {**base, **PRESETS[family][preset], **shapes, **overrides}
-    return cfg_cls.from_dict({k: v for k, v in merged.items() if k in base}).to_dict()
+    The family's module declares its presets and the fields the data fixes (`register_family`);
+    `overrides` win over both, and a field the family's config does not have is an error.
+    """
+    return get_family(family).preset_config(preset, tokenizer.config, action_dim, **overrides)
 
 
 class DynamicsTrainee(nn.Module):

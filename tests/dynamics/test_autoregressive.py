@@ -28,7 +28,7 @@ def model(cfg=CFG, seed=0):
 def test_config_round_trip_and_registry():
     d = json.loads(json.dumps(CFG.to_dict()))
     assert AutoregressiveConfig.from_dict(d) == CFG
-    assert FAMILIES["autoregressive"][0] is AutoregressiveConfig
+    assert FAMILIES["autoregressive"].config_cls is AutoregressiveConfig
     assert isinstance(build_dynamics("autoregressive", d), AutoregressiveDynamics)
 
 

@@ -49,7 +49,7 @@ def seeded_predict(m, inputs, seed, **kw):
 
 def test_registered_and_config_round_trip():
     cfg = DiffusionConfig(**TINY)
-    assert FAMILIES["diffusion"] == (DiffusionConfig, DiffusionDynamics)
+    assert (FAMILIES["diffusion"].config_cls, FAMILIES["diffusion"].model_cls) == (DiffusionConfig, DiffusionDynamics)
     assert DiffusionConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
     assert isinstance(build_dynamics("diffusion", cfg.to_dict()), DiffusionDynamics)
 
@@ -216,4 +216,4 @@ def test_every_family_sizes_its_training_window():
     assert DiffusionConfig(context=2, horizon=3).window == 5
     assert DeterministicConfig(context=2, horizon=4).window == 6
     assert {"deterministic", "diffusion", "autoregressive"} <= set(FAMILIES)
-    assert all(hasattr(cfg_cls(), "window") for cfg_cls, _ in FAMILIES.values())
+    assert all(hasattr(f.config_cls(), "window") for f in FAMILIES.values())

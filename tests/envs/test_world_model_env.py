@@ -131,8 +131,19 @@ def test_bad_input(run, tmp_path):
             WorldModelEnv("push", model=run, device="cuda")
     with pytest.raises(FileNotFoundError, match="cosmos-sim train"):
         WorldModelEnv("push", model=tmp_path / "nothing")
-    with pytest.raises(ValueError, match="sampling_steps does not apply to a deterministic"):
+    # a deterministic model has no sampling options: the family names the option and its (no) options
+    no_steps = r"sampling option 'steps' does not apply to the deterministic family \(its sampling options: none\)"
+    with pytest.raises(ValueError, match=no_steps):
+        WorldModelEnv("push", model=run, sampling={"steps": 4})
+    with pytest.raises(ValueError, match=no_steps):
+        gym.make(ID, backend="world_model", model=run, sampling={"steps": 4})
+    with pytest.raises(ValueError, match=no_steps):
+        gym.make_vec(ID, num_envs=2, backend="world_model", model=run, sampling={"steps": 4})
+    with pytest.raises(TypeError, match="sampling must be a dict"):
+        WorldModelEnv("push", model=run, sampling=4)
+    with pytest.raises(TypeError, match="sampling_steps"):  # the per-option keywords are gone
         WorldModelEnv("push", model=run, sampling_steps=4)
+    WorldModelEnv("push", model=run, sampling={}).close()
     env = WorldModelEnv("push", model=run)
     with pytest.raises(RuntimeError, match="reset"):
         env.step(np.zeros(2, np.float32))
