@@ -101,7 +101,7 @@ def one(args) -> None:
     from cosmos_sim.data import EpisodeDataset
     from cosmos_sim.dynamics.train import train_dynamics
     from cosmos_sim.evaluation.masks import BackgroundRenderer
-    from cosmos_sim.evaluation.open_loop import open_loop
+    from cosmos_sim.evaluation.open_loop import held_out
     from cosmos_sim.tokenizer.train import split_episodes
     from cosmos_sim.training import TrainConfig
     from cosmos_sim.world_model import WorldModel
@@ -129,7 +129,7 @@ def one(args) -> None:
     m = WorldModel.load(r["world_model"], device=args.device)
     res = {"name": name, "overrides": ov, "seed": seed, "lr": lr, "steps": steps}
     for label, zero in (("model", False), ("a0", True)):
-        ev = open_loop(m, args.data, held, zero_actions=zero, background=background)
+        ev = held_out(m, args.data, held, zero_actions=zero, background=background)
         res[label] = {h: ev["model"][h] for h in ev["horizons"]}
         if not zero:
             res["copy"] = {h: ev["copy_last"][h]["psnr"] for h in ev["horizons"]}
@@ -138,7 +138,7 @@ def one(args) -> None:
     guide = WorldModel(m.tokenizer, m.dynamics.guide, m.state_head, world=m.world, state_layout=m.state_layout,
                        action_names=m.action_names, latent_mean=m.latent_mean, latent_std=m.latent_std,
                        state_mean=m.state_mean, state_std=m.state_std).to(args.device)
-    ev = open_loop(guide, args.data, held, background=background)
+    ev = held_out(guide, args.data, held, background=background)
     res["guide"] = {h: ev["model"][h]["psnr"] for h in ev["horizons"]}
     res["total_s"] = time.perf_counter() - t
     print(json.dumps(res))

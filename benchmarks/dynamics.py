@@ -27,7 +27,7 @@ RUNS = {  # name -> (family, overrides)
     "deterministic-h1": ("deterministic", {"horizon": 1}),  # teacher forcing only: what own-rollout training buys
     "diffusion": ("diffusion", {}),
     "autoregressive": ("autoregressive", {"temperature": 0.0}),
-    # one target frame, no self-forcing: 2.2x the steps per CPU minute (what self-forcing costs)
+    # one target frame, no self-forcing: more steps per CPU minute (what self-forcing costs)
     "autoregressive-h1": ("autoregressive", {"temperature": 0.0, "horizon": 1, "self_forcing": 0.0}),
 }
 
@@ -35,7 +35,7 @@ RUNS = {  # name -> (family, overrides)
 def main() -> None:
     from cosmos_sim.data import EpisodeDataset
     from cosmos_sim.dynamics.train import train_dynamics
-    from cosmos_sim.evaluation.open_loop import open_loop
+    from cosmos_sim.evaluation.open_loop import held_out
     from cosmos_sim.tokenizer.train import split_episodes
     from cosmos_sim.training import TrainConfig
     from cosmos_sim.world_model import WorldModel
@@ -71,7 +71,7 @@ def main() -> None:
         # estimate steps for the budget with a short run (sets the warm-up and the state model's
         # updates, min(4000, 8 x steps), timed in the probe: the budget covers them too); the cosine
         # schedule itself runs on training time (schedule_by_time), so it ends with the budget even
-        # where the probe's step time is off (it overestimated the AR's by 6 %: 1.7 of 30 min unused)
+        # where the probe's step time is off
         probe = train_dynamics(args.data, tok, run / "probe", family, args.preset,
                                TrainConfig(steps=32, batch_size=args.batch_size, warmup_steps=1, log_every=1),
                                overrides=overrides, progress=False, device=args.device, state_steps=200)
@@ -90,8 +90,8 @@ def main() -> None:
                            state_steps=min(4000, 8 * steps))
         wall = time.perf_counter() - t
         model = WorldModel.load(r["world_model"], device=args.device)
-        ev = open_loop(model, args.data, held)
-        ev_zero = open_loop(model, args.data, held, zero_actions=True)
+        ev = held_out(model, args.data, held)
+        ev_zero = held_out(model, args.data, held, zero_actions=True)
         results[name] = {"family": family, "overrides": overrides, "tokenizer": Path(tok).name, "steps": r["step"],
                          "train_seconds": r["train_seconds"], "state_seconds": r.get("state_seconds"),
                          "wall_seconds": wall, "parameters": r["parameters"],

@@ -74,6 +74,20 @@ def episode_skill(config: CollectConfig, seed: int) -> float:
     return lo if lo == hi else float(np.random.default_rng([seed, 3]).uniform(lo, hi))
 
 
+class _WithCameraWalk:
+    """A policy's actions followed by smooth random camera deltas (`camera="moving"` collection)."""
+
+    def __init__(self, policy, walk):
+        self.policy, self.walk, self.name = policy, walk, policy.name
+
+    def reset(self, mask=None) -> None:
+        self.policy.reset(mask)
+
+    def act(self, obs) -> np.ndarray:
+        a = self.policy.act(obs)
+        return np.concatenate([a, self.walk()[None]], -1)
+
+
 def make_collection_env(config: CollectConfig):
     from cosmos_sim.envs.physics_env import PhysicsEnv
 
@@ -85,9 +99,9 @@ def make_collection_env(config: CollectConfig):
 def rollout_episode(config: CollectConfig, seed: int, env=None) -> dict:
     """One episode as the schema's dict of arrays. Shared by collection and tests."""
     import cosmos_sim
-    from cosmos_sim.policies.base import batch_obs
     from cosmos_sim.policies.explore import CameraWalk
     from cosmos_sim.policies.registry import make_policy
+    from cosmos_sim.policies.rollout import run_episode
 
     own_env = env is None
     env = make_collection_env(config) if own_env else env
@@ -95,38 +109,26 @@ def rollout_episode(config: CollectConfig, seed: int, env=None) -> dict:
         world = env.world
         skill = episode_skill(config, seed)
         policy = make_policy(config.policy, world, seed=seed, skill=skill)
-        walk = CameraWalk(seed=seed) if config.camera == "moving" else None
-        obs, info = env.reset(seed=seed)
-        frames, states, cams = [obs["pixels"]], [info["state"]], [info["camera"]]
-        actions, rewards, terms, truncs = [], [], [], []
-        done = False
-        while not done:
-            a = policy.act(batch_obs(obs))[0]
-            full = np.concatenate([a, walk()]) if walk is not None else a
-            obs, r, term, trunc, info = env.step(full)
-            frames.append(obs["pixels"])
-            states.append(info["state"])
-            cams.append(info["camera"])
-            actions.append(np.clip(a, -1, 1))
-            rewards.append(r)
-            terms.append(term)
-            truncs.append(trunc)
-            done = term or trunc
+        actor = _WithCameraWalk(policy, CameraWalk(seed=seed)) if config.camera == "moving" else policy
+        ep = run_episode(env, actor, seed, keep_info=("state", "camera", "diverged"))
+        T, cams = ep.length, ep.infos["camera"]
+        terminated, truncated = np.zeros(T, np.uint8), np.zeros(T, np.uint8)
+        terminated[-1], truncated[-1] = ep.terminated, ep.truncated
         return {
-            "pixels": np.stack(frames).astype(np.uint8),
-            "states": np.stack(states).astype(np.float32),
+            "pixels": ep.observations["pixels"].astype(np.uint8),
+            "states": np.stack(ep.infos["state"]).astype(np.float32),
             "extrinsics": np.stack([c.extrinsics() for c in cams]).astype(np.float32),
             "fovy": np.array([c.fovy for c in cams], dtype=np.float32),
-            "actions": np.stack(actions).astype(np.float32),
-            "rewards": np.asarray(rewards, dtype=np.float32),
-            "terminated": np.asarray(terms, dtype=np.uint8),
-            "truncated": np.asarray(truncs, dtype=np.uint8),
+            "actions": np.clip(ep.actions[:, :world.action_dim], -1, 1).astype(np.float32),
+            "rewards": ep.rewards.astype(np.float32),
+            "terminated": terminated,
+            "truncated": truncated,
             "metadata": {
                 "world": world.name, "backend": config.backend, "seed": int(seed),
                 "policy": policy.name, "policy_params": {"kind": config.policy, "skill": skill},
                 "camera_mode": config.camera, "image_size": list(env.image_size),
                 "world_hash": world.definition_hash(), "version": cosmos_sim.__version__,
-                "diverged": bool(info["diverged"]), "success": bool(info["success"]), "length": len(actions),
+                "diverged": bool(ep.infos["diverged"][-1]), "success": bool(ep.success[-1]), "length": T,
             },
         }
     finally:

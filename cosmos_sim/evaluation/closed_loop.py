@@ -40,26 +40,11 @@ def make_vector_env(world: str, backend: str, num_envs: int, model: Any = None, 
 def run_policy(env: gym.vector.VectorEnv, policy, seeds: list[int], progress: Callable[[int], None] | None = None
                ) -> dict[str, np.ndarray]:
     """First episode of each env (env i reset with seeds[i]): per-episode return, success, length."""
-    N = env.num_envs
-    if len(seeds) != N:
-        raise ValueError(f"{N} envs need {N} seeds, got {len(seeds)}")
-    obs, _ = env.reset(seed=[int(s) for s in seeds])
-    policy.reset()
-    done = np.zeros(N, bool)
-    ret = np.zeros(N)
-    length = np.zeros(N, int)
-    success = np.zeros(N, bool)
-    while not done.all():
-        actions = policy.act({k: np.asarray(v) for k, v in obs.items()})
-        obs, reward, term, trunc, info = env.step(actions)
-        live = ~done
-        ret[live] += np.asarray(reward)[live]
-        length[live] += 1
-        success[live] |= np.asarray(info["success"], dtype=bool)[live]
-        done |= np.asarray(term, bool) | np.asarray(trunc, bool)
-        if progress is not None:
-            progress(int(live.sum()))
-    return {"return": ret, "success": success, "length": length}
+    from cosmos_sim.policies.rollout import run_episodes
+
+    eps = run_episodes(env, policy, seeds, keep_obs=False, progress=progress)
+    return {"return": np.array([e.ret for e in eps]), "success": np.array([e.succeeded for e in eps]),
+            "length": np.array([e.length for e in eps])}
 
 
 def summarize_episodes(episodes: dict[str, np.ndarray], seed: int = 0) -> dict:

@@ -33,16 +33,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
+from cosmos_sim.evaluation import open_loop as ol
 from cosmos_sim.evaluation.closed_loop import evaluate_policies
-from cosmos_sim.evaluation.metrics import psnr, ssim
-from cosmos_sim.evaluation.stats import correlations, curve, mean_abs_error
+from cosmos_sim.evaluation.stats import correlations, mean_abs_error
 from cosmos_sim.fileio import atomic_write_bytes, atomic_write_json
 from cosmos_sim.worlds import get_world
 
 SCHEMA = "cosmos_sim.report/1"
-PSNR_CAP = 60.0  # dB; identical frames would give infinity
 
 
 @dataclass(frozen=True)
@@ -84,118 +82,21 @@ class CompareConfig:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}
 
 
-# --- open loop -------------------------------------------------------------------------------------
-def record_reference(world: str, seeds: list[int], horizon: int, policy_spec: str, camera, image_size: int) -> dict:
-    """MuJoCo rollouts of the reference policy: actions, frames, states, rewards, success."""
-    from cosmos_sim.envs.physics_env import PhysicsEnv
-    from cosmos_sim.policies.base import batch_obs
-    from cosmos_sim.policies.registry import policy_from_spec
-
-    env = PhysicsEnv(world, backend="mujoco", obs_mode="both", image_size=image_size, camera=camera)
-    out = {k: [] for k in ("actions", "pixels", "states", "rewards", "success", "cameras")}
-    try:
-        for s in seeds:
-            policy = policy_from_spec(policy_spec, world, seed=s)
-            obs, info = env.reset(seed=int(s))
-            ep = {"pixels": [obs["pixels"]], "states": [obs["state"]], "success": [info["success"]],
-                  "actions": [], "rewards": []}
-            for _ in range(horizon):  # keeps stepping after success: a fixed-length comparison
-                a = policy.act(batch_obs(obs))[0]
-                obs, r, _, _, info = env.step(a)
-                ep["actions"].append(a)
-                ep["rewards"].append(r)
-                ep["pixels"].append(obs["pixels"])
-                ep["states"].append(obs["state"])
-                ep["success"].append(info["success"])
-            for k, v in ep.items():
-                out[k].append(np.asarray(v))
-            out["cameras"].append(env.camera)
-    finally:
-        env.close()
-    return {k: (np.stack(v) if k != "cameras" else v) for k, v in out.items()}
-
-
-def replay_physics(world: str, backend: str, seeds: list[int], actions: np.ndarray, camera, image_size: int) -> dict:
-    from cosmos_sim.envs.physics_env import PhysicsEnv
-
-    env = PhysicsEnv(world, backend=backend, obs_mode="both", image_size=image_size, camera=camera)
-    out = {k: [] for k in ("pixels", "states", "rewards", "success")}
-    try:
-        for s, acts in zip(seeds, actions, strict=True):
-            obs, info = env.reset(seed=int(s))
-            ep = {"pixels": [obs["pixels"]], "states": [obs["state"]], "success": [info["success"]], "rewards": []}
-            for a in acts:
-                obs, r, _, _, info = env.step(a)
-                ep["rewards"].append(r)
-                ep["pixels"].append(obs["pixels"])
-                ep["states"].append(obs["state"])
-                ep["success"].append(info["success"])
-            for k, v in ep.items():
-                out[k].append(np.asarray(v))
-    finally:
-        env.close()
-    return {k: np.stack(v) for k, v in out.items()}
-
-
-def replay_model(world: str, model, seeds: list[int], actions: np.ndarray, camera, device=None,
-                 sampling_seed: int = 0) -> dict:
-    """The same seeds and actions in the learned world, all episodes in one batch (no autoreset)."""
-    from cosmos_sim.envs.world_model_env import LearnedWorlds, to_numpy
-
-    E, T = actions.shape[:2]
-    core = LearnedWorlds(world, model, E, obs_mode="both", camera=camera, device=device)
-    try:
-        core.seed([int(s) for s in seeds], sampling_seed)
-        core.reset(list(range(E)))
-        pixels, states = [to_numpy(core.frames)], [to_numpy(core.states)]
-        success, rewards = [to_numpy(core.success())], []
-        acts = torch.from_numpy(np.ascontiguousarray(actions, dtype=np.float32)).to(core.device)
-        for t in range(T):
-            r, _, _ = core.step(acts[:, t])
-            rewards.append(to_numpy(r))
-            pixels.append(to_numpy(core.frames))
-            states.append(to_numpy(core.states))
-            success.append(to_numpy(core.success()))
-    finally:
-        core.close()
-    return {"pixels": np.stack(pixels, 1), "states": np.stack(states, 1), "rewards": np.stack(rewards, 1),
-            "success": np.stack(success, 1)}
-
-
-def step_metrics(world, ref: dict, other: dict, masks: np.ndarray) -> dict[str, np.ndarray]:
-    """Per-episode, per-step metrics [E, T] of `other` against `ref` (steps 1..T)."""
-    a = torch.from_numpy(ref["pixels"][:, 1:]).permute(0, 1, 4, 2, 3).float() / 255
-    b = torch.from_numpy(other["pixels"][:, 1:]).permute(0, 1, 4, 2, 3).float() / 255
-    E, T = a.shape[:2]
-    flat_a, flat_b = a.flatten(0, 1), b.flatten(0, 1)
-    m = torch.from_numpy(masks[:, 1:]).flatten(0, 1)
-    out = {"psnr": psnr(flat_a, flat_b).clamp(max=PSNR_CAP).view(E, T).numpy(),
-           "ssim": ssim(flat_a, flat_b).view(E, T).numpy()}
-    obj = psnr(flat_a, flat_b, mask=m).clamp(max=PSNR_CAP).view(E, T).numpy()
-    out["psnr_objects"] = np.where(masks[:, 1:].any((-1, -2)), obj, np.nan)
-    L = world.state_layout
-    for name in L.names:
-        d = L.get(other["states"][:, 1:], name) - L.get(ref["states"][:, 1:], name)
-        out[f"state_error/{name}"] = np.linalg.norm(np.atleast_3d(d).reshape(E, T, -1), axis=-1)
-    out["reward_abs_error"] = np.abs(other["rewards"] - ref["rewards"])
-    out["success_agreement"] = (other["success"][:, 1:] == ref["success"][:, 1:]).astype(float)
-    return {k: np.asarray(v, dtype=np.float64) for k, v in out.items()}
-
-
-def side_by_side_video(path: Path, ref: dict, others: dict[str, dict], episode: int, fps: float) -> Path:
+def side_by_side_video(path: Path, ref: ol.Trajectories, others: dict[str, ol.Trajectories], episode: int,
+                       fps: float) -> Path:
     from cosmos_sim.video import tile, write_mp4
 
     names = {"pybullet": "PyBullet", "world_model": "learned"}
     frames = []
-    for t in range(ref["pixels"].shape[1]):
-        row = [ref["pixels"][episode, t]]
+    for t in range(ref.pixels.shape[1]):
+        row = [ref.pixels[episode, t]]
         labels = ["MuJoCo"]
         for name, o in others.items():
-            row.append(o["pixels"][episode, t])
+            row.append(o.pixels[episode, t])
             labels.append(names.get(name, name))
         if "world_model" in others:
-            diff = np.abs(others["world_model"]["pixels"][episode, t].astype(np.int16)
-                          - ref["pixels"][episode, t]).astype(np.uint8)
+            diff = np.abs(others["world_model"].pixels[episode, t].astype(np.int16)
+                          - ref.pixels[episode, t]).astype(np.uint8)
             row.append(diff)
             labels.append("|learned-MuJoCo|")
         frames.append(tile(row, labels=[f"{lab} t={t}" if i == 0 else lab for i, lab in enumerate(labels)],
@@ -215,7 +116,6 @@ def compare(config: CompareConfig, model: Any, out: str | os.PathLike, progress:
     """Run everything and write the report directory; returns the report dict."""
     from tqdm import tqdm
 
-    from cosmos_sim.evaluation.masks import BackgroundRenderer
     from cosmos_sim.evaluation.plots import plot_horizon, plot_success_scatter
 
     world = get_world(config.world)
@@ -233,28 +133,22 @@ def compare(config: CompareConfig, model: Any, out: str | os.PathLike, progress:
     # open loop
     t0 = time.perf_counter()
     bar = tqdm(total=len(config.backends), desc="open loop", disable=not progress)
-    ref = record_reference(world.name, seeds, config.horizon, config.open_loop_policy, camera, size)
+    ref = ol.record(world, seeds, config.horizon, config.open_loop_policy, camera, size)
     bar.update()
-    others: dict[str, dict] = {}
+    others: dict[str, ol.Trajectories] = {}
     if "pybullet" in config.backends:
-        others["pybullet"] = replay_physics(world.name, "pybullet", seeds, ref["actions"], camera, size)
+        others["pybullet"] = ol.replay(world, "pybullet", ref, camera)
         bar.update()
+    scored = ol.open_loop(world, ref, wm, start="reset", others=others, seed=config.seed)
     if learned:
-        others["world_model"] = replay_model(world.name, wm, seeds, ref["actions"], camera, config.device,
-                                             sampling_seed=config.seed)
+        for part in ("metrics", "trajectories"):
+            scored[part]["world_model"] = scored[part].pop("model")
         bar.update()
     bar.close()
-    bg = BackgroundRenderer(world, (size, size))
-    E, T1 = ref["pixels"].shape[:2]
-    ext = np.stack([c.extrinsics() for c in ref["cameras"]])
-    masks = np.stack([bg.masks(ref["pixels"][e], np.repeat(ext[e][None], T1, 0),
-                               np.full(T1, ref["cameras"][e].fovy)) for e in range(E)])
-    bg.close()
-    pairs = {name: {k: curve(v, seed=config.seed) for k, v in step_metrics(world, ref, o, masks).items()}
-             for name, o in others.items()}
-    open_loop = {"steps": list(range(1, config.horizon + 1)), "episodes": E, "seeds": seeds,
+    open_loop = {"steps": scored["steps"], "episodes": ref.episodes, "seeds": seeds,
                  "policy": config.open_loop_policy, "camera": camera or "default",
-                 "position_entry": world.object_entries[0] if world.object_entries else None, "pairs": pairs}
+                 "position_entry": world.object_entries[0] if world.object_entries else None,
+                 "pairs": ol.curves(scored, seed=config.seed)}
     timing["open_loop_s"] = time.perf_counter() - t0
 
     # closed loop
@@ -294,9 +188,9 @@ def compare(config: CompareConfig, model: Any, out: str | os.PathLike, progress:
         panels.append((f"state_error/{entry}", f"{entry} error"))
     plot_horizon(open_loop, panels, out / files["horizon_plot"], title=f"{world.name}: open loop against MuJoCo")
     plot_success_scatter(rows, out / files["ranking_plot"], title=f"{world.name}: success rate per policy")
-    for e in range(min(config.videos, E)):
+    for e in range(min(config.videos, ref.episodes)):
         name = f"episode{e}_seed{seeds[e]}.mp4"
-        side_by_side_video(out / name, ref, others, e, fps=round(1.0 / world.control_dt))
+        side_by_side_video(out / name, ref, scored["trajectories"], e, fps=round(1.0 / world.control_dt))
         files["videos"].append(name)
     report = {"schema": SCHEMA, "config": config.to_dict(), "model": model_summary(wm, model),
               "open_loop": open_loop, "closed_loop": closed, "ranking": ranking, "files": files}
