@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 export MUJOCO_GL ?= egl
 
-.PHONY: demo test lint bench clean venv
+.PHONY: demo test test-fast test-random lint bench clean venv
 
 venv: $(STAMP)
 
@@ -23,6 +23,15 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
+
+# Everything but the tests marked `slow` (those that train models or spawn processes).
+test-fast: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -m "not slow"
+
+# The whole suite in a random order (every test shuffled; the seed is printed: --random-order-seed=N reruns it).
+test-random: $(STAMP)
+	$(PY) -m pytest -p random_order --random-order-bucket=global
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -82,6 +82,12 @@ def _run_cell_job(args) -> dict:
     return run_cell(*args)
 
 
+def expert_min_success(worlds: list[str]) -> dict[str, float]:
+    """Each world's own bar for its skill-1 expert (`World.expert_min_success`), lower-case names."""
+    found = [get_world(w) for w in worlds]
+    return {w.name.lower(): w.expert_min_success for w in found if w.expert_min_success is not None}
+
+
 def check_ladder(rows: list[dict], expert_min: dict[str, float]) -> list[str]:
     """Problems: expert below its target, or success that falls as skill rises."""
     problems = []
@@ -98,9 +104,6 @@ def check_ladder(rows: list[dict], expert_min: dict[str, float]) -> list[str]:
         if top["skill"] == 1.0 and need is not None and top["success_rate"] < need:
             problems.append(f"{world}/{backend}: expert success {top['success_rate']:.2f} < {need:.2f}")
     return problems
-
-
-EXPERT_MIN = {"push": 0.9, "reach": 0.9, "drop": 0.6}  # issue 2's "done when"
 
 
 def format_table(rows: list[dict]) -> str:
@@ -159,7 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     rows.sort(key=lambda r: order[(r["world"], r["backend"], r["skill"])])
 
     print(format_table(rows))
-    problems = check_ladder(rows, EXPERT_MIN)
+    expert_min = expert_min_success(worlds)
+    problems = check_ladder(rows, expert_min)
     for p in problems:
         print(f"WARNING: {p}")
     print(f"{len(jobs)} cells x {args.episodes} episodes in {elapsed:.1f} s")
@@ -169,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         "config": {"episodes": args.episodes, "seeds": [0, args.episodes - 1], "worlds": worlds,
                    "backends": args.backends, "skills": sorted(args.skills), "num_envs": args.num_envs,
                    "workers": args.workers, "policy_seed": args.policy_seed, "obs_mode": "state",
-                   "expert_min_success": EXPERT_MIN},
+                   "expert_min_success": expert_min},
         "environment": {"cosmos_sim": cosmos_sim.__version__, "python": platform.python_version(),
                         "platform": platform.platform(), "cpu_count": os.cpu_count()},
         "elapsed_s": round(elapsed, 2),

@@ -13,7 +13,6 @@ machine; "gpu" trains longer and bigger on a CUDA device.
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -68,10 +67,9 @@ def demo_config(preset: str, **overrides) -> DemoConfig:
 
 def run_demo(config: DemoConfig, out: str | Path, progress: bool = True, log=print) -> dict:
     from cosmos_sim.data import CollectConfig, collect
-    from cosmos_sim.dynamics.train import train_dynamics
+    from cosmos_sim.dynamics.train import train_world_model
     from cosmos_sim.evaluation.compare import CompareConfig, compare
     from cosmos_sim.tokenizer import preset
-    from cosmos_sim.tokenizer.train import train_tokenizer
     from cosmos_sim.training import TrainConfig
     from cosmos_sim.world_model import FILE
     from cosmos_sim.worlds import get_world
@@ -93,35 +91,21 @@ def run_demo(config: DemoConfig, out: str | Path, progress: bool = True, log=pri
             out / "data", progress=progress)
     times["collect_s"] = time.perf_counter() - t0
 
-    t0 = time.perf_counter()
-    tok_dir = out / "tokenizer"
-    if not (tok_dir / "result.json").is_file():
-        log(f"[2/4] training the {config.tokenizer_preset} tokenizer for up to {config.tokenizer_minutes:g} min")
-        steps = config.tokenizer_steps
-        tc = TrainConfig(steps=steps, batch_size=config.tokenizer_batch, lr=config.tokenizer_lr,
-                         warmup_steps=min(200, steps // 10), time_limit_s=config.tokenizer_minutes * 60,
-                         checkpoint_every=max(10, steps // 8), ema_decay=0.995, log_every=50, seed=config.seed)
-        train_tokenizer(out / "data", tok_dir, preset(config.tokenizer_preset), tc, progress=progress,
-                        resume=(tok_dir / "checkpoints").is_dir(), device=config.device)
-    else:
-        log("[2/4] tokenizer already trained")
-    times["tokenizer_s"] = time.perf_counter() - t0
+    log(f"[2-3/4] training a world model: the {config.tokenizer_preset} tokenizer, then {config.model} dynamics "
+        f"({config.dynamics_preset}) + state model, each time-boxed")
 
-    t0 = time.perf_counter()
-    dyn_dir = out / "dynamics"
-    if not (out / FILE).is_file():
-        log(f"[3/4] training {config.model} dynamics ({config.dynamics_preset}) + state head for up to "
-            f"{config.dynamics_minutes:g} min")
-        steps = config.dynamics_steps
-        tc = TrainConfig(steps=steps, batch_size=config.dynamics_batch, lr=config.dynamics_lr,
-                         warmup_steps=min(200, steps // 10), time_limit_s=config.dynamics_minutes * 60,
-                         checkpoint_every=max(10, steps // 8), log_every=50, seed=config.seed)
-        r = train_dynamics(out / "data", tok_dir, dyn_dir, config.model, config.dynamics_preset, tc,
-                           progress=progress, resume=(dyn_dir / "checkpoints").is_dir(), device=config.device)
-        shutil.copyfile(r["world_model"], out / FILE)
-    else:
-        log("[3/4] world model already trained")
-    times["dynamics_s"] = time.perf_counter() - t0
+    def stage(steps: int, batch: int, lr: float, minutes: float, **kw) -> TrainConfig:
+        return TrainConfig(steps=steps, batch_size=batch, lr=lr, warmup_steps=min(200, steps // 10),
+                           time_limit_s=minutes * 60, checkpoint_every=max(10, steps // 8), log_every=50,
+                           seed=config.seed, **kw)
+
+    trained = train_world_model(
+        out / "data", out, config.tokenizer_preset, config.model, config.dynamics_preset,
+        tokenizer_train=stage(config.tokenizer_steps, config.tokenizer_batch, config.tokenizer_lr,
+                              config.tokenizer_minutes, ema_decay=0.995),
+        dynamics_train=stage(config.dynamics_steps, config.dynamics_batch, config.dynamics_lr, config.dynamics_minutes),
+        resume=True, device=config.device, progress=progress, log=lambda msg: log(f"      {msg}"))
+    times["tokenizer_s"], times["dynamics_s"] = trained["tokenizer_s"], trained["dynamics_s"]
 
     t0 = time.perf_counter()
     log(f"[4/4] comparing learned vs MuJoCo vs PyBullet ({len(compare_cfg.policies)} policies x "
@@ -166,4 +150,119 @@ def summary_lines(result: dict) -> list[str]:
     world = rep["config"]["world"]
     lines.append(f"World model: {out / 'world_model.safetensors'} -> gym.make('cosmos_sim/{world}-v0', "
                  f"backend='world_model', model='{out}')")
+    return lines
+
+
+# --- the physics demo: the scripted expert side by side in every physics backend ------------------------
+BACKEND_LABELS = {"mujoco": "MuJoCo", "pybullet": "PyBullet", "world_model": "learned"}
+PHYSICS_DEMO_BACKENDS = ("mujoco", "pybullet")
+
+
+def _demo_frame(world_name: str, i: int, n: int, t: int, eps: dict, scale: int):
+    """Frame t of episode i: each backend's view, labelled with its time step and outcome."""
+    from cosmos_sim import video
+
+    views, labels = [], []
+    for b, ep in eps.items():
+        frames = ep.observations["pixels"]
+        k = min(t, len(frames) - 1)
+        views.append(frames[k])
+        status = "success" if ep.success[k] else ("failed" if k == len(frames) - 1 else "")
+        labels.append(f"{BACKEND_LABELS.get(b, b)}  t={k}  {status}".rstrip())
+    body = video.tile(views, labels=labels, scale=scale)
+    return video.label(body, f"{world_name}  episode {i + 1}/{n}  seed {eps[next(iter(eps))].seed}")
+
+
+def physics_demo(worlds, episodes: int, image_size: int, out: str | Path, seed: int = 0, skill: float = 1.0,
+                 backends=PHYSICS_DEMO_BACKENDS, progress: bool | None = None) -> dict:
+    """The scripted expert in each backend from the same seeds: one side-by-side MP4 per world.
+
+    Returns a summary dict (also written to `out/physics_demo.json`).
+    """
+    import sys
+
+    import gymnasium as gym
+    from tqdm import tqdm
+
+    from cosmos_sim import video
+    from cosmos_sim.envs import env_id
+    from cosmos_sim.fileio import atomic_write_json
+    from cosmos_sim.policies import ScriptedPolicy
+    from cosmos_sim.policies.rollout import run_episode
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    scale = max(1, -(-256 // image_size))  # tiles at least 256 px wide
+    hold = 5  # frames held at the end of each episode, so the outcome is visible
+    summary = {"policy": f"scripted(skill={skill:g})", "episodes": episodes,
+               "seeds": [seed + i for i in range(episodes)], "image_size": image_size, "backends": list(backends),
+               "worlds": {}}
+    first_frames = []
+    t0 = time.perf_counter()
+    bar = tqdm(total=len(worlds) * len(backends) * episodes, unit="ep", desc="demo",
+               disable=None if progress is None else not progress, file=sys.stderr, dynamic_ncols=True)
+    try:
+        for world in worlds:
+            name = world.name.lower()
+            envs = {b: gym.make(env_id(world.name), backend=b, obs_mode="both", image_size=image_size)
+                    for b in backends}
+            policies = {b: ScriptedPolicy(world, skill=skill, seed=seed) for b in backends}
+            results: dict[str, list] = {b: [] for b in backends}
+            path = out / f"{name}.mp4"
+            fps = round(1.0 / world.control_dt)
+            try:
+                with video.VideoWriter(path, fps=fps) as writer:
+                    for i in range(episodes):
+                        eps = {}
+                        for b in backends:
+                            bar.set_postfix_str(f"{name} {b}", refresh=False)
+                            eps[b] = run_episode(envs[b], policies[b], seed + i)
+                            bar.update(1)
+                        if i == 0:
+                            first_frames.append([eps[b].observations["pixels"][0] for b in backends])
+                        length = max(e.length + 1 for e in eps.values()) + hold
+                        for t in range(length):
+                            writer.append(_demo_frame(world.name, i, episodes, t, eps, scale))
+                        for b, e in eps.items():
+                            e.observations = None  # the video has the frames; free the memory
+                            results[b].append(e)
+            finally:
+                for env in envs.values():
+                    env.close()
+            summary["worlds"][name] = {
+                "video": str(path), "frames": writer.frames_written, "fps": fps,
+                **{b: {"successes": sum(e.succeeded for e in rs), "episodes": len(rs),
+                       "success_rate": sum(e.succeeded for e in rs) / len(rs),
+                       "mean_steps": sum(e.length for e in rs) / len(rs),
+                       "mean_return": sum(e.ret for e in rs) / len(rs),
+                       "per_episode": [{"seed": e.seed, "success": e.succeeded, "steps": e.length} for e in rs]}
+                   for b, rs in results.items()},
+            }
+    finally:
+        bar.close()
+    labels = [[f"{w.name}  {BACKEND_LABELS.get(b, b)}" for b in backends] for w in worlds]
+    summary["first_frames"] = str(video.save_png(out / "first_frames.png",
+                                                 video.grid(first_frames, labels=labels, scale=scale)))
+    summary["seconds"] = round(time.perf_counter() - t0, 1)
+    summary["summary_json"] = str(out / "physics_demo.json")
+    atomic_write_json(out / "physics_demo.json", summary)
+    return summary
+
+
+def physics_summary_lines(s: dict) -> list[str]:
+    """What `cosmos-sim demo --physics-only` prints: success per world and backend, and the files."""
+    from cosmos_sim.text import format_table
+
+    backends = s["backends"]
+    labels = [BACKEND_LABELS.get(b, b) for b in backends]
+    rows = [[name] + [f"{w[b]['successes']}/{w[b]['episodes']} ({100 * w[b]['success_rate']:.0f}%)" for b in backends]
+            + [f"{w[b]['mean_steps']:.1f}" for b in backends] for name, w in s["worlds"].items()]
+    lines = [f"Scripted expert (skill=1), {s['episodes']} episode(s) per world, seeds {s['seeds'][0]}.."
+             f"{s['seeds'][-1]}, the same in every backend:", "",
+             format_table(["world", *[f"{x} success" for x in labels], *[f"{x} steps" for x in labels]], rows),
+             "", f"Wrote (in {s['seconds']:g} s):"]
+    lines += [f"  {w['video']}  ({' | '.join(labels)}, {w['frames']} frames at {w['fps']} fps)"
+              for w in s["worlds"].values()]
+    lines += [f"  {s['first_frames']}  (first frame of every world and backend)",
+              f"  {s['summary_json']}  (success rates and per-episode results)"]
     return lines

@@ -1,4 +1,8 @@
-"""Gym ids `cosmos_sim/<World>-v0`, registered when `cosmos_sim` is imported."""
+"""Gym ids `cosmos_sim/<World>-v0`, registered when `cosmos_sim` is imported.
+
+The ids follow the world registry: a world defined after the import (a user's module, a test) gets its id
+when its class is defined, and loses it when the world is unregistered.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import gymnasium as gym
 
 from cosmos_sim.envs.physics_env import PHYSICS_BACKENDS, PhysicsEnv
 from cosmos_sim.errors import UnknownChoiceError
-from cosmos_sim.worlds import WORLDS
+from cosmos_sim.worlds import World, watch_worlds
 
 BACKENDS = (*PHYSICS_BACKENDS, "world_model")
 
@@ -40,8 +44,51 @@ def make_vec_env(world: str, num_envs: int = 1, backend: str = "mujoco", **kwarg
     return gym.vector.SyncVectorEnv([lambda: PhysicsEnv(world, backend=backend, **kwargs) for _ in range(num_envs)])
 
 
+def _register_id(world: type[World]) -> None:
+    if env_id(world.name) not in gym.registry:
+        gym.register(id=env_id(world.name), entry_point="cosmos_sim.envs.registration:make_env",
+                     vector_entry_point="cosmos_sim.envs.registration:make_vec_env", kwargs={"world": world.name})
+
+
+def _unregister_id(world: type[World]) -> None:
+    gym.registry.pop(env_id(world.name), None)
+
+
+_watching = False
+
+
 def register_envs() -> None:
-    for name in WORLDS:
-        if env_id(name) not in gym.registry:
-            gym.register(id=env_id(name), entry_point="cosmos_sim.envs.registration:make_env",
-                         vector_entry_point="cosmos_sim.envs.registration:make_vec_env", kwargs={"world": name})
+    """Register the id of every world, now and as worlds register later (idempotent)."""
+    global _watching
+    if not _watching:
+        _watching = True
+        watch_worlds(_register_id, _unregister_id)
+
+
+def world_info(world: World) -> dict:
+    """What `cosmos-sim worlds` shows for one world (also its --json record)."""
+    d = world.describe()
+    return {
+        "name": world.name.lower(),
+        "gym_id": env_id(world.name),
+        "description": d["description"],
+        "action": d["action"],
+        "action_dim": world.action_dim,
+        "state": [{"name": n, "size": k} for n, k in d["state"]],
+        "state_dim": world.state_dim,
+        "control_hz": d["control_hz"],
+        "max_episode_steps": d["max_episode_steps"],
+        "episode_seconds": round(d["max_episode_steps"] / d["control_hz"], 3),
+        "backends": list(BACKENDS),
+    }
+
+
+def world_lines(d: dict) -> list[str]:
+    """`cosmos-sim worlds` text for one `world_info` record."""
+    layout = "  ".join(f"{e['name']}[{e['size']}]" for e in d["state"])
+    return [f"{d['name']}  ({d['gym_id']})",
+            *([f"  {d['description']}"] if d["description"] else []),
+            f"  action    [{d['action_dim']}] {', '.join(d['action'])}  (each in [-1, 1])",
+            f"  state     [{d['state_dim']}] {layout}",
+            f"  control   {d['control_hz']:g} Hz, max {d['max_episode_steps']} steps ({d['episode_seconds']:g} s)",
+            f"  backends  {', '.join(d['backends'])}"]

@@ -1,6 +1,6 @@
 """Policies that act in any backend."""
 
 from cosmos_sim.policies.base import Policy, RandomPolicy, batch_obs
-from cosmos_sim.policies.scripted import EXPERTS, ScriptedPolicy, register_expert
+from cosmos_sim.policies.scripted import ScriptedPolicy
 
-__all__ = ["Policy", "RandomPolicy", "batch_obs", "ScriptedPolicy", "EXPERTS", "register_expert"]
+__all__ = ["Policy", "RandomPolicy", "batch_obs", "ScriptedPolicy"]

@@ -17,20 +17,33 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from cosmos_sim.config import arg
 from cosmos_sim.policies.networks import ObsEncoder
 from cosmos_sim.policies.saved import FILE, register_policy_kind, save_policy
+from cosmos_sim.training import TrainConfig
 
 KIND = "bc"
 
 
 @dataclass(frozen=True)
 class BCConfig:
-    obs_mode: str = "state"
-    hidden: int = 128
-    successful_only: bool = True  # clone only episodes that reached the goal
+    obs_mode: str = arg("state", "what the policy sees: state, pixels or both")
+    hidden: int = arg(128, "hidden width of the network")
+    successful_only: bool = arg(True, "clone only episodes that reached the goal")
+    steps: int = arg(2000, "optimizer steps")
+    batch_size: int = arg(256, "(observation, action) pairs per step")
+    lr: float = arg(1e-3, "peak learning rate")
+    ema_decay: float = arg(0.99, "decay of the EMA weights (the exported policy)")
+    seed: int = arg(0, "seed of initialisation and data order")
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def train_config(self) -> TrainConfig:
+        """The shared trainer's settings for these steps: a short warm-up, four checkpoints."""
+        return TrainConfig(steps=self.steps, batch_size=self.batch_size, lr=self.lr,
+                           warmup_steps=min(100, self.steps // 10), checkpoint_every=max(1, self.steps // 4),
+                           seed=self.seed, ema_decay=self.ema_decay)
 
 
 class BCNet(nn.Module):
@@ -94,9 +107,14 @@ class StepDataset(Dataset):
         return item
 
 
-def train_bc(data_dir: str | os.PathLike, out: str | os.PathLike, config: BCConfig, train_config,
-             resume: bool = False, progress: bool = True, device: str | None = None) -> dict:
-    """Train and export `out/policy.safetensors`; returns the trainer's result plus the policy path."""
+def train_bc(data_dir: str | os.PathLike, out: str | os.PathLike, config: BCConfig = BCConfig(),
+             train_config: TrainConfig | None = None, resume: bool = False, progress: bool = True,
+             device: str | None = None) -> dict:
+    """Train and export `out/policy.safetensors`; returns the trainer's result plus the policy path.
+
+    The trainer's settings come from `config.train_config()` unless `train_config` is given.
+    """
+    train_config = train_config or config.train_config()
     from cosmos_sim.training import Trainer
     from cosmos_sim.worlds import get_world
 

@@ -1,9 +1,10 @@
 """Exploration that makes things happen: random actions rarely touch the objects.
 
 `ContactExplorer` drives the actuator toward random points on or near the object it should
-disturb, overshooting through it, so pushes in random directions fill the dataset. Worlds whose
-action already acts on an object (Drop) or that have no object (Reach) get smooth random
-actions (an Ornstein-Uhlenbeck process), which cover the action space better than white noise.
+disturb, overshooting through it, so pushes in random directions fill the dataset; the world names
+the two state entries (`World.contact_targets`). Worlds whose action already acts on an object (Drop)
+or that have no object (Reach) set none and get smooth random actions (an Ornstein-Uhlenbeck
+process), which cover the action space better than white noise.
 """
 
 from __future__ import annotations
@@ -12,9 +13,6 @@ import numpy as np
 
 from cosmos_sim.policies.base import Obs, batch_size
 from cosmos_sim.worlds import World, get_world
-
-# world name -> (state entry of the actuator's position, state entry of the object to touch)
-CONTACT_TARGETS = {"Push": ("pusher_pos", "block_pos")}
 
 
 class ContactExplorer:
@@ -43,7 +41,7 @@ class ContactExplorer:
             self._goal = np.zeros((n, 2))
         self._ou += -self.theta * self._ou + self.sigma * self.rng.normal(size=(n, A))
         action = np.clip(self._ou, -1.0, 1.0)
-        entries = CONTACT_TARGETS.get(self.world.name)
+        entries = self.world.contact_targets
         if entries is None or "state" not in obs:
             return action.astype(np.float32)
         L = self.world.state_layout

@@ -32,6 +32,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from torch import nn
 from torch.distributions import Normal
 
+from cosmos_sim.config import arg
 from cosmos_sim.policies.networks import ObsEncoder
 from cosmos_sim.policies.saved import FILE, NetworkPolicy, register_policy_kind, save_policy
 
@@ -41,10 +42,10 @@ KIND = "ppo"
 # --- 1. config ------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class PPOConfig:
-    total_steps: int = 100_000  # env steps, summed over envs
+    total_steps: int = arg(100_000, "env steps, summed over envs")
     num_steps: int = 128  # rollout length per env
-    lr: float = 1e-3  # linearly annealed to 0
-    gamma: float = 0.95  # Push pays off within ~20 steps; 0.99 learned nothing in 300k steps
+    lr: float = arg(1e-3, "learning rate, linearly annealed to 0")
+    gamma: float = 0.95  # Push pays off within ~20 steps; a longer horizon learns far slower (docs/experiments.md)
     gae_lambda: float = 0.95
     update_epochs: int = 10
     minibatches: int = 8
@@ -57,7 +58,7 @@ class PPOConfig:
     norm_reward: bool = True  # rewards scaled by the running std of the discounted return
     hidden: int = 256
     init_log_std: float = 0.0  # std 1 over [-1, 1] actions: the pusher must find the block first
-    seed: int = 0
+    seed: int = arg(0, "seed of the networks, the policy's sampling and the envs")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -241,7 +241,7 @@ MARKER_XML = """<mujoco model="camera_markers">
 """
 
 
-class MarkerWorld(World):
+class MarkerWorld(World, register=False):  # used directly, never by name
     """A table and one magenta sphere we can put anywhere (a mocap body); no task."""
 
     name = "CameraMarkers"

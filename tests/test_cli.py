@@ -98,6 +98,7 @@ def test_no_command_prints_help(capsys):
     assert code == 0 and "commands" in out
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_python_dash_m(tmp_path):
     env = {**os.environ, "MUJOCO_GL": os.environ.get("MUJOCO_GL", "egl")}
     r = subprocess.run([sys.executable, "-m", "cosmos_sim", "worlds", "--json"], capture_output=True, text=True,
@@ -142,7 +143,7 @@ def test_nested_commands_register_from_the_table(capsys, monkeypatch):
         raise FileNotFoundError(2, "No such file or directory", "missing.shard")
 
     group = cli.Command("fakegroup", "inspect datasets", subcommands=(
-        cli.Command("info", "show a dataset", cmd_info, add_info_args),
+        cli.Command("info", "show a dataset", cmd_info, (add_info_args,)),
         cli.Command("verify", "check a dataset", cmd_fail)))
     monkeypatch.setattr(cli, "COMMANDS", [*cli.COMMANDS, group])
     assert cli.main(["fakegroup", "info", "--path", "x"]) == 0 and seen == {"path": "x"}

@@ -6,6 +6,8 @@ import pytest
 
 from cosmos_sim.cli import main
 
+pytestmark = pytest.mark.slow  # trains tokenizers and dynamics
+
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
@@ -44,7 +46,7 @@ def test_errors_are_one_line(dataset, tmp_path, capsys):
 def test_train_tokenizer_improves_and_resumes(dataset, tmp_path, capsys):
     run = tmp_path / "tok"
     args = ["train", "tokenizer", "--data", str(dataset), "--out", str(run), "--preset", "tiny", "--batch-size", "4",
-            "--lr", "3e-3"]
+            "--lr", "3e-3", "--eval-every", "10"]
     assert main([*args, "--steps", "40"]) == 0
     evals = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if "eval" in line]
     assert evals[-1]["eval"]["psnr"] > evals[0]["eval"]["psnr"] + 1.0
@@ -71,3 +73,22 @@ def test_train_dynamics_cli_takes_state_steps(dataset, tmp_path):
                  "--preset", "tiny", "--batch-size", "4", "--steps", "5", "--state-steps", "30"]) == 0
     assert json.loads((dyn / "result.json").read_text())["state_steps"] == 30
     assert (dyn / "world_model.safetensors").is_file()
+
+
+def test_train_help_shows_the_train_config_defaults(capsys):
+    """The flags come from TrainConfig's fields: its defaults, not a second copy."""
+    from dataclasses import fields
+
+    from cosmos_sim.cli import TRAIN_FLAGS
+    from cosmos_sim.training import TrainConfig
+
+    for path in (["train"], ["train", "tokenizer"], ["train", "dynamics"]):
+        with pytest.raises(SystemExit):
+            main([*path, "--help"])
+        text = "".join(capsys.readouterr().out.split())  # argparse wraps lines, at hyphens too
+        for f in fields(TrainConfig):
+            if f.name in TRAIN_FLAGS:
+                flag, scale = f.metadata["flag"] or ("--" + f.name.replace("_", "-"), None)
+                shown = f"{f.default / scale:g}" if scale else f.default
+                want = "".join(f"{f.metadata['help']} (default: {shown})".split())
+                assert flag in text and want in text, (path, flag)

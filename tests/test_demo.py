@@ -1,12 +1,13 @@
 """`cosmos-sim demo` end to end on the smoke preset (seconds), and its re-run skipping finished stages."""
 
-import torch
+import pytest
 
 from cosmos_sim.cli import main
 
+pytestmark = pytest.mark.slow  # trains the demo model
+
 
 def test_demo_smoke_end_to_end_and_rerun(tmp_path, capsys):
-    torch.set_num_threads(1)
     out = tmp_path / "demo"
     assert main(["demo", "--preset", "smoke", "--out", str(out), "--no-progress"]) == 0
     text = capsys.readouterr().out

@@ -1,27 +1,25 @@
-"""Worlds register by name; adding a world is one module plus its MJCF asset."""
+"""Worlds register themselves by name; adding a world is one module plus its MJCF asset (docs/adding-a-world.md)."""
 
 from __future__ import annotations
 
-from cosmos_sim.errors import UnknownChoiceError
-from cosmos_sim.worlds.base import StateLayout, World
-from cosmos_sim.worlds.drop import Drop
+from cosmos_sim.worlds.base import (
+    WORLDS,
+    StateLayout,
+    World,
+    get_world,
+    register_world,
+    unregister_world,
+    watch_worlds,
+    world_list,
+    world_names,
+)
+
+# isort: off
+# Import order is registry order: Push, Reach, Drop (lists and tables follow it).
 from cosmos_sim.worlds.push import Push
 from cosmos_sim.worlds.reach import Reach
+from cosmos_sim.worlds.drop import Drop
+# isort: on
 
-WORLDS: dict[str, type[World]] = {cls.name: cls for cls in (Push, Reach, Drop)}
-
-__all__ = ["WORLDS", "World", "StateLayout", "get_world", "world_names", "Push", "Reach", "Drop"]
-
-
-def world_names() -> list[str]:
-    return list(WORLDS)
-
-
-def get_world(name: str | World) -> World:
-    """A world instance from its name, case-insensitive ("push" or "Push")."""
-    if isinstance(name, World):
-        return name
-    for key, cls in WORLDS.items():
-        if isinstance(name, str) and key.lower() == name.lower():
-            return cls()
-    raise UnknownChoiceError("world", name, [k.lower() for k in WORLDS])
+__all__ = ["WORLDS", "World", "StateLayout", "get_world", "world_names", "register_world", "unregister_world",
+           "watch_worlds", "world_list", "Push", "Reach", "Drop"]

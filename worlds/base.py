@@ -1,23 +1,32 @@
-"""The World: a task declared once, backend-free.
+"""The World: a task declared once, backend-free, and the registry of worlds.
 
 A world owns its facts: state-vector layout, action meaning and scale, initial-state distribution,
-reward, success and camera range. Backends only implement the small `Sim` protocol below, so a
-reward or a state error means the same thing in MuJoCo, PyBullet and the learned world.
+reward, success, camera range, and its scripted expert. Backends only implement the small `Sim`
+protocol below, so a reward or a state error means the same thing in MuJoCo, PyBullet and the learned world.
 
 `reward`, `success` and `terminated` take batched state arrays `[..., S]` and use only slicing and
 arithmetic, so they run unchanged on numpy arrays and on torch tensors (the learned world).
+
+A world is one module and one MJCF file (`assets/<asset>` beside the module). Defining a subclass with
+a `name` registers it in `WORLDS`; numbers that the scene fixes (sizes, masses, joint limits) are read
+from the MJCF (`self.mjcf`), never copied into code.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
+import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from importlib import resources
+from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
 from cosmos_sim.camera import CameraPose, CameraRange
+from cosmos_sim.errors import UnknownChoiceError
+from cosmos_sim.worlds.mjcf import Element, Mjcf, load_mjcf
 
 
 class Sim(Protocol):
@@ -85,10 +94,15 @@ def yaw_quat(yaw: float) -> np.ndarray:
 
 
 class World:
-    """Base class: subclasses fill in the class attributes and the five methods below."""
+    """Base class: subclasses fill in the class attributes and the task methods below.
+
+    Subclassing with a `name` registers the world (see `WORLDS`); classes without their own `name` are
+    abstract helpers and stay out of the registry, as do throwaway worlds declared with
+    `class Probe(World, register=False)` (used directly, never by name).
+    """
 
     name: ClassVar[str]
-    asset: ClassVar[str]  # MJCF file in worlds/assets/
+    asset: ClassVar[str]  # MJCF file in assets/ next to the module that defines the world
     action_names: ClassVar[tuple[str, ...]]
     state_layout: ClassVar[StateLayout]
     control_dt: ClassVar[float]
@@ -98,6 +112,20 @@ class World:
     description: ClassVar[str] = ""
     # State entries holding object positions: "did anything move?" in dataset reports.
     object_entries: ClassVar[tuple[str, ...]] = ()
+    # (actuator position entry, object position entry) for ContactExplorer to push through; None: smooth
+    # random actions (the action already acts on the object, or there is no object).
+    contact_targets: ClassVar[tuple[str, str] | None] = None
+
+    # The scripted expert (`expert` below) and how `ScriptedPolicy` makes it sloppy as skill falls to 0:
+    expert_miss: ClassVar[tuple[float, float] | None] = None  # length range (m) of a mistaken episode's aim error
+    expert_noise: ClassVar[float] = 0.5  # Gaussian action noise std at skill 0
+    expert_random_prob: ClassVar[float] = 0.5  # probability of a uniformly random action per step at skill 0
+    expert_min_success: ClassVar[float | None] = None  # the skill-1 success rate benchmarks/policy_ladder.py expects
+
+    def __init_subclass__(cls, register: bool = True, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if register and "name" in cls.__dict__:
+            register_world(cls)
 
     @property
     def action_dim(self) -> int:
@@ -107,14 +135,31 @@ class World:
     def state_dim(self) -> int:
         return self.state_layout.size
 
+    @classmethod
+    def has_expert(cls) -> bool:
+        return cls.expert is not World.expert
+
+    # --- the scene ---------------------------------------------------------------------------
     def mjcf_path(self) -> str:
-        return str(resources.files("cosmos_sim.worlds") / "assets" / self.asset)
+        module = sys.modules[type(self).__module__]
+        if getattr(module, "__file__", None) is None:
+            raise FileNotFoundError(f"world {self.name}: its module {module.__name__!r} has no file, so its MJCF "
+                                    f"(assets/{self.asset} beside the module) cannot be found; override mjcf_path")
+        return str(Path(module.__file__).parent / "assets" / self.asset)
 
     def mjcf_text(self) -> str:
-        return (resources.files("cosmos_sim.worlds") / "assets" / self.asset).read_text()
+        return Path(self.mjcf_path()).read_text()
+
+    @property
+    def mjcf(self) -> Mjcf:
+        """The world's MJCF, parsed once per process."""
+        return load_mjcf(self.mjcf_path())
+
+    def geom(self, name: str) -> Element:
+        return self.mjcf.geom(name)
 
     def definition_hash(self) -> str:
-        """Changes whenever the scene or the task code changes; stored with datasets and models."""
+        """Changes whenever the scene or the task code (expert included) changes; stored with datasets and models."""
         import inspect
 
         h = hashlib.sha256(self.mjcf_text().encode())
@@ -150,6 +195,19 @@ class World:
         """Episodes end when the task is solved."""
         return self.success(state)
 
+    def planar_distance(self, state, a: str, b: str):
+        """Distance in the table plane between two state entries' (x, y), e.g. a fingertip and its target."""
+        L = self.state_layout
+        return norm(L.get(state, a)[..., :2] - L.get(state, b)[..., :2])
+
+    def expert(self, state: np.ndarray, aim: np.ndarray) -> np.ndarray:
+        """The scripted expert: float64 states `[N, S]` -> actions `[N, A]` in [-1, 1].
+
+        `aim` `[N, 2]` (metres) is the episode's subgoal error: zero on a good episode; on a mistaken one
+        its length lies in `expert_miss`, and the expert should aim that far off so the episode fails.
+        """
+        raise NotImplementedError(f"world {self.name} has no scripted expert")
+
     def describe(self) -> dict:
         return {
             "name": self.name,
@@ -159,3 +217,72 @@ class World:
             "control_hz": round(1.0 / self.control_dt, 3),
             "max_episode_steps": self.max_episode_steps,
         }
+
+
+# --- the registry ----------------------------------------------------------------------------------
+WORLDS: dict[str, type[World]] = {}  # name -> class, in registration (import) order
+_watchers: list[tuple[Callable[[type[World]], None], Callable[[type[World]], None] | None]] = []
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+
+
+def register_world(cls: type[World]) -> type[World]:
+    """Add a world class to `WORLDS` (done by subclassing World with a `name`).
+
+    Names are unique case-insensitively (the CLI takes "push"). Re-defining the same class (same module and
+    qualified name, e.g. a module reload) replaces it; another class under a taken name is an error.
+    """
+    name = cls.__dict__.get("name")
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise ValueError(f"world class {cls.__qualname__}: name must be an identifier such as 'Push' "
+                         f"(it becomes the gym id cosmos_sim/<name>-v0), got {name!r}")
+    for key, other in WORLDS.items():
+        if key.lower() == name.lower() and (other.__module__, other.__qualname__) != (cls.__module__, cls.__qualname__):
+            raise ValueError(f"world name {name!r} is taken by {other.__module__}.{other.__qualname__}; "
+                             f"{cls.__module__}.{cls.__qualname__} needs another name")
+    WORLDS[name] = cls  # a re-definition keeps its place
+    for on_add, _ in _watchers:
+        on_add(cls)
+    return cls
+
+
+def unregister_world(name: str) -> None:
+    """Remove a world (case-insensitive name) from the registry, and its gym id with it."""
+    cls = type(get_world(name))
+    del WORLDS[cls.name]
+    for _, on_remove in _watchers:
+        if on_remove is not None:
+            on_remove(cls)
+
+
+def watch_worlds(on_add: Callable[[type[World]], None], on_remove: Callable[[type[World]], None] | None = None) -> None:
+    """Call `on_add` for every world registered now and later, `on_remove` when one is unregistered.
+
+    How the gym ids follow the registry: the envs layer watches it, so worlds stay free of gym and backends.
+    """
+    _watchers.append((on_add, on_remove))
+    for cls in list(WORLDS.values()):
+        on_add(cls)
+
+
+def world_names() -> list[str]:
+    return list(WORLDS)
+
+
+def world_list(values: Sequence[str] | None) -> list[World]:
+    """Worlds from `--worlds push reach` or `--worlds push,reach` (case-insensitive, no repeats); all when empty."""
+    names = [n.strip() for v in (values or []) for n in v.split(",") if n.strip()]
+    worlds: list[World] = []
+    for w in (get_world(n) for n in (names or WORLDS)):  # UnknownChoiceError names the valid choices
+        if w.name not in [x.name for x in worlds]:
+            worlds.append(w)
+    return worlds
+
+
+def get_world(name: str | World) -> World:
+    """A world instance from its name, case-insensitive ("push" or "Push")."""
+    if isinstance(name, World):
+        return name
+    for key, cls in WORLDS.items():
+        if isinstance(name, str) and key.lower() == name.lower():
+            return cls()
+    raise UnknownChoiceError("world", name, [k.lower() for k in WORLDS])

@@ -6,14 +6,18 @@ physics. Objects not in play this episode rest on the floor under the table, out
 
 from __future__ import annotations
 
+from functools import cached_property
+
 import numpy as np
 
 from cosmos_sim.camera import CameraRange, orbit
 from cosmos_sim.worlds.base import Sim, StateLayout, World, norm
+from cosmos_sim.worlds.geometry import cap_norm, subgoal
 
 OBJECTS = ("obj0", "obj1", "obj2")
 PARKING = {"obj0": (0.25, 0.25, -0.45), "obj1": (-0.25, 0.25, -0.46), "obj2": (0.25, -0.25, -0.46)}
-TARGET_Z = 0.0005
+EXPERT_KP, EXPERT_KD = 16.0, 8.0  # 1/s^2 and 1/s: critically damped, natural frequency 4 rad/s
+FLAT_CLEARANCE = 0.005  # m kept between the expert's subgoals and the walls or the ramp
 
 
 def random_quat(rng: np.random.Generator) -> np.ndarray:
@@ -41,6 +45,11 @@ class Drop(World):
     target_radius = 0.08
     settle_speed = 0.15  # obj0 must be nearly at rest inside the target
 
+    expert_miss = (2.0 * target_radius, 3.5 * target_radius)
+    expert_noise = 0.3
+    expert_random_prob = 0.3
+    expert_min_success = 0.6
+
     def sample_initial_state(self, rng):
         n_active = int(rng.integers(1, 4))
         placed: list[np.ndarray] = []
@@ -64,7 +73,7 @@ class Drop(World):
             v = init[obj]
             sim.set_body_pose(obj, v[0:3], v[3:7])
             sim.set_body_velocity(obj, v[7:10], v[10:13])
-        sim.set_body_pose("target", (init["target"][0], init["target"][1], TARGET_Z))
+        sim.set_body_pose("target", (init["target"][0], init["target"][1], self.mjcf.body("target").pos[2]))
 
     def apply_action(self, sim: Sim, action):
         sim.set_body_force("obj0", (float(action[0]) * self.max_force, float(action[1]) * self.max_force, 0.0))
@@ -78,17 +87,46 @@ class Drop(World):
             values[f"{obj}_vel"] = sim.body_linear_velocity(obj)
         return self.state_layout.pack(values)
 
-    def distance(self, state):
-        L = self.state_layout
-        return norm(L.get(state, "obj0_pos")[..., :2] - L.get(state, "target"))
-
     def reward(self, state, action):
-        return -self.distance(state)
+        return -self.planar_distance(state, "obj0_pos", "target")
 
     def success(self, state):
         L = self.state_layout
         on_table = L.get(state, "obj0_pos")[..., 2] < 0.1
         slow = norm(L.get(state, "obj0_vel")) < self.settle_speed
-        return (self.distance(state) < self.target_radius) & on_table & slow
+        return (self.planar_distance(state, "obj0_pos", "target") < self.target_radius) & on_table & slow
 
+    @cached_property
+    def flat_region(self) -> tuple[np.ndarray, np.ndarray]:
+        """(lo, hi) corners of where obj0's centre rests on the flat table touching neither wall nor ramp.
 
+        From drop.xml: the walls' inner faces less the sphere's radius, and on the -x side the point where
+        the sphere meets the ramp's sloped top face; FLAT_CLEARANCE inside both.
+        """
+        r = self.geom("obj0").size[0]
+        px, nx, py, ny = (self.geom(f"wall_{w}") for w in ("px", "nx", "py", "ny"))
+        table = self.geom("table")
+        z0 = table.pos[2] + table.size[2] + r  # the centre's height on the table
+        ramp = self.geom("ramp")
+        n = ramp.rotation() @ np.array([0.0, 0.0, 1.0])  # the top face's normal
+        if n[0] <= 0:
+            raise ValueError("drop.xml: the ramp must slope down toward +x")
+        # Sphere centre (x, 0, z0) at distance r from the top face (half-thickness above the ramp's centre).
+        c = ramp.pos
+        ramp_x = c[0] + (ramp.size[2] + r + n[1] * c[1] - n[2] * (z0 - c[2])) / n[0]
+        lo = np.array([max(ramp_x, nx.pos[0] + nx.size[0] + r), ny.pos[1] + ny.size[1] + r]) + FLAT_CLEARANCE
+        hi = np.array([px.pos[0] - px.size[0] - r, py.pos[1] - py.size[1] - r]) - FLAT_CLEARANCE
+        return lo, hi
+
+    def expert(self, state, aim):
+        """PD control of obj0's xy position onto the target, with velocity damping so it comes to rest."""
+        L = self.state_layout
+        pos = L.get(state, "obj0_pos")
+        vel = L.get(state, "obj0_vel")
+        lo, hi = self.flat_region
+        t = subgoal(L.get(state, "target"), aim, lambda c: np.all((c >= lo) & (c <= hi), -1))
+        t = np.clip(t, lo, hi)
+        acc = EXPERT_KP * (t - pos[:, :2]) - EXPERT_KD * vel[:, :2]
+        roll_mass = self.geom("obj0").mass * (1 + 2 / 5)  # a solid sphere: rolling adds 2/5 of its mass
+        force = cap_norm(roll_mass * acc, self.max_force)
+        return force / self.max_force

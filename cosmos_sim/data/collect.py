@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cosmos_sim.config import arg
 from cosmos_sim.data.schema import EpisodeSpec
 from cosmos_sim.data.shards import MANIFEST, ShardReader, read_manifest, shard_entry, write_manifest, write_shard
 from cosmos_sim.errors import CorruptDataError, DatasetError, DatasetMismatchError, UnknownChoiceError
@@ -29,16 +30,16 @@ CAMERA_MODES = ("fixed", "random", "moving")
 
 @dataclass(frozen=True)
 class CollectConfig:
-    world: str = "Push"
-    backend: str = "mujoco"
-    policy: str = "scripted"  # a name from cosmos_sim.policies.registry, or "mix"
-    skill: tuple[float, float] = (1.0, 1.0)  # per-episode skill drawn uniformly from this range
-    episodes: int = 100
-    base_seed: int = 0
-    camera: str = "fixed"  # fixed | random (per episode) | moving (random start, moves every step)
-    image_size: int = 64
-    workers: int = 1
-    shard_mb: float = 32.0
+    world: str = arg("Push", "world name, e.g. push")
+    backend: str = arg("mujoco", "physics backend: mujoco or pybullet")
+    policy: str = arg("mix", "scripted, explore, random or mix (one of them drawn per episode)")
+    skill: tuple[float, float] = arg((1.0, 1.0), "expert skill, or a range LO:HI drawn per episode")
+    episodes: int = arg(100, "episodes wanted in the dataset")
+    base_seed: int = arg(0, "episode i uses seed SEED + i")
+    camera: str = arg("fixed", "fixed, random (a pose per episode) or moving (random start, moves every step)")
+    image_size: int = arg(64, "frame size in pixels")
+    workers: int = arg(1, "worker processes")
+    shard_mb: float = arg(32.0, "target shard size in MB")
 
     # Fields that define what the data is; a resume must agree on them.
     IDENTITY = ("world", "backend", "policy", "skill", "base_seed", "camera", "image_size")

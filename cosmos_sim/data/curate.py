@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cosmos_sim.config import arg
 from cosmos_sim.data.dataset import EpisodeDataset
 from cosmos_sim.data.shards import write_manifest
 from cosmos_sim.errors import DatasetError
@@ -18,12 +19,11 @@ from cosmos_sim.fileio import atomic_write_bytes
 
 @dataclass(frozen=True)
 class CurateConfig:
-    # Share of pixels that change (by more than `motion_levels` grey levels at some step) below
-    # which an episode is static: a robot that never moves, objects that never stir.
-    min_motion: float = 0.002
-    motion_levels: int = 8
-    drop_diverged: bool = True
-    drop_duplicates: bool = True
+    # A robot that never moves, objects that never stir: an episode with almost no changing pixels.
+    min_motion: float = arg(0.002, "share of pixels that ever change below which an episode is static")
+    motion_levels: int = arg(8, "grey levels a pixel must change by to count as changing")
+    drop_diverged: bool = arg(True, "drop episodes whose simulation diverged")
+    drop_duplicates: bool = arg(True, "drop episodes with the same start and actions as an earlier one")
 
 
 def pixel_motion(pixels: np.ndarray, levels: int = 8) -> float:

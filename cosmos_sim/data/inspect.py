@@ -109,3 +109,17 @@ def verify(directory: str | os.PathLike) -> list[tuple[str, str]]:
     if dup:
         problems.append(("manifest", f"duplicate seeds: {dup[:10]}"))
     return problems
+
+
+def info_table(r: dict) -> str:
+    """`info`'s report as the two-column table `cosmos-sim data info` prints."""
+    from cosmos_sim.text import format_table
+
+    moved = "n/a" if r["objects_moved_share"] is None else f"{100 * r['objects_moved_share']:.0f}%"
+    rows = [("world", r["world"]), ("image size", "x".join(map(str, r["image_size"]))),
+            ("episodes", r["episodes"]), ("frames", r["frames"]), ("shards", r["shards"]),
+            ("size", f"{r['bytes'] / 2**20:.1f} MiB"), ("backends", r["backends"]), ("policies", r["policies"]),
+            ("cameras", r["cameras"]), ("success", f"{100 * r['success_rate']:.0f}%"),
+            ("objects moved", moved), ("diverged", r["diverged"]), ("curated view", r["curated"]),
+            ("thumbnails", r.get("thumbnails", "-"))]
+    return format_table(["", ""], rows)

@@ -8,6 +8,7 @@ from cosmos_sim.dynamics import autoregressive, deterministic, diffusion  # noqa
 from cosmos_sim.dynamics.base import (
     FAMILIES,
     Family,
+    FamilyConfig,
     SamplingOption,
     build_dynamics,
     get_family,
@@ -15,4 +16,5 @@ from cosmos_sim.dynamics.base import (
     register_family,
 )
 
-__all__ = ["FAMILIES", "Family", "SamplingOption", "build_dynamics", "get_family", "latent_shapes", "register_family"]
+__all__ = ["FAMILIES", "Family", "FamilyConfig", "SamplingOption", "build_dynamics", "get_family", "latent_shapes",
+           "register_family"]

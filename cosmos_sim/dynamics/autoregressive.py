@@ -68,14 +68,14 @@ LLM caches). A fresh episode (env reset) starts with cache=None.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cosmos_sim.dynamics.base import SamplingOption, register_family
+from cosmos_sim.dynamics.base import FamilyConfig, SamplingOption, register_family
 from cosmos_sim.dynamics.deterministic import regression_guide
 
 if TYPE_CHECKING:
@@ -86,7 +86,7 @@ GREEDY = ("mean", "mode")  # temperature-0 decoding per digit, see Autoregressiv
 
 
 @dataclass(frozen=True)
-class AutoregressiveConfig:
+class AutoregressiveConfig(FamilyConfig):
     fsq_levels: tuple[int, ...] = (8, 8, 8, 5, 5, 5)  # latents are FSQ codes, D = len(fsq_levels)
     latent_size: int = 8  # h = w: tokens per frame = latent_size ** 2
     action_dim: int = 2
@@ -144,14 +144,6 @@ class AutoregressiveConfig:
     def cache_limit(self) -> int:
         return self.cache_frames or min(self.context + self.horizon - 1, self.max_frames - 1)
 
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["fsq_levels"] = list(self.fsq_levels)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> AutoregressiveConfig:
-        return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items()})
 
 
 # preset -> config fields (the rest from the defaults above and `config_for`); every preset carries

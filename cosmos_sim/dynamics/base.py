@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
@@ -48,6 +48,23 @@ class Dynamics(Protocol):
     def predict(self, past: torch.Tensor, past_plucker: torch.Tensor, action: torch.Tensor,
                 plucker: torch.Tensor, generator: torch.Generator | None = None,
                 cache: Any = None, **sampling: Any) -> tuple[torch.Tensor, Any]: ...
+
+
+class FamilyConfig:
+    """Mixin for a family's frozen config dataclass: a JSON round trip (tuples as lists) and the
+    training window, `context + horizon` frames unless the family trains further ahead."""
+
+    def to_dict(self) -> dict:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items()})
+
+    @property
+    def window(self) -> int:
+        """Frames per training window (see the batch layout above)."""
+        return self.context + self.horizon
 
 
 @dataclass(frozen=True)

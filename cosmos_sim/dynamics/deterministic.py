@@ -11,17 +11,17 @@ rollout), so the model learns to correct its own drift instead of only the one-s
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cosmos_sim.dynamics.base import latent_shapes, register_family
+from cosmos_sim.dynamics.base import FamilyConfig, latent_shapes, register_family
 
 
 @dataclass(frozen=True)
-class DeterministicConfig:
+class DeterministicConfig(FamilyConfig):
     latent_channels: int = 16
     latent_size: int = 8
     action_dim: int = 2
@@ -31,17 +31,7 @@ class DeterministicConfig:
     depth: int = 6
     late_weight: float = 1.0  # loss weight of the last rollout step relative to the first (linear ramp)
 
-    @property
-    def window(self) -> int:
-        """Frames per training window (see cosmos_sim.dynamics.base)."""
-        return self.context + self.horizon
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> DeterministicConfig:
-        return cls(**d)
 
 
 # preset -> config fields; the latent shape and action size come from the data (`latent_shapes`).

@@ -46,14 +46,14 @@ generator=generator)`, so the same generator seed gives the same sample.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cosmos_sim.dynamics.base import SamplingOption, latent_shapes, register_family, timestep_embedding
+from cosmos_sim.dynamics.base import FamilyConfig, SamplingOption, latent_shapes, register_family, timestep_embedding
 from cosmos_sim.dynamics.deterministic import regression_guide
 from cosmos_sim.errors import ActionError, UnknownChoiceError
 
@@ -65,7 +65,7 @@ FREQ_DIM = 256  # sinusoidal features fed to the noise-level and augmentation ML
 
 
 @dataclass(frozen=True)
-class DiffusionConfig:
+class DiffusionConfig(FamilyConfig):
     latent_channels: int = 16  # D
     latent_size: int = 8  # h = w
     action_dim: int = 2  # A
@@ -109,17 +109,7 @@ class DiffusionConfig:
         if not 0 < self.sigma_min < self.sigma_max:
             raise ValueError(f"need 0 < sigma_min < sigma_max, got {self.sigma_min}, {self.sigma_max}")
 
-    @property
-    def window(self) -> int:
-        """Frames per training window (see cosmos_sim.dynamics.base)."""
-        return self.context + self.horizon
 
-    def to_dict(self) -> dict:
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> DiffusionConfig:
-        return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items()})
 
 
 # preset -> config fields (the rest from the defaults above and `config_for`); every preset carries

@@ -203,3 +203,47 @@ def train_dynamics(data_dir: str | os.PathLike, tokenizer_path: str | os.PathLik
         (out / "result.json").write_text(json.dumps({k: v for k, v in result.items() if k != "evals"}, indent=1,
                                                     default=str) + "\n")
     return result
+
+
+def train_world_model(data_dir: str | os.PathLike, out: str | os.PathLike, tokenizer: str = "cv8",
+                      family: str = "deterministic", preset: str = "small",
+                      tokenizer_train: TrainConfig | None = None, dynamics_train: TrainConfig | None = None,
+                      resume: bool = False, device: str | None = None, progress: bool = True, log=None,
+                      **dynamics_kwargs) -> dict:
+    """Both stages: OUT/tokenizer (a preset name), then OUT/dynamics; the world model is copied to
+    OUT/world_model.safetensors. With `resume`, a finished stage is skipped and a stage cut short
+    continues from its checkpoints, so re-running after an interruption picks up where it stopped.
+
+    Returns the stages' results (None where skipped), their wall seconds and the world model's path.
+    """
+    import shutil
+
+    from cosmos_sim.tokenizer.train import train_tokenizer
+
+    log = log or (lambda msg: None)
+    out = Path(out)
+    tok_dir, dyn_dir, file = out / "tokenizer", out / "dynamics", out / FILE
+    result: dict = {"tokenizer": None, "dynamics": None, "world_model": str(file)}
+    t0 = time.perf_counter()
+    if resume and (tok_dir / "result.json").is_file():
+        log("tokenizer already trained")
+    else:
+        tc = tokenizer_train or TrainConfig()
+        log(f"training the {tokenizer} tokenizer ({tc.steps} steps" +
+            (f", at most {tc.time_limit_s / 60:g} min)" if tc.time_limit_s else ")"))
+        result["tokenizer"] = train_tokenizer(data_dir, tok_dir, tokenizer, tc, progress=progress, device=device,
+                                              resume=resume and (tok_dir / "checkpoints").is_dir())
+    result["tokenizer_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    if resume and file.is_file():
+        log("world model already trained")
+    else:
+        tc = dynamics_train or TrainConfig()
+        log(f"training {family} dynamics ({preset}) + state model ({tc.steps} steps" +
+            (f", at most {tc.time_limit_s / 60:g} min)" if tc.time_limit_s else ")"))
+        r = train_dynamics(data_dir, tok_dir, dyn_dir, family, preset, tc, progress=progress, device=device,
+                           resume=resume and (dyn_dir / "checkpoints").is_dir(), **dynamics_kwargs)
+        shutil.copyfile(r["world_model"], file)
+        result["dynamics"] = r
+    result["dynamics_s"] = time.perf_counter() - t0
+    return result

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
+from cosmos_sim.config import arg
 from cosmos_sim.evaluation.stats import summary
 from cosmos_sim.worlds import get_world
 
@@ -100,6 +102,65 @@ def evaluate_policies(world: str, backend: str, policy_specs: list[str], episode
     return out
 
 
+@dataclass(frozen=True)
+class EvalConfig:
+    """One policy in one backend, as `cosmos-sim evaluate` runs it."""
+
+    world: str = arg("push", "world name")
+    backend: str = arg("mujoco", "mujoco, pybullet or world_model")
+    policy: str = arg("scripted", "scripted[:SKILL], random, explore, planner[:cem|mppi] (plans in --model), or a "
+                                  "trained policy RUN (from cosmos-sim train-policy)")
+    model: str | None = arg(None, "world model (for --backend world_model, and to plan in for --policy planner)")
+    episodes: int = arg(50, "episodes")
+    seed: int = arg(0, "episode i uses seed SEED+i")
+    camera: str | None = arg(None, "default or random camera per episode (none: the world's default camera)")
+    device: str | None = arg(None, "device of the world model (none: cuda when available)")
+
+    def __post_init__(self):
+        from cosmos_sim.errors import UnknownChoiceError
+        from cosmos_sim.policies.registry import check_policy_spec
+
+        object.__setattr__(self, "world", get_world(self.world).name)
+        check_policy_spec(self.policy)
+        if self.backend not in BACKENDS:
+            raise UnknownChoiceError("backend", self.backend, BACKENDS)
+        if self.camera not in (None, "default", "random"):
+            raise UnknownChoiceError("camera", self.camera, ["default", "random"])
+        if self.episodes < 1:
+            raise ValueError(f"episodes must be >= 1, got {self.episodes}")
+        need = ("--policy planner" if self.policy.startswith("planner") else
+                "--backend world_model" if self.backend == "world_model" else None)
+        if need and self.model is None:
+            raise ValueError(f"{need} needs --model RUN, the world model (make one with `cosmos-sim train` or "
+                             "`cosmos-sim demo`)")
+
+
+def run_evaluation(config: EvalConfig) -> dict:
+    """`evaluate` as the config says, the world model loaded (and checked) first."""
+    from cosmos_sim.evaluation.compare import load_checked_model
+
+    c = config
+    model = None
+    if c.backend == "world_model" or c.policy.startswith("planner"):
+        model = load_checked_model(c.model, c.world, c.device)
+    return evaluate(c.world, c.backend, c.policy, episodes=c.episodes, seed=c.seed,
+                    model=model if c.backend == "world_model" else None, device=c.device, camera=c.camera,
+                    planner_model=model)
+
+
 def evaluate(world: str, backend: str, policy_spec: str, **kwargs) -> dict:
     """`evaluate_policies` for one policy."""
     return evaluate_policies(world, backend, [policy_spec], **kwargs)[policy_spec]
+
+
+def summary_table(result: dict) -> str:
+    """One row: success rate, return and length with their 95% intervals (what `cosmos-sim evaluate` prints)."""
+    from cosmos_sim.text import format_table
+
+    def ci(c: dict, scale: float = 1.0, d: int = 1) -> str:
+        return f"{c['mean'] * scale:.{d}f} [{c['lo'] * scale:.{d}f}, {c['hi'] * scale:.{d}f}]"
+
+    r = result
+    return format_table(["world", "backend", "policy", "episodes", "success %", "return", "length"],
+                        [[r["world"], r["backend"], r["policy"], len(r["seeds"]), ci(r["success_rate"], 100, 0),
+                          ci(r["return"]), ci(r["length"])]])

@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from cosmos_sim.config import arg
 from cosmos_sim.evaluation import open_loop as ol
 from cosmos_sim.evaluation.closed_loop import evaluate_policies
 from cosmos_sim.evaluation.stats import correlations, mean_abs_error
@@ -45,17 +46,18 @@ SCHEMA = "cosmos_sim.report/1"
 
 @dataclass(frozen=True)
 class CompareConfig:
-    world: str = "Push"
-    policies: tuple[str, ...] = ("ladder",)
-    episodes: int = 50  # closed-loop episodes per policy and backend
-    seed: int = 0
-    backends: tuple[str, ...] = ("mujoco", "pybullet", "world_model")
-    open_loop_episodes: int = 16
-    horizon: int = 32
-    open_loop_policy: str = "scripted:0.75"
-    camera: str | None = None  # None: the camera mode the model was trained with
-    videos: int = 3
-    device: str | None = None
+    world: str = arg("Push", "world name")
+    policies: tuple[str, ...] = arg(("ladder",), "policy specs (scripted:SKILL, random, explore, a trained policy "
+                                                 "RUN) or 'ladder' (random + scripted at skill 0, .25, .5, .75, 1)")
+    episodes: int = arg(50, "closed-loop episodes per policy and backend")
+    seed: int = arg(0, "episode i uses seed SEED+i in every backend")
+    backends: tuple[str, ...] = arg(("mujoco", "pybullet", "world_model"), "backends compared with MuJoCo")
+    open_loop_episodes: int = arg(16, "open-loop episodes")
+    horizon: int = arg(32, "open-loop steps")
+    open_loop_policy: str = arg("scripted:0.75", "the policy whose MuJoCo actions are replayed open loop")
+    camera: str | None = arg(None, "default or random camera per episode (none: the mode the model was trained with)")
+    videos: int = arg(3, "side-by-side videos to write")
+    device: str | None = arg(None, "device of the world model (none: cuda when available)")
 
     def __post_init__(self):
         from cosmos_sim.policies.registry import expand_policy_specs, parse_policy_spec
@@ -207,6 +209,22 @@ def model_summary(wm, model: Any) -> dict | None:
             "family": wm.family, "image_size": wm.image_size,
             "dynamics_parameters": int(sum(p.numel() for p in wm.dynamics.parameters())),
             "tokenizer": wm.tokenizer.config.to_dict(), "info": json.loads(json.dumps(wm.info, default=str))}
+
+
+def summary_lines(report: dict, out: str | os.PathLike) -> list[str]:
+    """What `cosmos-sim compare` prints: success per policy and backend, rank agreement, the report."""
+    from cosmos_sim.text import format_table
+
+    names = {"world_model": "learned", "pybullet": "PyBullet", "mujoco": "MuJoCo"}
+    rk, backends = report["ranking"], report["config"]["backends"]
+    lines = [format_table(["policy", *[names.get(b, b) + " success %" for b in backends]],
+                          [[r["policy"], *[f"{r[b]:.0f}" for b in backends]] for r in rk["rows"]])]
+    for b, p in rk["pairs"].items():
+        rho = p["success"]["spearman"]
+        lines.append(f"{names.get(b, b)} vs MuJoCo: Spearman rho {'n/a' if rho is None else f'{rho:.3f}'}, "
+                     f"success MAE {p['success_mae_points']:.1f} points")
+    lines.append(f"report: {Path(out) / 'report.md'}")
+    return lines
 
 
 # --- markdown -------------------------------------------------------------------------------------------

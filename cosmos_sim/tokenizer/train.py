@@ -66,11 +66,17 @@ def evaluate_tokenizer(model: CausalVideoTokenizer, data_dir: str | os.PathLike,
     return result
 
 
-def train_tokenizer(data_dir: str | os.PathLike, out: str | os.PathLike, config: TokenizerConfig,
+def train_tokenizer(data_dir: str | os.PathLike, out: str | os.PathLike, config: TokenizerConfig | str,
                     train_config: TrainConfig, resume: bool = False, progress: bool = True,
                     device: str | None = None) -> dict:
+    """Train, evaluate on held-out episodes and write `out/result.json`. `config` may be a preset name
+    (sized for the dataset's frames)."""
+    from cosmos_sim.tokenizer.model import preset
+
     data_dir, out = Path(data_dir), Path(out)
     episodes = EpisodeDataset(data_dir)
+    if isinstance(config, str):
+        config = preset(config, image_size=episodes.spec.image_size[0])
     if tuple(episodes.spec.image_size) != (config.image_size, config.image_size):
         from cosmos_sim.errors import DatasetMismatchError
 

@@ -24,6 +24,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from cosmos_sim.config import arg
 from cosmos_sim.errors import CheckpointError, TrainingError
 from cosmos_sim.training.checkpoint import (
     check_config,
@@ -38,30 +39,36 @@ from cosmos_sim.training.checkpoint import (
 
 @dataclass(frozen=True)
 class TrainConfig:
-    steps: int = 1000
-    batch_size: int = 32
-    lr: float = 3e-4
-    min_lr_ratio: float = 0.1
-    warmup_steps: int = 50
-    weight_decay: float = 0.01
-    betas: tuple[float, float] = (0.9, 0.99)
-    grad_clip: float = 1.0
-    ema_decay: float = 0.999
-    max_bad_steps: int = 10  # consecutive non-finite steps before giving up
-    log_every: int = 10
-    eval_every: int = 0  # 0: evaluate at the end only
-    eval_at_s: tuple[float, ...] = ()  # also evaluate when training time (evaluation excluded) crosses these
-    checkpoint_every: int = 500
-    keep_last: int = 3
-    seed: int = 0
-    amp: bool = True  # bf16 autocast, CUDA only
-    num_workers: int = 0
-    time_limit_s: float = 0.0  # > 0: stop (and checkpoint) after this much training time
+    steps: int = arg(1000, "optimizer steps")
+    batch_size: int = arg(32, "batch size per process")
+    lr: float = arg(3e-4, "peak learning rate")
+    min_lr_ratio: float = arg(0.1, "the cosine decay ends at this fraction of lr")
+    warmup_steps: int = arg(50, "linear warm-up steps")
+    weight_decay: float = arg(0.01, "AdamW weight decay")
+    betas: tuple[float, float] = arg((0.9, 0.99), "AdamW betas")
+    grad_clip: float = arg(1.0, "gradient norm clip")
+    ema_decay: float = arg(0.999, "decay of the EMA weights (what is exported)")
+    max_bad_steps: int = arg(10, "consecutive non-finite steps before giving up")
+    log_every: int = arg(10, "steps between metrics.jsonl lines")
+    eval_every: int = arg(0, "steps between evaluations (0: at the end only)")
+    eval_at_s: tuple[float, ...] = arg((), "also evaluate when training time (evaluation excluded) crosses these")
+    checkpoint_every: int = arg(500, "steps between checkpoints (one is always written at the end)")
+    keep_last: int = arg(3, "checkpoints kept")
+    seed: int = arg(0, "seed of initialisation, data order and noise")
+    amp: bool = arg(True, "bf16 autocast (CUDA only)")
+    num_workers: int = arg(0, "data loader workers")
+    time_limit_s: float = arg(0.0, "stop (and checkpoint) after this much training time (0: no limit)",
+                              flag=("--minutes", 60.0))
     # with time_limit_s: the cosine decay runs on training time too and ends at the limit, whichever
     # of steps and time runs out first (a CPU budget fully used whatever the step time); the limit
     # then counts across resumes. The LR then follows the clock: not bitwise reproducible.
-    schedule_by_time: bool = False
-    deterministic: bool = False
+    schedule_by_time: bool = arg(False, "end the learning-rate decay at the time limit, so a time budget is used "
+                                        "in full (needs --minutes; the rate then follows the clock)")
+    deterministic: bool = arg(False, "torch deterministic algorithms")
+
+    def __post_init__(self):
+        if self.schedule_by_time and not self.time_limit_s > 0:
+            raise ValueError("schedule_by_time needs a time budget: time_limit_s > 0 (--minutes M)")
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -147,8 +154,6 @@ class Trainer:
         self.out = Path(out)
         self.extra = extra_metadata or {}
         self.evaluate, self.progress = evaluate, progress
-        if config.deterministic:
-            torch.use_deterministic_algorithms(True)
         torch.manual_seed(config.seed + self.rank)
         self.model = model.to(self.device)
         self.ema = copy.deepcopy(self.model).eval().requires_grad_(False)
@@ -292,6 +297,18 @@ class Trainer:
         return float(t)
 
     def fit(self, resume: bool = False) -> dict:
+        """Train to `steps` (or the time limit), evaluating and checkpointing on the way; the result dict.
+
+        `deterministic` switches torch's deterministic algorithms on for this call only.
+        """
+        before = torch.are_deterministic_algorithms_enabled()
+        torch.use_deterministic_algorithms(before or self.cfg.deterministic)
+        try:
+            return self._fit(resume)
+        finally:
+            torch.use_deterministic_algorithms(before)
+
+    def _fit(self, resume: bool) -> dict:
         from tqdm.auto import tqdm
 
         cfg = self.cfg

@@ -25,6 +25,7 @@ def two_worker_dataset(tmp_path_factory):
     return cfg, out
 
 
+@pytest.mark.slow  # worker processes
 def test_two_workers_match_direct_rollouts(two_worker_dataset):
     cfg, out = two_worker_dataset
     ds = EpisodeDataset(out)
@@ -38,6 +39,7 @@ def test_two_workers_match_direct_rollouts(two_worker_dataset):
     assert verify(out) == []
 
 
+@pytest.mark.slow  # worker processes
 def test_windows_through_dataloader_and_distributed_sampler(two_worker_dataset):
     _, out = two_worker_dataset
     ds = EpisodeDataset(out)
@@ -60,6 +62,7 @@ def test_windows_through_dataloader_and_distributed_sampler(two_worker_dataset):
     assert len(set(seen)) == len(windows)
 
 
+@pytest.mark.slow  # worker processes
 def test_refuses_other_world_or_image_size(two_worker_dataset, tmp_path):
     cfg, out = two_worker_dataset
     with pytest.raises(DatasetMismatchError, match="world"):
@@ -96,6 +99,7 @@ collect(CollectConfig(world="push", policy="random", image_size=32, episodes={n}
 """
 
 
+@pytest.mark.slow  # a killed worker process
 def test_sigkill_then_resume_loses_and_duplicates_nothing(tmp_path):
     out = tmp_path / "killed"
     n = 12

@@ -98,6 +98,7 @@ def test_action_conditioning_changes_logits():
     assert (la - lb).abs().max() > 1e-4 and (la - lc).abs().max() > 1e-4
 
 
+@pytest.mark.slow  # trains
 def test_fits_a_tiny_batch():
     m, b = model(), window(B=4, L=4, seed=1)
     m.train()

@@ -127,11 +127,13 @@ def trained():
     return m.eval(), batch, before, eval_loss()
 
 
+@pytest.mark.slow  # trains
 def test_training_loss_decreases(trained):
     _, _, before, after = trained
     assert after < 0.6 * before, (before, after)
 
 
+@pytest.mark.slow  # trains
 def test_samplers_agree_on_trained_toy(trained):
     m, batch, _, _ = trained
     x = (batch["latents"][:8, :K], batch["plucker"][:8, :K], batch["actions"][:8, K - 1], batch["plucker"][:8, K])

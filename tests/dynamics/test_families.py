@@ -2,8 +2,6 @@
 
 import numpy as np
 import pytest
-import torch
-from dynamics.toy_family import ToyConfig, ToyDynamics, register
 
 from cosmos_sim.dynamics import FAMILIES, SamplingOption, get_family, latent_shapes, register_family
 from cosmos_sim.dynamics.train import dynamics_config, train_dynamics
@@ -12,6 +10,8 @@ from cosmos_sim.errors import CheckpointError, UnknownChoiceError
 from cosmos_sim.tokenizer import CausalVideoTokenizer, preset
 from cosmos_sim.training import TrainConfig
 from cosmos_sim.world_model import WorldModel
+
+from dynamics.toy_family import ToyConfig, ToyDynamics, register
 
 
 @pytest.fixture
@@ -79,9 +79,9 @@ def test_register_family_checks_presets_and_names():
     assert SamplingOption(float, minimum=0).check("x", 1) == 1.0
 
 
+@pytest.mark.slow  # trains
 def test_toy_family_trains_loads_and_steps(toy, tiny_world_model, tmp_path):
     """A family from outside the package goes through the public API: train, save, load, env steps."""
-    torch.set_num_threads(1)
     run, data = tiny_world_model
     r = train_dynamics(data, run.parent / "tok", tmp_path / "toy", "toy", "tiny",
                        TrainConfig(steps=4, batch_size=4, warmup_steps=1), progress=False, state_steps=4)

@@ -11,11 +11,12 @@ from cosmos_sim.tokenizer import preset, train_tokenizer
 from cosmos_sim.training import TrainConfig
 from cosmos_sim.world_model import WorldModel
 
+pytestmark = pytest.mark.slow  # trains world models
+
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("wm")
-    torch.set_num_threads(1)
     collect(CollectConfig(world="push", policy="mix", skill=(0.3, 1.0), image_size=32, episodes=6), root / "data",
             progress=False)
     train_tokenizer(root / "data", root / "tok", preset("tiny", 32), TrainConfig(steps=15, batch_size=4),

@@ -8,16 +8,16 @@ in one process or in any order.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from cosmos_sim.dynamics import SamplingOption, latent_shapes, register_family
+from cosmos_sim.dynamics import FamilyConfig, SamplingOption, latent_shapes, register_family
 
 
 @dataclass(frozen=True)
-class ToyConfig:
+class ToyConfig(FamilyConfig):
     latent_channels: int = 4  # from the data (`latent_shapes`)
     latent_size: int = 4
     action_dim: int = 2
@@ -26,17 +26,7 @@ class ToyConfig:
     width: int = 8
     noise: float = 0.0  # std of the noise on each prediction; the `noise` sampling option overrides it
 
-    @property
-    def window(self) -> int:
-        """Frames per training window (see cosmos_sim.dynamics.base)."""
-        return self.context + self.horizon
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> ToyConfig:
-        return cls(**d)
 
 
 PRESETS = {"tiny": {"width": 8}, "small": {"width": 32}}

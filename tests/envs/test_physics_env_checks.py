@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-import cosmos_sim  # noqa: F401  (registers the ids)
+import cosmos_sim  # registers the ids
 
-WORLDS = ("Push", "Reach", "Drop")
+WORLDS = list(cosmos_sim.WORLDS)
 BACKENDS = ("mujoco", "pybullet")
 OBS_MODES = ("pixels", "state", "both")
 N_STEPS = 6

@@ -166,6 +166,7 @@ def test_default_image_size_is_64():
     env.close()
 
 
+@pytest.mark.slow  # async worker processes
 @pytest.mark.parametrize("mode", ("sync", "async"))
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_make_vec_physics(backend, mode):
@@ -199,6 +200,7 @@ def test_make_vec_physics(backend, mode):
         venv.close(**({"terminate": True} if mode == "async" else {}))
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_gym_make_with_module_prefix_in_a_fresh_interpreter():
     code = ("import gymnasium as gym, numpy as np\n"
             "env = gym.make('cosmos_sim:cosmos_sim/Push-v0', image_size=16)\n"

@@ -6,7 +6,9 @@ import os
 import gymnasium as gym
 import pytest
 
-import cosmos_sim  # noqa: F401
+import cosmos_sim
+
+pytestmark = pytest.mark.slow  # many envs and worker processes
 
 N_ENVS = 100
 WARM_UP = 8
@@ -29,7 +31,8 @@ def rss_mb() -> float:
 
 
 def one_env(backend: str, k: int) -> None:
-    world = ("Push", "Reach", "Drop")[k % 3]
+    worlds = list(cosmos_sim.WORLDS)
+    world = worlds[k % len(worlds)]
     env = gym.make(f"cosmos_sim/{world}-v0", backend=backend, render_mode="rgb_array", image_size=32)
     obs, _ = env.reset(seed=k)
     for _ in range(2):

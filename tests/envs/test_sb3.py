@@ -2,12 +2,13 @@
 
 import gymnasium as gym
 import pytest
-import torch
 
 import cosmos_sim  # noqa: F401
 
 sb3 = pytest.importorskip("stable_baselines3", reason="stable-baselines3 is a test extra")
 from stable_baselines3.common.env_checker import check_env  # noqa: E402
+
+pytestmark = pytest.mark.slow  # trains SB3 PPO on the tiny world model
 
 ID = "cosmos_sim/Push-v0"
 
@@ -28,7 +29,6 @@ def test_sb3_check_env_world_model(tiny_world_model, obs_mode):
 
 
 def test_sb3_ppo_runs_on_world_model(tiny_world_model):
-    torch.set_num_threads(1)
     env = gym.make(ID, backend="world_model", model=tiny_world_model[0], obs_mode="state")
     model = sb3.PPO("MultiInputPolicy", env, n_steps=512, batch_size=128, n_epochs=2, seed=0, device="cpu", verbose=0)
     model.learn(total_timesteps=2048)

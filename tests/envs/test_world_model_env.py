@@ -12,12 +12,13 @@ from cosmos_sim.envs.world_model_env import WorldModelEnv, WorldModelVectorEnv
 from cosmos_sim.errors import ActionError, ConfigMismatchError
 from cosmos_sim.world_model import WorldModel
 
+pytestmark = pytest.mark.slow  # uses the trained tiny world model
+
 ID = "cosmos_sim/Push-v0"
 
 
 @pytest.fixture(scope="module")
 def run(tiny_world_model):
-    torch.set_num_threads(1)
     return tiny_world_model[0]
 
 

@@ -4,17 +4,17 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from cosmos_sim.cli import main
 from cosmos_sim.errors import UnknownChoiceError
 from cosmos_sim.evaluation.closed_loop import evaluate
 from cosmos_sim.evaluation.compare import CompareConfig, compare
 
+pytestmark = pytest.mark.slow  # uses the trained tiny world model
+
 
 @pytest.fixture(scope="module")
 def run(tiny_world_model):
-    torch.set_num_threads(1)
     return tiny_world_model[0]
 
 

@@ -14,10 +14,11 @@ from cosmos_sim.policies.bc import BCConfig, train_bc
 from cosmos_sim.policies.saved import load_policy
 from cosmos_sim.training import TrainConfig
 
+pytestmark = pytest.mark.slow  # trains a policy
+
 
 @pytest.fixture(scope="module")
 def bc_run(tmp_path_factory):
-    torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("bc")
     collect(CollectConfig(world="push", policy="scripted", image_size=32, episodes=20), root / "data", progress=False)
     r = train_bc(root / "data", root / "run", BCConfig(), TrainConfig(steps=400, batch_size=64, lr=3e-3,

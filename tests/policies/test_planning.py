@@ -6,6 +6,8 @@ import torch
 
 from cosmos_sim.policies.planning import Planner, PlannerConfig, cem, mppi
 
+pytestmark = pytest.mark.slow  # plans in the trained tiny world model
+
 
 @pytest.mark.parametrize("optimizer,method", [(cem, "cem"), (mppi, "mppi")])
 def test_optimizer_finds_quadratic_optimum(optimizer, method):
@@ -35,7 +37,6 @@ def test_planner_acts_deterministically_in_physics(tiny_world_model):
 
     import cosmos_sim  # noqa: F401
 
-    torch.set_num_threads(1)
     cfg = PlannerConfig(horizon=3, population=8, iterations=2, elites=2)
 
     def run():
@@ -58,7 +59,6 @@ def test_planner_acts_deterministically_in_physics(tiny_world_model):
 def test_cli_evaluates_planner_acting_in_mujoco(tiny_world_model, capsys):
     from cosmos_sim.cli import main
 
-    torch.set_num_threads(1)
     code = main(["evaluate", "--backend", "mujoco", "--policy", "planner:mppi", "--model",
                  str(tiny_world_model[0]), "--episodes", "1"])
     assert code == 0 and "planner:mppi" in capsys.readouterr().out
@@ -72,7 +72,6 @@ def test_planner_on_states_matches_planner_on_both(tiny_world_model):
 
     import cosmos_sim  # noqa: F401
 
-    torch.set_num_threads(1)
     cfg = PlannerConfig(horizon=3, population=8, iterations=2, elites=2)
     env = gym.make("cosmos_sim/Push-v0", backend="mujoco", image_size=32, obs_mode="both")
     obs, _ = env.reset(seed=1)

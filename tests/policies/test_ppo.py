@@ -11,15 +11,9 @@ from cosmos_sim.errors import ConfigMismatchError
 from cosmos_sim.policies.ppo import ActorCritic, PPOConfig, compute_gae, train_ppo
 from cosmos_sim.policies.saved import load_policy
 
+pytestmark = pytest.mark.slow  # trains policies
+
 TARGET, HORIZON = 0.5, 20
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 class PointEnv(gym.Env):
@@ -203,7 +197,6 @@ def test_ppo_runs_on_learned_world(tiny_world_model):
 def test_cli_train_policy_ppo_on_world_model_then_evaluate(tiny_world_model, tmp_path, capsys):
     from cosmos_sim.cli import main
 
-    torch.set_num_threads(1)
     out = tmp_path / "ppo"
     assert main(["train-policy", "--algo", "ppo", "--backend", "world_model", "--model", str(tiny_world_model[0]),
                  "--num-envs", "4", "--steps", "1024", "--out", str(out), "--no-progress"]) == 0

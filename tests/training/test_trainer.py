@@ -11,8 +11,7 @@ import torch
 from cosmos_sim.errors import CheckpointError, ConfigMismatchError, TrainingError
 from cosmos_sim.training import TrainConfig, Trainer, lr_at, read_checkpoint, write_checkpoint
 
-sys.path.insert(0, str(Path(__file__).parent))
-from toy import ToyData, ToyModel  # noqa: E402
+from training.toy import ToyData, ToyModel
 
 CFG = TrainConfig(steps=12, batch_size=8, lr=1e-2, warmup_steps=3, checkpoint_every=5, keep_last=10, log_every=1,
                   deterministic=True)
@@ -123,6 +122,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow  # torchrun processes
 def test_torchrun_two_processes_on_cpu(tmp_path):
     out = tmp_path / "ddp"
     proc = subprocess.run(

@@ -1,0 +1,118 @@
+"""The command-line machinery behind `cosmos_sim.cli`: a table of commands becomes argparse subparsers,
+and user errors become one line on stderr.
+
+A `Command` row declares its flags: one by one (`flag`), or generated from a config dataclass
+(`config_flags`, see `cosmos_sim.config.add_args`) so `--help` shows the config's own defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from cosmos_sim.config import add_args, from_args
+
+PROG = "cosmos-sim"
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+AddArgs = Callable[[argparse.ArgumentParser], None]
+
+
+def flag(*opts: str, **kw) -> AddArgs:
+    """One argparse argument of a command's row."""
+    return lambda p: p.add_argument(*opts, **kw)
+
+
+def config_flags(target: str, names, **kw) -> AddArgs:
+    """Flags generated from the config dataclass `"module:Class"` (see `cosmos_sim.config.add_args`)."""
+    def add(p: argparse.ArgumentParser) -> None:
+        module, cls = target.split(":")
+        add_args(p, getattr(importlib.import_module(module), cls), names, **kw)
+    return add
+
+
+def config_from(target: str, args: argparse.Namespace, names, **extra):
+    module, cls = target.split(":")
+    return from_args(getattr(importlib.import_module(module), cls), args, names, **extra)
+
+
+NO_PROGRESS = flag("--no-progress", action="store_true", help="hide progress bars")
+
+
+@dataclass(frozen=True)
+class Command:
+    """One subcommand: `help` is its line in `cosmos-sim --help`; `description` its own --help text."""
+
+    name: str
+    help: str
+    run: Callable[[argparse.Namespace], int | None] | None = None
+    args: tuple[AddArgs, ...] = ()
+    description: str | None = None
+    subcommands: tuple[Command, ...] = ()
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line naming the command's --help, instead of usage + error."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"{PROG}: error: {message} (see '{self.prog} --help')\n")
+
+
+def _add_commands(parent: argparse.ArgumentParser, commands: Sequence[Command]) -> None:
+    sub = parent.add_subparsers(title="commands", metavar="COMMAND", dest=f"_cmd_{parent.prog}")
+    for c in commands:
+        # No abbreviations: a group's own options must not swallow its subcommands' longer ones.
+        p = sub.add_parser(c.name, help=c.help, description=c.description or c.help, allow_abbrev=False,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        for add in c.args:
+            add(p)
+        if c.subcommands:
+            _add_commands(p, c.subcommands)
+        p.set_defaults(_run=c.run, _parser=p)
+
+
+def build_parser(commands: Sequence[Command]) -> argparse.ArgumentParser:
+    from cosmos_sim import __version__
+
+    p = _Parser(prog=PROG, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False,
+                description="cosmos_sim: learned world models as Gymnasium envs, beside MuJoCo and PyBullet twins.\n"
+                            "Run 'cosmos-sim COMMAND --help' for what a command does.")
+    p.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    _add_commands(p, commands)
+    p.set_defaults(_run=None, _parser=p)
+    return p
+
+
+def _message(e: BaseException) -> str:
+    if isinstance(e, KeyError) and e.args:
+        return str(e.args[0])
+    if isinstance(e, FileNotFoundError) and e.filename:
+        return f"no such file or directory: {e.filename}"
+    return str(e) or type(e).__name__
+
+
+def run(commands: Sequence[Command], argv: Sequence[str] | None = None) -> int:
+    """Parse `argv`, run the chosen command; the exit status (one-line errors, see `cosmos_sim.cli`)."""
+    from cosmos_sim.errors import CosmosSimError
+
+    parser = build_parser(commands)
+    args = parser.parse_args(argv)
+    if args._run is None:  # `cosmos-sim` or a command group without its subcommand
+        args._parser.print_help()
+        return EXIT_OK if args._parser is parser else EXIT_USAGE
+    try:
+        return int(args._run(args) or EXIT_OK)
+    except (CosmosSimError, ValueError, FileNotFoundError, KeyError) as e:
+        if os.environ.get("COSMOS_SIM_DEBUG"):
+            raise
+        print(f"{PROG}: error: {_message(e)}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print(f"{PROG}: error: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `cosmos-sim worlds | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
