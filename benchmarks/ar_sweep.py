@@ -30,7 +30,9 @@ import torch
 
 ROOT = Path(__file__).parent
 RESULTS = ROOT / "results"
-REFERENCE, REFERENCE_STEPS = "gh4", 1334  # the preset as benchmarked on 2026-11-27: 1334 steps in 30 CPU min
+# The reference variant and its step count in 30 CPU minutes (from its CPU benchmark run: docs/experiments.md);
+# the other variants get steps in proportion to their CPU step times.
+REFERENCE, REFERENCE_STEPS = "gh4", 1334
 # name -> (overrides on the small preset, seed, peak lr); guide_horizon is explicit so the sweep
 # means the same whatever the preset's current default
 VARIANTS: dict[str, tuple[dict, int, float]] = {

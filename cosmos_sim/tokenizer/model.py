@@ -402,7 +402,7 @@ class CausalVideoTokenizer(nn.Module):
 def detail_weight(x: torch.Tensor, weight: float) -> torch.Tensor:
     """Per-pixel loss weight [B, T, 1, H, W]: 1, or 1 + weight where the frame has local detail.
 
-    Small objects cover ~3% of a frame; without this the plain table dominates the loss and objects
+    Small objects cover a few percent of a frame; without this the plain table dominates the loss and objects
     decode as blurs for a long time. Detail = differing from the 5x5 local mean, dilated 3x3.
     """
     if weight <= 0:
