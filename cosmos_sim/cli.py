@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from cosmos_sim.cli_support import NO_PROGRESS, Command, config_flags, config_from, flag, run
+from cosmos_sim.cli_support import EXIT_ERROR, EXIT_OK, NO_PROGRESS, PROG, Command, config_flags, config_from, flag, run
 from cosmos_sim.config import positive_int
 
 DEVICE = flag("--device", default=None, help="cpu or cuda (default: cuda when available)")
@@ -123,10 +123,10 @@ def cmd_data_verify(args: argparse.Namespace) -> int:
     for name, msg in problems:
         print(f"{name}: {msg}", file=sys.stderr)
     if problems:
-        print(f"cosmos-sim: error: {len(problems)} problem(s) in {args.dir}", file=sys.stderr)
-        return 1
+        print(f"{PROG}: error: {len(problems)} problem(s) in {args.dir}", file=sys.stderr)
+        return EXIT_ERROR
     print(f"{args.dir}: OK (checksums, schema and counts)")
-    return 0
+    return EXIT_OK
 
 
 def cmd_data_curate(args: argparse.Namespace) -> None:

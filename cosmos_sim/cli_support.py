@@ -26,17 +26,20 @@ def flag(*opts: str, **kw) -> AddArgs:
     return lambda p: p.add_argument(*opts, **kw)
 
 
+def _config_class(target: str) -> type:
+    """`"module:Class"`, imported when needed (so a command's config module loads with its parser)."""
+    module, cls = target.split(":")
+    return getattr(importlib.import_module(module), cls)
+
+
 def config_flags(target: str, names, **kw) -> AddArgs:
-    """Flags generated from the config dataclass `"module:Class"` (see `cosmos_sim.config.add_args`)."""
-    def add(p: argparse.ArgumentParser) -> None:
-        module, cls = target.split(":")
-        add_args(p, getattr(importlib.import_module(module), cls), names, **kw)
-    return add
+    """Flags generated from the config dataclass `target` (see `cosmos_sim.config.add_args`)."""
+    return lambda p: add_args(p, _config_class(target), names, **kw)
 
 
 def config_from(target: str, args: argparse.Namespace, names, **extra):
-    module, cls = target.split(":")
-    return from_args(getattr(importlib.import_module(module), cls), args, names, **extra)
+    """The config `target` the parsed flags describe."""
+    return from_args(_config_class(target), args, names, **extra)
 
 
 NO_PROGRESS = flag("--no-progress", action="store_true", help="hide progress bars")
