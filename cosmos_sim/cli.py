@@ -41,19 +41,26 @@ def cmd_demo(args: argparse.Namespace) -> None:
     from cosmos_sim import demo
 
     if args.physics_only:
-        from cosmos_sim.envs.physics_env import parse_image_size
-        from cosmos_sim.worlds import world_list
-
-        worlds = world_list(args.worlds)  # validate everything before any work
-        parse_image_size(args.image_size)
-        s = demo.physics_demo(worlds, args.episodes or 20, args.image_size, args.out, seed=args.seed,
+        s = demo.physics_demo(args.worlds, args.episodes or 20, args.image_size, args.out, seed=args.seed,
                               progress=False if args.no_progress else None)
         print("\n".join(demo.physics_summary_lines(s)))
         return
     _check_device(args.device)
-    cfg = demo.demo_config(args.preset, episodes=args.episodes, device=args.device, seed=args.seed)
+    if not args.train:
+        r = demo.run_zoo_demo(args.out, args.worlds, episodes=args.episodes or 30, device=args.device,
+                              seed=args.seed, progress=not args.no_progress)
+        print("\n".join(demo.zoo_summary_lines(r)))
+        return
+    cfg = demo.demo_config(args.preset, args.world, episodes=args.episodes, device=args.device, seed=args.seed)
     result = demo.run_demo(cfg, args.out, progress=not args.no_progress)
     print("\n".join(["", f"Done in {sum(result['times'].values()):.0f} s. Summary:", *demo.summary_lines(result)]))
+
+
+def cmd_models(args: argparse.Namespace) -> None:
+    from cosmos_sim.zoo import models_table, shipped_info, shipped_worlds
+
+    infos = [shipped_info(w) for w in shipped_worlds()]
+    print(json.dumps(infos, indent=2) if args.json else models_table(infos))
 
 
 # --- compare, evaluate ---------------------------------------------------------------------------------
@@ -67,8 +74,8 @@ EVALUATE_FLAGS = ("world", "backend", "policy", "model", "episodes", "seed", "ca
 def cmd_compare(args: argparse.Namespace) -> None:
     from cosmos_sim.evaluation.compare import CompareConfig, compare, load_checked_model, summary_lines
 
-    if (args.model is None) != args.physics_only:
-        raise ValueError("compare needs --model RUN (the world model), or --physics-only (and no --model)")
+    if args.model != "pretrained" and args.physics_only:
+        raise ValueError("--physics-only compares the physics backends alone: leave out --model")
     backends = ("mujoco", "pybullet") if args.physics_only else CompareConfig.backends
     cfg = config_from(COMPARE, args, COMPARE_FLAGS, backends=backends)
     model = None
@@ -202,28 +209,33 @@ COMMANDS: list[Command] = [
     Command("worlds", "list the worlds: actions, state layout, control rate, episode length, backends", cmd_worlds, (
         flag("names", nargs="*", metavar="WORLD", help="only these worlds (default: all)"),
         flag("--json", action="store_true", help="print a JSON list instead of text"))),
-    Command("demo", "collect, train a small world model, compare it with MuJoCo and PyBullet, write the report",
+    Command("models", "list the shipped world models: how each was trained, its headline figures", cmd_models, (
+        flag("--json", action="store_true", help="print a JSON list (with each model's full training facts)"),)),
+    Command("demo", "the shipped learned twin of every world against MuJoCo and PyBullet (--train: the whole loop)",
             cmd_demo, (
         flag("--out", type=Path, default=Path("demo_out"), help="output directory (default: %(default)s)"),
-        flag("--preset", default="cpu", help="cpu (about 20 min on 2 cores), gpu (CUDA) or smoke (seconds, for "
-                                             "tests) (default: %(default)s)"),
-        flag("--episodes", type=positive_int, default=None, help="episodes to collect (default: the preset's); "
-             "with --physics-only: per world and backend (default: 20)"),
+        flag("--train", action="store_true", help="collect, train and compare one world (--world) instead"),
+        flag("--world", default="push", help="with --train: the world (default: push)"),
+        flag("--preset", default="cpu", help="with --train: cpu (about 20 min on 2 cores), gpu (CUDA) or smoke "
+                                             "(seconds, for tests) (default: %(default)s)"),
+        flag("--episodes", type=positive_int, default=None, help="closed-loop episodes per policy and backend "
+             "(default: 30); with --train: episodes to collect (default: the preset's); with --physics-only: per "
+             "world and backend (default: 20)"),
         flag("--seed", type=int, default=0, help="seed of collection, training and evaluation (default: 0)"),
         flag("--physics-only", action="store_true",
              help="only run the scripted expert in MuJoCo and PyBullet and write side-by-side videos"),
-        flag("--worlds", nargs="+", metavar="WORLD", help="with --physics-only: worlds to run (default: all)"),
+        flag("--worlds", nargs="+", metavar="WORLD", help="worlds to compare, or with --physics-only to run "
+                                                          "(default: all with a shipped model / all)"),
         flag("--image-size", type=positive_int, default=64, help="with --physics-only: frame size (default: 64)"),
         DEVICE, NO_PROGRESS),
-            description="The whole loop on small defaults: collect Push episodes in MuJoCo, train a tokenizer\n"
-                        "and latent dynamics (time-boxed), then compare the learned world with MuJoCo and\n"
-                        "PyBullet (open loop, closed loop over a policy ladder, ranking) and write\n"
-                        "OUT/report/report.md with plots and videos. Re-running continues where it stopped.\n"
-                        "--physics-only runs the scripted expert in both physics backends instead."),
+            description="Compare each world's shipped learned twin with MuJoCo and PyBullet: OUT/<world>/report.md\n"
+                        "and a table of all worlds in OUT/report.md. --train: collect, train (time-boxed) and compare\n"
+                        "one world, continuing where a re-run stopped. --physics-only: the expert in both engines."),
     Command("compare", "learned vs physics: open-loop fidelity, policy evaluation and ranking; writes a report",
             cmd_compare, (
         config_flags(COMPARE, COMPARE_FLAGS),
-        flag("--model", default=None, help="world model: run directory or world_model.safetensors"),
+        flag("--model", default="pretrained", help="world model: run directory, world_model.safetensors or "
+                                                   "'pretrained' (the world's shipped model) (default: pretrained)"),
         flag("--physics-only", action="store_true", help="compare PyBullet with MuJoCo only (no --model)"),
         flag("--out", type=Path, required=True, help="report directory"), NO_PROGRESS),
             description="Compare a world model with MuJoCo (and PyBullet as a physics-vs-physics yardstick):\n"

@@ -1,109 +1,101 @@
-"""`cosmos-sim demo`: the whole loop on one command — collect, train a world model, compare, report.
+"""`cosmos-sim demo`: the learned twin of every world against MuJoCo and PyBullet, in minutes.
 
-    collect Push episodes in MuJoCo (experts of mixed skill, contact-seeking exploration, noise)
-      -> train the tokenizer, then the dynamics + state head (time-boxed)
-      -> compare learned vs MuJoCo vs PyBullet: open loop, closed loop over a policy ladder, ranking
-      -> DIR/report/report.md (+ report.json, plots, videos)
+By default it compares each world's shipped model (cosmos_sim/zoo.py) with both physics engines:
+open loop, closed loop over the world's policy ladder, ranking; one report per world and one
+table for all of them (`run_zoo_demo`). `--train` runs the whole loop for one world instead
+(`run_demo`):
 
-Each stage skips itself when its output is already there and resumes when it was cut short, so
-re-running after an interruption continues. The "cpu" preset fits about 20 minutes on a 2-core
-machine; "gpu" trains longer and bigger on a CUDA device.
+    collect episodes in MuJoCo (the world's recipe: experts of mixed skill, exploration, noise)
+      -> train the tokenizer, then the state model and the dynamics (time-boxed)
+      -> compare learned vs MuJoCo vs PyBullet -> DIR/report/report.md (+ report.json, plots, videos)
+
+Each training stage skips itself when its output is already there and resumes when it was cut
+short, so re-running after an interruption continues. The "cpu" preset is sized for about 20
+minutes on a 2-core machine; "gpu" trains longer and bigger on a CUDA device.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from cosmos_sim.errors import UnknownChoiceError
+from cosmos_sim.zoo import Recipe, recipe
 
 
 @dataclass(frozen=True)
 class DemoConfig:
-    world: str = "Push"
-    episodes: int = 240  # collected episodes
-    camera: str = "fixed"  # the demo model spends its few CPU minutes on dynamics, not on camera variation
-    tokenizer_preset: str = "cv8"
-    tokenizer_steps: int = 1250  # sized so the cosine schedule ends near the time box on a 2-core CPU
+    """`demo --train`: a world's recipe, shortened by the preset, time-boxed, then compared."""
+
+    recipe: Recipe
     tokenizer_minutes: float = 5.0
-    tokenizer_batch: int = 16
-    tokenizer_lr: float = 3e-3
-    model: str = "deterministic"
-    dynamics_preset: str = "small"
-    dynamics_steps: int = 700
     dynamics_minutes: float = 6.0
-    dynamics_batch: int = 32
-    dynamics_lr: float = 1e-3
     compare_episodes: int = 50
     open_loop_episodes: int = 16
     horizon: int = 32
     policies: str = "ladder"
-    seed: int = 0
     workers: int = 2
     device: str | None = None
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "recipe": self.recipe.to_dict()}
 
 
-PRESETS = {
-    "cpu": DemoConfig(),
-    "gpu": DemoConfig(episodes=1000, tokenizer_steps=20000, tokenizer_minutes=15.0, tokenizer_batch=64,
-                      dynamics_steps=20000, dynamics_minutes=20.0, dynamics_batch=128, compare_episodes=100,
-                      device="cuda"),
-    "smoke": DemoConfig(episodes=8, tokenizer_preset="tiny", tokenizer_steps=10, dynamics_preset="tiny",
-                        dynamics_steps=10, compare_episodes=3, open_loop_episodes=2, horizon=4,
-                        policies="random,scripted:1", workers=1),
+# preset -> (changes to the world's recipe, DemoConfig fields). The CPU loop spends its minutes on
+# dynamics rather than camera variation: one fixed camera.
+PRESETS: dict[str, tuple[dict, dict]] = {
+    "cpu": ({"episodes": 240, "camera": "fixed", "tokenizer_steps": 1250, "dynamics_steps": 700}, {}),
+    "gpu": ({"episodes": 1000, "tokenizer_steps": 20000, "tokenizer_batch": 64, "dynamics_steps": 20000,
+             "dynamics_batch": 128}, {"tokenizer_minutes": 15.0, "dynamics_minutes": 20.0, "compare_episodes": 100,
+                                      "device": "cuda"}),
+    "smoke": ({"episodes": 8, "tokenizer": "tiny", "tokenizer_steps": 10, "preset": "tiny", "dynamics_steps": 10,
+               "state_steps": 80}, {"compare_episodes": 3, "open_loop_episodes": 2, "horizon": 4,
+                                    "policies": "random,scripted:1", "workers": 1}),
 }
 
 
-def demo_config(preset: str, **overrides) -> DemoConfig:
+def demo_config(preset: str, world: str = "push", episodes: int | None = None, device: str | None = None,
+                seed: int = 0) -> DemoConfig:
     if preset not in PRESETS:
         raise UnknownChoiceError("demo preset", preset, PRESETS)
-    return DemoConfig(**{**PRESETS[preset].to_dict(), **{k: v for k, v in overrides.items() if v is not None}})
+    changes, fields = PRESETS[preset]
+    base = recipe(world)
+    r = replace(base, **changes, data_seed=base.data_seed + seed, seed=seed,
+                **({"episodes": episodes} if episodes else {}))
+    return DemoConfig(r, **{**fields, **({"device": device} if device else {})})
 
 
 def run_demo(config: DemoConfig, out: str | Path, progress: bool = True, log=print) -> dict:
-    from cosmos_sim.data import CollectConfig, collect
+    """The whole loop for one world (see the module docstring); returns the report, timings and `out`."""
+    from cosmos_sim.data import collect
     from cosmos_sim.dynamics.train import train_world_model
     from cosmos_sim.evaluation.compare import CompareConfig, compare
     from cosmos_sim.tokenizer import preset
-    from cosmos_sim.training import TrainConfig
     from cosmos_sim.world_model import FILE
-    from cosmos_sim.worlds import get_world
 
-    out = Path(out)
-    world = get_world(config.world)
-    compare_cfg = CompareConfig(world=world.name, policies=(config.policies,), episodes=config.compare_episodes,
-                                seed=config.seed, open_loop_episodes=config.open_loop_episodes,
+    out, r = Path(out), config.recipe
+    compare_cfg = CompareConfig(world=r.world, policies=(config.policies,), episodes=config.compare_episodes,
+                                seed=r.seed, open_loop_episodes=config.open_loop_episodes,
                                 horizon=config.horizon, device=config.device)  # checked before any work
-    preset(config.tokenizer_preset)
+    preset(r.tokenizer)
     out.mkdir(parents=True, exist_ok=True)
     (out / "demo_config.json").write_text(json.dumps(config.to_dict(), indent=1) + "\n")
     times: dict[str, float] = {}
 
     t0 = time.perf_counter()
-    log(f"[1/4] collecting {config.episodes} {world.name} episodes (MuJoCo, mixed-skill experts) -> {out / 'data'}")
-    collect(CollectConfig(world=world.name, policy="mix", skill=(0.3, 1.0), episodes=config.episodes,
-                          base_seed=10_000 + config.seed, camera=config.camera, workers=config.workers),
-            out / "data", progress=progress)
+    log(f"[1/4] collecting {r.episodes} {r.world} episodes (MuJoCo, mixed-skill experts) -> {out / 'data'}")
+    collect(r.collect_config(config.workers), out / "data", progress=progress)
     times["collect_s"] = time.perf_counter() - t0
 
-    log(f"[2-3/4] training a world model: the {config.tokenizer_preset} tokenizer, then {config.model} dynamics "
-        f"({config.dynamics_preset}) + state model, each time-boxed")
-
-    def stage(steps: int, batch: int, lr: float, minutes: float, **kw) -> TrainConfig:
-        return TrainConfig(steps=steps, batch_size=batch, lr=lr, warmup_steps=min(200, steps // 10),
-                           time_limit_s=minutes * 60, checkpoint_every=max(10, steps // 8), log_every=50,
-                           seed=config.seed, **kw)
-
+    log(f"[2-3/4] training a world model: the {r.tokenizer} tokenizer, then {r.family} dynamics ({r.preset}) + "
+        "state model, each time-boxed")
+    tok, dyn = r.train_configs()
     trained = train_world_model(
-        out / "data", out, config.tokenizer_preset, config.model, config.dynamics_preset,
-        tokenizer_train=stage(config.tokenizer_steps, config.tokenizer_batch, config.tokenizer_lr,
-                              config.tokenizer_minutes, ema_decay=0.995),
-        dynamics_train=stage(config.dynamics_steps, config.dynamics_batch, config.dynamics_lr, config.dynamics_minutes),
+        out / "data", out, r.tokenizer, r.family, r.preset,
+        tokenizer_train=replace(tok, time_limit_s=config.tokenizer_minutes * 60),
+        dynamics_train=replace(dyn, time_limit_s=config.dynamics_minutes * 60), state_steps=r.state_steps,
         resume=True, device=config.device, progress=progress, log=lambda msg: log(f"      {msg}"))
     times["tokenizer_s"], times["dynamics_s"] = trained["tokenizer_s"], trained["dynamics_s"]
 
@@ -114,6 +106,56 @@ def run_demo(config: DemoConfig, out: str | Path, progress: bool = True, log=pri
     times["compare_s"] = time.perf_counter() - t0
     (out / "demo_timing.json").write_text(json.dumps(times, indent=1) + "\n")
     return {"report": report, "times": times, "out": str(out)}
+
+
+def run_zoo_demo(out: str | Path, worlds=None, episodes: int = 30, open_loop_episodes: int = 8,
+                 device: str | None = None, seed: int = 0, progress: bool = True, log=print) -> dict:
+    """Each shipped model against MuJoCo and PyBullet: `out/<world>/report.md` and `out/report.md`."""
+    from cosmos_sim.evaluation.compare import CompareConfig, compare
+    from cosmos_sim.fileio import atomic_write_bytes
+    from cosmos_sim.worlds import world_list
+    from cosmos_sim.zoo import pretrained_path, shipped_worlds
+
+    chosen = world_list(worlds or shipped_worlds())
+    for w in chosen:
+        pretrained_path(w)  # every world has its model, before any work
+    out = Path(out)
+    reports, times = {}, {}
+    for i, w in enumerate(chosen):
+        t0 = time.perf_counter()
+        log(f"[{i + 1}/{len(chosen)}] {w.name}: the shipped model vs MuJoCo vs PyBullet -> {out / w.name.lower()}")
+        cfg = CompareConfig(world=w.name, episodes=episodes, open_loop_episodes=open_loop_episodes, seed=seed,
+                            videos=1, device=device)
+        reports[w.name] = compare(cfg, "pretrained", out / w.name.lower(), progress=progress)
+        times[w.name] = time.perf_counter() - t0
+    atomic_write_bytes(out / "report.md", "\n".join(zoo_table(reports)).encode())
+    return {"reports": reports, "times": times, "out": str(out)}
+
+
+def zoo_summary_lines(result: dict) -> list[str]:
+    t = sum(result["times"].values())
+    return ["", f"Done in {t:.0f} s. {Path(result['out']) / 'report.md'}:", "", *zoo_table(result["reports"])]
+
+
+def zoo_table(reports: dict) -> list[str]:
+    """One row per world: the learned twin against MuJoCo, PyBullet's figures beside it."""
+    lines = ["# The learned twin of every world against MuJoCo", "",
+             "Open loop at 16 steps (PyBullet, the physics-vs-physics yardstick, in brackets) and the ranking "
+             "of each world's policy ladder.", "",
+             "| world | PSNR t=16 dB | task object error t=16 cm | Spearman ρ | success MAE points | report |",
+             "|---|---:|---:|---:|---:|---|"]
+    for world, rep in reports.items():
+        ol, rk = rep["open_loop"], rep["ranking"]["pairs"]["world_model"]
+        t = min(16, ol["steps"][-1]) - 1
+        learned, pb = ol["pairs"]["world_model"], ol["pairs"]["pybullet"]
+        entry = ol.get("position_entry")
+        err = (f"{100 * learned[f'state_error/{entry}']['mean'][t]:.1f} "
+               f"({100 * pb[f'state_error/{entry}']['mean'][t]:.1f})") if entry else "–"
+        rho = rk["success"]["spearman"]
+        lines.append(f"| {world} | {learned['psnr']['mean'][t]:.1f} ({pb['psnr']['mean'][t]:.1f}) | {err} | "
+                     f"{'–' if rho is None else f'{rho:.2f}'} | {rk['success_mae_points']:.1f} | "
+                     f"[{world.lower()}/report.md]({world.lower()}/report.md) |")
+    return lines + [""]
 
 
 def summary_lines(result: dict) -> list[str]:
@@ -177,8 +219,14 @@ def physics_demo(worlds, episodes: int, image_size: int, out: str | Path, seed: 
                  backends=PHYSICS_DEMO_BACKENDS, progress: bool | None = None) -> dict:
     """The scripted expert in each backend from the same seeds: one side-by-side MP4 per world.
 
-    Returns a summary dict (also written to `out/physics_demo.json`).
+    `worlds`: names or World instances (None: all). Returns a summary dict (also written to
+    `out/physics_demo.json`).
     """
+    from cosmos_sim.envs.physics_env import parse_image_size
+    from cosmos_sim.worlds import world_list
+
+    worlds = world_list([getattr(w, "name", w) for w in worlds] if worlds else None)
+    parse_image_size(image_size)  # everything checked before any work
     import sys
 
     import gymnasium as gym

@@ -132,6 +132,7 @@ class WorldModel(nn.Module):
         self.state_layout = [list(e) for e in state_layout]
         self.action_names = list(action_names)
         self.info = dict(info or {})
+        self.source: str | None = None  # the file it was loaded from
         for name, t in (("latent_mean", latent_mean), ("latent_std", latent_std), ("state_mean", state_mean),
                         ("state_std", state_std)):
             self.register_buffer(name, t.detach().float().clone())
@@ -306,15 +307,22 @@ class WorldModel(nn.Module):
                 "tokenizer_config": self.tokenizer.config.to_dict(), "dynamics_config": self.dynamics.config.to_dict(),
                 "state_head_config": self.state_head.config, "info": self.info}
 
-    def save(self, path: str | os.PathLike) -> Path:
+    def save(self, path: str | os.PathLike, half: bool = False) -> Path:
+        """Write one safetensors file (a run directory gets `world_model.safetensors`).
+
+        `half`: weights in float16 (normalization statistics stay float32), half the bytes; loading
+        casts back to float32. Shipped models are saved this way.
+        """
         path = Path(path)
         if path.is_dir() or path.suffix != ".safetensors":  # "run.v2" is a run directory too
             path = path / FILE
         tensors = {f"tokenizer/{k}": v for k, v in self.tokenizer.state_dict().items()}
         tensors |= {f"dynamics/{k}": v for k, v in self.dynamics.state_dict().items()}
         tensors |= {f"state_head/{k}": v for k, v in self.state_head.state_dict().items()}
+        if half:
+            tensors = {k: v.half() if v.is_floating_point() else v for k, v in tensors.items()}
         tensors |= {f"stats/{k}": getattr(self, k) for k in ("latent_mean", "latent_std", "state_mean", "state_std")}
-        write_checkpoint(path, tensors, self.metadata())
+        write_checkpoint(path, tensors, self.metadata() | {"weights_dtype": "float16" if half else "float32"})
         return path
 
     @classmethod
@@ -350,6 +358,7 @@ class WorldModel(nn.Module):
         except (KeyError, RuntimeError, TypeError) as e:
             raise CheckpointError(f"{p}: not a consistent world model file ({e})") from None
         model.check_compatible(world, image_size, action_dim)
+        model.source = str(p)  # where it came from, for reports
         return model.to(device)
 
 

@@ -47,8 +47,8 @@ ARRAY_TYPES = ("numpy", "torch")
 def to_numpy(x: torch.Tensor) -> np.ndarray:
     """A host copy: `.cpu().numpy()` of a CPU tensor would share memory with buffers the env reuses."""
     return x.detach().to("cpu", copy=True).numpy()
-NO_MODEL = ("the world_model backend needs model=<path to a run directory or world_model.safetensors> "
-            "(or a WorldModel); make one with `cosmos-sim train --data DIR --out RUN` or `cosmos-sim demo`")
+NO_MODEL = ("model= is a run directory or world_model.safetensors, a WorldModel, or 'pretrained' (the shipped "
+            "model, also what no model= means); make one with `cosmos-sim train --data DIR --out RUN`")
 
 
 # --- construction helpers --------------------------------------------------------------------------
@@ -66,11 +66,13 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
 
 
 def resolve_model(model: Any, world: World, image_size: tuple[int, int] | None, device: torch.device):
-    """A WorldModel for `world` on `device`, from a path or an instance; mismatches name both sides."""
+    """A WorldModel for `world` on `device`, from a path, an instance, or None / "pretrained" (the world's
+    shipped model); mismatches name both sides."""
     from cosmos_sim.world_model import WorldModel
+    from cosmos_sim.zoo import PRETRAINED, pretrained_path
 
-    if model is None:
-        raise ValueError(NO_MODEL)
+    if model is None or (isinstance(model, str) and model == PRETRAINED):
+        model = pretrained_path(world)
     if isinstance(model, (str, os.PathLike)):
         if not Path(model).exists():
             raise FileNotFoundError(f"world model {str(model)!r} does not exist. {NO_MODEL}")

@@ -8,7 +8,8 @@ from collections.abc import Callable
 import numpy as np
 
 from cosmos_sim.errors import UnknownChoiceError
-from cosmos_sim.policies.base import Policy, RandomPolicy
+from cosmos_sim.policies.base import Policy, RandomPolicy, batch_size
+from cosmos_sim.policies.modifiers import modify, split_modifiers
 from cosmos_sim.worlds import World, get_world
 
 
@@ -28,10 +29,29 @@ def _explore(world: World, seed: int, skill: float) -> Policy:
     return ContactExplorer(world, seed=seed)
 
 
+class ZeroPolicy:
+    """All-zero actions: the world left to itself (passive physics in Drop)."""
+
+    def __init__(self, action_dim: int):
+        self.action_dim = int(action_dim)
+        self.name = "zero"
+
+    def act(self, obs) -> np.ndarray:
+        return np.zeros((batch_size(obs), self.action_dim), np.float32)
+
+    def reset(self, mask: np.ndarray | None = None) -> None:
+        return None
+
+
+def _zero(world: World, seed: int, skill: float) -> Policy:
+    return ZeroPolicy(world.action_dim)
+
+
 POLICIES: dict[str, Callable[[World, int, float], Policy]] = {
     "scripted": _scripted,
     "random": _random,
     "explore": _explore,
+    "zero": _zero,
 }
 # "mix" draws one of these per episode: experts of varied skill, contact-seeking exploration, noise.
 MIX = (("scripted", 0.6), ("explore", 0.3), ("random", 0.1))
@@ -54,13 +74,23 @@ def make_policy(name: str, world: str | World, seed: int = 0, skill: float = 1.0
 
 # The default ranking ladder: random, then the scripted expert from hopeless to perfect.
 LADDER = ("random", "scripted:0", "scripted:0.25", "scripted:0.5", "scripted:0.75", "scripted:1")
+KEYWORDS = ("ladder", "off-ladder")
+
+
+def off_ladder(world: str | World) -> tuple[str, ...]:
+    """The world's off-ladder policies (`World.off_ladder`): its expert slowed, acting sparsely, noisy."""
+    return tuple(get_world(world).off_ladder)
 
 
 def parse_policy_spec(spec: str) -> tuple[str, float]:
-    """"scripted:0.5" -> ("scripted", 0.5); "random" -> ("random", 1.0). Names are checked."""
-    name, _, skill_text = str(spec).partition(":")
+    """"scripted:0.5" -> ("scripted", 0.5); "random" -> ("random", 1.0). Names are checked, and so are
+    modifiers after '@' (policies/modifiers.py), which `policy_from_spec` applies."""
+    base, _ = split_modifiers(spec)
+    name, _, skill_text = base.partition(":")
+    if name in KEYWORDS:
+        raise ValueError(f"{name!r} names a group of policies (compare --policies takes it); give one policy here")
     if name not in policy_names():
-        raise UnknownChoiceError("policy", name, [*policy_names(), "ladder"])
+        raise UnknownChoiceError("policy", name, [*policy_names(), *KEYWORDS])
     if not skill_text:
         return name, 1.0
     try:
@@ -77,11 +107,15 @@ PLANNER = "planner"  # "planner" (CEM) or "planner:mppi": plans in the world mod
 
 def check_policy_spec(spec: str) -> str:
     """Any policy the CLI accepts: a registry name with optional ':skill', 'planner[:cem|mppi]', or a
-    saved policy (a RUN directory or .safetensors file)."""
+    saved policy (a RUN directory or .safetensors file), each with optional '@name=value' modifiers."""
     from cosmos_sim.policies.saved import is_saved_policy
 
     spec = str(spec)
     if is_saved_policy(spec):
+        return spec
+    base, mods = split_modifiers(spec)
+    if mods:
+        check_policy_spec(base)
         return spec
     name, _, method = spec.partition(":")
     if name == PLANNER:
@@ -94,12 +128,18 @@ def check_policy_spec(spec: str) -> str:
     return spec
 
 
-def expand_policy_specs(specs: str | list[str] | tuple[str, ...]) -> list[str]:
-    """"ladder" or "a,b" or a list -> checked specs, in order, without duplicates."""
+def expand_policy_specs(specs: str | list[str] | tuple[str, ...], world: str | World | None = None) -> list[str]:
+    """"ladder", "off-ladder", "a,b" or a list of these -> checked specs, in order, without duplicates.
+
+    "off-ladder" is the world's own family (`off_ladder`), so it needs `world`.
+    """
     items = [specs] if isinstance(specs, str) else list(specs)
     out: list[str] = []
     for item in (part.strip() for s in items for part in str(s).split(",")):
-        for spec in (LADDER if item == "ladder" else (item,)):
+        if item == "off-ladder" and world is None:
+            raise ValueError("policies 'off-ladder' depend on the world: pass world= to expand_policy_specs")
+        group = LADDER if item == "ladder" else off_ladder(world) if item == "off-ladder" else (item,)
+        for spec in group:
             check_policy_spec(spec)
             if spec not in out:
                 out.append(spec)
@@ -116,6 +156,9 @@ def policy_from_spec(spec: str, world: str | World, seed: int = 0, model=None) -
     check_policy_spec(spec)
     if is_saved_policy(spec):
         return load_policy(spec, world=world.name)
+    base, mods = split_modifiers(spec)
+    if mods:
+        return modify(policy_from_spec(base, world, seed=seed, model=model), mods, seed=seed, name=str(spec))
     name, _, method = str(spec).partition(":")
     if name == PLANNER:
         from cosmos_sim.policies.planning import Planner, PlannerConfig

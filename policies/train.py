@@ -18,7 +18,7 @@ class PolicyTrainConfig:
     algo: str = arg("ppo", "ppo (on a backend) or bc (from --data)")
     world: str = arg("push", "world name")
     backend: str = arg("mujoco", "ppo: mujoco, pybullet or world_model")
-    model: str | None = arg(None, "ppo on world_model: the world model run or file")
+    model: str = arg("pretrained", "ppo on world_model: the world model run or file, or 'pretrained' (shipped)")
     data: str | None = arg(None, "bc: dataset directory (from cosmos-sim collect)")
     obs_mode: str = arg("state", "what the policy sees: state, pixels or both")
     num_envs: int = arg(16, "ppo: parallel envs")
@@ -40,8 +40,6 @@ class PolicyTrainConfig:
             raise UnknownChoiceError("backend", self.backend, BACKENDS)
         if self.algo == "bc" and not self.data:
             raise ValueError("--algo bc needs --data DIR (a dataset from cosmos-sim collect)")
-        if self.algo == "ppo" and self.backend == "world_model" and self.model is None:
-            raise ValueError("ppo on --backend world_model needs --model RUN, the world model to train in")
         for name in ("num_envs", "steps"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")

@@ -121,6 +121,13 @@ class World:
     expert_noise: ClassVar[float] = 0.5  # Gaussian action noise std at skill 0
     expert_random_prob: ClassVar[float] = 0.5  # probability of a uniformly random action per step at skill 0
     expert_min_success: ClassVar[float | None] = None  # the skill-1 success rate benchmarks/policy_ladder.py expects
+    # Policies off the ranking ladder (specs, policies/modifiers.py): the full expert slowed, acting on a share of
+    # steps, noisy, and slowed and sparse at once -- small, slow, rare and jittery motions the ladder does not
+    # exercise. Values per world, so that their MuJoCo success rates spread over the range (how much slowing a
+    # task tolerates is the world's own: Drop's ball rolls home on a few percent of the force).
+    off_ladder: ClassVar[tuple[str, ...]] = (
+        "scripted:1@speed=0.25", "scripted:1@speed=0.5", "scripted:1@act=0.25", "scripted:1@act=0.5",
+        "scripted:1@noise=1", "scripted:1@noise=0.5", "scripted:1@speed=0.5@act=0.5")
 
     def __init_subclass__(cls, register: bool = True, **kwargs):
         super().__init_subclass__(**kwargs)

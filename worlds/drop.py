@@ -41,6 +41,9 @@ class Drop(World):
                                target=(0.0, 0.0, 0.02))
 
     object_entries = tuple(f"{o}_pos" for o in OBJECTS)
+    # Objects that fall under passive physics (evaluation/physics_alignment.py): each names its geom and its
+    # `<name>_pos` and `<name>_vel` state entries.
+    falling_objects = OBJECTS
     max_force = 1.0  # N on obj0 at |action| = 1
     target_radius = 0.08
     settle_speed = 0.15  # obj0 must be nearly at rest inside the target
@@ -49,6 +52,8 @@ class Drop(World):
     expert_noise = 0.3
     expert_random_prob = 0.3
     expert_min_success = 0.6
+    off_ladder = ("scripted:1@speed=0.02", "scripted:1@speed=0.04", "scripted:1@act=0.005", "scripted:1@act=0.02",
+                  "scripted:1@noise=1.5", "scripted:1@noise=1", "scripted:1@speed=0.1@act=0.25")
 
     def sample_initial_state(self, rng):
         n_active = int(rng.integers(1, 4))

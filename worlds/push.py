@@ -32,6 +32,8 @@ class Push(World):
 
     expert_miss = (1.5 * success_radius, 3.0 * success_radius)
     expert_min_success = 0.9
+    off_ladder = ("scripted:1@speed=0.25", "scripted:1@speed=0.35", "scripted:1@act=0.2", "scripted:1@act=0.25",
+                  "scripted:1@noise=1.5", "scripted:1@noise=1", "scripted:1@speed=0.5@act=0.5")
 
     @property
     def max_speed(self) -> float:

@@ -21,6 +21,7 @@ class Reach(World):
     ))
     control_dt = 0.1
     max_episode_steps = 50
+    object_entries = ("fingertip",)  # what the task moves: its open-loop error is the fingertip's
     default_camera = orbit(90.0, -65.0, 1.3)
     camera_range = CameraRange(azimuth=(45.0, 135.0), elevation=(-85.0, -45.0), distance=(1.15, 1.5))
 
@@ -30,6 +31,8 @@ class Reach(World):
     expert_noise = 0.3
     expert_random_prob = 0.3
     expert_min_success = 0.9
+    off_ladder = ("scripted:1@speed=0.1", "scripted:1@speed=0.15", "scripted:1@act=0.05", "scripted:1@act=0.15",
+                  "scripted:1@noise=3", "scripted:1@noise=2", "scripted:1@speed=0.25@act=0.25")
 
     @property
     def links(self) -> tuple[float, float]:

@@ -110,7 +110,8 @@ class EvalConfig:
     backend: str = arg("mujoco", "mujoco, pybullet or world_model")
     policy: str = arg("scripted", "scripted[:SKILL], random, explore, planner[:cem|mppi] (plans in --model), or a "
                                   "trained policy RUN (from cosmos-sim train-policy)")
-    model: str | None = arg(None, "world model (for --backend world_model, and to plan in for --policy planner)")
+    model: str = arg("pretrained", "world model for --backend world_model and to plan in for --policy planner: a "
+                                   "run directory, a .safetensors file or 'pretrained' (the world's shipped model)")
     episodes: int = arg(50, "episodes")
     seed: int = arg(0, "episode i uses seed SEED+i")
     camera: str | None = arg(None, "default or random camera per episode (none: the world's default camera)")
@@ -128,11 +129,6 @@ class EvalConfig:
             raise UnknownChoiceError("camera", self.camera, ["default", "random"])
         if self.episodes < 1:
             raise ValueError(f"episodes must be >= 1, got {self.episodes}")
-        need = ("--policy planner" if self.policy.startswith("planner") else
-                "--backend world_model" if self.backend == "world_model" else None)
-        if need and self.model is None:
-            raise ValueError(f"{need} needs --model RUN, the world model (make one with `cosmos-sim train` or "
-                             "`cosmos-sim demo`)")
 
 
 def run_evaluation(config: EvalConfig) -> dict:

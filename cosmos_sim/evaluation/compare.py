@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,8 @@ class CompareConfig:
     open_loop_policy: str = arg("scripted:0.75", "the policy whose MuJoCo actions are replayed open loop")
     camera: str | None = arg(None, "default or random camera per episode (none: the mode the model was trained with)")
     videos: int = arg(3, "side-by-side videos to write")
+    alignment_episodes: int = arg(50, "passive drops for the physical-alignment section, in worlds with falling "
+                                      "objects (0: leave it out)")
     device: str | None = arg(None, "device of the world model (none: cuda when available)")
 
     def __post_init__(self):
@@ -64,7 +67,7 @@ class CompareConfig:
 
         object.__setattr__(self, "world", get_world(self.world).name)
         pol = (self.policies,) if isinstance(self.policies, str) else tuple(self.policies)
-        object.__setattr__(self, "policies", tuple(expand_policy_specs(list(pol))))
+        object.__setattr__(self, "policies", tuple(expand_policy_specs(list(pol), world=self.world)))
         object.__setattr__(self, "backends", tuple(self.backends))
         parse_policy_spec(self.open_loop_policy)
         bad = [b for b in self.backends if b not in ("mujoco", "pybullet", "world_model")]
@@ -167,20 +170,18 @@ def compare(config: CompareConfig, model: Any, out: str | os.PathLike, progress:
     bar.close()
     timing["closed_loop_s"] = time.perf_counter() - t0
 
-    # ranking
-    rows = []
-    for spec in config.policies:
-        rows.append({"policy": spec, **{b: 100.0 * closed[b][spec]["success_rate"]["mean"] for b in config.backends}})
-    ranking: dict[str, Any] = {"rows": rows, "pairs": {}}
-    for b in config.backends:
-        if b == "mujoco":
-            continue
-        ranking["pairs"][b] = {
-            "success": correlations([r["mujoco"] for r in rows], [r[b] for r in rows]),
-            "return": correlations([closed["mujoco"][p]["return"]["mean"] for p in config.policies],
-                                   [closed[b][p]["return"]["mean"] for p in config.policies]),
-            "success_mae_points": mean_abs_error([r["mujoco"] for r in rows], [r[b] for r in rows]),
-        }
+    ranking = rank(closed, config.policies, config.backends, world)
+
+    # physical alignment: passive drops, in worlds whose objects fall
+    alignment = None
+    if getattr(world, "falling_objects", ()) and config.alignment_episodes > 0:
+        from cosmos_sim.evaluation.physics_alignment import AlignmentConfig, physics_alignment
+
+        t0 = time.perf_counter()
+        acfg = AlignmentConfig(world=world.name, episodes=config.alignment_episodes, camera=camera or "default",
+                               backends=tuple(b for b in config.backends if b != "mujoco"), device=config.device)
+        alignment = physics_alignment(acfg, model=wm, out=out, plot_name="alignment_heights.png")
+        timing["alignment_s"] = time.perf_counter() - t0
 
     # files
     files = {"report": "report.md", "horizon_plot": "horizon.png", "ranking_plot": "ranking.png", "videos": []}
@@ -189,23 +190,59 @@ def compare(config: CompareConfig, model: Any, out: str | os.PathLike, progress:
     if entry is not None:
         panels.append((f"state_error/{entry}", f"{entry} error"))
     plot_horizon(open_loop, panels, out / files["horizon_plot"], title=f"{world.name}: open loop against MuJoCo")
-    plot_success_scatter(rows, out / files["ranking_plot"], title=f"{world.name}: success rate per policy")
+    plot_success_scatter(ranking["rows"], out / files["ranking_plot"], title=f"{world.name}: success rate per policy")
     for e in range(min(config.videos, ref.episodes)):
         name = f"episode{e}_seed{seeds[e]}.mp4"
         side_by_side_video(out / name, ref, scored["trajectories"], e, fps=round(1.0 / world.control_dt))
         files["videos"].append(name)
     report = {"schema": SCHEMA, "config": config.to_dict(), "model": model_summary(wm, model),
               "open_loop": open_loop, "closed_loop": closed, "ranking": ranking, "files": files}
+    if alignment is not None:
+        report["physics_alignment"] = alignment
     atomic_write_json(out / "report.json", report)
     atomic_write_bytes(out / "report.md", markdown(report).encode())
     atomic_write_json(out / "timing.json", timing)
     return report
 
 
+def rank(closed: dict, policies: Sequence[str], backends: Sequence[str], world) -> dict[str, Any]:
+    """How each backend ranks the policies as MuJoCo does: over all of them, and over each group
+    (the world's ladder, its off-ladder policies, others) with the largest single-policy error."""
+    from cosmos_sim.policies.registry import LADDER
+
+    rows = [{"policy": spec, "group": "ladder" if spec in LADDER else
+             "off-ladder" if spec in world.off_ladder else "other",
+             **{b: 100.0 * closed[b][spec]["success_rate"]["mean"] for b in backends}} for spec in policies]
+    out: dict[str, Any] = {"rows": rows, "pairs": {}}
+
+    def agreement(rs: list[dict], b: str) -> dict:
+        ref, got = [r["mujoco"] for r in rs], [r[b] for r in rs]
+        return {"policies": len(rs), "success": correlations(ref, got) if len(rs) > 1 else None,
+                "success_mae_points": mean_abs_error(ref, got),
+                "max_abs_error_points": max(abs(x - y) for x, y in zip(ref, got, strict=True))}
+
+    for b in backends:
+        if b == "mujoco":
+            continue
+        out["pairs"][b] = {
+            **agreement(rows, b),
+            "return": correlations([closed["mujoco"][p]["return"]["mean"] for p in policies],
+                                   [closed[b][p]["return"]["mean"] for p in policies]),
+            "groups": {g: agreement([r for r in rows if r["group"] == g], b) for g in dict.fromkeys(
+                r["group"] for r in rows)},
+        }
+    return out
+
+
 def model_summary(wm, model: Any) -> dict | None:
+    from cosmos_sim.zoo import models_dir
+
     if wm is None:
         return None
-    return {"path": str(model) if isinstance(model, (str, os.PathLike)) else None, "world": wm.world,
+    path = wm.source or (str(model) if isinstance(model, (str, os.PathLike)) else None)
+    if path is not None and Path(path).resolve().parent == models_dir().resolve():
+        path = f"pretrained (cosmos_sim/models/{Path(path).name})"  # the same on every machine
+    return {"path": path, "world": wm.world,
             "family": wm.family, "image_size": wm.image_size,
             "dynamics_parameters": int(sum(p.numel() for p in wm.dynamics.parameters())),
             "tokenizer": wm.tokenizer.config.to_dict(), "info": json.loads(json.dumps(wm.info, default=str))}
@@ -267,22 +304,33 @@ def markdown(report: dict) -> str:
               "Success rate in % and return, mean [95% bootstrap CI] over "
               f"{cfg['episodes']} episodes per cell (seeds {cfg['seed']}..{cfg['seed'] + cfg['episodes'] - 1}).", ""]
     backends = list(cl)
-    lines += ["| policy | " + " | ".join(f"{names.get(b, b)} success" for b in backends) + " | "
+    group = {r["policy"]: r.get("group", "") for r in rk["rows"]}
+    lines += ["| policy | group | " + " | ".join(f"{names.get(b, b)} success" for b in backends) + " | "
               + " | ".join(f"{names.get(b, b)} return" for b in backends) + " |",
-              "|" + "---|" * (1 + 2 * len(backends))]
+              "|" + "---|" * (2 + 2 * len(backends))]
     for spec in cfg["policies"]:
-        lines.append(f"| `{spec}` | " + " | ".join(_ci(cl[b][spec]["success_rate"], 100, 0) for b in backends)
+        lines.append(f"| `{spec}` | {group.get(spec, '')} | "
+                     + " | ".join(_ci(cl[b][spec]["success_rate"], 100, 0) for b in backends)
                      + " | " + " | ".join(_ci(cl[b][spec]["return"], 1, 1) for b in backends) + " |")
     lines += ["", "## Ranking", "",
-              "How well each backend ranks the policies as MuJoCo does (correlation over the policies of the ladder; "
-              "MAE: mean absolute success-rate error in points).", "",
-              "| backend vs MuJoCo | Spearman ρ (success) | Kendall τ (success) | Pearson r (success) | "
-              "Spearman ρ (return) | success MAE (points) |", "|---|---|---|---|---|---|"]
+              "How well each backend ranks the policies as MuJoCo does: correlations of the success rates over the "
+              "policies (all, then each group: the world's ladder of expert skills, and off-ladder policies -- the "
+              "expert slowed, acting on a share of steps, noisy), the mean absolute success-rate error and the "
+              "largest single-policy error, in points.", "",
+              "| backend vs MuJoCo | policies | Spearman ρ | Kendall τ | Pearson r | success MAE | largest error |",
+              "|---|---|---|---|---|---|---|"]
     for b, p in rk["pairs"].items():
-        lines.append(f"| {names.get(b, b)} | {_fmt(p['success']['spearman'])} | {_fmt(p['success']['kendall'])} | "
-                     f"{_fmt(p['success']['pearson'])} | {_fmt(p['return']['spearman'])} | "
-                     f"{_fmt(p['success_mae_points'], 1)} |")
-    lines += ["", "![success rates](ranking.png)", "", "## How to read this", "",
+        for label, g in [("all", p), *((k, v) for k, v in p.get("groups", {}).items() if len(p["groups"]) > 1)]:
+            c = g["success"] or {}
+            lines.append(f"| {names.get(b, b)} | {label} ({g.get('policies', len(rk['rows']))}) | "
+                         f"{_fmt(c.get('spearman'))} | {_fmt(c.get('kendall'))} | {_fmt(c.get('pearson'))} | "
+                         f"{_fmt(g['success_mae_points'], 1)} | {_fmt(g.get('max_abs_error_points'), 1)} |")
+    lines += ["", "![success rates](ranking.png)", ""]
+    if "physics_alignment" in report:
+        from cosmos_sim.evaluation.physics_alignment import markdown as alignment_markdown
+
+        lines += alignment_markdown(report["physics_alignment"]) + [""]
+    lines += ["## How to read this", "",
               "- The PyBullet rows are the yardstick: a second physics engine simulating the same scene. A learned "
               "world that stays above the PyBullet line on PSNR (and below it on state error) is a closer twin of "
               "MuJoCo than another engine is.",

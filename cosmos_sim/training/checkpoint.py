@@ -46,6 +46,15 @@ def _check_bytes(path: Path, data: bytes) -> None:
     raise CheckpointError(f"{path}: bad safetensors header (not JSON)")
 
 
+def _metadata(path: Path, raw: dict) -> dict[str, Any]:
+    if raw.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is a safetensors file but not a cosmos_sim checkpoint")
+    try:
+        return {k: json.loads(v) for k, v in raw.items() if k != "format"}
+    except ValueError as e:
+        raise CheckpointError(f"{path}: unreadable checkpoint metadata ({e})") from None
+
+
 def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """(tensors, metadata with JSON fields decoded) from a checkpoint file."""
     path = Path(path)
@@ -59,13 +68,25 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
         raw_meta = json.loads(data[8:8 + n]).get("__metadata__") or {}
     except (SafetensorError, ValueError, RuntimeError) as e:
         raise CheckpointError(f"{path}: corrupt safetensors checkpoint ({e})") from None
-    if raw_meta.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is a safetensors file but not a cosmos_sim checkpoint")
+    return tensors, _metadata(path, raw_meta)
+
+
+def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
+    """A checkpoint's metadata alone, from its header (the tensors are not read)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} not found")
+    with path.open("rb") as f:
+        head = f.read(8)
+        n = struct.unpack("<Q", head)[0] if len(head) == 8 else -1
+        header = f.read(n) if 0 <= n <= min(path.stat().st_size - 8, MAX_HEADER) else b""
+    if header[:1] != b"{":
+        _check_bytes(path, path.read_bytes())  # names what the file is instead
     try:
-        meta = {k: json.loads(v) for k, v in raw_meta.items() if k != "format"}
+        raw_meta = json.loads(header).get("__metadata__") or {}
     except ValueError as e:
-        raise CheckpointError(f"{path}: unreadable checkpoint metadata ({e})") from None
-    return tensors, meta
+        raise CheckpointError(f"{path}: corrupt safetensors header ({e})") from None
+    return _metadata(path, raw_meta)
 
 
 def write_checkpoint(path: str | os.PathLike, tensors: dict[str, torch.Tensor], metadata: dict[str, Any]) -> None:

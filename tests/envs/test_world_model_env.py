@@ -121,8 +121,8 @@ def test_dataset_reset_source(run, tiny_world_model):
 
 
 def test_bad_input(run, tmp_path):
-    with pytest.raises(ValueError, match="cosmos-sim train"):
-        gym.make(ID, backend="world_model")
+    with pytest.raises(TypeError, match="'pretrained'"):  # no model= means the shipped one; 42 is nothing
+        gym.make(ID, backend="world_model", model=42)
     with pytest.raises(ConfigMismatchError, match="world: model has 'Push', caller has 'Reach'"):
         WorldModelEnv("reach", model=run)
     with pytest.raises(ConfigMismatchError, match="image_size: model has 32, caller has 64"):

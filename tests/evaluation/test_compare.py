@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 
+import cosmos_sim
 from cosmos_sim.cli import main
 from cosmos_sim.errors import UnknownChoiceError
 from cosmos_sim.evaluation.closed_loop import evaluate
@@ -65,3 +66,25 @@ def test_cli_evaluate(run, tmp_path, capsys):
     assert json.loads(out.read_text())["policy"] == "scripted:0.5"
     assert main(["evaluate", "--backend", "mujoco", "--policy", "scripted", "--episodes", "2"]) == 0
     assert "100 [100, 100]" in capsys.readouterr().out
+
+
+def test_off_ladder_policies_rank_as_their_own_group(tmp_path):
+    cfg = CompareConfig(world="push", policies=("scripted:0", "scripted:1", "scripted:1@speed=0.25", "off-ladder"),
+                        backends=("mujoco", "pybullet"), episodes=2, open_loop_episodes=1, horizon=3, videos=0)
+    assert cfg.policies[3:] == cosmos_sim.get_world("push").off_ladder[1:]  # expanded, without repeats
+    r = compare(cfg, None, tmp_path, progress=False)
+    pb = r["ranking"]["pairs"]["pybullet"]
+    assert set(pb["groups"]) == {"ladder", "off-ladder"} and pb["groups"]["ladder"]["policies"] == 2
+    assert pb["policies"] == len(cfg.policies) and pb["max_abs_error_points"] >= pb["success_mae_points"]
+    text = (tmp_path / "report.md").read_text()
+    assert "| PyBullet | off-ladder (" in text and "| `scripted:1@speed=0.25` | off-ladder |" in text
+
+
+def test_drop_report_measures_physical_alignment(tmp_path):
+    cfg = CompareConfig(world="drop", policies=("scripted:1",), backends=("mujoco", "pybullet"), episodes=1,
+                        open_loop_episodes=1, horizon=3, videos=0, alignment_episodes=3)
+    r = compare(cfg, None, tmp_path, progress=False)
+    pa = r["physics_alignment"]
+    assert pa["episodes"] == 3 and set(pa["backends"]) == {"pybullet"}
+    assert "## Physical alignment: passive drops (Drop)" in (tmp_path / "report.md").read_text()
+    assert (tmp_path / pa["files"]["heights_plot"]).is_file()

@@ -62,8 +62,8 @@ def test_cli_evaluates_planner_acting_in_mujoco(tiny_world_model, capsys):
     code = main(["evaluate", "--backend", "mujoco", "--policy", "planner:mppi", "--model",
                  str(tiny_world_model[0]), "--episodes", "1"])
     assert code == 0 and "planner:mppi" in capsys.readouterr().out
-    assert main(["evaluate", "--policy", "planner"]) == 1  # no model to plan in
-    assert "world model" in capsys.readouterr().err
+    assert main(["evaluate", "--policy", "planner", "--model", "no/such/run"]) == 1  # nothing to plan in
+    assert "world model 'no/such/run' does not exist" in capsys.readouterr().err
 
 
 def test_planner_on_states_matches_planner_on_both(tiny_world_model):

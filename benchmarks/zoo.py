@@ -1,0 +1,140 @@
+"""The model zoo: rebuild every shipped world model from nothing, and write each world's report.
+
+    python benchmarks/zoo.py build [--worlds push,reach,drop] [--device cpu|cuda] [--work zoo_out]
+    python benchmarks/zoo.py report [--worlds ...] [--episodes 50]
+
+`build` runs each world's recipe (cosmos_sim/zoo.py: collect in MuJoCo under random in-range
+cameras, train the tokenizer, then the state model and the dynamics), seeded, and writes
+cosmos_sim/models/<world>.safetensors in half precision; a build cut short resumes from
+`--work`. `report` compares each shipped model with MuJoCo and PyBullet (`cosmos-sim compare`:
+the world's ladder plus off-ladder policies, default camera), measures open-loop PSNR under random
+in-range cameras, writes docs/reports/<world>/ and the headline figures beside the model
+(cosmos_sim/models/<world>.json, what `cosmos-sim models` shows), and appends the timings to
+benchmarks/results/zoo.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parent
+RESULTS = ROOT / "results" / "zoo.json"
+REPORTS = ROOT.parent / "docs" / "reports"
+
+
+def _record(entry: dict) -> None:
+    old = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {"benchmark": "zoo", "runs": []}
+    old["runs"].append(entry)
+    RESULTS.write_text(json.dumps(old, indent=1, default=str) + "\n")
+
+
+def _machine(device: str) -> dict:
+    return {"cpus": os.cpu_count(), "platform": platform.platform(), "torch": torch.__version__,
+            "device": torch.cuda.get_device_name() if device.startswith("cuda") else "cpu"}
+
+
+def build(args) -> None:
+    from cosmos_sim import zoo
+    from cosmos_sim.worlds import world_list
+
+    for world in world_list(args.worlds):
+        t = time.perf_counter()
+        r = zoo.recipe(world) if args.scale == 1 else zoo.with_steps(zoo.recipe(world), args.scale)
+        path = zoo.build(world, work=args.work, device=args.device, workers=args.workers, recipe_override=r)
+        seconds = time.perf_counter() - t
+        print(f"{world.name}: {path} in {seconds / 60:.1f} min")
+        _record({"command": "build", "world": world.name, "seconds": round(seconds, 1), "recipe": r.to_dict(),
+                 "date": time.strftime("%Y-%m-%d"), "machine": _machine(args.device)})
+
+
+def report(args) -> None:
+    from cosmos_sim import zoo
+    from cosmos_sim.evaluation import open_loop as ol
+    from cosmos_sim.evaluation.compare import CompareConfig, compare
+    from cosmos_sim.fileio import atomic_write_json
+    from cosmos_sim.policies.registry import expand_policy_specs
+    from cosmos_sim.world_model import WorldModel
+    from cosmos_sim.worlds import world_list
+
+    for world in world_list(args.worlds):
+        t = time.perf_counter()
+        path = zoo.pretrained_path(world)
+        out = REPORTS / world.name.lower()
+        policies = expand_policy_specs(args.policies)
+        cfg = CompareConfig(world=world.name, policies=tuple(policies), episodes=args.episodes, camera="default",
+                            videos=0, seed=args.seed, device=args.device)
+        rep = compare(cfg, "pretrained", out)
+        # open loop under random in-range cameras: the model must obey any pose it was trained on
+        model = WorldModel.load(path, device=args.device)
+        seeds = list(range(args.seed, args.seed + cfg.open_loop_episodes))
+        ref = ol.record(world, seeds, cfg.horizon, cfg.open_loop_policy, "random", model.image_size)
+        rnd = ol.at_horizons(ol.open_loop(world, ref, model, start="reset", seed=args.seed), (1, 16, 32))["model"]
+        entry = world.object_entries[0] if world.object_entries else None
+        pair = rep["open_loop"]["pairs"]
+        groups = rep["ranking"]["pairs"]["world_model"]["groups"]
+        figures = {
+            "psnr_16": pair["world_model"]["psnr"]["mean"][15],
+            "psnr_16_random_camera": rnd[16]["psnr"],
+            "pybullet_psnr_16": pair["pybullet"]["psnr"]["mean"][15],
+            "spearman": groups["ladder"]["success"]["spearman"],
+            "success_mae": groups["ladder"]["success_mae_points"],
+            "pybullet_spearman": rep["ranking"]["pairs"]["pybullet"]["groups"]["ladder"]["success"]["spearman"],
+            "pybullet_success_mae": rep["ranking"]["pairs"]["pybullet"]["groups"]["ladder"]["success_mae_points"],
+            "report": f"docs/reports/{world.name.lower()}/report.md",
+        }
+        if "off-ladder" in groups:
+            figures |= {"off_ladder_max_error": groups["off-ladder"]["max_abs_error_points"],
+                        "off_ladder_mae": groups["off-ladder"]["success_mae_points"]}
+        if "physics_alignment" in rep:
+            figures["alignment_targets"] = rep["physics_alignment"].get("targets")
+        if entry is not None:
+            key = f"state_error/{entry}"
+            figures |= {"entry": entry, "state_error_16_cm": 100 * pair["world_model"][key]["mean"][15],
+                        "pybullet_state_error_16_cm": 100 * pair["pybullet"][key]["mean"][15]}
+        for h in (1, 16, 32):
+            figures[f"open_loop_psnr_{h}"] = {b: pair[b]["psnr"]["mean"][h - 1] for b in pair}
+            if entry is not None:
+                figures[f"open_loop_state_error_{h}_cm"] = {b: 100 * pair[b][f"state_error/{entry}"]["mean"][h - 1]
+                                                            for b in pair}
+        figures = json.loads(json.dumps(figures, default=lambda x: float(np.asarray(x))))
+        atomic_write_json(out / "random_camera.json", {"horizons": [1, 16, 32], "model": rnd})
+        atomic_write_json(path.with_suffix(".json"), figures)
+        seconds = time.perf_counter() - t
+        print(f"{world.name}: {out / 'report.md'} in {seconds / 60:.1f} min; " +
+              ", ".join(f"{k} {v:.2f}" for k, v in figures.items() if isinstance(v, float)))
+        _record({"command": "report", "world": world.name, "seconds": round(seconds, 1), "figures": figures,
+                 "date": time.strftime("%Y-%m-%d"), "machine": _machine(args.device or "cpu")})
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    for name, fn in (("build", build), ("report", report)):
+        p = sub.add_parser(name)
+        p.set_defaults(fn=fn)
+        p.add_argument("--worlds", nargs="+", default=None, help="worlds (default: all)")
+        p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+        if name == "build":
+            p.add_argument("--work", default="zoo_out", help="datasets and runs (a rebuild resumes from here)")
+            p.add_argument("--workers", type=int, default=2, help="collection worker processes")
+            p.add_argument("--scale", type=float, default=1.0, help="scale every step count (quick trials)")
+        else:
+            p.add_argument("--episodes", type=int, default=50, help="closed-loop episodes per policy and backend")
+            p.add_argument("--policies", default="ladder,off-ladder",
+                           help="policy specs (default: the world's ladder and its off-ladder policies)")
+            p.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    args.fn(args)
+
+
+if __name__ == "__main__":
+    main()
