@@ -116,6 +116,9 @@ def run_zoo_demo(out: str | Path, worlds=None, episodes: int = 30, open_loop_epi
     from cosmos_sim.worlds import world_list
     from cosmos_sim.zoo import pretrained_path, shipped_worlds
 
+    if not worlds and not shipped_worlds():
+        raise FileNotFoundError("no shipped world models in this install: build them with `python benchmarks/zoo.py "
+                                "build`, or run the whole loop for one world with `cosmos-sim demo --train`")
     chosen = world_list(worlds or shipped_worlds())
     for w in chosen:
         pretrained_path(w)  # every world has its model, before any work

@@ -89,6 +89,10 @@ class MujocoSim:
         qa, da = self._free_adr(b)
         return self.data.qvel[da:da + 3].copy()
 
+    def body_angular_velocity(self, body):
+        qa, da = self._free_adr(self._body(body))
+        return self._rot(qa) @ self.data.qvel[da + 3:da + 6]  # the free joint's is in the body frame
+
     def set_body_pose(self, body, pos, quat=(1.0, 0.0, 0.0, 0.0)):
         b = self._body(body)
         mocap = self.model.body_mocapid[b]

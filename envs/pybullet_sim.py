@@ -332,6 +332,10 @@ class PybulletSim:
         ls = p.getLinkState(r.uid, r.link, computeLinkVelocity=1, computeForwardKinematics=1, physicsClientId=self.cid)
         return np.asarray(ls[6], dtype=np.float64)
 
+    def body_angular_velocity(self, body):
+        r = self._ref(body)
+        return np.asarray(p.getBaseVelocity(r.uid, physicsClientId=self.cid)[1], dtype=np.float64)
+
     def set_body_pose(self, body, pos, quat=(1.0, 0.0, 0.0, 0.0)):
         r = self._ref(body)
         q = np.asarray(quat, dtype=np.float64)

@@ -35,6 +35,7 @@ class Sim(Protocol):
     def body_position(self, body: str) -> np.ndarray: ...  # (3,)
     def body_quaternion(self, body: str) -> np.ndarray: ...  # (4,) w, x, y, z
     def body_linear_velocity(self, body: str) -> np.ndarray: ...  # (3,)
+    def body_angular_velocity(self, body: str) -> np.ndarray: ...  # (3,) world frame, free bodies
     def set_body_pose(self, body: str, pos, quat=(1.0, 0.0, 0.0, 0.0)) -> None: ...  # free/mocap bodies
     def set_body_velocity(self, body: str, linear, angular=(0.0, 0.0, 0.0)) -> None: ...
     def joint_position(self, joint: str) -> float: ...

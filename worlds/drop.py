@@ -2,6 +2,12 @@
 
 The physics-alignment world: free fall, bounces, rolling and collisions. Zero action is passive
 physics. Objects not in play this episode rest on the floor under the table, out of view.
+
+The state is Markov and continuous, so a learned simulator can carry it forward: each object's
+orientation as the first two columns of its rotation matrix (a quaternion flips sign), and its
+angular velocity (a spinning ball bounces and rolls off differently). The push acts only on a ball
+resting on the table or the ramp, and an episode ends when an object leaves the walled table:
+pushed through the air or over a wall, a ball would otherwise fall forever below the floor.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ class Drop(World):
     description = "1-3 objects dropped onto a table with a ramp; a horizontal push moves obj0 to a target"
     action_names = ("push_x", "push_y")
     state_layout = StateLayout(
-        tuple((f"{o}_{k}", n) for o in OBJECTS for k, n in (("pos", 3), ("quat", 4), ("vel", 3)))
+        tuple((f"{o}_{k}", n) for o in OBJECTS for k, n in (("pos", 3), ("rot6", 6), ("vel", 3), ("angvel", 3)))
         + (("target", 2),)
     )
     control_dt = 0.05
@@ -81,16 +87,27 @@ class Drop(World):
         sim.set_body_pose("target", (init["target"][0], init["target"][1], self.mjcf.body("target").pos[2]))
 
     def apply_action(self, sim: Sim, action):
-        sim.set_body_force("obj0", (float(action[0]) * self.max_force, float(action[1]) * self.max_force, 0.0))
+        supported = sim.body_position("obj0")[2] < self.push_height
+        a = self.max_force if supported else 0.0
+        sim.set_body_force("obj0", (float(action[0]) * a, float(action[1]) * a, 0.0))
 
     def read_state(self, sim: Sim):
         values = {"target": sim.body_position("target")[:2]}
         for obj in OBJECTS:
-            q = sim.body_quaternion(obj)
+            w, x, y, z = sim.body_quaternion(obj)
             values[f"{obj}_pos"] = sim.body_position(obj)
-            values[f"{obj}_quat"] = q if q[0] >= 0 else -q  # one sign per rotation
+            values[f"{obj}_rot6"] = [1 - 2 * (y * y + z * z), 2 * (x * y + w * z), 2 * (x * z - w * y),  # R[:, 0]
+                                     2 * (x * y - w * z), 1 - 2 * (x * x + z * z), 2 * (y * z + w * x)]  # R[:, 1]
             values[f"{obj}_vel"] = sim.body_linear_velocity(obj)
+            values[f"{obj}_angvel"] = sim.body_angular_velocity(obj)
         return self.state_layout.pack(values)
+
+    def terminated(self, state):
+        """Solved, or an object has left the walled table (beyond a wall's outer face)."""
+        L, (x_out, y_out) = self.state_layout, self.walls_outer
+        lost = [(abs(L.get(state, f"{o}_pos")[..., 0]) > x_out) | (abs(L.get(state, f"{o}_pos")[..., 1]) > y_out)
+                for o in OBJECTS]
+        return self.success(state) | lost[0] | lost[1] | lost[2]
 
     def reward(self, state, action):
         return -self.planar_distance(state, "obj0_pos", "target")
@@ -100,6 +117,21 @@ class Drop(World):
         on_table = L.get(state, "obj0_pos")[..., 2] < 0.1
         slow = norm(L.get(state, "obj0_vel")) < self.settle_speed
         return (self.planar_distance(state, "obj0_pos", "target") < self.target_radius) & on_table & slow
+
+    @cached_property
+    def push_height(self) -> float:
+        """obj0's centre is below this when the ball rests on the table or the ramp (from drop.xml): the
+        ramp's highest top corner plus the ball's radius, and a centimetre."""
+        ramp = self.geom("ramp")
+        corners = np.array([[sx, sy, 1.0] for sx in (-1, 1) for sy in (-1, 1)]) * ramp.size
+        top = (corners @ ramp.rotation().T)[:, 2].max() + ramp.pos[2]
+        return float(top + self.geom("obj0").size[0] + 0.01)
+
+    @cached_property
+    def walls_outer(self) -> tuple[float, float]:
+        """|x| and |y| of the walls' outer faces (drop.xml): an object beyond them has left the table."""
+        px, py = self.geom("wall_px"), self.geom("wall_py")
+        return px.pos[0] + px.size[0], py.pos[1] + py.size[1]
 
     @cached_property
     def flat_region(self) -> tuple[np.ndarray, np.ndarray]:

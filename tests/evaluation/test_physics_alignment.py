@@ -66,7 +66,7 @@ def drop_states(w, positions: dict[str, np.ndarray]) -> np.ndarray:
     L = w.state_layout
     for o in pa.falling_objects(w):
         s[0, :, L.slice(f"{o}_pos")] = positions.get(o, np.array([0.0, 0.0, -0.45]))
-        s[0, :, L.slice(f"{o}_quat")] = (1.0, 0.0, 0.0, 0.0)
+        s[0, :, L.slice(f"{o}_rot6")] = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
     return s
 
 
