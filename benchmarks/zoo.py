@@ -68,7 +68,7 @@ def report(args) -> None:
         t = time.perf_counter()
         path = zoo.pretrained_path(world)
         out = REPORTS / world.name.lower()
-        policies = expand_policy_specs(args.policies)
+        policies = expand_policy_specs(args.policies, world=world)
         cfg = CompareConfig(world=world.name, policies=tuple(policies), episodes=args.episodes, camera="default",
                             videos=0, seed=args.seed, device=args.device)
         rep = compare(cfg, "pretrained", out)

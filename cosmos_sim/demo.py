@@ -46,12 +46,13 @@ class DemoConfig:
 # preset -> (changes to the world's recipe, DemoConfig fields). The CPU loop spends its minutes on
 # dynamics rather than camera variation: one fixed camera.
 PRESETS: dict[str, tuple[dict, dict]] = {
-    "cpu": ({"episodes": 240, "camera": "fixed", "tokenizer_steps": 1250, "dynamics_steps": 700}, {}),
+    "cpu": ({"episodes": 240, "camera": "fixed", "tokenizer_steps": 1250, "dynamics_steps": 700, "state_steps": 4000,
+             "state_episodes": 0}, {}),
     "gpu": ({"episodes": 1000, "tokenizer_steps": 20000, "tokenizer_batch": 64, "dynamics_steps": 20000,
              "dynamics_batch": 128}, {"tokenizer_minutes": 15.0, "dynamics_minutes": 20.0, "compare_episodes": 100,
                                       "device": "cuda"}),
     "smoke": ({"episodes": 8, "tokenizer": "tiny", "tokenizer_steps": 10, "preset": "tiny", "dynamics_steps": 10,
-               "state_steps": 80}, {"compare_episodes": 3, "open_loop_episodes": 2, "horizon": 4,
+               "state_steps": 80, "state_episodes": 0}, {"compare_episodes": 3, "open_loop_episodes": 2, "horizon": 4,
                                     "policies": "random,scripted:1", "workers": 1}),
 }
 
@@ -96,6 +97,7 @@ def run_demo(config: DemoConfig, out: str | Path, progress: bool = True, log=pri
         out / "data", out, r.tokenizer, r.family, r.preset,
         tokenizer_train=replace(tok, time_limit_s=config.tokenizer_minutes * 60),
         dynamics_train=replace(dyn, time_limit_s=config.dynamics_minutes * 60), state_steps=r.state_steps,
+        state_episodes=r.state_episodes,
         resume=True, device=config.device, progress=progress, log=lambda msg: log(f"      {msg}"))
     times["tokenizer_s"], times["dynamics_s"] = trained["tokenizer_s"], trained["dynamics_s"]
 

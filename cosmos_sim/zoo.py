@@ -53,6 +53,7 @@ class Recipe:
     dynamics_batch: int = arg(32, "dynamics batch size")
     dynamics_lr: float = arg(1e-3, "dynamics peak learning rate")
     state_steps: int = arg(4000, "state-model updates before the latent training")
+    state_episodes: int = arg(0, "extra episodes of states alone (cheap: nothing rendered) for the state model")
     seed: int = arg(0, "seed of both trainings")
 
     def __post_init__(self):
@@ -92,11 +93,13 @@ class Recipe:
 
 
 # Per world: how its shipped model is made (fields not named take the Recipe defaults).
+# The state model decides rewards, success and so every closed-loop figure: it gets many more (state-only,
+# cheap) episodes than the frames, and more updates.
 RECIPES: dict[str, Recipe] = {
-    "Push": Recipe("Push"),
-    "Reach": Recipe("Reach", episodes=300),
-    # falls, bounces and collisions: more episodes, and a state model trained longer (states are cheap)
-    "Drop": Recipe("Drop", episodes=600, state_steps=16000),
+    "Push": Recipe("Push", episodes=500, state_episodes=3000, state_steps=8000),
+    "Reach": Recipe("Reach", episodes=300, state_episodes=2000, state_steps=6000),
+    # falls, bounces and collisions
+    "Drop": Recipe("Drop", episodes=800, state_episodes=6000, state_steps=16000),
 }
 
 
@@ -200,7 +203,8 @@ def build(world: str | World, work: str | os.PathLike = "zoo_out", out: str | os
     tok_train, dyn_train = r.train_configs()
     trained = train_world_model(root / "data", root, r.tokenizer, r.family, r.preset, tokenizer_train=tok_train,
                                 dynamics_train=dyn_train, resume=True, device=dev, progress=progress,
-                                log=lambda msg: log(f"{w.name}: {msg}"), state_steps=r.state_steps)
+                                log=lambda msg: log(f"{w.name}: {msg}"), state_steps=r.state_steps,
+                                state_episodes=r.state_episodes)
     model = WorldModel.load(trained["world_model"])
     model.info = model.info | {
         "recipe": r.to_dict(), "dataset_command": r.collect_command(),
@@ -217,4 +221,4 @@ def with_steps(r: Recipe, scale: float) -> Recipe:
     """The recipe with every step count scaled (a quick build for tests and trials)."""
     return replace(r, tokenizer_steps=max(1, round(r.tokenizer_steps * scale)),
                    dynamics_steps=max(1, round(r.dynamics_steps * scale)),
-                   state_steps=max(1, round(r.state_steps * scale)))
+                   state_steps=max(1, round(r.state_steps * scale)), state_episodes=round(r.state_episodes * scale))

@@ -47,14 +47,29 @@ def _zero(world: World, seed: int, skill: float) -> Policy:
     return ZeroPolicy(world.action_dim)
 
 
+def _varied(world: World, seed: int, skill: float) -> Policy:
+    """The expert at `skill`, slowed, acting on a share of steps and jittery by amounts drawn per episode:
+    slow, hesitant and small motions in the data, which a learned world otherwise loses (log-uniform
+    speed and share down to 2 %, noise up to 1.5; each applied in half of the episodes)."""
+    from cosmos_sim.policies.modifiers import modify
+
+    rng = np.random.default_rng([seed, 11])
+    draws = {"speed": 10 ** rng.uniform(-1.7, 0.0), "act": 10 ** rng.uniform(-1.7, 0.0), "noise": rng.uniform(0, 1.5)}
+    use = rng.random(3) < 0.5
+    return modify(_scripted(world, seed, skill), {k: v for (k, v), u in zip(draws.items(), use, strict=True) if u},
+                  seed=seed)
+
+
 POLICIES: dict[str, Callable[[World, int, float], Policy]] = {
     "scripted": _scripted,
+    "varied": _varied,
     "random": _random,
     "explore": _explore,
     "zero": _zero,
 }
-# "mix" draws one of these per episode: experts of varied skill, contact-seeking exploration, noise.
-MIX = (("scripted", 0.6), ("explore", 0.3), ("random", 0.1))
+# "mix" draws one of these per episode: experts of varied skill (and speed, persistence, jitter),
+# contact-seeking exploration, noise.
+MIX = (("scripted", 0.45), ("varied", 0.2), ("explore", 0.25), ("random", 0.1))
 
 
 def policy_names() -> list[str]:

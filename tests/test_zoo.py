@@ -124,6 +124,9 @@ def test_build_records_how_the_model_was_made(tmp_path):
     assert info["recipe"] == r.to_dict() and info["dataset_command"] == r.collect_command()
     assert info["tokenizer_steps"] == r.tokenizer_steps and len(info["dataset_manifest_sha256"]) == 64
     assert WorldModel.load(path).world == "Reach"
+    assert r.state_episodes > 0  # the state model saw extra state-only episodes
+    assert json.loads((tmp_path / "work" / "reach" / "dynamics" / "result.json").read_text())["state_episodes"] == \
+        r.state_episodes
 
 
 @pytest.mark.slow

@@ -137,6 +137,32 @@ def rollout_episode(config: CollectConfig, seed: int, env=None) -> dict:
             env.close()
 
 
+def collect_states(config: CollectConfig, progress: bool = False) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Episodes of states and actions alone, nothing rendered: cheap extra data for a state model.
+
+    Episode i uses seed `base_seed + i` and the policy `rollout_episode` would draw for it (the camera
+    plays no part). Returns per-episode float32 states [T+1, S] and actions [T, A].
+    """
+    from tqdm.auto import tqdm
+
+    from cosmos_sim.envs.physics_env import PhysicsEnv
+    from cosmos_sim.policies.registry import make_policy
+    from cosmos_sim.policies.rollout import run_episode
+
+    env = PhysicsEnv(config.world, backend=config.backend, obs_mode="state")
+    states, actions = [], []
+    try:
+        for i in tqdm(range(config.episodes), desc=f"states {config.world}", disable=not progress, unit="ep"):
+            seed = config.base_seed + i
+            policy = make_policy(config.policy, env.world, seed=seed, skill=episode_skill(config, seed))
+            ep = run_episode(env, policy, seed)
+            states.append(ep.observations["state"].astype(np.float32))
+            actions.append(np.clip(ep.actions, -1, 1).astype(np.float32))
+    finally:
+        env.close()
+    return states, actions
+
+
 def dataset_spec(config: CollectConfig) -> EpisodeSpec:
     world = get_world(config.world)
     return EpisodeSpec(image_size=(config.image_size, config.image_size), action_dim=world.action_dim,

@@ -8,6 +8,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -115,6 +116,27 @@ def fit_state_model(head: StateHead, windows: dict[str, torch.Tensor], steps: in
             "state_update_seconds": (time.perf_counter() - t_steady) / steady if steps else 0.0}
 
 
+STATE_SEED_OFFSET = 1_000_000  # extra state episodes use seeds this far past the dataset's
+
+
+def extra_state_windows(manifest: dict, episodes: int, stats: dict, horizon: int, progress: bool = False
+                        ) -> dict[str, torch.Tensor]:
+    """State-model windows from `episodes` state-only rollouts collected as the dataset was (same world,
+    backend, policy and skill range; seeds from the dataset's base seed plus STATE_SEED_OFFSET)."""
+    from cosmos_sim.data.collect import CollectConfig, collect_states
+
+    c = manifest["collection"]
+    cfg = CollectConfig(world=c["world"], backend=c["backend"], policy=c["policy"], skill=tuple(c["skill"]),
+                        episodes=episodes, base_seed=int(c["base_seed"]) + STATE_SEED_OFFSET)
+    states, actions = collect_states(cfg, progress=progress)
+    s = (torch.from_numpy(np.concatenate(states)) - stats["state_mean"]) / stats["state_std"]
+    lengths = torch.tensor([0] + [len(a) for a in actions])
+    cache = {"states": s, "actions": torch.from_numpy(np.concatenate(actions)),
+             "frame_offsets": torch.cumsum(lengths + torch.tensor([0] + [1] * len(actions)), 0),
+             "step_offsets": torch.cumsum(lengths, 0)}
+    return state_windows(cache, list(range(len(actions))), horizon)
+
+
 def normalization(cache: dict, episodes: list[int], discrete: bool) -> dict[str, torch.Tensor]:
     fo = cache["frame_offsets"].tolist()
     frames = torch.cat([torch.arange(fo[e], fo[e + 1]) for e in episodes])
@@ -136,9 +158,12 @@ def train_dynamics(data_dir: str | os.PathLike, tokenizer_path: str | os.PathLik
                    family: str = "deterministic", preset: str = "small", train_config: TrainConfig | None = None,
                    overrides: dict | None = None, resume: bool = False, device: str | None = None,
                    progress: bool = True, evaluate=None, state_steps: int | None = None,
-                   state_horizon: int = 6) -> dict:
+                   state_horizon: int = 6, state_episodes: int = 0) -> dict:
     """Returns the trainer's result plus `world_model` (path of the exported file).
 
+    `state_episodes`: extra episodes of states alone (nothing rendered, so cheap: `collect_states` with
+    the dataset's own collection settings and seeds past its own) for the state model, which decides
+    rewards and success, so it can see far more motion than the frames do.
     `state_steps`: updates of the state model before the latent training (default 8x the
     trainer's steps, at most 4000); a resumed run skips them (its head is in the checkpoint).
     `train_config.time_limit_s` covers the state model too: its time is taken off the trainer's.
@@ -177,9 +202,14 @@ def train_dynamics(data_dir: str | os.PathLike, tokenizer_path: str | os.PathLik
     ckpts = sorted((out / "checkpoints").glob("step-*.safetensors"))
     if state_steps > 0 and not (resume and ckpts):
         t0 = time.perf_counter()
-        state_result = fit_state_model(head, state_windows(norm_cache, train_eps, state_horizon), state_steps,
+        runs = state_windows(norm_cache, train_eps, state_horizon)
+        if state_episodes > 0:
+            extra = extra_state_windows(episodes.manifest, state_episodes, stats, state_horizon, progress)
+            runs = {k: torch.cat([v, extra[k]]) for k, v in runs.items()}
+        state_result = fit_state_model(head, runs, state_steps,
                                        seed=train_config.seed, device=dev, progress=progress)
         state_result["state_seconds"] = time.perf_counter() - t0
+        state_result["state_episodes"] = state_episodes
         if train_config.time_limit_s:
             train_config = replace(train_config,
                                    time_limit_s=max(1.0, train_config.time_limit_s - state_result["state_seconds"]))
