@@ -73,7 +73,9 @@ def report(args) -> None:
                             videos=0, seed=args.seed, device=args.device)
         rep = compare(cfg, "pretrained", out)
         # open loop under random in-range cameras: the model must obey any pose it was trained on
+        t_load = time.perf_counter()
         model = WorldModel.load(path, device=args.device)
+        load_seconds = time.perf_counter() - t_load
         seeds = list(range(args.seed, args.seed + cfg.open_loop_episodes))
         ref = ol.record(world, seeds, cfg.horizon, cfg.open_loop_policy, "random", model.image_size)
         rnd = ol.at_horizons(ol.open_loop(world, ref, model, start="reset", seed=args.seed), (1, 16, 32))["model"]
@@ -89,6 +91,7 @@ def report(args) -> None:
             "pybullet_spearman": rep["ranking"]["pairs"]["pybullet"]["groups"]["ladder"]["success"]["spearman"],
             "pybullet_success_mae": rep["ranking"]["pairs"]["pybullet"]["groups"]["ladder"]["success_mae_points"],
             "report": f"docs/reports/{world.name.lower()}/report.md",
+            "load_seconds": load_seconds,
         }
         if "off-ladder" in groups:
             figures |= {"off_ladder_max_error": groups["off-ladder"]["max_abs_error_points"],

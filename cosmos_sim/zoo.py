@@ -188,7 +188,7 @@ def build(world: str | World, work: str | os.PathLike = "zoo_out", out: str | os
     import torch
 
     import cosmos_sim
-    from cosmos_sim.data import collect
+    from cosmos_sim.data import EpisodeDataset, collect
     from cosmos_sim.data.shards import MANIFEST
     from cosmos_sim.dynamics.train import train_world_model
     from cosmos_sim.world_model import WorldModel
@@ -208,7 +208,8 @@ def build(world: str | World, work: str | os.PathLike = "zoo_out", out: str | os
     model = WorldModel.load(trained["world_model"])
     model.info = model.info | {
         "recipe": r.to_dict(), "dataset_command": r.collect_command(),
-        "dataset_manifest_sha256": _sha256(root / "data" / MANIFEST), "tokenizer_steps": r.tokenizer_steps,
+        "dataset_manifest_sha256": _sha256(root / "data" / MANIFEST),
+        "dataset_sha256": EpisodeDataset(root / "data").digest(), "tokenizer_steps": r.tokenizer_steps,
         "dynamics_steps": r.dynamics_steps, "device": str(dev), "cosmos_sim_version": cosmos_sim.__version__,
         "torch": torch.__version__, "machine": platform.machine(), "world_hash": w.definition_hash(),
         "build_seconds": round(time.perf_counter() - t0, 1)}

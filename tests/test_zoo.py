@@ -37,8 +37,8 @@ def test_shipped_model_matches_its_world_and_works_in_every_obs_mode(world):
     zoo.check_shipped(world)
     info = zoo.shipped_info(world)
     assert info["megabytes"] <= 12 and info["info"]["recipe"]["camera"] == "random"
-    for key in ("dataset_command", "dataset_manifest_sha256", "tokenizer_steps", "dynamics_steps", "device",
-                "cosmos_sim_version", "world_hash"):
+    for key in ("dataset_command", "dataset_manifest_sha256", "dataset_sha256", "tokenizer_steps", "dynamics_steps",
+                "device", "cosmos_sim_version", "world_hash"):
         assert key in info["info"], key
     env_id = f"cosmos_sim/{world}-v0"
     for obs_mode in ("both", "state", "pixels"):
@@ -139,3 +139,14 @@ def test_demo_compares_every_shipped_model(zoo_dir, tmp_path, capsys):
     assert "[push/report.md](push/report.md)" in table and "Reach" not in table
     assert main(["demo", "--out", str(out), "--worlds", "reach"]) == 1  # no shipped Reach model here
     assert "valid choices: push" in capsys.readouterr().err
+
+
+@pytest.mark.slow  # two small builds
+def test_a_rebuild_with_the_same_seed_gives_the_same_model(tmp_path):
+    r = replace(zoo.with_steps(zoo.recipe("reach"), 0.004), episodes=3, image_size=32, tokenizer="tiny",
+                preset="tiny")
+    paths = [zoo.build("reach", work=tmp_path / f"work{i}", out=tmp_path / f"reach{i}.safetensors", workers=1,
+                       progress=False, recipe_override=r, log=lambda msg: None) for i in (0, 1)]
+    (a, meta_a), (b, meta_b) = read_checkpoint(paths[0]), read_checkpoint(paths[1])
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert meta_a["info"]["dataset_sha256"] == meta_b["info"]["dataset_sha256"]  # the shards may split otherwise

@@ -6,6 +6,7 @@ open lazily in each process and read only the bytes they need.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -73,6 +74,18 @@ class EpisodeDataset:
     def metadata(self, i: int) -> dict:
         r, e = self.locate(i)
         return dict(r.metadata[e])
+
+    def digest(self) -> str:
+        """sha256 of every episode's arrays in seed order: the same data gives the same digest however
+        it was split into shards (which depends on worker scheduling) and whatever the manifest says."""
+        h = hashlib.sha256()
+        for i in range(len(self)):
+            ep = self[i]
+            h.update(str(self.seeds[i]).encode())
+            for key in sorted(k for k in ep if k != "metadata"):
+                h.update(key.encode())
+                h.update(np.ascontiguousarray(ep[key]).tobytes())
+        return h.hexdigest()
 
     def close(self) -> None:
         for r in self._readers.values():
