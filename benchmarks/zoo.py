@@ -2,6 +2,7 @@
 
     python benchmarks/zoo.py build [--worlds push,reach,drop] [--device cpu|cuda] [--work zoo_out]
     python benchmarks/zoo.py report [--worlds ...] [--episodes 50]
+    python benchmarks/zoo.py table      # the README's table, from the figures beside the models
 
 `build` runs each world's recipe (cosmos_sim/zoo.py: collect in MuJoCo under random in-range
 cameras, train the tokenizer, then the state model and the dynamics), seeded, and writes
@@ -117,14 +118,40 @@ def report(args) -> None:
                  "date": time.strftime("%Y-%m-%d"), "machine": _machine(args.device or "cpu")})
 
 
+def table(args) -> None:
+    """The README's table: each shipped model's headline figures, PyBullet (the yardstick) in brackets."""
+    from cosmos_sim import zoo
+    from cosmos_sim.worlds import world_list
+
+    print("| world | PSNR t=1 / 16 / 32 dB | task object error t=1 / 16 / 32 cm | PSNR t=16, random cameras | "
+          "ladder ρ / MAE | off-ladder MAE / largest |")
+    print("|---|---|---|---:|---|---|")
+    for world in world_list(args.worlds):
+        f = zoo.shipped_info(world)["figures"]
+        if f is None:
+            continue
+
+        def pair(f: dict, key: str, digits: int = 1) -> str:
+            vals = {b: " / ".join(f"{f[key.format(h)][b]:.{digits}f}" for h in (1, 16, 32))
+                    for b in ("world_model", "pybullet")}
+            return f"{vals['world_model']} ({vals['pybullet']})"
+
+        err = f"{pair(f, 'open_loop_state_error_{}_cm', 2)} ({f['entry']})" if "entry" in f else "–"
+        off = f"{f['off_ladder_mae']:.1f} / {f['off_ladder_max_error']:.0f}" if "off_ladder_mae" in f else "–"
+        print(f"| {world.name} | {pair(f, 'open_loop_psnr_{}')} | {err} | {f['psnr_16_random_camera']:.1f} | "
+              f"{f['spearman']:.2f} / {f['success_mae']:.1f} | {off} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
-    for name, fn in (("build", build), ("report", report)):
+    for name, fn in (("build", build), ("report", report), ("table", table)):
         p = sub.add_parser(name)
         p.set_defaults(fn=fn)
         p.add_argument("--worlds", nargs="+", default=None, help="worlds (default: all)")
         p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+        if name == "table":
+            continue
         if name == "build":
             p.add_argument("--work", default="zoo_out", help="datasets and runs (a rebuild resumes from here)")
             p.add_argument("--workers", type=int, default=2, help="collection worker processes")
