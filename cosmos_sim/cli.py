@@ -1,12 +1,10 @@
 """`cosmos-sim`: the command line. It parses, calls the library, and prints what the library returns.
 
-Each subcommand is one `cmd_*` function plus one `Command` row in `COMMANDS`: its flags are declared
-in the row, either one by one (`flag`) or generated from a config dataclass (`config_flags`), so
-`--help` shows the config's own defaults. A command's help is its function's docstring.
-
-User errors (unknown names, bad values, missing files) print one line, `cosmos-sim: error: ...`, on
-stderr and exit with status 1 (2 for command-line syntax errors); no traceback. Set COSMOS_SIM_DEBUG=1
-to get the traceback instead.
+Each subcommand is one `cmd_*` function plus one `Command` row in `COMMANDS`: its flags are declared in the
+row, one by one (`flag`) or generated from a config dataclass (`config_flags`), so `--help` shows the config's
+own defaults. A command's help is its function's docstring. User errors (unknown names, bad values, missing
+files) print one line, `cosmos-sim: error: ...`, on stderr and exit with status 1 (2 for command-line syntax
+errors); no traceback. Set COSMOS_SIM_DEBUG=1 to get the traceback instead.
 """
 
 from __future__ import annotations
@@ -154,6 +152,7 @@ TRAIN_ARGS = (config_flags(TRAIN, TRAIN_FLAGS), DEVICE,
 STAGE_ARGS = (flag("--data", required=True, help="dataset directory (from cosmos-sim collect)"),
               flag("--out", required=True, help="run directory (checkpoints, metrics.jsonl, config.json)"),
               *TRAIN_ARGS)
+STATE_MODEL = flag("--state-model", choices=("mlp", "objects"), default="mlp", help="objects: over like objects (Drop)")
 POLICY = "cosmos_sim.policies.train:PolicyTrainConfig"
 POLICY_FLAGS = ("algo", "world", "backend", "model", "data", "obs_mode", "num_envs", "steps", "lr", "seed", "device")
 
@@ -177,7 +176,7 @@ def cmd_train_dynamics(args: argparse.Namespace) -> None:
 
     r = train_dynamics(args.data, args.tokenizer, args.out, args.model, args.preset, _train_config(args),
                        overrides={"horizon": args.horizon} if args.horizon else {}, resume=args.resume,
-                       device=args.device, state_steps=args.state_steps)
+                       device=args.device, state_steps=args.state_steps, state_model=args.state_model)
     print(f"{args.out}: step {r['step']}, loss {r.get('loss', float('nan')):.4f}; world model: {r['world_model']}")
 
 
@@ -191,7 +190,7 @@ def cmd_train_all(args: argparse.Namespace) -> None:
     tc = _train_config(args)
     r = train_world_model(args.data, args.out, args.tokenizer_preset, args.model, args.preset,
                           tokenizer_train=replace(tc, steps=args.tokenizer_steps or tc.steps), dynamics_train=tc,
-                          resume=args.resume, device=args.device, log=print)
+                          resume=args.resume, device=args.device, log=print, state_model=args.state_model)
     print(f"world model: {r['world_model']}  (use it: gym.make('cosmos_sim/<World>-v0', backend='world_model', "
           f"model='{args.out}'))")
 
@@ -274,7 +273,7 @@ COMMANDS: list[Command] = [
         flag("--tokenizer-preset", default="cv8", help="tokenizer preset (default: cv8)"),
         flag("--tokenizer-steps", type=positive_int, default=None, help="tokenizer steps (default: --steps)"),
         flag("--model", default="deterministic", help="dynamics family (default: deterministic)"),
-        flag("--preset", default="small", help="dynamics preset (default: small)")), subcommands=(
+        flag("--preset", default="small", help="dynamics preset (default: small)"), STATE_MODEL), subcommands=(
         Command("tokenizer", "train a causal video tokenizer (continuous or FSQ) with the shared trainer",
                 cmd_train_tokenizer, (*STAGE_ARGS, flag("--preset", default="cv8", help="tokenizer preset, e.g. "
                                                         "cv8, cv16, dv8, tiny (default: cv8)"))),
@@ -287,7 +286,8 @@ COMMANDS: list[Command] = [
             flag("--horizon", type=positive_int, default=None,
                  help="training rollout length on the model's own predictions (default: the preset's)"),
             flag("--state-steps", type=int, default=None,
-                 help="state-model updates before the latent training (default: 8x --steps, at most 4000)"))),
+                 help="state-model updates before the latent training (default: 8x --steps, at most 4000)"),
+            STATE_MODEL)),
     )),
 ]
 

@@ -15,12 +15,12 @@ from torch import nn
 from cosmos_sim.data import EpisodeDataset
 from cosmos_sim.dynamics.base import build_dynamics, get_family
 from cosmos_sim.dynamics.latents import LatentWindows, load_or_build_cache
-from cosmos_sim.errors import DatasetError
+from cosmos_sim.errors import DatasetError, UnknownChoiceError
 from cosmos_sim.tokenizer import CausalVideoTokenizer
 from cosmos_sim.tokenizer.train import split_episodes
 from cosmos_sim.training import TrainConfig, Trainer
 from cosmos_sim.training.checkpoint import resolve_checkpoint
-from cosmos_sim.world_model import FILE, StateHead, WorldModel
+from cosmos_sim.world_model import FILE, StateHead, WorldModel, object_slots
 
 KIND = "dynamics"
 
@@ -116,6 +116,22 @@ def fit_state_model(head: StateHead, windows: dict[str, torch.Tensor], steps: in
             "state_update_seconds": (time.perf_counter() - t_steady) / steady if steps else 0.0}
 
 
+STATE_MODELS = ("mlp", "objects")
+
+
+def state_model_slots(state_model: str, world) -> list[list[int]] | None:
+    """The object slots the chosen state model uses (None: the MLP)."""
+    if state_model not in STATE_MODELS:
+        raise UnknownChoiceError("state model", state_model, STATE_MODELS)
+    if state_model == "mlp":
+        return None
+    slots = object_slots(world.state_layout.entries)
+    if not slots:
+        raise ValueError(f"state model 'objects' needs a world of like objects (entries <object>_<part> shared "
+                         f"by two or more objects); {world.name}'s state has none: use 'mlp'")
+    return slots
+
+
 STATE_SEED_OFFSET = 1_000_000  # extra state episodes use seeds this far past the dataset's
 
 
@@ -137,6 +153,12 @@ def extra_state_windows(manifest: dict, episodes: int, stats: dict, horizon: int
     return state_windows(cache, list(range(len(actions))), horizon)
 
 
+def step_frames(cache: dict, episodes: list[int]) -> torch.Tensor:
+    """Indices of the frames (states) in `episodes` that an action follows."""
+    fo, so = cache["frame_offsets"].tolist(), cache["step_offsets"].tolist()
+    return torch.cat([torch.arange(fo[e], fo[e] + so[e + 1] - so[e]) for e in episodes])
+
+
 def normalization(cache: dict, episodes: list[int], discrete: bool) -> dict[str, torch.Tensor]:
     fo = cache["frame_offsets"].tolist()
     frames = torch.cat([torch.arange(fo[e], fo[e + 1]) for e in episodes])
@@ -148,8 +170,7 @@ def normalization(cache: dict, episodes: list[int], discrete: bool) -> dict[str,
         lm = z.mean(dim=(0, 2, 3)).view(D, 1, 1)
         ls = z.std(dim=(0, 2, 3)).clamp_min(1e-3).view(D, 1, 1)
     sm, ss = s.mean(0), s.std(0).clamp_min(1e-3)
-    so = cache["step_offsets"].tolist()
-    steps = torch.cat([torch.arange(fo[e], fo[e] + so[e + 1] - so[e]) for e in episodes])
+    steps = step_frames(cache, episodes)
     step_std = ((cache["states"][steps + 1] - cache["states"][steps]) / ss).std(0).clamp_min(1e-4)
     return {"latent_mean": lm, "latent_std": ls, "state_mean": sm, "state_std": ss, "delta_scale": step_std}
 
@@ -158,7 +179,7 @@ def train_dynamics(data_dir: str | os.PathLike, tokenizer_path: str | os.PathLik
                    family: str = "deterministic", preset: str = "small", train_config: TrainConfig | None = None,
                    overrides: dict | None = None, resume: bool = False, device: str | None = None,
                    progress: bool = True, evaluate=None, state_steps: int | None = None,
-                   state_horizon: int = 6, state_episodes: int = 0) -> dict:
+                   state_horizon: int = 6, state_episodes: int = 0, state_model: str = "mlp") -> dict:
     """Returns the trainer's result plus `world_model` (path of the exported file).
 
     `state_episodes`: extra episodes of states alone (nothing rendered, so cheap: `collect_states` with
@@ -167,6 +188,8 @@ def train_dynamics(data_dir: str | os.PathLike, tokenizer_path: str | os.PathLik
     `state_steps`: updates of the state model before the latent training (default 8x the
     trainer's steps, at most 4000); a resumed run skips them (its head is in the checkpoint).
     `train_config.time_limit_s` covers the state model too: its time is taken off the trainer's.
+    `state_model`: "mlp" (one network over the whole state) or "objects" (an interaction network
+    over the world's like objects, `object_slots`; for worlds of several objects such as Drop).
     """
     data_dir, out = Path(data_dir), Path(out)
     train_config = train_config or TrainConfig()
@@ -174,6 +197,7 @@ def train_dynamics(data_dir: str | os.PathLike, tokenizer_path: str | os.PathLik
     from cosmos_sim.worlds import get_world
 
     world = get_world(episodes.world)
+    slots = state_model_slots(state_model, world)
     tok_path = resolve_checkpoint(tokenizer_path)
     tokenizer = CausalVideoTokenizer.load(tok_path)
     if tokenizer.config.image_size != episodes.spec.image_size[0]:
@@ -195,8 +219,9 @@ def train_dynamics(data_dir: str | os.PathLike, tokenizer_path: str | os.PathLik
     K = cfg["context"]
     H = dyn.config.window - K  # frames after the context per window
     windows = LatentWindows(norm_cache, K, H, train_eps)
-    head = StateHead(tokenizer.config.latent_dim, tokenizer.config.latent_size, world.state_dim, world.action_dim)
-    head.delta_scale.copy_(stats["delta_scale"])
+    head = StateHead(tokenizer.config.latent_dim, tokenizer.config.latent_size, world.state_dim, world.action_dim,
+                     slots=slots)
+    head.set_statistics(stats, cache["states"], step_frames(cache, train_eps))
     state_steps = min(4000, 8 * train_config.steps) if state_steps is None else int(state_steps)
     state_result = {}
     ckpts = sorted((out / "checkpoints").glob("step-*.safetensors"))

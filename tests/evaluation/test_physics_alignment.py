@@ -134,7 +134,8 @@ def test_pybullet_is_finite_and_plausible(physics):
 # --- a learned world ------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def tiny_drop_model(tmp_path_factory):
-    """A Drop world model trained in seconds at 32x32 on passive drops (deterministic family)."""
+    """A Drop world model trained in seconds at 32x32 on passive drops (deterministic family, the
+    object-centric state model its recipe uses)."""
     from cosmos_sim.data import CollectConfig, collect
     from cosmos_sim.dynamics.train import train_dynamics
     from cosmos_sim.tokenizer import preset, train_tokenizer
@@ -145,12 +146,16 @@ def tiny_drop_model(tmp_path_factory):
     train_tokenizer(root / "data", root / "tok", preset("tiny", 32), TrainConfig(steps=10, batch_size=4),
                     progress=False)
     train_dynamics(root / "data", root / "tok", root / "dyn", "deterministic", "tiny",
-                   TrainConfig(steps=10, batch_size=8, lr=3e-3, warmup_steps=2), progress=False, state_steps=40)
+                   TrainConfig(steps=10, batch_size=8, lr=3e-3, warmup_steps=2), progress=False, state_steps=40,
+                   state_model="objects")
     return root / "dyn"
 
 
 @pytest.mark.slow  # trains a tiny Drop world model
 def test_a_learned_world_runs_through_it(tiny_drop_model, tmp_path):
+    from cosmos_sim.world_model import WorldModel
+
+    assert len(WorldModel.load(tiny_drop_model).state_head.config["slots"]) == 3  # saved and loaded back
     cfg = AlignmentConfig(episodes=3, steps=10, backends=("pybullet", "world_model"), plot_drops=2, device="cpu")
     r = pa.physics_alignment(cfg, model=tiny_drop_model, out=tmp_path)
     learned = r["backends"]["world_model"]
