@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -29,10 +29,14 @@ METHODS = ("cem", "mppi")
 
 @dataclass(frozen=True)
 class PlannerConfig:
+    """Defaults: the configuration behind the documented planner figure (CEM, 12 steps, 256 candidates,
+    4 iterations, planning from the observed state), so `--policy planner` is the planner that was
+    measured. Override per run with `planner:cem?horizon=8&population=64`."""
+
     method: str = "cem"
-    horizon: int = 8
-    population: int = 64
-    iterations: int = 3
+    horizon: int = 12
+    population: int = 256
+    iterations: int = 4
     elites: int = 8  # CEM
     temperature: float = 0.5  # MPPI: weights exp((R - max R) / (temperature * std R))
     init_std: float = 0.7
@@ -48,6 +52,24 @@ class PlannerConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_spec(cls, spec: str, seed: int = 0) -> PlannerConfig:
+        """'planner[:cem|mppi][?name=value&...]' -> a config; names are the fields above."""
+        head, _, query = str(spec).partition("?")
+        _, _, method = head.partition(":")
+        values: dict[str, Any] = {"method": method or "cem", "seed": seed}
+        types = {f.name: f.type for f in fields(cls)}
+        for item in filter(None, query.split("&")):
+            name, eq, value = item.partition("=")
+            if name not in types or name == "method" or not eq:
+                raise UnknownChoiceError("planner setting", item, [k for k in types if k != "method"])
+            kind = {"int": int, "float": float}[types[name]]
+            try:
+                values[name] = kind(value)
+            except ValueError:
+                raise ValueError(f"planner setting {name}={value!r}: expected {types[name]}") from None
+        return cls(**values)
 
 
 def _sample(mean: torch.Tensor, std: torch.Tensor, P: int, generator: torch.Generator | None) -> torch.Tensor:
@@ -119,7 +141,8 @@ class Planner:
             raise ValueError(f"obs_mode must be 'pixels', 'both' or 'state', got {obs_mode!r}")
         self.obs_mode = obs_mode
         self.camera = camera or self.world.default_camera
-        self.name = f"planner({self.config.method}, H={self.config.horizon}, P={self.config.population})"
+        c = self.config
+        self.name = f"planner({c.method}, H={c.horizon}, P={c.population}, I={c.iterations})"
         dev = model.device
         ext = torch.from_numpy(self.camera.extrinsics().astype(np.float32)).to(dev)[None]
         fov = torch.tensor([self.camera.fovy], dtype=torch.float32, device=dev)

@@ -121,7 +121,7 @@ PLANNER = "planner"  # "planner" (CEM) or "planner:mppi": plans in the world mod
 
 
 def check_policy_spec(spec: str) -> str:
-    """Any policy the CLI accepts: a registry name with optional ':skill', 'planner[:cem|mppi]', or a
+    """Any policy the CLI accepts: a registry name with optional ':skill', 'planner[:cem|mppi][?horizon=12&...]', or a
     saved policy (a RUN directory or .safetensors file), each with optional '@name=value' modifiers."""
     from cosmos_sim.policies.saved import is_saved_policy
 
@@ -133,11 +133,10 @@ def check_policy_spec(spec: str) -> str:
         check_policy_spec(base)
         return spec
     name, _, method = spec.partition(":")
-    if name == PLANNER:
-        from cosmos_sim.policies.planning import METHODS
+    if name.partition("?")[0] == PLANNER:
+        from cosmos_sim.policies.planning import PlannerConfig
 
-        if method and method not in METHODS:
-            raise UnknownChoiceError("planner method", method, METHODS)
+        PlannerConfig.from_spec(spec)  # an unknown method or setting is named here
         return spec
     parse_policy_spec(spec)
     return spec
@@ -175,12 +174,12 @@ def policy_from_spec(spec: str, world: str | World, seed: int = 0, model=None) -
     if mods:
         return modify(policy_from_spec(base, world, seed=seed, model=model), mods, seed=seed, name=str(spec))
     name, _, method = str(spec).partition(":")
-    if name == PLANNER:
+    if name.partition("?")[0] == PLANNER:
         from cosmos_sim.policies.planning import Planner, PlannerConfig
 
         if model is None:
             raise ValueError("a planner needs a world model to plan in: pass --model RUN")
-        planner = Planner(model, PlannerConfig(method=method or "cem", seed=seed))
+        planner = Planner(model, PlannerConfig.from_spec(spec, seed=seed))
         if planner.world.name != world.name:
             from cosmos_sim.errors import ConfigMismatchError
 

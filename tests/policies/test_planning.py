@@ -32,6 +32,22 @@ def test_config_errors():
         PlannerConfig(population=4, elites=8)
 
 
+def test_planner_settings_from_the_spec():
+    from cosmos_sim.errors import UnknownChoiceError
+    from cosmos_sim.policies.registry import check_policy_spec
+
+    assert PlannerConfig.from_spec("planner") == PlannerConfig()
+    cfg = PlannerConfig.from_spec("planner:mppi?horizon=8&population=64&temperature=0.25", seed=3)
+    assert (cfg.method, cfg.horizon, cfg.population, cfg.temperature, cfg.seed) == ("mppi", 8, 64, 0.25, 3)
+    assert check_policy_spec("planner?iterations=2@speed=0.5") == "planner?iterations=2@speed=0.5"
+    with pytest.raises(UnknownChoiceError, match="unknown planner setting 'horizn=8'.*horizon"):
+        check_policy_spec("planner?horizn=8")
+    with pytest.raises(ValueError, match="population='many': expected int"):
+        PlannerConfig.from_spec("planner?population=many")
+    with pytest.raises(ValueError, match="elites <= population"):
+        PlannerConfig.from_spec("planner?population=4")
+
+
 def test_planner_acts_deterministically_in_physics(tiny_world_model):
     import gymnasium as gym
 
