@@ -107,7 +107,8 @@ class EvalConfig:
     """One policy in one backend, as `cosmos-sim evaluate` runs it."""
 
     world: str = arg("push", "world name")
-    backend: str = arg("mujoco", "mujoco, pybullet or world_model")
+    backend: str = arg("mujoco", "mujoco, pybullet or world_model, or several (world_model,mujoco): then the "
+                                 "exploitation gap, learned success minus physics success, is reported too")
     policy: str = arg("scripted", "scripted[:SKILL], random, explore, planner[:cem|mppi] (plans in --model), or a "
                                   "trained policy RUN (from cosmos-sim train-policy)")
     model: str = arg("pretrained", "world model for --backend world_model and to plan in for --policy planner: a "
@@ -123,25 +124,52 @@ class EvalConfig:
 
         object.__setattr__(self, "world", get_world(self.world).name)
         check_policy_spec(self.policy)
-        if self.backend not in BACKENDS:
-            raise UnknownChoiceError("backend", self.backend, BACKENDS)
+        for backend in self.backends:
+            if backend not in BACKENDS:
+                raise UnknownChoiceError("backend", backend, BACKENDS)
         if self.camera not in (None, "default", "random"):
             raise UnknownChoiceError("camera", self.camera, ["default", "random"])
         if self.episodes < 1:
             raise ValueError(f"episodes must be >= 1, got {self.episodes}")
 
 
+    @property
+    def backends(self) -> list[str]:
+        return [b.strip() for b in self.backend.split(",") if b.strip()]
+
+
 def run_evaluation(config: EvalConfig) -> dict:
-    """`evaluate` as the config says, the world model loaded (and checked) first."""
+    """`evaluate` as the config says, the world model loaded (and checked) first.
+
+    One backend: that backend's result. Several: {"world", "policy", "backends": {backend: result}}
+    plus "exploitation_gap" when the learned world is among them and physics too.
+    """
     from cosmos_sim.evaluation.compare import load_checked_model
 
     c = config
     model = None
-    if c.backend == "world_model" or c.policy.startswith("planner"):
+    if "world_model" in c.backends or c.policy.startswith("planner"):
         model = load_checked_model(c.model, c.world, c.device)
-    return evaluate(c.world, c.backend, c.policy, episodes=c.episodes, seed=c.seed,
-                    model=model if c.backend == "world_model" else None, device=c.device, camera=c.camera,
-                    planner_model=model)
+    results = {b: evaluate(c.world, b, c.policy, episodes=c.episodes, seed=c.seed,
+                           model=model if b == "world_model" else None, device=c.device, camera=c.camera,
+                           planner_model=model) for b in c.backends}
+    if len(results) == 1:
+        return next(iter(results.values()))
+    out = {"world": c.world, "policy": c.policy, "backends": results}
+    if "world_model" in results and len(results) > 1:
+        out["exploitation_gap"] = {b: exploitation_gap(results["world_model"], r, seed=c.seed)
+                                   for b, r in results.items() if b != "world_model"}
+    return out
+
+
+def exploitation_gap(learned: dict, physics: dict, seed: int = 0) -> dict:
+    """Success in the learned world minus success in physics, in points, episode by episode (the same seeds
+    start both from the same state): mean and 95 % bootstrap CI. Positive: the policy does better in the
+    model than in physics, i.e. it exploits the model's errors."""
+    a, b = (np.asarray(r["per_episode"]["success"], float) for r in (learned, physics))
+    if a.shape != b.shape or learned["seeds"] != physics["seeds"]:
+        raise ValueError("the exploitation gap pairs episodes: both results need the same seeds")
+    return {"physics": physics["backend"], **summary(100 * (a - b), seed=seed)}
 
 
 def evaluate(world: str, backend: str, policy_spec: str, **kwargs) -> dict:
@@ -150,13 +178,17 @@ def evaluate(world: str, backend: str, policy_spec: str, **kwargs) -> dict:
 
 
 def summary_table(result: dict) -> str:
-    """One row: success rate, return and length with their 95% intervals (what `cosmos-sim evaluate` prints)."""
+    """A row per backend: success rate, return and length with their 95% intervals, then the exploitation
+    gap when there is one (what `cosmos-sim evaluate` prints)."""
     from cosmos_sim.text import format_table
 
     def ci(c: dict, scale: float = 1.0, d: int = 1) -> str:
         return f"{c['mean'] * scale:.{d}f} [{c['lo'] * scale:.{d}f}, {c['hi'] * scale:.{d}f}]"
 
-    r = result
-    return format_table(["world", "backend", "policy", "episodes", "success %", "return", "length"],
-                        [[r["world"], r["backend"], r["policy"], len(r["seeds"]), ci(r["success_rate"], 100, 0),
-                          ci(r["return"]), ci(r["length"])]])
+    results = list(result["backends"].values()) if "backends" in result else [result]
+    table = format_table(["world", "backend", "policy", "episodes", "success %", "return", "length"],
+                         [[r["world"], r["backend"], r["policy"], len(r["seeds"]), ci(r["success_rate"], 100, 0),
+                           ci(r["return"]), ci(r["length"])] for r in results])
+    gaps = [f"exploitation gap (learned minus {b} success): {ci(g)} points"
+            for b, g in result.get("exploitation_gap", {}).items()]
+    return "\n".join([table, *gaps])

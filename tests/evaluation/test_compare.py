@@ -66,6 +66,28 @@ def test_cli_evaluate(run, tmp_path, capsys):
     assert json.loads(out.read_text())["policy"] == "scripted:0.5"
     assert main(["evaluate", "--backend", "mujoco", "--policy", "scripted", "--episodes", "2"]) == 0
     assert "100 [100, 100]" in capsys.readouterr().out
+    capsys.readouterr()
+    assert main(["evaluate", "--backend", "world_model,mujoco", "--model", str(run), "--policy", "scripted:0.5",
+                 "--episodes", "3", "--out", str(out)]) == 0
+    r = json.loads(out.read_text())
+    learned, physics = (np.array(r["backends"][b]["per_episode"]["success"], float) for b in ("world_model", "mujoco"))
+    gap = r["exploitation_gap"]["mujoco"]
+    assert gap["mean"] == pytest.approx(100 * (learned - physics).mean()) and gap["lo"] <= gap["mean"] <= gap["hi"]
+    assert "exploitation gap (learned minus mujoco success)" in capsys.readouterr().out
+    assert main(["evaluate", "--backend", "mujoco,bullet", "--episodes", "1"]) == 1  # names the bad backend
+
+
+def test_exploitation_gap_pairs_episodes_by_seed():
+    from cosmos_sim.evaluation.closed_loop import exploitation_gap
+
+    def result(backend, success, seeds):
+        return {"backend": backend, "seeds": seeds, "per_episode": {"success": success}}
+
+    gap = exploitation_gap(result("world_model", [1, 1, 0, 1], [0, 1, 2, 3]), result("mujoco", [0, 1, 0, 0],
+                                                                                       [0, 1, 2, 3]))
+    assert gap["physics"] == "mujoco" and gap["mean"] == 50.0 and gap["n"] == 4
+    with pytest.raises(ValueError, match="same seeds"):
+        exploitation_gap(result("world_model", [1, 0], [0, 1]), result("mujoco", [1, 0], [5, 6]))
 
 
 def test_off_ladder_policies_rank_as_their_own_group(tmp_path):
