@@ -4,9 +4,10 @@
     python benchmarks/imagination.py --model RUN --steps 200000 --device cuda
 
 (a) PPO trained in MuJoCo and (b) PPO trained only in the learned world, the same number of env
-steps each, both evaluated in MuJoCo and PyBullet; (c) the CEM planner planning in the learned
-world while acting in MuJoCo. Prints success rate, return and wall-clock per method and writes
-benchmarks/results/imagination.json.
+steps each, both evaluated in MuJoCo, PyBullet and the learned world, with the exploitation gap
+(learned minus MuJoCo success, paired by seed); (c) the CEM planner planning in the learned world
+while acting in MuJoCo (the planner's defaults: PlannerConfig). Prints success rate, return and
+wall-clock per method and writes benchmarks/results/imagination_<device>.json.
 """
 
 from __future__ import annotations
@@ -32,9 +33,9 @@ def main() -> None:
     ap.add_argument("--episodes", type=int, default=50, help="evaluation episodes (seeds 1000..)")
     ap.add_argument("--planner-episodes", type=int, default=20)
     ap.add_argument("--planner", default="cem", choices=["cem", "mppi"])
-    ap.add_argument("--population", type=int, default=64)
-    ap.add_argument("--horizon", type=int, default=8)
-    ap.add_argument("--iterations", type=int, default=3)
+    ap.add_argument("--population", type=int, default=256)
+    ap.add_argument("--horizon", type=int, default=12)
+    ap.add_argument("--iterations", type=int, default=4)
     ap.add_argument("--physics-vectorization", default="sync", choices=["sync", "async"],
                     help="how the MuJoCo PPO run steps its envs (async: one process per env)")
     ap.add_argument("--eval-backends", default="mujoco,pybullet", help="where the PPO policies are evaluated")
@@ -48,7 +49,13 @@ def main() -> None:
     import gymnasium as gym
 
     import cosmos_sim  # noqa: F401
-    from cosmos_sim.evaluation.closed_loop import evaluate, make_vector_env, run_policy, summarize_episodes
+    from cosmos_sim.evaluation.closed_loop import (
+        evaluate,
+        exploitation_gap,
+        make_vector_env,
+        run_policy,
+        summarize_episodes,
+    )
     from cosmos_sim.policies.planning import Planner, PlannerConfig
     from cosmos_sim.policies.ppo import PPOConfig, train_ppo
     from cosmos_sim.world_model import WorldModel
@@ -72,12 +79,18 @@ def main() -> None:
         wall = time.perf_counter() - t0
         envs.close()
         row = {"method": name, "trained_in": backend, "env_steps": r["steps"], "train_wall_s": wall}
-        for ev in args.eval_backends.split(","):
-            e = evaluate("push", ev, str(out / name), episodes=args.episodes, seed=1000)
-            row[ev] = {"success_rate": e["success_rate"], "return": e["return"]}
+        results = {}
+        for ev in [*args.eval_backends.split(","), "world_model"]:
+            results[ev] = evaluate("push", ev, str(out / name), episodes=args.episodes, seed=1000,
+                                   model=model if ev == "world_model" else None, device=args.device)
+            row[ev] = {"success_rate": results[ev]["success_rate"], "return": results[ev]["return"]}
+        if "mujoco" in results:  # what the policy gains from the model's errors: learned minus MuJoCo success
+            row["exploitation_gap"] = exploitation_gap(results["world_model"], results["mujoco"], seed=1000)
         rows.append(row)
         print(f"{name}: {wall:.0f} s; success " + ", ".join(
-            f"{ev} {row[ev]['success_rate']['mean']:.2f}" for ev in args.eval_backends.split(",")), flush=True)
+            f"{ev} {row[ev]['success_rate']['mean']:.2f}" for ev in results) +
+            (f"; exploitation gap {row['exploitation_gap']['mean']:+.0f} points [{row['exploitation_gap']['lo']:+.0f}, "
+             f"{row['exploitation_gap']['hi']:+.0f}]" if "exploitation_gap" in row else ""), flush=True)
     if "planner" not in skip:
         cfg = PlannerConfig(method=args.planner, horizon=args.horizon, population=args.population,
                             iterations=args.iterations)
@@ -94,12 +107,16 @@ def main() -> None:
                                                                                                  "return")}})
         print(f"planner: {wall:.0f} s for {len(seeds)} episodes; MuJoCo success {s['success_rate']['mean']:.2f}")
     print(f"\nPush, device {args.device}; evaluation episodes: PPO {args.episodes}, planner {args.planner_episodes}")
-    print(f"{'method':>16} {'MuJoCo success':>15} {'PyBullet success':>17} {'MuJoCo return':>14} {'wall s':>8}")
+    print(f"{'method':>16} {'MuJoCo success':>15} {'PyBullet success':>17} {'learned success':>16} "
+          f"{'gap (points, 95% CI)':>22} {'MuJoCo return':>14} {'wall s':>8}")
     for r in rows:
         pb = r.get("pybullet", {}).get("success_rate", {}).get("mean")
+        lw = r.get("world_model", {}).get("success_rate", {}).get("mean")
+        g = r.get("exploitation_gap")
+        gap = f"{g['mean']:+.0f} [{g['lo']:+.0f}, {g['hi']:+.0f}]" if g else ""
         print(f"{r['method']:>16} {r['mujoco']['success_rate']['mean']:>15.2f} "
-              f"{'' if pb is None else f'{pb:.2f}':>17} {r['mujoco']['return']['mean']:>14.1f} "
-              f"{r.get('train_wall_s', r.get('act_wall_s', 0)):>8.0f}")
+              f"{'' if pb is None else f'{pb:.2f}':>17} {'' if lw is None else f'{lw:.2f}':>16} {gap:>22} "
+              f"{r['mujoco']['return']['mean']:>14.1f} {r.get('train_wall_s', r.get('act_wall_s', 0)):>8.0f}")
     RESULTS.mkdir(exist_ok=True)
     res = {"benchmark": "imagination", "args": vars(args), "rows": rows,
            "model": {"path": args.model, "family": model.family, "info": model.info},
