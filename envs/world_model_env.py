@@ -10,7 +10,8 @@ forward pass; everything inside is a torch tensor. Two thin faces sit on it:
 Rewards, success and termination come from the world's own functions applied to the predicted
 state, so they mean what they mean in physics. Resets start from the physics backend the model was
 trained on (same seed => same initial state and first frame as a physics env), or from recorded
-episodes of a dataset.
+episodes of a dataset: their first steps, or any recorded step (`reset_start="any"`, MBPO's branched
+rollouts: with a short `max_episode_steps`, many short imagined rollouts off real states).
 """
 
 from __future__ import annotations
@@ -120,27 +121,46 @@ class PhysicsResets:
         self.env.close()
 
 
-class DatasetResets:
-    """Initial frames, states and cameras of recorded episodes (drawn uniformly)."""
+RESET_STARTS = ("episode", "any")
 
-    def __init__(self, directory: str | os.PathLike, world: World, image_size: tuple[int, int]):
+
+class DatasetResets:
+    """Frames, states and cameras of recorded episodes: each episode's first step (`start="episode"`,
+    episodes drawn uniformly), or any recorded step that an action followed (`start="any"`, steps drawn
+    uniformly), so short imagined rollouts branch off real states as in MBPO."""
+
+    def __init__(self, directory: str | os.PathLike, world: World, image_size: tuple[int, int],
+                 start: str = "episode"):
         from cosmos_sim.data import EpisodeDataset
         from cosmos_sim.errors import DatasetMismatchError
 
+        if start not in RESET_STARTS:
+            raise UnknownChoiceError("reset_start", start, RESET_STARTS)
+        self.start = start
         self.data = EpisodeDataset(directory, world=world.name)
         if tuple(self.data.spec.image_size) != tuple(image_size):
             raise DatasetMismatchError(f"{directory} holds {tuple(self.data.spec.image_size)} frames, the env "
                                        f"uses {tuple(image_size)}")
         if len(self.data) == 0:
             raise DatasetMismatchError(f"{directory} holds no episodes")
+        # first step index of each episode in the flat list of steps (start="any")
+        self.offsets = np.cumsum([0] + [self.data.num_steps(i) for i in range(len(self.data))])
+        if start == "any" and self.offsets[-1] == 0:
+            raise DatasetMismatchError(f"{directory} holds no steps to start from")
 
     def sample(self, rng: np.random.Generator, options: dict | None) -> tuple[np.ndarray, np.ndarray, CameraPose]:
         if options and "camera" in options:
             raise CameraError("reset(options={'camera': ...}) needs reset_source='physics'; a recorded episode "
                               "starts from the camera it was recorded with")
-        ep = self.data[int(rng.integers(len(self.data)))]
-        camera = CameraPose.from_extrinsics(ep["extrinsics"][0], float(ep["fovy"][0]))
-        return ep["pixels"][0], ep["states"][0], camera
+        if self.start == "episode":
+            e, t = int(rng.integers(len(self.data))), 0
+        else:
+            k = int(rng.integers(self.offsets[-1]))
+            e = int(np.searchsorted(self.offsets, k, side="right")) - 1
+            t = k - int(self.offsets[e])
+        ep = self.data[e]
+        camera = CameraPose.from_extrinsics(ep["extrinsics"][t], float(ep["fovy"][t]))
+        return ep["pixels"][t], ep["states"][t], camera
 
     def close(self) -> None:
         self.data.close()
@@ -157,10 +177,14 @@ class LearnedWorlds:
     def __init__(self, world: str | World, model: Any, num_envs: int, *, obs_mode: str = "both",
                  image_size: int | tuple[int, int] | None = None, camera: Any = None, camera_control: bool = False,
                  reset_source: str | os.PathLike = "physics", device: str | torch.device | None = None,
-                 sampling: Mapping[str, Any] | None = None, render: bool = False):
+                 sampling: Mapping[str, Any] | None = None, render: bool = False, reset_start: str = "episode",
+                 max_episode_steps: int | None = None):
         if not isinstance(num_envs, int) or num_envs < 1:
             raise ValueError(f"num_envs must be a positive int, got {num_envs!r}")
+        if max_episode_steps is not None and (not isinstance(max_episode_steps, int) or max_episode_steps < 1):
+            raise ValueError(f"max_episode_steps must be a positive int, got {max_episode_steps!r}")
         self.world = get_world(world)
+        self.max_episode_steps = max_episode_steps or self.world.max_episode_steps
         self.obs_mode = check_obs_mode(obs_mode)
         self.device = resolve_device(device)
         requested = parse_image_size(image_size) if image_size is not None else None
@@ -171,6 +195,8 @@ class LearnedWorlds:
         self.camera_control = bool(camera_control)
         self.num_envs = num_envs
         self.decode = obs_mode in ("pixels", "both") or render
+        if str(reset_source) == "physics" and reset_start != "episode":
+            raise ValueError(f"reset_start={reset_start!r} needs reset_source=DATASET (a dataset's recorded steps)")
         if str(reset_source) == "physics":
             backend = self.model.info.get("backend", "mujoco")
             self.source: PhysicsResets | DatasetResets = PhysicsResets(self.world, backend, self.image_size, camera,
@@ -178,7 +204,7 @@ class LearnedWorlds:
         elif Path(reset_source).is_dir():
             if camera is not None:
                 raise CameraError("camera= needs reset_source='physics'; recorded episodes keep their cameras")
-            self.source = DatasetResets(reset_source, self.world, self.image_size)
+            self.source = DatasetResets(reset_source, self.world, self.image_size, start=reset_start)
         else:
             raise ValueError(f"reset_source must be 'physics' or a dataset directory, got {str(reset_source)!r}")
         N, S, dev = num_envs, self.world.state_dim, self.device
@@ -276,7 +302,7 @@ class LearnedWorlds:
         self.t += 1
         reward = torch.as_tensor(self.world.reward(self.states, actions[:, :A]), dtype=torch.float32)
         terminated = torch.as_tensor(self.world.terminated(self.states), dtype=torch.bool)
-        truncated = (self.t >= self.world.max_episode_steps) & ~terminated
+        truncated = (self.t >= self.max_episode_steps) & ~terminated
         return reward, terminated, truncated
 
     def _move_cameras(self, delta: torch.Tensor) -> None:
@@ -310,12 +336,13 @@ class WorldModelEnv(gym.Env):
     def __init__(self, world: str | World = "Push", model: Any = None, obs_mode: str = "both",
                  image_size: int | tuple[int, int] | None = None, camera: Any = None, camera_control: bool = False,
                  render_mode: str | None = None, device: str | torch.device | None = None,
-                 reset_source: str | os.PathLike = "physics", sampling: Mapping[str, Any] | None = None):
+                 reset_source: str | os.PathLike = "physics", sampling: Mapping[str, Any] | None = None,
+                 reset_start: str = "episode"):
         if render_mode not in (None, "rgb_array"):
             raise UnknownChoiceError("render_mode", render_mode, ["rgb_array"])
         self.core = LearnedWorlds(world, model, 1, obs_mode=obs_mode, image_size=image_size, camera=camera,
                                   camera_control=camera_control, reset_source=reset_source, device=device,
-                                  sampling=sampling, render=render_mode is not None)
+                                  sampling=sampling, render=render_mode is not None, reset_start=reset_start)
         self.world, self.obs_mode, self.render_mode = self.core.world, obs_mode, render_mode
         self.backend = "world_model"
         self.image_size = self.core.image_size
@@ -374,6 +401,8 @@ class WorldModelVectorEnv(gym.vector.VectorEnv):
     `array_type="torch"` returns observations, rewards and flags as tensors on the model's device
     (and accepts tensor actions there), so a GPU training loop never copies to the host.
     `info` holds per-env arrays: success [N], state [N, S], and camera [N, 10] (`CameraPose.to_array`).
+    `max_episode_steps`: episodes truncate after this many steps (default: the world's); short, with
+    `reset_start="any"`, for many short branched rollouts.
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10, "autoreset_mode": AutoresetMode.NEXT_STEP}
@@ -382,14 +411,15 @@ class WorldModelVectorEnv(gym.vector.VectorEnv):
                  image_size: int | tuple[int, int] | None = None, camera: Any = None, camera_control: bool = False,
                  render_mode: str | None = None, device: str | torch.device | None = None,
                  reset_source: str | os.PathLike = "physics", sampling: Mapping[str, Any] | None = None,
-                 array_type: str = "numpy"):
+                 array_type: str = "numpy", reset_start: str = "episode", max_episode_steps: int | None = None):
         if array_type not in ARRAY_TYPES:
             raise UnknownChoiceError("array_type", array_type, ARRAY_TYPES)
         if render_mode not in (None, "rgb_array"):
             raise UnknownChoiceError("render_mode", render_mode, ["rgb_array"])
         self.core = LearnedWorlds(world, model, num_envs, obs_mode=obs_mode, image_size=image_size, camera=camera,
                                   camera_control=camera_control, reset_source=reset_source, device=device,
-                                  sampling=sampling, render=render_mode is not None)
+                                  sampling=sampling, render=render_mode is not None, reset_start=reset_start,
+                                  max_episode_steps=max_episode_steps)
         self.world, self.obs_mode, self.render_mode = self.core.world, obs_mode, render_mode
         self.array_type = array_type
         self.num_envs = num_envs

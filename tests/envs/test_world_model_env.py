@@ -9,7 +9,7 @@ from gymnasium.wrappers.vector import RecordEpisodeStatistics
 
 import cosmos_sim  # noqa: F401  (registers the ids)
 from cosmos_sim.envs.world_model_env import WorldModelEnv, WorldModelVectorEnv
-from cosmos_sim.errors import ActionError, ConfigMismatchError
+from cosmos_sim.errors import ActionError, ConfigMismatchError, UnknownChoiceError
 from cosmos_sim.world_model import WorldModel
 
 pytestmark = pytest.mark.slow  # uses the trained tiny world model
@@ -118,6 +118,37 @@ def test_dataset_reset_source(run, tiny_world_model):
     obs, info = env.reset(seed=0)
     assert obs["pixels"].shape == (32, 32, 3)
     env.step(np.zeros(2, np.float32))
+
+
+def test_branched_resets_start_from_any_recorded_step(run, tiny_world_model):
+    """reset_start="any": every start is a recorded (state, frame, camera) of some step, drawn by the seed."""
+    from cosmos_sim.data import EpisodeDataset
+
+    data = EpisodeDataset(tiny_world_model[1])
+    recorded = {(e, t): data[e]["states"][t] for e in range(len(data)) for t in range(data.num_steps(e))}
+    envs = gym.make_vec(ID, num_envs=8, backend="world_model", model=run, reset_source=tiny_world_model[1],
+                        reset_start="any", max_episode_steps=5)
+    starts = []
+    for seed in (0, 100):
+        obs, _ = envs.reset(seed=seed)
+        for s in obs["state"]:
+            hits = [k for k, v in recorded.items() if np.array_equal(v, s)]
+            assert hits, "a start that is no recorded step"
+            starts.append(hits[0][1])
+    assert max(starts) > 0  # not only episode starts
+    again, _ = envs.reset(seed=100)
+    assert np.array_equal(again["state"], obs["state"]) and np.array_equal(again["pixels"], obs["pixels"])
+    for _ in range(4):
+        *_, truncated, _ = envs.step(np.zeros((8, 2), np.float32))
+        assert not truncated.any()
+    assert envs.step(np.zeros((8, 2), np.float32))[3].all()  # short branches: max_episode_steps=5
+    envs.close()
+    first = WorldModelEnv("push", model=run, reset_source=tiny_world_model[1])  # default: episode starts
+    assert any(np.array_equal(first.reset(seed=1)[0]["state"], recorded[(e, 0)]) for e in range(len(data)))
+    with pytest.raises(UnknownChoiceError, match="unknown reset_start 'middle'"):
+        WorldModelEnv("push", model=run, reset_source=tiny_world_model[1], reset_start="middle")
+    with pytest.raises(ValueError, match="needs reset_source=DATASET"):
+        WorldModelEnv("push", model=run, reset_start="any")
 
 
 def test_bad_input(run, tmp_path):
