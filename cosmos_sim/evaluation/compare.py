@@ -337,7 +337,8 @@ def markdown(report: dict) -> str:
               "- Open-loop errors grow with the horizon because nothing corrects the rollout; the step where a "
               "curve crosses the yardstick is how far ahead the learned world can be trusted.",
               "- Ranking: ρ near 1 means policies rank as in MuJoCo, so the learned world can pick the better "
-              "policy; the MAE says whether the absolute success rates can be trusted too.", "",
-              "Videos (MuJoCo | PyBullet | learned | |learned − MuJoCo|): "
-              + ", ".join(f"[{v}]({v})" for v in report["files"]["videos"]), ""]
+              "policy; the MAE says whether the absolute success rates can be trusted too.", ""]
+    if report["files"]["videos"]:
+        lines += ["Videos (MuJoCo | PyBullet | learned | |learned − MuJoCo|): "
+                  + ", ".join(f"[{v}]({v})" for v in report["files"]["videos"]), ""]
     return "\n".join(lines)
