@@ -144,9 +144,10 @@ def zoo_summary_lines(result: dict) -> list[str]:
 
 def zoo_table(reports: dict) -> list[str]:
     """One row per world: the learned twin against MuJoCo, PyBullet's figures beside it."""
+    cameras = sorted({str(rep["open_loop"].get("camera", "default")) for rep in reports.values()})
     lines = ["# The learned twin of every world against MuJoCo", "",
-             "Open loop at 16 steps (PyBullet, the physics-vs-physics yardstick, in brackets) and the ranking "
-             "of each world's policy ladder.", "",
+             "Open loop at 16 steps (PyBullet, the physics-vs-physics yardstick, in brackets; camera: "
+             f"{', '.join(cameras)}, as each model was trained) and the ranking of each world's policy ladder.", "",
              "| world | PSNR t=16 dB | task object error t=16 cm | Spearman ρ | success MAE points | report |",
              "|---|---:|---:|---:|---:|---|"]
     for world, rep in reports.items():
