@@ -9,7 +9,7 @@ from gymnasium.wrappers.vector import RecordEpisodeStatistics
 
 import cosmos_sim  # noqa: F401  (registers the ids)
 from cosmos_sim.envs.world_model_env import WorldModelEnv, WorldModelVectorEnv
-from cosmos_sim.errors import ActionError, ConfigMismatchError, UnknownChoiceError
+from cosmos_sim.errors import ActionError, ConfigMismatchError, DatasetMismatchError, UnknownChoiceError
 from cosmos_sim.world_model import WorldModel
 
 pytestmark = pytest.mark.slow  # uses the trained tiny world model
@@ -120,7 +120,7 @@ def test_dataset_reset_source(run, tiny_world_model):
     env.step(np.zeros(2, np.float32))
 
 
-def test_branched_resets_start_from_any_recorded_step(run, tiny_world_model):
+def test_branched_resets_start_from_any_recorded_step(run, tiny_world_model, tmp_path):
     """reset_start="any": every start is a recorded (state, frame, camera) of some step, drawn by the seed."""
     from cosmos_sim.data import EpisodeDataset
 
@@ -131,10 +131,12 @@ def test_branched_resets_start_from_any_recorded_step(run, tiny_world_model):
     starts = []
     for seed in (0, 100):
         obs, _ = envs.reset(seed=seed)
-        for s in obs["state"]:
+        for s, px in zip(obs["state"], obs["pixels"], strict=True):
             hits = [k for k, v in recorded.items() if np.array_equal(v, s)]
             assert hits, "a start that is no recorded step"
-            starts.append(hits[0][1])
+            e, t = hits[0]
+            assert np.array_equal(px, data[e]["pixels"][t])  # the recorded frame of that step
+            starts.append(t)
     assert max(starts) > 0  # not only episode starts
     again, _ = envs.reset(seed=100)
     assert np.array_equal(again["state"], obs["state"]) and np.array_equal(again["pixels"], obs["pixels"])
@@ -149,6 +151,11 @@ def test_branched_resets_start_from_any_recorded_step(run, tiny_world_model):
         WorldModelEnv("push", model=run, reset_source=tiny_world_model[1], reset_start="middle")
     with pytest.raises(ValueError, match="needs reset_source=DATASET"):
         WorldModelEnv("push", model=run, reset_start="any")
+    from cosmos_sim.data import CollectConfig, collect
+
+    collect(CollectConfig(world="reach", image_size=32, episodes=1), tmp_path / "reach", progress=False)
+    with pytest.raises(DatasetMismatchError, match="Reach"):  # a dataset of another world
+        WorldModelEnv("push", model=run, reset_source=tmp_path / "reach", reset_start="any")
 
 
 def test_bad_input(run, tmp_path):
