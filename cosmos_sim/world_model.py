@@ -50,11 +50,18 @@ class StateHead(nn.Module):
     close (the measured drift with and without it: docs/experiments.md).
     `slots`: the state indices of like objects (`object_slots`); given, the simulator is an
     `ObjectSimulator` (one network for every object and every pair) instead of one MLP.
+    `members` > 1: an ensemble of gated MLPs (`MLPEnsemble`, each `member_hidden` wide: narrower than the
+    single MLP so that five members cost about what one wide MLP does on a CPU), whose disagreement
+    the learned env reports as uncertainty.
     """
 
     def __init__(self, latent_channels: int, latent_size: int, state_dim: int, action_dim: int, width: int = 64,
-                 hidden: int = 256, gate: bool = True, slots: list[list[int]] | None = None, slot_hidden: int = 128):
+                 hidden: int = 256, gate: bool = True, slots: list[list[int]] | None = None, slot_hidden: int = 128,
+                 members: int = 1, member_hidden: int = 128):
         super().__init__()
+        if members < 1 or (members > 1 and slots):
+            raise ValueError(f"members must be >= 1 (ensembles of the object-centric model: not yet), got {members}")
+        self.members = int(members)
         self.trunk = nn.Sequential(
             nn.Conv2d(latent_channels, width, 3, padding=1), nn.SiLU(),
             nn.Conv2d(width, width, 3, padding=1), nn.SiLU(),
@@ -62,7 +69,12 @@ class StateHead(nn.Module):
         self.out = nn.Linear(hidden, state_dim)
         self.config = {"latent_channels": latent_channels, "latent_size": latent_size, "state_dim": state_dim,
                        "action_dim": action_dim, "width": width, "hidden": hidden, "gate": gate}
-        self.objects = None
+        self.objects = self.ensemble = None
+        if members > 1:
+            self.ensemble = MLPEnsemble(state_dim + action_dim, member_hidden, state_dim, members, gate)
+            self.config |= {"members": members, "member_hidden": member_hidden}
+            self.register_buffer("delta_scale", torch.ones(state_dim))
+            return
         if slots:
             self.objects = ObjectSimulator(state_dim, action_dim, slots, slot_hidden, gate)
             self.config |= {"slots": [list(map(int, s)) for s in slots], "slot_hidden": slot_hidden}
@@ -85,6 +97,8 @@ class StateHead(nn.Module):
         """What `forward` learns (the state-space simulator), without the latent reader."""
         if self.objects is not None:
             return list(self.objects.parameters())
+        if self.ensemble is not None:
+            return list(self.ensemble.parameters())
         return list(self.delta.parameters()) + ([] if self.gate is None else list(self.gate.parameters()))
 
     def set_statistics(self, stats: dict[str, torch.Tensor], states: torch.Tensor, steps: torch.Tensor) -> None:
@@ -95,7 +109,18 @@ class StateHead(nn.Module):
         else:
             self.delta_scale.copy_(stats["delta_scale"])
 
+    def forward_members(self, prev: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """Every member's next state [K, B, S]; prev and action are [B, .] (shared) or [K, B, .] (each its own)."""
+        if self.ensemble is None:
+            return self(prev, action)[None]
+        K = self.members
+        prev = prev.expand(K, *prev.shape) if prev.ndim == 2 else prev
+        action = action.expand(K, *action.shape) if action.ndim == 2 else action
+        return prev + self.ensemble(torch.cat([prev, action], -1)) * self.delta_scale
+
     def forward(self, prev: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        if self.ensemble is not None:  # the members' mean
+            return self.forward_members(prev, action).mean(0)
         if self.objects is not None:
             return self.objects(prev, action)
         h = self.delta[:-1](torch.cat([prev, action], dim=-1))
@@ -103,6 +128,36 @@ class StateHead(nn.Module):
         if self.gate is not None:
             change = change * torch.sigmoid(self.gate(h))
         return prev + change
+
+
+class MLPEnsemble(nn.Module):
+    """K gated MLP simulators in one batched module (weights [K, in, out], one batched matmul per layer),
+    so an ensemble costs little more than one member where matmuls are cheap. Each member starts from its
+    own random weights; its change starts at zero, like the single MLP's."""
+
+    def __init__(self, n_in: int, hidden: int, n_out: int, members: int, gate: bool = True):
+        super().__init__()
+        dims = [n_in, hidden, hidden, hidden, n_out]
+        self.weights = nn.ParameterList()
+        self.biases = nn.ParameterList()
+        for i, o in zip(dims[:-1], dims[1:], strict=True):
+            bound = 1.0 / i ** 0.5  # nn.Linear's default init, per member
+            self.weights.append(nn.Parameter(torch.empty(members, i, o).uniform_(-bound, bound)))
+            self.biases.append(nn.Parameter(torch.empty(members, 1, o).uniform_(-bound, bound)))
+        nn.init.zeros_(self.weights[-1])
+        nn.init.zeros_(self.biases[-1])
+        self.gate_weight = nn.Parameter(torch.zeros(members, hidden, n_out)) if gate else None
+        self.gate_bias = nn.Parameter(torch.full((members, 1, n_out), 2.0)) if gate else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """[K, B, in] -> each member's (gated) change [K, B, out]."""
+        h = x
+        for w, b in zip(self.weights[:-1], self.biases[:-1], strict=True):
+            h = nn.functional.silu(torch.baddbmm(b, h, w))
+        change = torch.baddbmm(self.biases[-1], h, self.weights[-1])
+        if self.gate_weight is not None:
+            change = change * torch.sigmoid(torch.baddbmm(self.gate_bias, h, self.gate_weight))
+        return change
 
 
 def object_slots(state_layout) -> list[list[int]]:
@@ -235,6 +290,7 @@ class WorldModel(nn.Module):
         self.action_names = list(action_names)
         self.info = dict(info or {})
         self.source: str | None = None  # the file it was loaded from
+        self.ensemble_mode = "mean"  # how an ensemble state model advances: "mean" or "sample" (see step)
         for name, t in (("latent_mean", latent_mean), ("latent_std", latent_std), ("state_mean", state_mean),
                         ("state_std", state_std)):
             self.register_buffer(name, t.detach().float().clone())
@@ -351,6 +407,22 @@ class WorldModel(nn.Module):
                             stream=Stream(), state=self.normalize_state(states.to(self.device).float()),
                             extra={"stale_latents": True})
 
+    def _advance_state(self, state: RolloutState, a: torch.Tensor, generator: torch.Generator | None,
+                       mode: str = "mean") -> torch.Tensor:
+        """The next normalized state; with an ensemble, the members' mean (or, with `ensemble="sample"`, one
+        member drawn per rollout and step) and their disagreement in `state.extra["uncertainty"]` [B]: the
+        members' standard deviation, averaged over the state's entries (in units of each entry's spread)."""
+        head = self.state_head
+        if head.members == 1:
+            state.extra["uncertainty"] = torch.zeros(a.shape[0], device=a.device)
+            return head(state.state, a)
+        m = head.forward_members(state.state, a)  # [K, B, S]
+        state.extra["uncertainty"] = m.std(0).mean(-1)
+        if mode == "sample":
+            pick = torch.randint(head.members, (a.shape[0],), generator=generator, device=a.device)
+            return m[pick, torch.arange(a.shape[0], device=a.device)]
+        return m.mean(0)
+
     def rays(self, extrinsics: torch.Tensor, fovy: torch.Tensor) -> torch.Tensor:
         """Camera extrinsics [B, 4, 4] and fovy [B] -> Plücker rays at latent resolution [B, 6, h, w]."""
         return plucker_from_extrinsics(extrinsics.to(self.device), fovy.to(self.device),
@@ -364,8 +436,8 @@ class WorldModel(nn.Module):
     @torch.no_grad()
     def step(self, state: RolloutState, actions: torch.Tensor, extrinsics: torch.Tensor | None = None,
              fovy: torch.Tensor | None = None, generator: torch.Generator | None = None, decode: bool = True, *,
-             rays: torch.Tensor | None = None, sampling: dict | None = None, latents: bool = True
-             ) -> tuple[torch.Tensor | None, torch.Tensor]:
+             rays: torch.Tensor | None = None, sampling: dict | None = None, latents: bool = True,
+             ensemble: str | None = None) -> tuple[torch.Tensor | None, torch.Tensor]:
         """Actions [B, A] and the next frame's camera -> (frames uint8 [B, H, W, 3] or None, states [B, S]).
 
         The camera is given as extrinsics [B, 4, 4] + fovy [B], or as precomputed `rays` (see `rays()`),
@@ -386,7 +458,7 @@ class WorldModel(nn.Module):
         a = actions.to(self.device).float()
         if state.state is None:  # a rollout state made by hand: read the state off the last latent
             state.state = self.state_head.static(state.past[:, -1])
-        state.state = self.state_head(state.state, a)
+        state.state = self._advance_state(state, a, generator, ensemble or self.ensemble_mode)
         states = self.denormalize_state(state.state)
         state.steps += 1
         if not latents:

@@ -122,6 +122,7 @@ class PhysicsResets:
 
 
 RESET_STARTS = ("episode", "any")
+ENSEMBLE_MODES = ("mean", "sample")
 
 
 class DatasetResets:
@@ -178,11 +179,19 @@ class LearnedWorlds:
                  image_size: int | tuple[int, int] | None = None, camera: Any = None, camera_control: bool = False,
                  reset_source: str | os.PathLike = "physics", device: str | torch.device | None = None,
                  sampling: Mapping[str, Any] | None = None, render: bool = False, reset_start: str = "episode",
-                 max_episode_steps: int | None = None):
+                 max_episode_steps: int | None = None, ensemble: str = "mean", uncertainty_penalty: float = 0.0,
+                 halt_uncertainty: float | None = None):
         if not isinstance(num_envs, int) or num_envs < 1:
             raise ValueError(f"num_envs must be a positive int, got {num_envs!r}")
         if max_episode_steps is not None and (not isinstance(max_episode_steps, int) or max_episode_steps < 1):
             raise ValueError(f"max_episode_steps must be a positive int, got {max_episode_steps!r}")
+        if ensemble not in ENSEMBLE_MODES:
+            raise UnknownChoiceError("ensemble", ensemble, ENSEMBLE_MODES)
+        if not np.isfinite(uncertainty_penalty) or uncertainty_penalty < 0:
+            raise ValueError(f"uncertainty_penalty must be a finite number >= 0, got {uncertainty_penalty!r}")
+        if halt_uncertainty is not None and not halt_uncertainty > 0:
+            raise ValueError(f"halt_uncertainty must be > 0 (or None: never halt), got {halt_uncertainty!r}")
+        self.ensemble, self.penalty, self.halt_at = ensemble, float(uncertainty_penalty), halt_uncertainty
         self.world = get_world(world)
         self.max_episode_steps = max_episode_steps or self.world.max_episode_steps
         self.obs_mode = check_obs_mode(obs_mode)
@@ -218,6 +227,8 @@ class LearnedWorlds:
         self.frames = torch.zeros(N, *self.image_size, 3, dtype=torch.uint8, device=dev)
         self.states = torch.zeros(N, S, device=dev)
         self.t = torch.zeros(N, dtype=torch.long, device=dev)
+        self.uncertainty = torch.zeros(N, device=dev)  # the state model's members' disagreement at the last step
+        self.halted = torch.zeros(N, dtype=torch.bool, device=dev)
         self.rollout = None
         self.camera_arrays = np.zeros((N, 10), dtype=np.float32)  # info["camera"], kept in step with cameras
         self.started = False
@@ -267,6 +278,8 @@ class LearnedWorlds:
         self.frames = self.frames.index_put((ix,), frames_t)
         self.states = self.states.index_put((ix,), states_t)
         self.t[ix] = 0
+        self.uncertainty = self.uncertainty.index_put((ix,), torch.zeros(len(idx), device=dev))
+        self.halted = self.halted.index_put((ix,), torch.zeros(len(idx), dtype=torch.bool, device=dev))
         self.started = True
 
     def check_actions(self, actions: Any) -> torch.Tensor:
@@ -295,14 +308,21 @@ class LearnedWorlds:
             self._move_cameras(actions[:, A:])
         # state-only observers skip the latent dynamics: the state evolves on its own (see StateHead)
         frames, states = self.model.step(self.rollout, actions[:, :A], generator=self.generator, decode=self.decode,
-                                         rays=self.rays, sampling=self.sampling, latents=self.decode)
+                                         rays=self.rays, sampling=self.sampling, latents=self.decode,
+                                         ensemble=self.ensemble)
         if frames is not None:
             self.frames = frames
         self.states = torch.nan_to_num(states, nan=0.0).clamp(-DIVERGENCE_BOUND, DIVERGENCE_BOUND)
         self.t += 1
         reward = torch.as_tensor(self.world.reward(self.states, actions[:, :A]), dtype=torch.float32)
         terminated = torch.as_tensor(self.world.terminated(self.states), dtype=torch.bool)
-        truncated = (self.t >= self.max_episode_steps) & ~terminated
+        self.uncertainty = self.rollout.extra["uncertainty"].float()
+        if self.penalty:  # MOPO: the reward minus lambda x the ensemble's disagreement
+            reward = reward - self.penalty * self.uncertainty.to(reward.device)
+        self.halted = torch.zeros_like(terminated)
+        if self.halt_at is not None:  # MOReL: stop where the members disagree too much
+            self.halted = (self.uncertainty.to(terminated.device) > self.halt_at) & ~terminated
+        truncated = ((self.t >= self.max_episode_steps) | self.halted) & ~terminated
         return reward, terminated, truncated
 
     def _move_cameras(self, delta: torch.Tensor) -> None:
@@ -337,12 +357,15 @@ class WorldModelEnv(gym.Env):
                  image_size: int | tuple[int, int] | None = None, camera: Any = None, camera_control: bool = False,
                  render_mode: str | None = None, device: str | torch.device | None = None,
                  reset_source: str | os.PathLike = "physics", sampling: Mapping[str, Any] | None = None,
-                 reset_start: str = "episode"):
+                 reset_start: str = "episode", ensemble: str = "mean", uncertainty_penalty: float = 0.0,
+                 halt_uncertainty: float | None = None):
         if render_mode not in (None, "rgb_array"):
             raise UnknownChoiceError("render_mode", render_mode, ["rgb_array"])
         self.core = LearnedWorlds(world, model, 1, obs_mode=obs_mode, image_size=image_size, camera=camera,
                                   camera_control=camera_control, reset_source=reset_source, device=device,
-                                  sampling=sampling, render=render_mode is not None, reset_start=reset_start)
+                                  sampling=sampling, render=render_mode is not None, reset_start=reset_start,
+                                  ensemble=ensemble, uncertainty_penalty=uncertainty_penalty,
+                                  halt_uncertainty=halt_uncertainty)
         self.world, self.obs_mode, self.render_mode = self.core.world, obs_mode, render_mode
         self.backend = "world_model"
         self.image_size = self.core.image_size
@@ -391,6 +414,7 @@ class WorldModelEnv(gym.Env):
 
     def _info(self) -> dict:
         return {"success": bool(self.core.success()[0]), "camera": self.core.cameras[0],
+                "uncertainty": float(self.core.uncertainty[0]), "halted": bool(self.core.halted[0]),
                 "state": to_numpy(self.core.states[0].float()), "diverged": False}
 
 
@@ -402,7 +426,10 @@ class WorldModelVectorEnv(gym.vector.VectorEnv):
     (and accepts tensor actions there), so a GPU training loop never copies to the host.
     `info` holds per-env arrays: success [N], state [N, S], and camera [N, 10] (`CameraPose.to_array`).
     `max_episode_steps`: episodes truncate after this many steps (default: the world's); short, with
-    `reset_start="any"`, for many short branched rollouts.
+    `reset_start="any"`, for many short branched rollouts. With an ensemble state model, `info` also holds
+    `uncertainty` [N] (the members' disagreement) and `halted` [N]; `uncertainty_penalty=λ` subtracts
+    λ × uncertainty from the reward (MOPO), `halt_uncertainty=τ` truncates where it passes τ (MOReL), and
+    `ensemble="sample"` steps with one member drawn per env and step instead of the members' mean.
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10, "autoreset_mode": AutoresetMode.NEXT_STEP}
@@ -411,7 +438,8 @@ class WorldModelVectorEnv(gym.vector.VectorEnv):
                  image_size: int | tuple[int, int] | None = None, camera: Any = None, camera_control: bool = False,
                  render_mode: str | None = None, device: str | torch.device | None = None,
                  reset_source: str | os.PathLike = "physics", sampling: Mapping[str, Any] | None = None,
-                 array_type: str = "numpy", reset_start: str = "episode", max_episode_steps: int | None = None):
+                 array_type: str = "numpy", reset_start: str = "episode", max_episode_steps: int | None = None,
+                 ensemble: str = "mean", uncertainty_penalty: float = 0.0, halt_uncertainty: float | None = None):
         if array_type not in ARRAY_TYPES:
             raise UnknownChoiceError("array_type", array_type, ARRAY_TYPES)
         if render_mode not in (None, "rgb_array"):
@@ -419,7 +447,8 @@ class WorldModelVectorEnv(gym.vector.VectorEnv):
         self.core = LearnedWorlds(world, model, num_envs, obs_mode=obs_mode, image_size=image_size, camera=camera,
                                   camera_control=camera_control, reset_source=reset_source, device=device,
                                   sampling=sampling, render=render_mode is not None, reset_start=reset_start,
-                                  max_episode_steps=max_episode_steps)
+                                  max_episode_steps=max_episode_steps, ensemble=ensemble,
+                                  uncertainty_penalty=uncertainty_penalty, halt_uncertainty=halt_uncertainty)
         self.world, self.obs_mode, self.render_mode = self.core.world, obs_mode, render_mode
         self.array_type = array_type
         self.num_envs = num_envs
@@ -494,4 +523,5 @@ class WorldModelVectorEnv(gym.vector.VectorEnv):
 
     def _info(self) -> dict:
         return {"success": self._out(self.core.success()), "state": self._out(self.core.states.float()),
-                "camera": self.core.camera_arrays.copy()}
+                "camera": self.core.camera_arrays.copy(), "uncertainty": self._out(self.core.uncertainty),
+                "halted": self._out(self.core.halted)}

@@ -60,7 +60,15 @@ class DynamicsTrainee(nn.Module):
 
 def state_rollout_mse(head: StateHead, start: torch.Tensor, actions: torch.Tensor, targets: torch.Tensor
                       ) -> torch.Tensor:
-    """Mean squared error of the head rolled out on its own predictions: start [B, S], actions and targets [B, H, .]."""
+    """Mean squared error of the head rolled out on its own predictions: start [B, S], actions and targets
+    [B, H, .]. An ensemble rolls out every member on its own predictions (inputs [K, B, ...]: each member's
+    own batch; [B, ...]: one batch for all) and averages the members' errors."""
+    if getattr(head, "members", 1) > 1:
+        s, total = start, 0.0
+        for j in range(targets.shape[-2]):
+            s = head.forward_members(s, actions[..., j, :])
+            total = total + ((s - targets[..., j, :]) ** 2).mean()
+        return total / targets.shape[-2]
     s, total = start, 0.0
     for j in range(targets.shape[1]):
         s = head(s, actions[:, j])
@@ -105,7 +113,10 @@ def fit_state_model(head: StateHead, windows: dict[str, torch.Tensor], steps: in
             t_steady = time.perf_counter()
         for group in opt.param_groups:
             group["lr"] = lr * max(0.02, 1 - i / max(1, steps))
-        idx = torch.randint(len(w["start"]), (batch_size,), generator=g).to(device)
+        # an ensemble's members each draw their own batch: bootstrap resampling, so they disagree off the data
+        idx = torch.randint(len(w["start"]), (getattr(head, "members", 1), batch_size), generator=g).to(device)
+        if idx.shape[0] == 1:
+            idx = idx[0]
         loss = state_rollout_mse(head, w["start"][idx], w["actions"][idx], w["next"][idx])
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -179,7 +190,8 @@ def train_dynamics(data_dir: str | os.PathLike, tokenizer_path: str | os.PathLik
                    family: str = "deterministic", preset: str = "small", train_config: TrainConfig | None = None,
                    overrides: dict | None = None, resume: bool = False, device: str | None = None,
                    progress: bool = True, evaluate=None, state_steps: int | None = None,
-                   state_horizon: int = 6, state_episodes: int = 0, state_model: str = "mlp") -> dict:
+                   state_horizon: int = 6, state_episodes: int = 0, state_model: str = "mlp",
+                   state_members: int = 1) -> dict:
     """Returns the trainer's result plus `world_model` (path of the exported file).
 
     `state_episodes`: extra episodes of states alone (nothing rendered, so cheap: `collect_states` with
@@ -190,6 +202,8 @@ def train_dynamics(data_dir: str | os.PathLike, tokenizer_path: str | os.PathLik
     `train_config.time_limit_s` covers the state model too: its time is taken off the trainer's.
     `state_model`: "mlp" (one network over the whole state) or "objects" (an interaction network
     over the world's like objects, `object_slots`; for worlds of several objects such as Drop).
+    `state_members`: K > 1 trains an ensemble of K MLP state models on bootstrapped batches; the learned
+    env then reports their disagreement as `info["uncertainty"]`.
     """
     data_dir, out = Path(data_dir), Path(out)
     train_config = train_config or TrainConfig()
@@ -220,7 +234,7 @@ def train_dynamics(data_dir: str | os.PathLike, tokenizer_path: str | os.PathLik
     H = dyn.config.window - K  # frames after the context per window
     windows = LatentWindows(norm_cache, K, H, train_eps)
     head = StateHead(tokenizer.config.latent_dim, tokenizer.config.latent_size, world.state_dim, world.action_dim,
-                     slots=slots)
+                     slots=slots, members=state_members)
     head.set_statistics(stats, cache["states"], step_frames(cache, train_eps))
     state_steps = min(4000, 8 * train_config.steps) if state_steps is None else int(state_steps)
     state_result = {}
