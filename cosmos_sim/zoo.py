@@ -55,6 +55,7 @@ class Recipe:
     state_steps: int = arg(4000, "state-model updates before the latent training")
     state_episodes: int = arg(0, "extra episodes of states alone (cheap: nothing rendered) for the state model")
     state_model: str = arg("mlp", "state model: mlp, or objects (an interaction network over like objects)")
+    state_members: int = arg(1, "members of an ensemble state model (mlp only; >1 reports uncertainty)")
     seed: int = arg(0, "seed of both trainings")
 
     def __post_init__(self):
@@ -206,7 +207,8 @@ def build(world: str | World, work: str | os.PathLike = "zoo_out", out: str | os
     trained = train_world_model(root / "data", root, r.tokenizer, r.family, r.preset, tokenizer_train=tok_train,
                                 dynamics_train=dyn_train, resume=True, device=dev, progress=progress,
                                 log=lambda msg: log(f"{w.name}: {msg}"), state_steps=r.state_steps,
-                                state_episodes=r.state_episodes, state_model=r.state_model)
+                                state_episodes=r.state_episodes, state_model=r.state_model,
+                                state_members=r.state_members)
     model = WorldModel.load(trained["world_model"])
     model.info = model.info | {
         "recipe": r.to_dict(), "dataset_command": r.collect_command(),

@@ -115,7 +115,7 @@ def test_a_changed_world_needs_a_rebuild(zoo_dir, monkeypatch):
 @pytest.mark.slow  # collects and trains (a few seconds at this scale)
 def test_build_records_how_the_model_was_made(tmp_path):
     r = replace(zoo.with_steps(zoo.recipe("reach"), 0.004), episodes=3, image_size=32, tokenizer="tiny",
-                preset="tiny")
+                preset="tiny", state_members=2)
     path = zoo.build("reach", work=tmp_path / "work", out=tmp_path / "reach.safetensors", workers=1, progress=False,
                      recipe_override=r, log=lambda msg: None)
     meta = read_metadata(path)
@@ -123,7 +123,7 @@ def test_build_records_how_the_model_was_made(tmp_path):
     assert meta["weights_dtype"] == "float16" and meta["world"] == "Reach"
     assert info["recipe"] == r.to_dict() and info["dataset_command"] == r.collect_command()
     assert info["tokenizer_steps"] == r.tokenizer_steps and len(info["dataset_manifest_sha256"]) == 64
-    assert WorldModel.load(path).world == "Reach"
+    assert WorldModel.load(path).world == "Reach" and WorldModel.load(path).state_head.members == 2
     assert r.state_episodes > 0  # the state model saw extra state-only episodes
     assert json.loads((tmp_path / "work" / "reach" / "dynamics" / "result.json").read_text())["state_episodes"] == \
         r.state_episodes
@@ -144,7 +144,7 @@ def test_demo_compares_every_shipped_model(zoo_dir, tmp_path, capsys):
 @pytest.mark.slow  # two small builds
 def test_a_rebuild_with_the_same_seed_gives_the_same_model(tmp_path):
     r = replace(zoo.with_steps(zoo.recipe("reach"), 0.004), episodes=3, image_size=32, tokenizer="tiny",
-                preset="tiny")
+                preset="tiny", state_members=2)
     paths = [zoo.build("reach", work=tmp_path / f"work{i}", out=tmp_path / f"reach{i}.safetensors", workers=1,
                        progress=False, recipe_override=r, log=lambda msg: None) for i in (0, 1)]
     (a, meta_a), (b, meta_b) = read_checkpoint(paths[0]), read_checkpoint(paths[1])
