@@ -186,28 +186,35 @@ def targets(args) -> None:
               + (f"; missed: {', '.join(missed)}" if missed else ""))
 
 
-def table(args) -> None:
-    """The README's table: each shipped model's headline figures, PyBullet (the yardstick) in brackets."""
+TABLE_HEADER = ["| world | PSNR t=1 / 16 / 32 dB | task object error t=1 / 16 / 32 cm | PSNR t=16, random cameras | "
+                "ladder ρ / MAE | off-ladder MAE / largest |", "|---|---|---|---:|---|---|"]
+
+
+def table_rows(worlds=None) -> list[str]:
+    """The README table's rows: each shipped model's headline figures, PyBullet (the yardstick) in brackets."""
     from cosmos_sim import zoo
     from cosmos_sim.worlds import world_list
 
-    print("| world | PSNR t=1 / 16 / 32 dB | task object error t=1 / 16 / 32 cm | PSNR t=16, random cameras | "
-          "ladder ρ / MAE | off-ladder MAE / largest |")
-    print("|---|---|---|---:|---|---|")
-    for world in world_list(args.worlds):
+    def pair(f: dict, key: str, digits: int = 1) -> str:
+        vals = {b: " / ".join(f"{f[key.format(h)][b]:.{digits}f}" for h in (1, 16, 32))
+                for b in ("world_model", "pybullet")}
+        return f"{vals['world_model']} ({vals['pybullet']})"
+
+    rows = []
+    for world in world_list(worlds):
         f = zoo.shipped_info(world)["figures"]
         if f is None:
             continue
-
-        def pair(f: dict, key: str, digits: int = 1) -> str:
-            vals = {b: " / ".join(f"{f[key.format(h)][b]:.{digits}f}" for h in (1, 16, 32))
-                    for b in ("world_model", "pybullet")}
-            return f"{vals['world_model']} ({vals['pybullet']})"
-
         err = f"{pair(f, 'open_loop_state_error_{}_cm', 2)} ({f['entry']})" if "entry" in f else "–"
         off = f"{f['off_ladder_mae']:.1f} / {f['off_ladder_max_error']:.0f}" if "off_ladder_mae" in f else "–"
-        print(f"| {world.name} | {pair(f, 'open_loop_psnr_{}')} | {err} | {f['psnr_16_random_camera']:.1f} | "
-              f"{f['spearman']:.2f} / {f['success_mae']:.1f} | {off} |")
+        rows.append(f"| {world.name} | {pair(f, 'open_loop_psnr_{}')} | {err} | {f['psnr_16_random_camera']:.1f} | "
+                    f"{f['spearman']:.2f} / {f['success_mae']:.1f} | {off} |")
+    return rows
+
+
+def table(args) -> None:
+    """The README's table (tests/test_docs.py checks that the README holds these rows)."""
+    print("\n".join([*TABLE_HEADER, *table_rows(args.worlds)]))
 
 
 def main() -> None:

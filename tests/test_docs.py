@@ -122,6 +122,21 @@ def test_readme_is_short() -> None:
     assert lines <= README_MAX_LINES, f"README.md has {lines} lines; details belong in docs/"
 
 
+def test_readme_learned_twins_table_matches_the_shipped_figures() -> None:
+    """The README's learned-twins rows are what `python benchmarks/zoo.py table` prints from the figures
+    beside the shipped models: a rebuilt model without a refreshed README fails here."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("zoo_benchmark", ROOT / "benchmarks" / "zoo.py")
+    zoo_benchmark = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(zoo_benchmark)
+    readme = (ROOT / "README.md").read_text()
+    rows = zoo_benchmark.table_rows()
+    assert rows and zoo_benchmark.TABLE_HEADER[0] in readme
+    for row in rows:
+        assert row in readme, f"README.md lacks the row {row!r}: paste `python benchmarks/zoo.py table`"
+
+
 def test_checker_catches_a_split_table() -> None:
     split = "| a | b |\n|---|---|\n| 1 | 2 |\n\n| 3 | 4 |\n"
     assert len(table_problems(split)) == 1
