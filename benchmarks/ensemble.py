@@ -25,14 +25,11 @@ RESULTS = Path(__file__).parent / "results"
 
 
 def with_members(model, members: int):
-    from cosmos_sim.world_model import StateHead, WorldModel
+    from cosmos_sim.world_model import StateHead
 
     c = model.state_head.config
-    head = StateHead(c["latent_channels"], c["latent_size"], c["state_dim"], c["action_dim"], width=c["width"],
-                     hidden=c["hidden"], members=members)
-    return WorldModel(model.tokenizer, model.dynamics, head, world=model.world, state_layout=model.state_layout,
-                      action_names=model.action_names, latent_mean=model.latent_mean, latent_std=model.latent_std,
-                      state_mean=model.state_mean, state_std=model.state_std, info=model.info)
+    return model.with_state_head(StateHead(c["latent_channels"], c["latent_size"], c["state_dim"], c["action_dim"],
+                                           width=c["width"], hidden=c["hidden"], members=members))
 
 
 def steps_per_second(model, n: int, device: str, steps: int) -> float:

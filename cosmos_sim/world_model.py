@@ -59,8 +59,10 @@ class StateHead(nn.Module):
                  hidden: int = 256, gate: bool = True, slots: list[list[int]] | None = None, slot_hidden: int = 128,
                  members: int = 1, member_hidden: int = 128):
         super().__init__()
-        if members < 1 or (members > 1 and slots):
-            raise ValueError(f"members must be >= 1 (ensembles of the object-centric model: not yet), got {members}")
+        if members < 1:
+            raise ValueError(f"members must be >= 1, got {members}")
+        if members > 1 and slots:
+            raise ValueError("an ensemble of the object-centric state model is not supported yet: members=1 with slots")
         self.members = int(members)
         self.trunk = nn.Sequential(
             nn.Conv2d(latent_channels, width, 3, padding=1), nn.SiLU(),
@@ -290,7 +292,6 @@ class WorldModel(nn.Module):
         self.action_names = list(action_names)
         self.info = dict(info or {})
         self.source: str | None = None  # the file it was loaded from
-        self.ensemble_mode = "mean"  # how an ensemble state model advances: "mean" or "sample" (see step)
         for name, t in (("latent_mean", latent_mean), ("latent_std", latent_std), ("state_mean", state_mean),
                         ("state_std", state_std)):
             self.register_buffer(name, t.detach().float().clone())
@@ -320,6 +321,12 @@ class WorldModel(nn.Module):
     @property
     def device(self) -> torch.device:
         return self.latent_mean.device
+
+    def with_state_head(self, head: StateHead) -> WorldModel:
+        """The same model (tokenizer, dynamics and statistics shared, not copied) with another state head."""
+        return type(self)(self.tokenizer, self.dynamics, head, world=self.world, state_layout=self.state_layout,
+                          action_names=self.action_names, latent_mean=self.latent_mean, latent_std=self.latent_std,
+                          state_mean=self.state_mean, state_std=self.state_std, info=self.info)
 
     def check_compatible(self, world: str | None = None, image_size: int | None = None,
                          action_dim: int | None = None) -> None:
@@ -437,7 +444,7 @@ class WorldModel(nn.Module):
     def step(self, state: RolloutState, actions: torch.Tensor, extrinsics: torch.Tensor | None = None,
              fovy: torch.Tensor | None = None, generator: torch.Generator | None = None, decode: bool = True, *,
              rays: torch.Tensor | None = None, sampling: dict | None = None, latents: bool = True,
-             ensemble: str | None = None) -> tuple[torch.Tensor | None, torch.Tensor]:
+             ensemble: str = "mean") -> tuple[torch.Tensor | None, torch.Tensor]:
         """Actions [B, A] and the next frame's camera -> (frames uint8 [B, H, W, 3] or None, states [B, S]).
 
         The camera is given as extrinsics [B, 4, 4] + fovy [B], or as precomputed `rays` (see `rays()`),
@@ -458,7 +465,7 @@ class WorldModel(nn.Module):
         a = actions.to(self.device).float()
         if state.state is None:  # a rollout state made by hand: read the state off the last latent
             state.state = self.state_head.static(state.past[:, -1])
-        state.state = self._advance_state(state, a, generator, ensemble or self.ensemble_mode)
+        state.state = self._advance_state(state, a, generator, ensemble)
         states = self.denormalize_state(state.state)
         state.steps += 1
         if not latents:

@@ -144,10 +144,10 @@ class DatasetResets:
                                        f"uses {tuple(image_size)}")
         if len(self.data) == 0:
             raise DatasetMismatchError(f"{directory} holds no episodes")
-        # first step index of each episode in the flat list of steps (start="any")
-        self.offsets = np.cumsum([0] + [self.data.num_steps(i) for i in range(len(self.data))])
-        if start == "any" and self.offsets[-1] == 0:
-            raise DatasetMismatchError(f"{directory} holds no steps to start from")
+        if start == "any":  # first step index of each episode in the flat list of steps
+            self.offsets = np.cumsum([0] + [self.data.num_steps(i) for i in range(len(self.data))])
+            if self.offsets[-1] == 0:
+                raise DatasetMismatchError(f"{directory} holds no steps to start from")
 
     def sample(self, rng: np.random.Generator, options: dict | None) -> tuple[np.ndarray, np.ndarray, CameraPose]:
         if options and "camera" in options:

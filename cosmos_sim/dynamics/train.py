@@ -63,17 +63,12 @@ def state_rollout_mse(head: StateHead, start: torch.Tensor, actions: torch.Tenso
     """Mean squared error of the head rolled out on its own predictions: start [B, S], actions and targets
     [B, H, .]. An ensemble rolls out every member on its own predictions (inputs [K, B, ...]: each member's
     own batch; [B, ...]: one batch for all) and averages the members' errors."""
-    if getattr(head, "members", 1) > 1:
-        s, total = start, 0.0
-        for j in range(targets.shape[-2]):
-            s = head.forward_members(s, actions[..., j, :])
-            total = total + ((s - targets[..., j, :]) ** 2).mean()
-        return total / targets.shape[-2]
+    step = head.forward_members if getattr(head, "members", 1) > 1 else head
     s, total = start, 0.0
-    for j in range(targets.shape[1]):
-        s = head(s, actions[:, j])
-        total = total + ((s - targets[:, j]) ** 2).mean()
-    return total / targets.shape[1]
+    for j in range(targets.shape[-2]):
+        s = step(s, actions[..., j, :])
+        total = total + ((s - targets[..., j, :]) ** 2).mean()
+    return total / targets.shape[-2]
 
 
 def state_windows(cache: dict, episodes: list[int], horizon: int) -> dict[str, torch.Tensor]:

@@ -156,7 +156,7 @@ def run_evaluation(config: EvalConfig) -> dict:
     if len(results) == 1:
         return next(iter(results.values()))
     out = {"world": c.world, "policy": c.policy, "backends": results}
-    if "world_model" in results and len(results) > 1:
+    if "world_model" in results:
         out["exploitation_gap"] = {b: exploitation_gap(results["world_model"], r, seed=c.seed)
                                    for b, r in results.items() if b != "world_model"}
     return out

@@ -10,25 +10,15 @@ import cosmos_sim  # noqa: F401  (registers the ids)
 from cosmos_sim.errors import UnknownChoiceError
 from cosmos_sim.world_model import StateHead, WorldModel
 
+from dynamics.toy_states import pusher_block, pusher_start, toy_cache
 
-def toy_windows(E=60, T=12, seed=1):
-    """x0 moved by the action, x1 pushed only while x0 > 0.5; states stay in [-1, 1.5] x [-0.5, 1.5]."""
+
+def toy_windows():
+    """The pusher-block system with x0 kept in [-1, 1.5]: states stay in [-1, 1.5] x [-0.5, 1.5]."""
     from cosmos_sim.dynamics.train import state_windows
 
-    g = torch.Generator().manual_seed(seed)
-    states, actions = [], []
-    for _ in range(E):
-        s = torch.stack([torch.rand((), generator=g) * 2 - 1, torch.rand((), generator=g) - 0.5])
-        seq, acts = [s], torch.rand(T, 2, generator=g) * 2 - 1
-        for t in range(T):
-            push = 0.3 * acts[t, 0] if s[0] > 0.5 else torch.zeros(())
-            s = torch.stack([(s[0] + 0.3 * acts[t, 0]).clamp(-1, 1.5), s[1] + push])
-            seq.append(s)
-        states.append(torch.stack(seq))
-        actions.append(acts)
-    cache = {"states": torch.cat(states), "actions": torch.cat(actions),
-             "frame_offsets": torch.arange(E + 1) * (T + 1), "step_offsets": torch.arange(E + 1) * T}
-    return state_windows(cache, list(range(E)), horizon=4)
+    cache = toy_cache(pusher_start, lambda s, a: pusher_block(s, a, x_max=1.5), 60, 12, seed=1)
+    return state_windows(cache, list(range(60)), horizon=4)
 
 
 def test_members_differ_and_disagree_more_off_the_data():
@@ -73,9 +63,7 @@ def with_ensemble(model: WorldModel, members: int = 3) -> WorldModel:
     g = torch.Generator().manual_seed(0)
     with torch.no_grad():
         head.ensemble.weights[-1].copy_(0.05 * torch.randn(head.ensemble.weights[-1].shape, generator=g))
-    return WorldModel(model.tokenizer, model.dynamics, head, world=model.world, state_layout=model.state_layout,
-                      action_names=model.action_names, latent_mean=model.latent_mean, latent_std=model.latent_std,
-                      state_mean=model.state_mean, state_std=model.state_std, info=model.info)
+    return model.with_state_head(head)
 
 
 def rollout(env, steps=4, seed=0):

@@ -11,6 +11,8 @@ from cosmos_sim.tokenizer import preset, train_tokenizer
 from cosmos_sim.training import TrainConfig
 from cosmos_sim.world_model import WorldModel
 
+from dynamics.toy_states import pusher_block, pusher_start, toy_cache
+
 pytestmark = pytest.mark.slow  # trains world models
 
 
@@ -110,21 +112,12 @@ def test_state_model_learns_known_dynamics():
     from cosmos_sim.dynamics.train import fit_state_model, state_windows
     from cosmos_sim.world_model import StateHead
 
-    g = torch.Generator().manual_seed(0)
+    def wall(s, a):
+        s = s + 0.3 * a
+        return torch.stack([s[0].clamp(max=1.0), s[1]])
+
     E, T = 40, 12
-    states, actions = [], []
-    for _ in range(E):
-        s = torch.rand(2, generator=g) - 0.5
-        seq = [s]
-        acts = torch.rand(T, 2, generator=g) * 2 - 1
-        for t in range(T):
-            s = s + 0.3 * acts[t]
-            s = torch.stack([s[0].clamp(max=1.0), s[1]])
-            seq.append(s)
-        states.append(torch.stack(seq))
-        actions.append(acts)
-    cache = {"states": torch.cat(states), "actions": torch.cat(actions),
-             "frame_offsets": torch.arange(E + 1) * (T + 1), "step_offsets": torch.arange(E + 1) * T}
+    cache = toy_cache(lambda g: torch.rand(2, generator=g) - 0.5, wall, E, T, seed=0)
     torch.manual_seed(0)
     head = StateHead(4, 2, 2, 2, width=4, hidden=64)
     head.delta_scale.fill_(0.3)
@@ -151,20 +144,8 @@ def test_state_model_gate_holds_untouched_entries_still():
     from cosmos_sim.dynamics.train import fit_state_model, state_windows
     from cosmos_sim.world_model import StateHead
 
-    g = torch.Generator().manual_seed(1)
-    E, T = 60, 12
-    states, actions = [], []
-    for _ in range(E):
-        s = torch.stack([torch.rand((), generator=g) * 2 - 1, torch.rand((), generator=g) - 0.5])
-        seq, acts = [s], torch.rand(T, 2, generator=g) * 2 - 1
-        for t in range(T):
-            push = 0.3 * acts[t, 0] if s[0] > 0.5 else torch.zeros(())
-            s = torch.stack([s[0] + 0.3 * acts[t, 0], s[1] + push])
-            seq.append(s)
-        states.append(torch.stack(seq))
-        actions.append(acts)
-    cache = {"states": torch.cat(states), "actions": torch.cat(actions),
-             "frame_offsets": torch.arange(E + 1) * (T + 1), "step_offsets": torch.arange(E + 1) * T}
+    E = 60
+    cache = toy_cache(pusher_start, pusher_block, E, 12, seed=1)
     w = state_windows(cache, list(range(E)), horizon=4)
     # far from contact: the pusher starts at x0 = -0.5 and moves back and forth
     start = torch.tensor([[-0.5, 0.2]]).expand(16, 2).clone()
