@@ -122,7 +122,7 @@ def main() -> None:
     ap.add_argument("--families", default="deterministic,diffusion,autoregressive")
     ap.add_argument("--seconds", type=float, default=4.0, help="time per measurement")
     ap.add_argument("--runs", default=str(ROOT / ".runs"), help="where trained dynamics runs live")
-    ap.add_argument("--demo", default="demo_out", help="`make demo` output: its model is the deterministic one")
+    ap.add_argument("--demo", default="demo_out", help="`cosmos-sim demo --train` output (deterministic)")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--no-physics", action="store_true")
     ap.add_argument("--physics", default="mujoco,pybullet", help="physics backends to time")

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The GPU figures in one command, on a CUDA machine with the project's Python deps and a world model:
-#   bash benchmarks/gpu.sh [MODEL_DIR] [RESULTS_DIR]       (default: demo_out, benchmarks/results)
+#   bash benchmarks/gpu.sh [MODEL_DIR] [RESULTS_DIR]       (default: demo_out from `cosmos-sim demo --train`, benchmarks/results)
 # CUDA checks (training, rollouts, envs, determinism), env throughput up to N=4096, and the
 # imagination benchmark (PPO in MuJoCo vs PPO in the learned world on the GPU; the planner).
 set -uo pipefail

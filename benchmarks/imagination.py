@@ -1,6 +1,6 @@
 """Policies that use the learned world, checked in physics (Push).
 
-    python benchmarks/imagination.py --model demo_out              # after `make demo`
+    python benchmarks/imagination.py --model demo_out              # after `cosmos-sim demo --train`
     python benchmarks/imagination.py --model RUN --steps 200000 --device cuda
 
 (a) PPO trained in MuJoCo and (b) PPO trained only in the learned world, the same number of env
@@ -27,7 +27,7 @@ RESULTS = ROOT / "results"
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default="demo_out", help="world model run (default: demo_out, from make demo)")
+    ap.add_argument("--model", default="demo_out", help="world model run (default: cosmos-sim demo --train's)")
     ap.add_argument("--steps", type=int, default=100_000, help="PPO env steps per method")
     ap.add_argument("--num-envs", type=int, default=32)
     ap.add_argument("--episodes", type=int, default=50, help="evaluation episodes (seeds 1000..)")
