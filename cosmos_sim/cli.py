@@ -154,7 +154,8 @@ STAGE_ARGS = (flag("--data", required=True, help="dataset directory (from cosmos
               *TRAIN_ARGS)
 STATE_MODEL = flag("--state-model", choices=("mlp", "objects"), default="mlp", help="objects: over like objects (Drop)")
 POLICY = "cosmos_sim.policies.train:PolicyTrainConfig"
-POLICY_FLAGS = ("algo", "world", "backend", "model", "data", "obs_mode", "num_envs", "steps", "lr", "seed", "device")
+POLICY_FLAGS = ("algo", "world", "backend", "model", "data", "obs_mode", "num_envs", "steps", "lr", "seed", "device",
+                "dyna_rounds", "real_steps", "uncertainty_penalty", "halt_uncertainty")
 
 
 def _train_config(args: argparse.Namespace):

@@ -206,7 +206,12 @@ class LearnedWorlds:
         self.decode = obs_mode in ("pixels", "both") or render
         if str(reset_source) == "physics" and reset_start != "episode":
             raise ValueError(f"reset_start={reset_start!r} needs reset_source=DATASET (a dataset's recorded steps)")
-        if str(reset_source) == "physics":
+        if hasattr(reset_source, "sample"):  # a source object, e.g. the Dyna loop's recorded states
+            if self.decode:
+                raise ValueError("a reset source object serves obs_mode='state' envs; pixels need 'physics' or a "
+                                 "dataset directory")
+            self.source = reset_source
+        elif str(reset_source) == "physics":
             backend = self.model.info.get("backend", "mujoco")
             self.source: PhysicsResets | DatasetResets = PhysicsResets(self.world, backend, self.image_size, camera,
                                                                        render=self.decode)

@@ -214,9 +214,12 @@ def _net_config(envs: VectorEnv, obs_mode: str, config: PPOConfig) -> dict:
 
 def train_ppo(envs: VectorEnv, config: PPOConfig, obs_mode: str, out: str | Path | None = None,
               world: str | None = None, device: str | torch.device | None = None, progress: bool = True,
-              log=None) -> dict:
+              log=None, init: ActorCritic | None = None, save_every: int | None = None) -> dict:
     """Train an ActorCritic on `envs`; returns episode statistics, the policy and, with `out`, its path.
 
+    `init`: a network to continue from (its weights and state normalizer; the Dyna loop trains one policy
+    over several rounds), else a fresh one. `save_every=K` (with `out`) also saves the policy every K env
+    steps as `out/checkpoints/step_<steps>/policy.safetensors`: a ladder of policies along one run.
     `log(metrics: dict)` is called once per iteration. The result holds `episode_returns` and
     `episode_lengths` of every finished episode in order, `steps` (env steps taken), `wall_s`,
     `history` (the per-iteration metrics), `policy` (a NetworkPolicy) and `policy_path` (or None).
@@ -247,7 +250,16 @@ def train_ppo(envs: VectorEnv, config: PPOConfig, obs_mode: str, out: str | Path
     def select(o: dict) -> dict[str, torch.Tensor]:
         return {k: to_t(o[k]) for k in keys}
 
+    if save_every is not None and (save_every < 1 or out is None):
+        raise ValueError(f"save_every must be a positive number of steps and needs out=, got {save_every!r}")
+    if init is not None:
+        shape_keys = ("obs_mode", "state_dim", "image_size", "action_dim")
+        if any(init.config.get(k) != net_config[k] for k in shape_keys):
+            raise ValueError(f"the init policy's network {init.config} does not fit these envs ({net_config})")
+        net_config = dict(init.config)
     net = ActorCritic(net_config).to(device)
+    if init is not None:
+        net.load_state_dict(init.state_dict())
     optimizer = torch.optim.Adam(net.parameters(), lr=config.lr, eps=1e-5)
     low = torch.as_tensor(envs.single_action_space.low, dtype=torch.float32, device=device)
     high = torch.as_tensor(envs.single_action_space.high, dtype=torch.float32, device=device)
@@ -370,6 +382,10 @@ def train_ppo(envs: VectorEnv, config: PPOConfig, obs_mode: str, out: str | Path
         history.append(metrics)
         if log is not None:
             log(metrics)
+        if save_every is not None and steps // save_every > (steps - N * T) // save_every:
+            save_policy(Path(out) / "checkpoints" / f"step_{steps:09d}", net, KIND, net_config, world, obs_mode,
+                        info={"ppo_config": config.to_dict(), "steps": steps, "episodes": len(episode_returns),
+                              "final_mean_return": metrics["mean_return"]})
         bar.update(N * T)
         bar.set_postfix(ret=f"{metrics['mean_return']:.2f}", eps=len(episode_returns))
     bar.close()

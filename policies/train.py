@@ -26,6 +26,11 @@ class PolicyTrainConfig:
                                   "BCConfig.steps)")
     lr: float | None = arg(None, "learning rate (none: PPOConfig.lr, BCConfig.lr)")
     seed: int = arg(0, "seed of the networks, data order and envs")
+    dyna_rounds: int = arg(0, "ppo on world_model: rounds of collect -> refit the state model -> imagine "
+                              "(policies/dyna.py); --steps is then the imagined steps per round")
+    real_steps: int = arg(5000, "with --dyna-rounds: MuJoCo steps collected per round")
+    uncertainty_penalty: float = arg(0.0, "ppo on world_model: reward minus this x the ensemble's disagreement")
+    halt_uncertainty: float | None = arg(None, "ppo on world_model: truncate episodes past this disagreement")
     device: str | None = arg(None, "cpu or cuda (none: cuda when available)")
 
     def __post_init__(self):
@@ -40,7 +45,13 @@ class PolicyTrainConfig:
             raise UnknownChoiceError("backend", self.backend, BACKENDS)
         if self.algo == "bc" and not self.data:
             raise ValueError("--algo bc needs --data DIR (a dataset from cosmos-sim collect)")
-        for name in ("num_envs", "steps"):
+        if self.backend != "world_model" and (self.dyna_rounds or self.uncertainty_penalty or
+                                              self.halt_uncertainty is not None):
+            raise ValueError("--dyna-rounds, --uncertainty-penalty and --halt-uncertainty train in the learned "
+                             f"world: they need --backend world_model, got --backend {self.backend}")
+        if self.dyna_rounds < 0:
+            raise ValueError(f"dyna_rounds must be >= 0, got {self.dyna_rounds}")
+        for name in ("num_envs", "steps", "real_steps"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
 
@@ -59,6 +70,20 @@ def train_policy(config: PolicyTrainConfig, out: str | Path, progress: bool = Tr
         r["summary"] = [f"bc: {r['step']} steps, action mse {r.get('mse', r.get('loss', float('nan'))):.4f}; "
                         f"policy: {r['policy_path']}"]
         return r
+    if c.dyna_rounds:
+        from cosmos_sim.policies.dyna import DynaConfig, run_dyna
+
+        d = DynaConfig(world=c.world, rounds=c.dyna_rounds, real_steps=c.real_steps, num_envs=c.num_envs,
+                       imagined_steps=c.steps or DynaConfig.imagined_steps, lr=c.lr, seed=c.seed,
+                       uncertainty_penalty=c.uncertainty_penalty, halt_uncertainty=c.halt_uncertainty)
+        r = run_dyna(d, c.model, out, device=c.device, progress=progress, log=print if progress else lambda m: None)
+        last = r["rounds"][-1]
+        r["summary"] = [f"dyna: {len(r['rounds'])} rounds, {last['real_steps_total']} MuJoCo steps, "
+                        f"{last['imagined_steps_total']} imagined; last round's success: MuJoCo "
+                        f"{last['mujoco']['success_rate']['mean']:.0%}, learned "
+                        f"{last['world_model']['success_rate']['mean']:.0%}; policy: {r['policy_path']}",
+                        f"log: {Path(out) / 'dyna_log.json'}, plot: {Path(out) / 'dyna.png'}"]
+        return r
     import gymnasium as gym
 
     from cosmos_sim.envs.registration import env_id
@@ -68,7 +93,8 @@ def train_policy(config: PolicyTrainConfig, out: str | Path, progress: bool = Tr
     if c.backend == "world_model":
         from cosmos_sim.evaluation.compare import load_checked_model
 
-        kw |= {"model": load_checked_model(c.model, c.world, c.device), "array_type": "torch", "device": c.device}
+        kw |= {"model": load_checked_model(c.model, c.world, c.device), "array_type": "torch", "device": c.device,
+               "uncertainty_penalty": c.uncertainty_penalty, "halt_uncertainty": c.halt_uncertainty}
     ppo = PPOConfig(total_steps=c.steps or PPOConfig.total_steps, lr=c.lr or PPOConfig.lr, seed=c.seed)
     envs = gym.make_vec(env_id(c.world), num_envs=c.num_envs, **kw)
     try:
