@@ -1,13 +1,24 @@
-"""Policies that use the learned world, checked in physics (Push).
+"""PPO trained in the learned world, measured in physics: does it carry over, and what makes it?
 
-    python benchmarks/imagination.py --model demo_out              # after `cosmos-sim demo --train`
-    python benchmarks/imagination.py --model RUN --steps 200000 --device cuda
+    python benchmarks/imagination.py                                   # Push and Reach, every variant (CPU)
+    python benchmarks/imagination.py --worlds reach --variants dyna    # one world, one variant
+    python benchmarks/imagination.py --device cuda                     # on a GPU
 
-(a) PPO trained in MuJoCo and (b) PPO trained only in the learned world, the same number of env
-steps each, both evaluated in MuJoCo, PyBullet and the learned world, with the exploitation gap
-(learned minus MuJoCo success, paired by seed); (c) the CEM planner planning in the learned world
-while acting in MuJoCo (the planner's defaults: PlannerConfig). Prints success rate, return and
-wall-clock per method and writes benchmarks/results/imagination_<device>.json.
+Per world:
+1. PPO trained in MuJoCo (`--mujoco-steps`, a checkpoint every `--checkpoint-every` steps), each checkpoint
+   evaluated in MuJoCo: "the steps MuJoCo PPO needed" is the first checkpoint within 5 points of the best.
+2. PPO trained in the learned world with at most `--budget` (default 10 %) of those physics steps, counting
+   every step the state model learned from (policies/dyna.py; the state model is fresh, so nothing else
+   counts), in five variants that share the budget and the imagined steps:
+   none      one round of exploration data, imagined episodes from physics resets, no protection
+   penalty   + reward minus lambda x the ensemble's disagreement (MOPO)
+   halting   + episodes truncated where the disagreement passes tau (MOReL)
+   branched  + short imagined episodes branched from the recorded real steps (MBPO)
+   dyna      branched, over `--rounds` rounds, each collecting its share of the budget with the policy
+3. Each policy evaluated over `--episodes` held-out seeds (1000..) in MuJoCo and in its learned world: success
+   with 95 % intervals, the ratio to MuJoCo PPO's success and the exploitation gap (learned minus MuJoCo,
+   paired by seed).
+Prints one table per world and writes benchmarks/results/imagination_<device>.json; runs resume from --out.
 """
 
 from __future__ import annotations
@@ -23,108 +34,135 @@ import torch
 
 ROOT = Path(__file__).parent
 RESULTS = ROOT / "results"
+VARIANTS = ("none", "penalty", "halting", "branched", "dyna")
+MUJOCO_STEPS = {"push": 1_000_000, "reach": 200_000}
+
+
+def variant_config(name: str, world: str, budget: int, args) -> dict:
+    """DynaConfig fields of one ablation variant: every variant spends `budget` physics steps and
+    `args.imagined_steps` imagined ones."""
+    one = {"world": world, "rounds": 1, "real_steps": budget, "imagined_steps": args.imagined_steps,
+           "branch": False, "eval_episodes": args.episodes, "state_steps": args.state_steps, "seed": args.seed}
+    if name == "none":
+        return one
+    if name == "penalty":
+        return one | {"uncertainty_penalty": args.penalty}
+    if name == "halting":
+        return one | {"halt_uncertainty": args.halt}
+    if name == "branched":
+        return one | {"branch": True}
+    if name == "dyna":
+        return one | {"branch": True, "rounds": args.rounds, "real_steps": budget // args.rounds,
+                      "imagined_steps": args.imagined_steps // args.rounds}
+    raise ValueError(f"unknown variant {name!r}; choose from {VARIANTS}")
+
+
+def mujoco_ppo(world: str, steps: int, args, out: Path) -> dict:
+    """Train (or reuse) PPO in MuJoCo with checkpoints; evaluate each checkpoint in MuJoCo."""
+    import gymnasium as gym
+
+    from cosmos_sim.envs.registration import env_id
+    from cosmos_sim.evaluation.closed_loop import evaluate
+    from cosmos_sim.policies.ppo import PPOConfig, train_ppo
+    from cosmos_sim.worlds import get_world
+
+    run = out / world / "ppo_mujoco"
+    wall = None
+    if not (run / "policy.safetensors").is_file():
+        envs = gym.make_vec(env_id(get_world(world).name), num_envs=32, backend="mujoco", obs_mode="state")
+        t0 = time.perf_counter()
+        train_ppo(envs, PPOConfig(total_steps=steps, seed=args.seed), "state", out=run, world=world,
+                  device=args.device, progress=True, save_every=args.checkpoint_every)
+        wall = time.perf_counter() - t0
+        envs.close()
+        (run / "wall.json").write_text(json.dumps({"train_wall_s": wall}))
+    wall = json.loads((run / "wall.json").read_text())["train_wall_s"] if (run / "wall.json").is_file() else wall
+    curve = []
+    for ck in sorted((run / "checkpoints").glob("step_*")):
+        r = evaluate(world, "mujoco", str(ck), episodes=args.episodes, seed=1000, device=args.device)
+        curve.append({"steps": int(ck.name.split("_")[1]), "success_rate": r["success_rate"], "return": r["return"]})
+        print(f"  {world} MuJoCo PPO at {curve[-1]['steps']:>7} steps: success {r['success_rate']['mean']:.0%}",
+              flush=True)
+    best = max(c["success_rate"]["mean"] for c in curve)
+    needed = next(c for c in curve if c["success_rate"]["mean"] >= best - 0.05)
+    return {"train_wall_s": wall, "curve": curve, "best_success": best, "steps_needed": needed["steps"],
+            "success_at_needed": needed["success_rate"]}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default="demo_out", help="world model run (default: cosmos-sim demo --train's)")
-    ap.add_argument("--steps", type=int, default=100_000, help="PPO env steps per method")
-    ap.add_argument("--num-envs", type=int, default=32)
-    ap.add_argument("--episodes", type=int, default=50, help="evaluation episodes (seeds 1000..)")
-    ap.add_argument("--planner-episodes", type=int, default=20)
-    ap.add_argument("--planner", default="cem", choices=["cem", "mppi"])
-    ap.add_argument("--population", type=int, default=256)
-    ap.add_argument("--horizon", type=int, default=12)
-    ap.add_argument("--iterations", type=int, default=4)
-    ap.add_argument("--physics-vectorization", default="sync", choices=["sync", "async"],
-                    help="how the MuJoCo PPO run steps its envs (async: one process per env)")
-    ap.add_argument("--eval-backends", default="mujoco,pybullet", help="where the PPO policies are evaluated")
-    ap.add_argument("--planner-obs", default="state", choices=["state", "both", "pixels"],
-                    help="what the planner observes in MuJoCo (state: plans from the observed state)")
-    ap.add_argument("--skip", default="", help="comma-separated: ppo_mujoco, ppo_learned, planner")
+    ap.add_argument("--worlds", default="push,reach")
+    ap.add_argument("--variants", default=",".join(VARIANTS))
+    ap.add_argument("--mujoco-steps", type=int, default=None, help="MuJoCo PPO steps (default: push 1M, reach 200k)")
+    ap.add_argument("--checkpoint-every", type=int, default=50_000)
+    ap.add_argument("--budget", type=float, default=0.10, help="physics steps allowed, as a fraction of MuJoCo PPO's")
+    ap.add_argument("--imagined-steps", type=int, default=400_000, help="PPO steps in the learned world per variant")
+    ap.add_argument("--rounds", type=int, default=4, help="dyna: rounds (each collects budget / rounds)")
+    ap.add_argument("--state-steps", type=int, default=1500, help="state-model updates per round")
+    ap.add_argument("--penalty", type=float, default=1.0, help="penalty: lambda")
+    ap.add_argument("--halt", type=float, default=0.5, help="halting: tau")
+    ap.add_argument("--episodes", type=int, default=50, help="evaluation episodes (held-out seeds 1000..)")
+    ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--out", default=str(ROOT / ".runs" / "imagination"))
     args = ap.parse_args()
     os.environ.setdefault("MUJOCO_GL", "egl")
-    import gymnasium as gym
-
     import cosmos_sim  # noqa: F401
-    from cosmos_sim.evaluation.closed_loop import (
-        evaluate,
-        exploitation_gap,
-        make_vector_env,
-        run_policy,
-        summarize_episodes,
-    )
-    from cosmos_sim.policies.planning import Planner, PlannerConfig
-    from cosmos_sim.policies.ppo import PPOConfig, train_ppo
-    from cosmos_sim.world_model import WorldModel
+    from cosmos_sim.policies.dyna import DynaConfig, run_dyna
 
-    model = WorldModel.load(args.model, device=args.device)
-    skip = set(filter(None, args.skip.split(",")))
     out = Path(args.out)
-    rows = []
-    for name, backend in (("ppo_mujoco", "mujoco"), ("ppo_learned", "world_model")):
-        if name in skip:
-            continue
-        kw = {"backend": backend, "obs_mode": "state"}
-        if backend == "mujoco" and args.physics_vectorization == "async":
-            kw["vectorization_mode"] = "async"
-        if backend == "world_model":
-            kw |= {"model": model, "array_type": "torch", "device": args.device}
-        envs = gym.make_vec("cosmos_sim/Push-v0", num_envs=args.num_envs, **kw)
-        t0 = time.perf_counter()
-        r = train_ppo(envs, PPOConfig(total_steps=args.steps), "state", out=out / name, world="Push",
-                      device=args.device)
-        wall = time.perf_counter() - t0
-        envs.close()
-        row = {"method": name, "trained_in": backend, "env_steps": r["steps"], "train_wall_s": wall}
-        results = {}
-        for ev in [*args.eval_backends.split(","), "world_model"]:
-            results[ev] = evaluate("push", ev, str(out / name), episodes=args.episodes, seed=1000,
-                                   model=model if ev == "world_model" else None, device=args.device)
-            row[ev] = {"success_rate": results[ev]["success_rate"], "return": results[ev]["return"]}
-        if "mujoco" in results:  # what the policy gains from the model's errors: learned minus MuJoCo success
-            row["exploitation_gap"] = exploitation_gap(results["world_model"], results["mujoco"], seed=1000)
-        rows.append(row)
-        print(f"{name}: {wall:.0f} s; success " + ", ".join(
-            f"{ev} {row[ev]['success_rate']['mean']:.2f}" for ev in results) +
-            (f"; exploitation gap {row['exploitation_gap']['mean']:+.0f} points [{row['exploitation_gap']['lo']:+.0f}, "
-             f"{row['exploitation_gap']['hi']:+.0f}]" if "exploitation_gap" in row else ""), flush=True)
-    if "planner" not in skip:
-        cfg = PlannerConfig(method=args.planner, horizon=args.horizon, population=args.population,
-                            iterations=args.iterations)
-        planner = Planner(model, cfg, obs_mode=args.planner_obs)
-        seeds = list(range(1000, 1000 + args.planner_episodes))
-        env = make_vector_env("push", "mujoco", len(seeds), obs_mode=args.planner_obs, image_size=model.image_size)
-        t0 = time.perf_counter()
-        eps = run_policy(env, planner, seeds)
-        wall = time.perf_counter() - t0
-        env.close()
-        s = summarize_episodes(eps)
-        rows.append({"method": f"planner_{args.planner}", "trained_in": "world_model (plans)", "obs": args.planner_obs,
-                     "planner": cfg.to_dict(), "act_wall_s": wall, "mujoco": {k: s[k] for k in ("success_rate",
-                                                                                                 "return")}})
-        print(f"planner: {wall:.0f} s for {len(seeds)} episodes; MuJoCo success {s['success_rate']['mean']:.2f}")
-    print(f"\nPush, device {args.device}; evaluation episodes: PPO {args.episodes}, planner {args.planner_episodes}")
-    print(f"{'method':>16} {'MuJoCo success':>15} {'PyBullet success':>17} {'learned success':>16} "
-          f"{'gap (points, 95% CI)':>22} {'MuJoCo return':>14} {'wall s':>8}")
-    for r in rows:
-        pb = r.get("pybullet", {}).get("success_rate", {}).get("mean")
-        lw = r.get("world_model", {}).get("success_rate", {}).get("mean")
-        g = r.get("exploitation_gap")
-        gap = f"{g['mean']:+.0f} [{g['lo']:+.0f}, {g['hi']:+.0f}]" if g else ""
-        print(f"{r['method']:>16} {r['mujoco']['success_rate']['mean']:>15.2f} "
-              f"{'' if pb is None else f'{pb:.2f}':>17} {'' if lw is None else f'{lw:.2f}':>16} {gap:>22} "
-              f"{r['mujoco']['return']['mean']:>14.1f} {r.get('train_wall_s', r.get('act_wall_s', 0)):>8.0f}")
-    RESULTS.mkdir(exist_ok=True)
-    res = {"benchmark": "imagination", "args": vars(args), "rows": rows,
-           "model": {"path": args.model, "family": model.family, "info": model.info},
-           "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "torch": torch.__version__,
-                       "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None}}
     path = RESULTS / f"imagination_{args.device}.json"
-    path.write_text(json.dumps(res, indent=1, default=str) + "\n")
+    res = json.loads(path.read_text()) if path.is_file() else {}
+    if res.get("benchmark") != "imagination_transfer":
+        res = {"benchmark": "imagination_transfer", "worlds": {}}
+    for world in args.worlds.split(","):
+        t0 = time.perf_counter()
+        base = mujoco_ppo(world, args.mujoco_steps or MUJOCO_STEPS[world], args, out)
+        budget = int(args.budget * base["steps_needed"])
+        print(f"{world}: MuJoCo PPO needed {base['steps_needed']} steps (best {base['best_success']:.0%}); "
+              f"physics budget {budget} steps", flush=True)
+        w = res["worlds"].setdefault(world, {})
+        w |= {"mujoco_ppo": base, "budget_steps": budget, "budget_fraction": args.budget}
+        rows = w.setdefault("variants", {})
+        for name in filter(None, args.variants.split(",")):
+            cfg = DynaConfig(**variant_config(name, world, budget, args))
+            t1 = time.perf_counter()
+            log = run_dyna(cfg, "pretrained", out / world / f"{name}_b{budget}", device=args.device, progress=False)
+            last = log["rounds"][-1]
+            ratio = last["mujoco"]["success_rate"]["mean"] / max(base["success_at_needed"]["mean"], 1e-9)
+            rows[name] = {"config": cfg.to_dict(), "physics_steps": last["real_steps_total"],
+                          "imagined_steps": last["imagined_steps_total"], "mujoco": last["mujoco"],
+                          "world_model": last["world_model"], "exploitation_gap": last["exploitation_gap"],
+                          "ratio_to_mujoco_ppo": ratio, "wall_s": time.perf_counter() - t1,
+                          "rounds": [{k: r[k] for k in ("round", "real_steps_total", "mujoco", "world_model",
+                                                        "exploitation_gap")} for r in log["rounds"]]}
+            print(f"  {name}: MuJoCo {last['mujoco']['success_rate']['mean']:.0%}, ratio {ratio:.2f}, gap "
+                  f"{last['exploitation_gap']['mean']:+.0f}", flush=True)
+        w["wall_s"] = time.perf_counter() - t0
+        print_table(world, w)
+    res |= {"args": vars(args), "machine": {
+        "cpus": os.cpu_count(), "platform": platform.platform(), "torch": torch.__version__,
+        "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None}}
+    RESULTS.mkdir(exist_ok=True)
+    path.write_text(json.dumps(res, indent=1, default=float) + "\n")
     print(f"wrote {path}")
+
+
+def ci(c: dict, scale: float = 100) -> str:
+    return f"{c['mean'] * scale:.0f} [{c['lo'] * scale:.0f}, {c['hi'] * scale:.0f}]"
+
+
+def print_table(world: str, w: dict) -> None:
+    b = w["mujoco_ppo"]
+    print(f"\n{world}: MuJoCo PPO {ci(b['success_at_needed'])} % success after {b['steps_needed']} steps; "
+          f"budget {w['budget_steps']} physics steps ({w['budget_fraction']:.0%})")
+    print(f"{'variant':>9} {'physics steps':>14} {'imagined':>9} {'MuJoCo success %':>17} {'learned %':>13} "
+          f"{'ratio':>6} {'gap (points)':>14}")
+    for name, r in w["variants"].items():
+        g = r["exploitation_gap"]
+        print(f"{name:>9} {r['physics_steps']:>14} {r['imagined_steps']:>9} {ci(r['mujoco']['success_rate']):>17} "
+              f"{ci(r['world_model']['success_rate']):>13} {r['ratio_to_mujoco_ppo']:>6.2f} "
+              f"{g['mean']:>+5.0f} [{g['lo']:+.0f}, {g['hi']:+.0f}]")
 
 
 if __name__ == "__main__":

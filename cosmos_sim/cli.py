@@ -152,7 +152,10 @@ TRAIN_ARGS = (config_flags(TRAIN, TRAIN_FLAGS), DEVICE,
 STAGE_ARGS = (flag("--data", required=True, help="dataset directory (from cosmos-sim collect)"),
               flag("--out", required=True, help="run directory (checkpoints, metrics.jsonl, config.json)"),
               *TRAIN_ARGS)
-STATE_MODEL = flag("--state-model", choices=("mlp", "objects"), default="mlp", help="objects: over like objects (Drop)")
+STATE_MODEL = (flag("--state-model", choices=("mlp", "objects"), default="mlp",
+                    help="objects: over like objects (Drop)"),
+               flag("--state-members", type=positive_int, default=1, help="mlp: an ensemble of K state models; K > 1 "
+                    "reports their disagreement as info['uncertainty'] (default: 1)"))
 POLICY = "cosmos_sim.policies.train:PolicyTrainConfig"
 POLICY_FLAGS = ("algo", "world", "backend", "model", "data", "obs_mode", "num_envs", "steps", "lr", "seed", "device",
                 "dyna_rounds", "real_steps", "uncertainty_penalty", "halt_uncertainty")
@@ -177,7 +180,8 @@ def cmd_train_dynamics(args: argparse.Namespace) -> None:
 
     r = train_dynamics(args.data, args.tokenizer, args.out, args.model, args.preset, _train_config(args),
                        overrides={"horizon": args.horizon} if args.horizon else {}, resume=args.resume,
-                       device=args.device, state_steps=args.state_steps, state_model=args.state_model)
+                       device=args.device, state_steps=args.state_steps, state_model=args.state_model,
+                       state_members=args.state_members)
     print(f"{args.out}: step {r['step']}, loss {r.get('loss', float('nan')):.4f}; world model: {r['world_model']}")
 
 
@@ -191,7 +195,8 @@ def cmd_train_all(args: argparse.Namespace) -> None:
     tc = _train_config(args)
     r = train_world_model(args.data, args.out, args.tokenizer_preset, args.model, args.preset,
                           tokenizer_train=replace(tc, steps=args.tokenizer_steps or tc.steps), dynamics_train=tc,
-                          resume=args.resume, device=args.device, log=print, state_model=args.state_model)
+                          resume=args.resume, device=args.device, log=print, state_model=args.state_model,
+                          state_members=args.state_members)
     print(f"world model: {r['world_model']}  (use it: gym.make('cosmos_sim/<World>-v0', backend='world_model', "
           f"model='{args.out}'))")
 
@@ -274,7 +279,7 @@ COMMANDS: list[Command] = [
         flag("--tokenizer-preset", default="cv8", help="tokenizer preset (default: cv8)"),
         flag("--tokenizer-steps", type=positive_int, default=None, help="tokenizer steps (default: --steps)"),
         flag("--model", default="deterministic", help="dynamics family (default: deterministic)"),
-        flag("--preset", default="small", help="dynamics preset (default: small)"), STATE_MODEL), subcommands=(
+        flag("--preset", default="small", help="dynamics preset (default: small)"), *STATE_MODEL), subcommands=(
         Command("tokenizer", "train a causal video tokenizer (continuous or FSQ) with the shared trainer",
                 cmd_train_tokenizer, (*STAGE_ARGS, flag("--preset", default="cv8", help="tokenizer preset, e.g. "
                                                         "cv8, cv16, dv8, tiny (default: cv8)"))),
@@ -288,7 +293,7 @@ COMMANDS: list[Command] = [
                  help="training rollout length on the model's own predictions (default: the preset's)"),
             flag("--state-steps", type=int, default=None,
                  help="state-model updates before the latent training (default: 8x --steps, at most 4000)"),
-            STATE_MODEL)),
+            *STATE_MODEL)),
     )),
 ]
 

@@ -112,14 +112,13 @@ def test_bad_ensemble_settings(tiny_world_model):
 
 @pytest.mark.slow  # trains a tiny world model
 def test_train_dynamics_with_an_ensemble_state_model(tiny_world_model, tmp_path):
-    from cosmos_sim.dynamics.train import train_dynamics
-    from cosmos_sim.training import TrainConfig
+    from cosmos_sim.cli import main
 
     run, data = tiny_world_model
-    r = train_dynamics(data, run.parent / "tok", tmp_path / "dyn", "deterministic", "tiny",
-                       TrainConfig(steps=4, batch_size=4, lr=3e-3, warmup_steps=1), progress=False, state_steps=20,
-                       state_members=3)
-    m = WorldModel.load(r["world_model"])
+    assert main(["train", "dynamics", "--data", str(data), "--tokenizer", str(run.parent / "tok"), "--out",
+                 str(tmp_path / "dyn"), "--preset", "tiny", "--steps", "4", "--batch-size", "4", "--warmup-steps",
+                 "1", "--state-steps", "20", "--state-members", "3"]) == 0
+    m = WorldModel.load(tmp_path / "dyn")
     assert m.state_head.members == 3
     env = gym.make("cosmos_sim/Push-v0", backend="world_model", model=m)
     env.reset(seed=0)
