@@ -10,7 +10,7 @@ Per world:
 2. PPO trained in the learned world with at most `--budget` (default 10 %) of those physics steps, counting
    every step the state model learned from (policies/dyna.py; the state model is fresh, so nothing else
    counts), in five variants that share the budget and the imagined steps:
-   none      one round of exploration data, imagined episodes from physics resets, no protection
+   none      one round of data from --initial-policy, imagined episodes from physics resets, no protection
    penalty   + reward minus lambda x the ensemble's disagreement (MOPO)
    halting   + episodes truncated where the disagreement passes tau (MOReL)
    branched  + short imagined episodes branched from the recorded real steps (MBPO)
@@ -35,25 +35,26 @@ import torch
 ROOT = Path(__file__).parent
 RESULTS = ROOT / "results"
 VARIANTS = ("none", "penalty", "halting", "branched", "dyna")
-MUJOCO_STEPS = {"push": 1_000_000, "reach": 200_000}
+MUJOCO_STEPS = {"push": 600_000, "reach": 200_000}
 
 
-def variant_config(name: str, world: str, budget: int, args) -> dict:
+def variant_config(name: str, world: str, budget: int, imagined: int, args) -> dict:
     """DynaConfig fields of one ablation variant: every variant spends `budget` physics steps and
-    `args.imagined_steps` imagined ones."""
-    one = {"world": world, "rounds": 1, "real_steps": budget, "imagined_steps": args.imagined_steps,
-           "branch": False, "eval_episodes": args.episodes, "state_steps": args.state_steps, "seed": args.seed}
+    `imagined` imagined ones."""
+    one = {"world": world, "rounds": 1, "real_steps": budget, "imagined_steps": imagined,
+           "branch": False, "initial_policy": args.initial_policy, "eval_episodes": args.episodes,
+           "state_steps": args.state_steps, "seed": args.seed}
     if name == "none":
         return one
     if name == "penalty":
         return one | {"uncertainty_penalty": args.penalty}
     if name == "halting":
-        return one | {"halt_uncertainty": args.halt}
+        return one | {"halt_uncertainty": args.halt if args.halt == "data" else float(args.halt)}
     if name == "branched":
         return one | {"branch": True}
     if name == "dyna":
         return one | {"branch": True, "rounds": args.rounds, "real_steps": budget // args.rounds,
-                      "imagined_steps": args.imagined_steps // args.rounds}
+                      "imagined_steps": imagined // args.rounds}
     raise ValueError(f"unknown variant {name!r}; choose from {VARIANTS}")
 
 
@@ -77,10 +78,13 @@ def mujoco_ppo(world: str, steps: int, args, out: Path) -> dict:
         envs.close()
         (run / "wall.json").write_text(json.dumps({"train_wall_s": wall}))
     wall = json.loads((run / "wall.json").read_text())["train_wall_s"] if (run / "wall.json").is_file() else wall
+    from cosmos_sim.training.checkpoint import read_checkpoint
+
     curve = []
-    for ck in sorted((run / "checkpoints").glob("step_*")):
+    for ck in [*sorted((run / "checkpoints").glob("step_*")), run]:  # the checkpoints, then the final policy
         r = evaluate(world, "mujoco", str(ck), episodes=args.episodes, seed=1000, device=args.device)
-        curve.append({"steps": int(ck.name.split("_")[1]), "success_rate": r["success_rate"], "return": r["return"]})
+        steps = int(read_checkpoint(Path(ck) / "policy.safetensors")[1]["info"]["steps"])
+        curve.append({"steps": steps, "success_rate": r["success_rate"], "return": r["return"]})
         print(f"  {world} MuJoCo PPO at {curve[-1]['steps']:>7} steps: success {r['success_rate']['mean']:.0%}",
               flush=True)
     best = max(c["success_rate"]["mean"] for c in curve)
@@ -93,14 +97,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--worlds", default="push,reach")
     ap.add_argument("--variants", default=",".join(VARIANTS))
-    ap.add_argument("--mujoco-steps", type=int, default=None, help="MuJoCo PPO steps (default: push 1M, reach 200k)")
+    ap.add_argument("--mujoco-steps", type=int, default=None, help="MuJoCo PPO steps (default: push 600k, reach 200k)")
     ap.add_argument("--checkpoint-every", type=int, default=50_000)
     ap.add_argument("--budget", type=float, default=0.10, help="physics steps allowed, as a fraction of MuJoCo PPO's")
-    ap.add_argument("--imagined-steps", type=int, default=400_000, help="PPO steps in the learned world per variant")
+    ap.add_argument("--imagined-steps", default="push:800000,reach:400000",
+                    help="PPO steps in the learned world per variant: N, or per world (WORLD:N,...)")
     ap.add_argument("--rounds", type=int, default=4, help="dyna: rounds (each collects budget / rounds)")
     ap.add_argument("--state-steps", type=int, default=1500, help="state-model updates per round")
     ap.add_argument("--penalty", type=float, default=1.0, help="penalty: lambda")
-    ap.add_argument("--halt", type=float, default=0.5, help="halting: tau")
+    ap.add_argument("--halt", default="data", help="halting: tau, or 'data': the largest disagreement on the real "
+                                                    "steps (MOReL)")
+    ap.add_argument("--initial-policy", default="mix", help="who collects the first real steps (as datasets are "
+                                                            "collected: experts of varied skill, exploration, noise)")
     ap.add_argument("--episodes", type=int, default=50, help="evaluation episodes (held-out seeds 1000..)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -112,40 +120,43 @@ def main() -> None:
 
     out = Path(args.out)
     path = RESULTS / f"imagination_{args.device}.json"
-    res = json.loads(path.read_text()) if path.is_file() else {}
-    if res.get("benchmark") != "imagination_transfer":
-        res = {"benchmark": "imagination_transfer", "worlds": {}}
+    imagined = {w: int(v) for w, v in (x.split(":") for x in args.imagined_steps.split(","))} \
+        if ":" in args.imagined_steps else None
     for world in args.worlds.split(","):
         t0 = time.perf_counter()
         base = mujoco_ppo(world, args.mujoco_steps or MUJOCO_STEPS[world], args, out)
         budget = int(args.budget * base["steps_needed"])
         print(f"{world}: MuJoCo PPO needed {base['steps_needed']} steps (best {base['best_success']:.0%}); "
               f"physics budget {budget} steps", flush=True)
-        w = res["worlds"].setdefault(world, {})
-        w |= {"mujoco_ppo": base, "budget_steps": budget, "budget_fraction": args.budget}
-        rows = w.setdefault("variants", {})
+        w = {"mujoco_ppo": base, "budget_steps": budget, "budget_fraction": args.budget, "variants": {}}
+        steps = imagined[world] if imagined else int(args.imagined_steps)
         for name in filter(None, args.variants.split(",")):
-            cfg = DynaConfig(**variant_config(name, world, budget, args))
+            cfg = DynaConfig(**variant_config(name, world, budget, steps, args))
             t1 = time.perf_counter()
             log = run_dyna(cfg, "pretrained", out / world / f"{name}_b{budget}", device=args.device, progress=False)
             last = log["rounds"][-1]
             ratio = last["mujoco"]["success_rate"]["mean"] / max(base["success_at_needed"]["mean"], 1e-9)
-            rows[name] = {"config": cfg.to_dict(), "physics_steps": last["real_steps_total"],
-                          "imagined_steps": last["imagined_steps_total"], "mujoco": last["mujoco"],
-                          "world_model": last["world_model"], "exploitation_gap": last["exploitation_gap"],
-                          "ratio_to_mujoco_ppo": ratio, "wall_s": time.perf_counter() - t1,
-                          "rounds": [{k: r[k] for k in ("round", "real_steps_total", "mujoco", "world_model",
-                                                        "exploitation_gap")} for r in log["rounds"]]}
+            w["variants"][name] = {
+                "config": cfg.to_dict(), "physics_steps": last["real_steps_total"],
+                "imagined_steps": last["imagined_steps_total"], "mujoco": last["mujoco"],
+                "world_model": last["world_model"], "exploitation_gap": last["exploitation_gap"],
+                "ratio_to_mujoco_ppo": ratio, "wall_s": time.perf_counter() - t1,
+                "rounds": [{k: r[k] for k in ("round", "real_steps_total", "mujoco", "world_model", "exploitation_gap",
+                                              "data_disagreement", "halt_uncertainty")} for r in log["rounds"]]}
             print(f"  {name}: MuJoCo {last['mujoco']['success_rate']['mean']:.0%}, ratio {ratio:.2f}, gap "
                   f"{last['exploitation_gap']['mean']:+.0f}", flush=True)
-        w["wall_s"] = time.perf_counter() - t0
+        w |= {"wall_s": time.perf_counter() - t0, "args": vars(args), "machine": {
+            "cpus": os.cpu_count(), "platform": platform.platform(), "torch": torch.__version__,
+            "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None}}
         print_table(world, w)
-    res |= {"args": vars(args), "machine": {
-        "cpus": os.cpu_count(), "platform": platform.platform(), "torch": torch.__version__,
-        "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None}}
-    RESULTS.mkdir(exist_ok=True)
-    path.write_text(json.dumps(res, indent=1, default=float) + "\n")
-    print(f"wrote {path}")
+        # one world at a time, re-read first: runs for different worlds may share the file
+        res = json.loads(path.read_text()) if path.is_file() else {}
+        if res.get("benchmark") != "imagination_transfer":
+            res = {"benchmark": "imagination_transfer", "worlds": {}}
+        res["worlds"][world] = w
+        RESULTS.mkdir(exist_ok=True)
+        path.write_text(json.dumps(res, indent=1, default=float) + "\n")
+        print(f"wrote {path}")
 
 
 def ci(c: dict, scale: float = 100) -> str:

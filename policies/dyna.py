@@ -27,6 +27,7 @@ import json
 import os
 import time
 from dataclasses import asdict, dataclass, fields, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +55,8 @@ class DynaConfig:
     branch: bool = arg(True, "imagined episodes start at any real step so far (MBPO), else at physics resets")
     branch_steps: int = arg(20, "imagined episode length when branching")
     uncertainty_penalty: float = arg(0.0, "MOPO: reward minus this x the members' disagreement")
-    halt_uncertainty: float | None = arg(None, "MOReL: truncate an imagined episode past this disagreement")
+    halt_uncertainty: float | str | None = arg(None, "MOReL: truncate an imagined episode past this disagreement; "
+                                                     "'data': past the largest one-step disagreement on the real steps")
     num_envs: int = arg(64, "imagined envs stepped together")
     lr: float | None = arg(None, "PPO learning rate (none: PPOConfig.lr)")
     eval_episodes: int = arg(30, "episodes per backend measuring each round's policy")
@@ -73,8 +75,9 @@ class DynaConfig:
             raise ValueError(f"state_steps must be >= 0, got {self.state_steps}")
         if not np.isfinite(self.uncertainty_penalty) or self.uncertainty_penalty < 0:
             raise ValueError(f"uncertainty_penalty must be a finite number >= 0, got {self.uncertainty_penalty}")
-        if self.halt_uncertainty is not None and not self.halt_uncertainty > 0:
-            raise ValueError(f"halt_uncertainty must be > 0 (or None), got {self.halt_uncertainty}")
+        h = self.halt_uncertainty
+        if h is not None and h != "data" and not (isinstance(h, (int, float)) and h > 0):
+            raise ValueError(f"halt_uncertainty must be > 0, 'data' or None, got {h!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -105,8 +108,17 @@ class SampledPolicy:
         return None
 
 
+def initial_policy(name: str, world: str, seed: int):
+    """Round 0's policy for the episode of `seed`, drawn as dataset collection draws it: `mix` picks one
+    policy per episode, and an expert's skill is uniform in [0, 1]."""
+    from cosmos_sim.policies.registry import make_policy
+
+    return make_policy(name, world, seed=seed, skill=float(np.random.default_rng([seed, 3]).uniform(0.0, 1.0)))
+
+
 def collect_real(world: str, policy, steps: int, seed: int) -> dict[str, np.ndarray]:
-    """Whole MuJoCo episodes (seeds `seed`, `seed`+1, ...) until at least `steps` steps: flat states
+    """Whole MuJoCo episodes (seeds `seed`, `seed`+1, ...) until at least `steps` steps, acted by `policy`
+    (a Policy, or a function of the episode's seed giving one, as `mix` draws per episode): flat states
     [E + steps', S], actions [steps', A] and `offsets` [E + 1] (episode e's actions are
     offsets[e]:offsets[e+1]; its states the same range shifted by e)."""
     from cosmos_sim.envs.physics_env import PhysicsEnv
@@ -116,7 +128,7 @@ def collect_real(world: str, policy, steps: int, seed: int) -> dict[str, np.ndar
     states, actions, n, i = [], [], 0, 0
     try:
         while n < steps:
-            ep = run_episode(env, policy, seed + i)
+            ep = run_episode(env, policy(seed + i) if callable(policy) else policy, seed + i)
             states.append(ep.observations["state"].astype(np.float32))
             actions.append(np.clip(ep.actions, -1, 1).astype(np.float32))
             n += len(actions[-1])
@@ -186,6 +198,20 @@ def fit_round_model(config: DynaConfig, model, rounds: list[dict], seed: int, de
     return model.with_state_head(head.to(model.device).eval())
 
 
+@torch.no_grad()
+def data_disagreement(model, rounds: list[dict]) -> dict:
+    """The ensemble's one-step disagreement on the real steps (as `info["uncertainty"]` measures it): the
+    scale against which a penalty or a halting threshold means something."""
+    head = model.state_head
+    if getattr(head, "members", 1) < 2:
+        return {}
+    s = model.normalize_state(torch.from_numpy(np.concatenate([r["states"] for r in rounds])))[:-1][
+        torch.from_numpy(_step_mask(rounds))]
+    a = torch.from_numpy(np.concatenate([r["actions"] for r in rounds]))
+    u = head.forward_members(s.to(model.device), a.to(model.device)).std(0).mean(-1).cpu().numpy()
+    return {"median": float(np.median(u)), "p99": float(np.percentile(u, 99)), "max": float(u.max())}
+
+
 def _step_mask(rounds: list[dict]) -> np.ndarray:
     """Over the concatenated states, True where state i -> i + 1 is a step of one episode."""
     masks = []
@@ -219,7 +245,6 @@ def run_dyna(config: DynaConfig, model: Any, out: str | os.PathLike, device: str
     from cosmos_sim.evaluation.compare import load_checked_model
     from cosmos_sim.fileio import atomic_write_bytes, atomic_write_json
     from cosmos_sim.policies.ppo import PPOConfig, train_ppo
-    from cosmos_sim.policies.registry import make_policy
     from cosmos_sim.policies.saved import FILE, load_policy
     from cosmos_sim.training.checkpoint import read_checkpoint, write_checkpoint
     from cosmos_sim.world_model import WorldModel
@@ -249,9 +274,10 @@ def run_dyna(config: DynaConfig, model: Any, out: str | os.PathLike, device: str
         rdir = out / f"round_{r}"
         seed = config.seed * 1000 + r
         if net is None:
-            actor = make_policy(config.initial_policy, config.world, seed=seed)
+            actor, collected_by = partial(initial_policy, config.initial_policy, config.world), config.initial_policy
         else:
             actor = SampledPolicy(net.cpu(), torch.Generator().manual_seed(seed))
+            collected_by = actor.name
         real = collect_real(config.world, actor, config.real_steps, COLLECT_SEED + config.seed * 100_000 + r * 1000)
         write_checkpoint(rdir / "real.safetensors", {k: torch.from_numpy(v) for k, v in real.items()},
                          {"kind": "dyna_real_steps", "world": config.world, "round": r})
@@ -260,9 +286,10 @@ def run_dyna(config: DynaConfig, model: Any, out: str | os.PathLike, device: str
         model = fit_round_model(config, model, rounds, seed, dev, progress)
         model.save(rdir)
         t_fit = time.perf_counter() - t0 - t_collect
+        u_data = data_disagreement(model, rounds)
+        halt = u_data.get("max") if config.halt_uncertainty == "data" else config.halt_uncertainty
         kw: dict = {"backend": "world_model", "model": model, "obs_mode": "state", "array_type": "torch",
-                    "device": dev, "uncertainty_penalty": config.uncertainty_penalty,
-                    "halt_uncertainty": config.halt_uncertainty}
+                    "device": dev, "uncertainty_penalty": config.uncertainty_penalty, "halt_uncertainty": halt}
         if config.branch:
             all_states = np.concatenate([x["states"] for x in rounds])
             kw |= {"reset_source": RecordedStates(all_states, get_world(config.world), model.image_size),
@@ -280,7 +307,8 @@ def run_dyna(config: DynaConfig, model: Any, out: str | os.PathLike, device: str
         rec = {"round": r, "real_steps": int(len(real["actions"])),
                "real_steps_total": prev["real_steps_total"] + int(len(real["actions"])),
                "imagined_steps": res["steps"], "imagined_steps_total": prev["imagined_steps_total"] + res["steps"],
-               "collected_by": getattr(actor, "name", str(actor)), **ev,
+               "collected_by": collected_by, "data_disagreement": u_data,
+               "halt_uncertainty": halt, **ev,
                "seconds": {"collect": t_collect, "fit_state_model": t_fit, "ppo": t_ppo,
                            "evaluate": time.perf_counter() - t0 - t_collect - t_fit - t_ppo}}
         record["rounds"].append(rec)

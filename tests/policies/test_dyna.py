@@ -11,7 +11,7 @@ from cosmos_sim.policies import dyna
 from cosmos_sim.policies.dyna import DynaConfig, RecordedStates, run_dyna
 
 TINY = dict(world="push", rounds=2, real_steps=150, imagined_steps=1024, num_envs=8, state_steps=20,
-            eval_episodes=2)
+            eval_episodes=2, halt_uncertainty="data")
 
 
 def test_two_rounds_run_log_plot_and_resume_after_a_kill(tiny_world_model, tmp_path, monkeypatch):
@@ -28,7 +28,8 @@ def test_two_rounds_run_log_plot_and_resume_after_a_kill(tiny_world_model, tmp_p
     assert r1["real_steps_total"] == r0["real_steps"] + r1["real_steps"] >= 2 * TINY["real_steps"]
     assert r1["imagined_steps_total"] == 2 * r0["imagined_steps"]
     for r in (r0, r1):
-        assert set(r) >= {"mujoco", "world_model", "exploitation_gap", "seconds"}
+        assert set(r) >= {"mujoco", "world_model", "exploitation_gap", "seconds", "data_disagreement"}
+        assert 0 < r["data_disagreement"]["median"] <= r["data_disagreement"]["max"] == r["halt_uncertainty"]
         assert r["exploitation_gap"]["mean"] == pytest.approx(
             100 * (r["world_model"]["success_rate"]["mean"] - r["mujoco"]["success_rate"]["mean"]))
 
@@ -86,6 +87,9 @@ def test_config_rejects_bad_values():
         DynaConfig(uncertainty_penalty=-1.0)
     with pytest.raises(ValueError, match="halt_uncertainty"):
         DynaConfig(halt_uncertainty=0.0)
+    with pytest.raises(ValueError, match="halt_uncertainty"):
+        DynaConfig(halt_uncertainty="max")
+    assert DynaConfig(halt_uncertainty="data").halt_uncertainty == "data"
     with pytest.raises(ValueError, match="rounds"):
         DynaConfig(rounds=0)
 
