@@ -45,9 +45,10 @@ COLLECT_SEED = 5_000_000  # the rounds' physics episodes use seeds from here (ev
 class DynaConfig:
     world: str = arg("push", "world name")
     rounds: int = arg(4, "rounds of collect -> refit -> imagine")
-    real_steps: int = arg(5000, "physics steps collected per round (whole episodes, at least this many)")
-    initial_policy: str = arg("explore", "who collects round 0's steps (a policy name; later rounds: the PPO policy)")
-    imagined_steps: int = arg(100_000, "PPO env steps in the learned world per round")
+    real_steps: int = arg(15_000, "physics steps collected per round (whole episodes, at least this many)")
+    initial_policy: str = arg("mix", "who collects round 0's steps (a policy name, drawn per episode as datasets "
+                                     "are collected; later rounds: the PPO policy)")
+    imagined_steps: int = arg(200_000, "PPO env steps in the learned world per round")
     members: int = arg(5, "state-model ensemble members (fresh_state_model)")
     state_steps: int = arg(1500, "state-model updates per round, on every real step so far")
     state_horizon: int = 6  # the state model learns from its own rollouts this long

@@ -21,14 +21,15 @@ class PolicyTrainConfig:
     model: str = arg("pretrained", "ppo on world_model: the world model run or file, or 'pretrained' (shipped)")
     data: str | None = arg(None, "bc: dataset directory (from cosmos-sim collect)")
     obs_mode: str = arg("state", "what the policy sees: state, pixels or both")
-    num_envs: int = arg(16, "ppo: parallel envs")
+    num_envs: int | None = arg(None, "ppo: parallel envs (none: 16; with --dyna-rounds, DynaConfig.num_envs)")
     steps: int | None = arg(None, "ppo: total env steps; bc: optimizer steps (none: PPOConfig.total_steps, "
                                   "BCConfig.steps)")
     lr: float | None = arg(None, "learning rate (none: PPOConfig.lr, BCConfig.lr)")
     seed: int = arg(0, "seed of the networks, data order and envs")
     dyna_rounds: int = arg(0, "ppo on world_model: rounds of collect -> refit the state model -> imagine "
                               "(policies/dyna.py); --steps is then the imagined steps per round")
-    real_steps: int = arg(5000, "with --dyna-rounds: MuJoCo steps collected per round")
+    real_steps: int | None = arg(None, "with --dyna-rounds: MuJoCo steps collected per round (none: "
+                                       "DynaConfig.real_steps)")
     uncertainty_penalty: float = arg(0.0, "ppo on world_model: reward minus this x the ensemble's disagreement")
     halt_uncertainty: float | None = arg(None, "ppo on world_model: truncate episodes past this disagreement")
     device: str | None = arg(None, "cpu or cuda (none: cuda when available)")
@@ -73,7 +74,8 @@ def train_policy(config: PolicyTrainConfig, out: str | Path, progress: bool = Tr
     if c.dyna_rounds:
         from cosmos_sim.policies.dyna import DynaConfig, run_dyna
 
-        d = DynaConfig(world=c.world, rounds=c.dyna_rounds, real_steps=c.real_steps, num_envs=c.num_envs,
+        d = DynaConfig(world=c.world, rounds=c.dyna_rounds, real_steps=c.real_steps or DynaConfig.real_steps,
+                       num_envs=c.num_envs or DynaConfig.num_envs,
                        imagined_steps=c.steps or DynaConfig.imagined_steps, lr=c.lr, seed=c.seed,
                        uncertainty_penalty=c.uncertainty_penalty, halt_uncertainty=c.halt_uncertainty)
         r = run_dyna(d, c.model, out, device=c.device, progress=progress, log=print if progress else lambda m: None)
@@ -96,7 +98,7 @@ def train_policy(config: PolicyTrainConfig, out: str | Path, progress: bool = Tr
         kw |= {"model": load_checked_model(c.model, c.world, c.device), "array_type": "torch", "device": c.device,
                "uncertainty_penalty": c.uncertainty_penalty, "halt_uncertainty": c.halt_uncertainty}
     ppo = PPOConfig(total_steps=c.steps or PPOConfig.total_steps, lr=c.lr or PPOConfig.lr, seed=c.seed)
-    envs = gym.make_vec(env_id(c.world), num_envs=c.num_envs, **kw)
+    envs = gym.make_vec(env_id(c.world), num_envs=c.num_envs or 16, **kw)
     try:
         r = train_ppo(envs, ppo, c.obs_mode, out=out, world=c.world, device=c.device, progress=progress)
     finally:

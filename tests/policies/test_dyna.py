@@ -24,7 +24,7 @@ def test_two_rounds_run_log_plot_and_resume_after_a_kill(tiny_world_model, tmp_p
     assert (tmp_path / "ref" / "policy.safetensors").is_file()
     log = json.loads((tmp_path / "ref" / "dyna_log.json").read_text())
     r0, r1 = log["rounds"]
-    assert r0["collected_by"] == "explore" and r1["collected_by"].startswith("ppo")
+    assert r0["collected_by"] == "mix" and r1["collected_by"].startswith("ppo")
     assert r1["real_steps_total"] == r0["real_steps"] + r1["real_steps"] >= 2 * TINY["real_steps"]
     assert r1["imagined_steps_total"] == 2 * r0["imagined_steps"]
     for r in (r0, r1):
