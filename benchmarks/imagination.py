@@ -113,7 +113,10 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--out", default=str(ROOT / ".runs" / "imagination"))
+    ap.add_argument("--table", action="store_true", help="print the saved results as markdown tables and stop")
     args = ap.parse_args()
+    if args.table:
+        return markdown_tables(RESULTS / f"imagination_{args.device}.json")
     os.environ.setdefault("MUJOCO_GL", "egl")
     import cosmos_sim  # noqa: F401
     from cosmos_sim.policies.dyna import DynaConfig, run_dyna
@@ -133,10 +136,13 @@ def main() -> None:
         for name in filter(None, args.variants.split(",")):
             cfg = DynaConfig(**variant_config(name, world, budget, steps, args))
             t1 = time.perf_counter()
-            log = run_dyna(cfg, "pretrained", out / world / f"{name}_b{budget}", device=args.device, progress=False)
+            data = "" if args.initial_policy == "mix" else f"_{args.initial_policy}"
+            log = run_dyna(cfg, "pretrained", out / world / f"{name}{data}_b{budget}", device=args.device,
+                           progress=False)
             last = log["rounds"][-1]
             ratio = last["mujoco"]["success_rate"]["mean"] / max(base["success_at_needed"]["mean"], 1e-9)
-            w["variants"][name] = {
+            key = name if args.initial_policy == "mix" else f"{name} ({args.initial_policy} data)"
+            w["variants"][key] = {
                 "config": cfg.to_dict(), "physics_steps": last["real_steps_total"],
                 "imagined_steps": last["imagined_steps_total"], "mujoco": last["mujoco"],
                 "world_model": last["world_model"], "exploitation_gap": last["exploitation_gap"],
@@ -153,6 +159,7 @@ def main() -> None:
         res = json.loads(path.read_text()) if path.is_file() else {}
         if res.get("benchmark") != "imagination_transfer":
             res = {"benchmark": "imagination_transfer", "worlds": {}}
+        w["variants"] = {**res["worlds"].get(world, {}).get("variants", {}), **w["variants"]}  # keep other runs
         res["worlds"][world] = w
         RESULTS.mkdir(exist_ok=True)
         path.write_text(json.dumps(res, indent=1, default=float) + "\n")
@@ -174,6 +181,23 @@ def print_table(world: str, w: dict) -> None:
         print(f"{name:>9} {r['physics_steps']:>14} {r['imagined_steps']:>9} {ci(r['mujoco']['success_rate']):>17} "
               f"{ci(r['world_model']['success_rate']):>13} {r['ratio_to_mujoco_ppo']:>6.2f} "
               f"{g['mean']:>+5.0f} [{g['lo']:+.0f}, {g['hi']:+.0f}]")
+
+
+def markdown_tables(path: Path) -> None:
+    res = json.loads(path.read_text())
+    for world, w in res["worlds"].items():
+        b = w["mujoco_ppo"]
+        print(f"\n{world.capitalize()}: MuJoCo PPO reaches {ci(b['success_at_needed'])} % after {b['steps_needed']:,} "
+              f"steps (best {100 * b['best_success']:.0f} %); budget {w['budget_steps']:,} physics steps "
+              f"({w['budget_fraction']:.0%}).\n")
+        print("| variant | physics steps | imagined steps | MuJoCo success % | learned success % | × MuJoCo PPO | "
+              "gap, points |")
+        print("|---|---:|---:|---:|---:|---:|---:|")
+        for name, r in w["variants"].items():
+            g = r["exploitation_gap"]
+            print(f"| {name} | {r['physics_steps']:,} | {r['imagined_steps']:,} | {ci(r['mujoco']['success_rate'])} | "
+                  f"{ci(r['world_model']['success_rate'])} | {r['ratio_to_mujoco_ppo']:.2f} | "
+                  f"{g['mean']:+.0f} [{g['lo']:+.0f}, {g['hi']:+.0f}] |")
 
 
 if __name__ == "__main__":

@@ -154,8 +154,8 @@ STAGE_ARGS = (flag("--data", required=True, help="dataset directory (from cosmos
               *TRAIN_ARGS)
 STATE_MODEL = (flag("--state-model", choices=("mlp", "objects"), default="mlp",
                     help="objects: over like objects (Drop)"),
-               flag("--state-members", type=positive_int, default=1, help="mlp: an ensemble of K state models; K > 1 "
-                    "reports their disagreement as info['uncertainty'] (default: 1)"))
+               flag("--state-members", type=positive_int, default=None, help="an ensemble of K state models, whose "
+                    "disagreement is info['uncertainty'] (default: 5 for mlp, 1 for objects)"))
 POLICY = "cosmos_sim.policies.train:PolicyTrainConfig"
 POLICY_FLAGS = ("algo", "world", "backend", "model", "data", "obs_mode", "num_envs", "steps", "lr", "seed", "device",
                 "dyna_rounds", "real_steps", "uncertainty_penalty", "halt_uncertainty")

@@ -123,6 +123,7 @@ def fit_state_model(head: StateHead, windows: dict[str, torch.Tensor], steps: in
 
 
 STATE_MODELS = ("mlp", "objects")
+DEFAULT_MEMBERS = 5  # a new MLP state model is an ensemble: it reports its uncertainty
 
 
 def state_model_slots(state_model: str, world) -> list[list[int]] | None:
@@ -186,7 +187,7 @@ def train_dynamics(data_dir: str | os.PathLike, tokenizer_path: str | os.PathLik
                    overrides: dict | None = None, resume: bool = False, device: str | None = None,
                    progress: bool = True, evaluate=None, state_steps: int | None = None,
                    state_horizon: int = 6, state_episodes: int = 0, state_model: str = "mlp",
-                   state_members: int = 1) -> dict:
+                   state_members: int | None = None) -> dict:
     """Returns the trainer's result plus `world_model` (path of the exported file).
 
     `state_episodes`: extra episodes of states alone (nothing rendered, so cheap: `collect_states` with
@@ -198,7 +199,8 @@ def train_dynamics(data_dir: str | os.PathLike, tokenizer_path: str | os.PathLik
     `state_model`: "mlp" (one network over the whole state) or "objects" (an interaction network
     over the world's like objects, `object_slots`; for worlds of several objects such as Drop).
     `state_members`: K > 1 trains an ensemble of K MLP state models on bootstrapped batches; the learned
-    env then reports their disagreement as `info["uncertainty"]`.
+    env then reports their disagreement as `info["uncertainty"]`. None: DEFAULT_MEMBERS for the MLP (five
+    predict as well as one wide MLP: docs/benchmarks.md), one for the object-centric model.
     """
     data_dir, out = Path(data_dir), Path(out)
     train_config = train_config or TrainConfig()
@@ -207,6 +209,8 @@ def train_dynamics(data_dir: str | os.PathLike, tokenizer_path: str | os.PathLik
 
     world = get_world(episodes.world)
     slots = state_model_slots(state_model, world)
+    if state_members is None:
+        state_members = 1 if slots else DEFAULT_MEMBERS
     tok_path = resolve_checkpoint(tokenizer_path)
     tokenizer = CausalVideoTokenizer.load(tok_path)
     if tokenizer.config.image_size != episodes.spec.image_size[0]:

@@ -41,8 +41,11 @@ def test_members_differ_and_disagree_more_off_the_data():
 
 
 def test_ensemble_save_load_and_single_member_files(tiny_world_model, tmp_path):
-    m = WorldModel.load(tiny_world_model[0])
-    assert m.state_head.members == 1 and "members" not in m.state_head.config  # old files: one member
+    from cosmos_sim.zoo import pretrained_path
+
+    assert WorldModel.load(tiny_world_model[0]).state_head.members == 5  # new MLP state models: five members
+    m = WorldModel.load(pretrained_path("push"))  # one member, saved as before ensembles existed
+    assert m.state_head.members == 1 and "members" not in m.state_head.config
     ens = with_ensemble(m)
     path = ens.save(tmp_path / "ens.safetensors")
     back = WorldModel.load(path)

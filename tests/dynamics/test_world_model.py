@@ -24,7 +24,8 @@ def trained(tmp_path_factory):
     train_tokenizer(root / "data", root / "tok", preset("tiny", 32), TrainConfig(steps=15, batch_size=4),
                     progress=False)
     result = train_dynamics(root / "data", root / "tok", root / "dyn", "deterministic", "tiny",
-                            TrainConfig(steps=40, batch_size=8, lr=3e-3, warmup_steps=2), progress=False)
+                            TrainConfig(steps=40, batch_size=8, lr=3e-3, warmup_steps=2), progress=False,
+                            state_members=1)  # the single MLP (the shipped models' kind); ensembles: test_ensemble
     return root, result
 
 
