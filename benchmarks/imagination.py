@@ -15,6 +15,7 @@ Per world:
    halting   + episodes truncated where the disagreement passes tau (MOReL)
    branched  + short imagined episodes branched from the recorded real steps (MBPO)
    dyna      branched, over `--rounds` rounds, each collecting its share of the budget with the policy
+   dyna-resets  the same rounds, imagined episodes from physics resets (not branched)
 3. Each policy evaluated over `--episodes` held-out seeds (1000..) in MuJoCo and in its learned world: success
    with 95 % intervals, the ratio to MuJoCo PPO's success and the exploitation gap (learned minus MuJoCo,
    paired by seed).
@@ -34,7 +35,7 @@ import torch
 
 ROOT = Path(__file__).parent
 RESULTS = ROOT / "results"
-VARIANTS = ("none", "penalty", "halting", "branched", "dyna")
+VARIANTS = ("none", "penalty", "halting", "branched", "dyna", "dyna-resets")
 MUJOCO_STEPS = {"push": 600_000, "reach": 200_000}
 
 
@@ -52,8 +53,8 @@ def variant_config(name: str, world: str, budget: int, imagined: int, args) -> d
         return one | {"halt_uncertainty": args.halt if args.halt == "data" else float(args.halt)}
     if name == "branched":
         return one | {"branch": True}
-    if name == "dyna":
-        return one | {"branch": True, "rounds": args.rounds, "real_steps": budget // args.rounds,
+    if name in ("dyna", "dyna-resets"):
+        return one | {"branch": name == "dyna", "rounds": args.rounds, "real_steps": budget // args.rounds,
                       "imagined_steps": imagined // args.rounds}
     raise ValueError(f"unknown variant {name!r}; choose from {VARIANTS}")
 

@@ -264,11 +264,12 @@ def run_dyna(config: DynaConfig, model: Any, out: str | os.PathLike, device: str
     done = len(record["rounds"])
     rounds = [{k: v.numpy() for k, v in read_checkpoint(out / f"round_{r}" / "real.safetensors")[0].items()}
               for r in range(done)]
-    net = None
+    net, return_norm = None, None
     if done:
         log(f"resuming after round {done - 1} of {config.rounds}")
         model = WorldModel.load(out / f"round_{done - 1}", device=dev)
         net = load_policy(out / f"round_{done - 1}", world=config.world, obs_mode="state").net
+        return_norm = record["rounds"][-1]["return_norm"]
     ppo = PPOConfig(total_steps=config.imagined_steps, lr=config.lr or PPOConfig.lr, seed=config.seed)
     for r in range(done, config.rounds):
         t0 = time.perf_counter()
@@ -297,11 +298,13 @@ def run_dyna(config: DynaConfig, model: Any, out: str | os.PathLike, device: str
                    "max_episode_steps": config.branch_steps}
         envs = gym.make_vec(env_id(config.world), num_envs=config.num_envs, **kw)
         try:
+            # one PPO run in parts: the learning rate anneals once over all rounds, the reward scale carries on
             res = train_ppo(envs, replace(ppo, seed=seed), "state", out=rdir, world=config.world, device=dev,
-                            progress=progress, init=net)
+                            progress=progress, init=net, schedule=(r / config.rounds, (r + 1) / config.rounds),
+                            return_norm=return_norm)
         finally:
             envs.close()
-        net = res["policy"].net
+        net, return_norm = res["policy"].net, res["return_norm"]
         t_ppo = time.perf_counter() - t0 - t_collect - t_fit
         ev = _evaluate(config, model, rdir / FILE, dev)
         prev = record["rounds"][-1] if record["rounds"] else {"real_steps_total": 0, "imagined_steps_total": 0}
@@ -309,7 +312,7 @@ def run_dyna(config: DynaConfig, model: Any, out: str | os.PathLike, device: str
                "real_steps_total": prev["real_steps_total"] + int(len(real["actions"])),
                "imagined_steps": res["steps"], "imagined_steps_total": prev["imagined_steps_total"] + res["steps"],
                "collected_by": collected_by, "data_disagreement": u_data,
-               "halt_uncertainty": halt, **ev,
+               "halt_uncertainty": halt, "return_norm": return_norm, **ev,
                "seconds": {"collect": t_collect, "fit_state_model": t_fit, "ppo": t_ppo,
                            "evaluate": time.perf_counter() - t0 - t_collect - t_fit - t_ppo}}
         record["rounds"].append(rec)

@@ -214,11 +214,15 @@ def _net_config(envs: VectorEnv, obs_mode: str, config: PPOConfig) -> dict:
 
 def train_ppo(envs: VectorEnv, config: PPOConfig, obs_mode: str, out: str | Path | None = None,
               world: str | None = None, device: str | torch.device | None = None, progress: bool = True,
-              log=None, init: ActorCritic | None = None, save_every: int | None = None) -> dict:
+              log=None, init: ActorCritic | None = None, save_every: int | None = None,
+              schedule: tuple[float, float] = (0.0, 1.0), return_norm: dict | None = None) -> dict:
     """Train an ActorCritic on `envs`; returns episode statistics, the policy and, with `out`, its path.
 
     `init`: a network to continue from (its weights and state normalizer; the Dyna loop trains one policy
-    over several rounds), else a fresh one. `save_every=K` (with `out`) also saves the policy every K env
+    over several rounds), else a fresh one; `schedule=(a, b)`: this call covers that part of one learning
+    rate anneal (the Dyna loop splits one anneal over its rounds), and `return_norm` (a previous result's)
+    continues its reward scale, so a run continued in parts learns as one run would.
+    `save_every=K` (with `out`) also saves the policy every K env
     steps as `out/checkpoints/step_<steps>/policy.safetensors`: a ladder of policies along one run.
     `log(metrics: dict)` is called once per iteration. The result holds `episode_returns` and
     `episode_lengths` of every finished episode in order, `steps` (env steps taken), `wall_s`,
@@ -269,6 +273,9 @@ def train_ppo(envs: VectorEnv, config: PPOConfig, obs_mode: str, out: str | Path
     if config.norm_obs and "state" in obs:
         net.state_norm.update(obs["state"])
     ret_norm = RunningNorm(1).to(device)  # of the discounted return, for reward scaling
+    if return_norm is not None:
+        ret_norm.load_state_dict({k: torch.as_tensor(return_norm[k], dtype=torch.float32, device=device).reshape(
+            v.shape) for k, v in ret_norm.state_dict().items()})
     disc_ret = torch.zeros(N, device=device)
     obs_buf = {k: torch.zeros((T, *v.shape), dtype=v.dtype, device=device) for k, v in obs.items()}
     actions = torch.zeros((T, N, net_config["action_dim"]), device=device)
@@ -286,7 +293,7 @@ def train_ppo(envs: VectorEnv, config: PPOConfig, obs_mode: str, out: str | Path
     start = time.perf_counter()
     bar = tqdm(total=iterations * N * T, desc="ppo", unit="step", disable=not progress)
     for it in range(iterations):
-        lr = config.lr * (1.0 - it / iterations)
+        lr = config.lr * (1.0 - (schedule[0] + (schedule[1] - schedule[0]) * it / iterations))
         for group in optimizer.param_groups:
             group["lr"] = lr
 
@@ -394,7 +401,9 @@ def train_ppo(envs: VectorEnv, config: PPOConfig, obs_mode: str, out: str | Path
     wall = time.perf_counter() - start
     result: dict[str, Any] = {"episode_returns": episode_returns, "episode_lengths": episode_lengths,
                               "steps": iterations * N * T, "iterations": iterations, "wall_s": wall,
-                              "history": history, "net_config": net_config, "policy_path": None}
+                              "history": history, "net_config": net_config, "policy_path": None,
+                              "return_norm": {k: v.cpu().reshape(-1).tolist()
+                                              for k, v in ret_norm.state_dict().items()}}
     if out is not None:
         tail = episode_returns[-max(N, 20):]
         path = save_policy(Path(out), net, KIND, net_config, world, obs_mode,
