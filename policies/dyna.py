@@ -53,7 +53,8 @@ class DynaConfig:
     state_steps: int = arg(1500, "state-model updates per round, on every real step so far")
     state_horizon: int = 6  # the state model learns from its own rollouts this long
     fresh_state_model: bool = arg(True, "learn the state model from the loop's physics steps only")
-    branch: bool = arg(True, "imagined episodes start at any real step so far (MBPO), else at physics resets")
+    branch: bool = arg(False, "imagined episodes start at any real step so far (MBPO), else at physics resets "
+                              "(measured better on Push: docs/benchmarks.md)")
     branch_steps: int = arg(20, "imagined episode length when branching")
     uncertainty_penalty: float = arg(0.0, "MOPO: reward minus this x the members' disagreement")
     halt_uncertainty: float | str | None = arg(None, "MOReL: truncate an imagined episode past this disagreement; "
@@ -269,7 +270,7 @@ def run_dyna(config: DynaConfig, model: Any, out: str | os.PathLike, device: str
         log(f"resuming after round {done - 1} of {config.rounds}")
         model = WorldModel.load(out / f"round_{done - 1}", device=dev)
         net = load_policy(out / f"round_{done - 1}", world=config.world, obs_mode="state").net
-        return_norm = record["rounds"][-1]["return_norm"]
+        return_norm = record["rounds"][-1].get("return_norm")
     ppo = PPOConfig(total_steps=config.imagined_steps, lr=config.lr or PPOConfig.lr, seed=config.seed)
     for r in range(done, config.rounds):
         t0 = time.perf_counter()

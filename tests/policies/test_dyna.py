@@ -11,7 +11,7 @@ from cosmos_sim.policies import dyna
 from cosmos_sim.policies.dyna import DynaConfig, RecordedStates, run_dyna
 
 TINY = dict(world="push", rounds=2, real_steps=150, imagined_steps=1024, num_envs=8, state_steps=20,
-            eval_episodes=2, halt_uncertainty="data")
+            eval_episodes=2, halt_uncertainty="data", branch=True)
 
 
 def test_two_rounds_run_log_plot_and_resume_after_a_kill(tiny_world_model, tmp_path, monkeypatch):
