@@ -194,7 +194,8 @@ def markdown_tables(path: Path) -> None:
         print("| variant | physics steps | imagined steps | MuJoCo success % | learned success % | × MuJoCo PPO | "
               "gap, points |")
         print("|---|---:|---:|---:|---:|---:|---:|")
-        for name, r in w["variants"].items():
+        order = {v: i for i, v in enumerate(VARIANTS)}
+        for name, r in sorted(w["variants"].items(), key=lambda kv: ("(" in kv[0], order.get(kv[0].split()[0], 99))):
             g = r["exploitation_gap"]
             print(f"| {name} | {r['physics_steps']:,} | {r['imagined_steps']:,} | {ci(r['mujoco']['success_rate'])} | "
                   f"{ci(r['world_model']['success_rate'])} | {r['ratio_to_mujoco_ppo']:.2f} | "
