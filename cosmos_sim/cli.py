@@ -158,7 +158,7 @@ STATE_MODEL = (flag("--state-model", choices=("mlp", "objects"), default="mlp",
                     "disagreement is info['uncertainty'] (default: 5 for mlp, 1 for objects)"))
 POLICY = "cosmos_sim.policies.train:PolicyTrainConfig"
 POLICY_FLAGS = ("algo", "world", "backend", "model", "data", "obs_mode", "num_envs", "steps", "lr", "seed", "device",
-                "dyna_rounds", "real_steps", "uncertainty_penalty", "halt_uncertainty")
+                "save_every", "dyna_rounds", "real_steps", "uncertainty_penalty", "halt_uncertainty")
 
 
 def _train_config(args: argparse.Namespace):

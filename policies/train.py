@@ -26,6 +26,8 @@ class PolicyTrainConfig:
                                   "BCConfig.steps)")
     lr: float | None = arg(None, "learning rate (none: PPOConfig.lr, BCConfig.lr)")
     seed: int = arg(0, "seed of the networks, data order and envs")
+    save_every: int | None = arg(None, "ppo: also save the policy every N env steps (OUT/checkpoints/step_*): "
+                                       "a ladder of policies along one run")
     dyna_rounds: int = arg(0, "ppo on world_model: rounds of collect -> refit the state model -> imagine "
                               "(policies/dyna.py); --steps is then the imagined steps per round")
     real_steps: int | None = arg(None, "with --dyna-rounds: MuJoCo steps collected per round (none: "
@@ -52,7 +54,9 @@ class PolicyTrainConfig:
                              f"world: they need --backend world_model, got --backend {self.backend}")
         if self.dyna_rounds < 0:
             raise ValueError(f"dyna_rounds must be >= 0, got {self.dyna_rounds}")
-        for name in ("num_envs", "steps", "real_steps"):
+        if self.save_every is not None and (self.algo != "ppo" or self.dyna_rounds):
+            raise ValueError("--save-every saves checkpoints along a plain PPO run (--algo ppo, no --dyna-rounds)")
+        for name in ("num_envs", "steps", "real_steps", "save_every"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
 
@@ -100,7 +104,8 @@ def train_policy(config: PolicyTrainConfig, out: str | Path, progress: bool = Tr
     ppo = PPOConfig(total_steps=c.steps or PPOConfig.total_steps, lr=c.lr or PPOConfig.lr, seed=c.seed)
     envs = gym.make_vec(env_id(c.world), num_envs=c.num_envs or 16, **kw)
     try:
-        r = train_ppo(envs, ppo, c.obs_mode, out=out, world=c.world, device=c.device, progress=progress)
+        r = train_ppo(envs, ppo, c.obs_mode, out=out, world=c.world, device=c.device, progress=progress,
+                      save_every=c.save_every)
     finally:
         envs.close()
     rets = r["episode_returns"]

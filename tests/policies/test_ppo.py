@@ -199,12 +199,18 @@ def test_cli_train_policy_ppo_on_world_model_then_evaluate(tiny_world_model, tmp
 
     out = tmp_path / "ppo"
     assert main(["train-policy", "--algo", "ppo", "--backend", "world_model", "--model", str(tiny_world_model[0]),
-                 "--num-envs", "4", "--steps", "1024", "--out", str(out), "--no-progress"]) == 0
+                 "--num-envs", "4", "--steps", "1024", "--save-every", "512", "--out", str(out), "--no-progress"]) == 0
     assert (out / "policy.safetensors").is_file()
+    ladder = sorted(p.name for p in (out / "checkpoints").iterdir())  # --save-every: policies along the run
+    assert ladder == ["step_000000512", "step_000001024"]
+    assert main(["evaluate", "--backend", "mujoco", "--policy", str(out / "checkpoints" / ladder[0]),
+                 "--episodes", "1"]) == 0
     assert main(["evaluate", "--backend", "mujoco", "--policy", str(out), "--episodes", "2"]) == 0
     assert str(out) in capsys.readouterr().out
     assert main(["train-policy", "--algo", "bc", "--out", str(tmp_path / "bc")]) == 1
     assert "--data" in capsys.readouterr().err
+    assert main(["train-policy", "--algo", "ppo", "--save-every", "0", "--out", str(tmp_path / "x")]) == 1
+    assert "save_every must be >= 1" in capsys.readouterr().err
 
 
 def test_saved_policy_in_a_dotted_run_directory(tmp_path):
