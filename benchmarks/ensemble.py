@@ -97,7 +97,7 @@ def main() -> None:
 
 def accuracy(args) -> None:
     from cosmos_sim.data.collect import CollectConfig, collect_states
-    from cosmos_sim.dynamics.train import fit_state_model, state_windows
+    from cosmos_sim.dynamics.train import fit_state_model, state_cache, state_windows, step_frames
     from cosmos_sim.world_model import StateHead, WorldModel
     from cosmos_sim.worlds import get_world
     from cosmos_sim.zoo import pretrained_path
@@ -112,16 +112,12 @@ def accuracy(args) -> None:
     print(f"collected {len(states)} episodes in {time.perf_counter() - t0:.0f} s", flush=True)
 
     def cache(eps):
-        s = torch.from_numpy(np.concatenate([states[e] for e in eps]))
-        lengths = torch.tensor([0] + [len(actions[e]) for e in eps])
-        a = torch.from_numpy(np.concatenate([actions[e] for e in eps]))
-        return {"states": base.normalize_state(s), "actions": a,
-                "frame_offsets": torch.cumsum(lengths + torch.tensor([0] + [1] * len(eps)), 0),
-                "step_offsets": torch.cumsum(lengths, 0)}
+        s = base.normalize_state(torch.from_numpy(np.concatenate([states[e] for e in eps])))
+        return state_cache(s, torch.from_numpy(np.concatenate([actions[e] for e in eps])),
+                           [len(actions[e]) for e in eps])
 
     train, test = cache(range(args.train_episodes)), cache(range(args.train_episodes, len(states)))
-    steps_idx = torch.cat([torch.arange(int(train["frame_offsets"][e]), int(train["frame_offsets"][e + 1]) - 1)
-                           for e in range(args.train_episodes)])
+    steps_idx = step_frames(train, list(range(args.train_episodes)))
     delta_scale = (train["states"][steps_idx + 1] - train["states"][steps_idx]).std(0).clamp_min(1e-4)
     windows = state_windows(train, list(range(args.train_episodes)), 6)
     test16 = state_windows(test, list(range(held)), 16)

@@ -141,19 +141,13 @@ def collect_real(world: str, policy, steps: int, seed: int) -> dict[str, np.ndar
             "offsets": np.cumsum([0] + [len(a) for a in actions]).astype(np.int64)}
 
 
-def _windows(rounds: list[dict[str, np.ndarray]], model, horizon: int) -> dict[str, torch.Tensor]:
-    from cosmos_sim.dynamics.train import state_windows
+def real_cache(rounds: list[dict[str, np.ndarray]], model) -> dict[str, torch.Tensor]:
+    """Every round's real steps as one cache of normalized states (`state_cache`), episode after episode."""
+    from cosmos_sim.dynamics.train import state_cache
 
-    s, a, so = [], [], [0]
-    for r in rounds:
-        s.append(torch.from_numpy(r["states"]))
-        a.append(torch.from_numpy(r["actions"]))
-        so += (so[-1] + r["offsets"][1:]).tolist()
-    lengths = torch.tensor(np.diff(so))
-    cache = {"states": model.normalize_state(torch.cat(s)), "actions": torch.cat(a),
-             "step_offsets": torch.tensor(so),
-             "frame_offsets": torch.cumsum(torch.cat([torch.zeros(1, dtype=torch.long), lengths + 1]), 0)}
-    return state_windows(cache, list(range(len(lengths))), horizon)
+    states = model.normalize_state(torch.from_numpy(np.concatenate([r["states"] for r in rounds])))
+    actions = torch.from_numpy(np.concatenate([r["actions"] for r in rounds]))
+    return state_cache(states, actions, [int(n) for r in rounds for n in np.diff(r["offsets"])])
 
 
 class RecordedStates:
@@ -173,9 +167,11 @@ class RecordedStates:
 # --- 3. one round ---------------------------------------------------------------------------------------
 def fit_round_model(config: DynaConfig, model, rounds: list[dict], seed: int, device: str, progress: bool):
     """The world model with its state model (re)fit on every round's real steps."""
-    from cosmos_sim.dynamics.train import fit_state_model
+    from cosmos_sim.dynamics.train import fit_state_model, state_windows, step_frames
     from cosmos_sim.world_model import StateHead
 
+    cache = real_cache(rounds, model)
+    episodes = list(range(len(cache["step_offsets"]) - 1))
     head = model.state_head
     if config.fresh_state_model and len(rounds) == 1:  # round 0: a new ensemble, scaled from the loop's data
         c = head.config
@@ -184,18 +180,15 @@ def fit_round_model(config: DynaConfig, model, rounds: list[dict], seed: int, de
                          c["hidden"], c["gate"], members=config.members)
         for part in ("trunk", "out"):  # the latent reader is not this loop's business: keep the model's
             getattr(head, part).load_state_dict(getattr(model.state_head, part).state_dict())
-        states = model.normalize_state(torch.from_numpy(np.concatenate([r["states"] for r in rounds])))
-        steps = torch.from_numpy(np.concatenate([r["states"][:-1] for r in rounds]))
-        nxt = torch.from_numpy(np.concatenate([r["states"][1:] for r in rounds]))
-        keep = torch.from_numpy(_step_mask(rounds))
-        delta = (model.normalize_state(nxt) - model.normalize_state(steps))[keep]
-        head.set_statistics({"delta_scale": delta.std(0).clamp_min(1e-4)}, states, torch.zeros(0))
+        steps = step_frames(cache, episodes)
+        delta = cache["states"][steps + 1] - cache["states"][steps]
+        head.set_statistics({"delta_scale": delta.std(0).clamp_min(1e-4)}, cache["states"], steps)
     else:
         import copy
 
         head = copy.deepcopy(head).requires_grad_(True)  # loaded or served models come frozen
     if config.state_steps:
-        fit_state_model(head, _windows(rounds, model, config.state_horizon), config.state_steps, seed=seed,
+        fit_state_model(head, state_windows(cache, episodes, config.state_horizon), config.state_steps, seed=seed,
                         device=device, progress=progress)
     return model.with_state_head(head.to(model.device).eval())
 
@@ -204,25 +197,16 @@ def fit_round_model(config: DynaConfig, model, rounds: list[dict], seed: int, de
 def data_disagreement(model, rounds: list[dict]) -> dict:
     """The ensemble's one-step disagreement on the real steps (as `info["uncertainty"]` measures it): the
     scale against which a penalty or a halting threshold means something."""
+    from cosmos_sim.dynamics.train import step_frames
+
     head = model.state_head
     if getattr(head, "members", 1) < 2:
         return {}
-    s = model.normalize_state(torch.from_numpy(np.concatenate([r["states"] for r in rounds])))[:-1][
-        torch.from_numpy(_step_mask(rounds))]
-    a = torch.from_numpy(np.concatenate([r["actions"] for r in rounds]))
-    u = head.forward_members(s.to(model.device), a.to(model.device)).std(0).mean(-1).cpu().numpy()
+    cache = real_cache(rounds, model)
+    steps = step_frames(cache, list(range(len(cache["step_offsets"]) - 1)))
+    s, a = cache["states"][steps].to(model.device), cache["actions"].to(model.device)
+    u = head.forward_members(s, a).std(0).mean(-1).cpu().numpy()
     return {"median": float(np.median(u)), "p99": float(np.percentile(u, 99)), "max": float(u.max())}
-
-
-def _step_mask(rounds: list[dict]) -> np.ndarray:
-    """Over the concatenated states, True where state i -> i + 1 is a step of one episode."""
-    masks = []
-    for r in rounds:
-        m = np.zeros(len(r["states"]) - 1, bool)
-        for e in range(len(r["offsets"]) - 1):
-            m[r["offsets"][e] + e: r["offsets"][e + 1] + e] = True
-        masks.append(np.concatenate([m, [False]]))
-    return np.concatenate(masks)[:-1]
 
 
 def _evaluate(config: DynaConfig, model, policy_path: Path, device: str) -> dict:

@@ -230,6 +230,8 @@ def train_ppo(envs: VectorEnv, config: PPOConfig, obs_mode: str, out: str | Path
     """
     from tqdm.auto import tqdm
 
+    if save_every is not None and (save_every < 1 or out is None):  # before any work
+        raise ValueError(f"save_every must be a positive number of steps and needs out=, got {save_every!r}")
     mode = envs.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)
     if mode not in (AutoresetMode.NEXT_STEP, AutoresetMode.NEXT_STEP.value):
         raise ValueError(f"train_ppo needs a vector env in NEXT_STEP autoreset mode, got {mode}")
@@ -254,8 +256,6 @@ def train_ppo(envs: VectorEnv, config: PPOConfig, obs_mode: str, out: str | Path
     def select(o: dict) -> dict[str, torch.Tensor]:
         return {k: to_t(o[k]) for k in keys}
 
-    if save_every is not None and (save_every < 1 or out is None):
-        raise ValueError(f"save_every must be a positive number of steps and needs out=, got {save_every!r}")
     if init is not None:
         shape_keys = ("obs_mode", "state_dim", "image_size", "action_dim")
         if any(init.config.get(k) != net_config[k] for k in shape_keys):

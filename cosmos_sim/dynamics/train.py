@@ -153,11 +153,16 @@ def extra_state_windows(manifest: dict, episodes: int, stats: dict, horizon: int
                         episodes=episodes, base_seed=int(c["base_seed"]) + STATE_SEED_OFFSET)
     states, actions = collect_states(cfg, progress=progress)
     s = (torch.from_numpy(np.concatenate(states)) - stats["state_mean"]) / stats["state_std"]
-    lengths = torch.tensor([0] + [len(a) for a in actions])
-    cache = {"states": s, "actions": torch.from_numpy(np.concatenate(actions)),
-             "frame_offsets": torch.cumsum(lengths + torch.tensor([0] + [1] * len(actions)), 0),
-             "step_offsets": torch.cumsum(lengths, 0)}
+    cache = state_cache(s, torch.from_numpy(np.concatenate(actions)), [len(a) for a in actions])
     return state_windows(cache, list(range(len(actions))), horizon)
+
+
+def state_cache(states: torch.Tensor, actions: torch.Tensor, steps: list[int]) -> dict[str, torch.Tensor]:
+    """Episodes of states alone laid out as a latent cache is, for `state_windows` and `step_frames`:
+    flat states [sum(T_e + 1), S], actions [sum(T_e), A], `steps` the T_e of each episode in order."""
+    lengths = torch.tensor([0] + [int(n) for n in steps])
+    return {"states": states, "actions": actions, "step_offsets": torch.cumsum(lengths, 0),
+            "frame_offsets": torch.cumsum(lengths + torch.tensor([0] + [1] * len(steps)), 0)}
 
 
 def step_frames(cache: dict, episodes: list[int]) -> torch.Tensor:

@@ -74,8 +74,15 @@ def test_real_steps_keep_episode_boundaries_and_branch_starts_come_from_them():
     E = len(real["offsets"]) - 1
     assert E == 2 and len(real["actions"]) == real["offsets"][-1] == 200  # whole 100-step episodes
     assert len(real["states"]) == len(real["actions"]) + E
-    mask = dyna._step_mask([real, real])
-    assert mask.sum() == 2 * len(real["actions"]) and len(mask) == 2 * len(real["states"]) - 1
+    from cosmos_sim.dynamics.train import step_frames
+    from cosmos_sim.world_model import WorldModel
+    from cosmos_sim.zoo import pretrained_path
+
+    cache = dyna.real_cache([real, real], WorldModel.load(pretrained_path("push")))
+    steps = step_frames(cache, list(range(2 * E)))  # the states an action follows, two rounds in a row
+    assert len(steps) == 2 * len(real["actions"]) and len(cache["states"]) == 2 * len(real["states"])
+    last = cache["frame_offsets"][1:] - 1  # each episode's final state is followed by no action
+    assert not set(steps.tolist()) & set(last.tolist())
     src = RecordedStates(real["states"], get_world("push"), 16)
     rng = np.random.default_rng(0)
     picks = np.stack([src.sample(rng, None)[1] for _ in range(50)])
