@@ -72,6 +72,9 @@ EVALUATE_FLAGS = ("world", "backend", "policy", "model", "episodes", "seed", "ca
 def cmd_compare(args: argparse.Namespace) -> None:
     from cosmos_sim.evaluation.compare import CompareConfig, compare, load_checked_model, summary_lines
 
+    if args.env is not None:
+        return _compare_env(args)
+
     if args.model != "pretrained" and args.physics_only:
         raise ValueError("--physics-only compares the physics backends alone: leave out --model")
     backends = ("mujoco", "pybullet") if args.physics_only else CompareConfig.backends
@@ -82,6 +85,29 @@ def cmd_compare(args: argparse.Namespace) -> None:
         model = load_checked_model(args.model, cfg.world, cfg.device)  # a bad path or world fails here, first
     report = compare(cfg, model, args.out, progress=not args.no_progress)
     print("\n".join(summary_lines(report, args.out)))
+
+
+def _compare_env(args: argparse.Namespace) -> None:
+    from cosmos_sim.evaluation.compare_env import EnvCompareConfig, compare_env
+
+    _env_world(args)  # an unknown id or bad kwargs fail here, first
+    if args.model == "pretrained" or args.physics_only:
+        raise ValueError("compare --env needs --model RUN (a world model trained on the env's data)")
+    _check_device(args.device)
+    policies = ("random",) if list(args.policies) == ["ladder"] else args.policies  # "ladder" is the worlds' experts
+    cfg = EnvCompareConfig(env=args.env, env_kwargs=args.env_kwargs or "{}", policies=policies,
+                           episodes=args.episodes, seed=args.seed, open_loop_episodes=args.open_loop_episodes,
+                           horizon=args.horizon, videos=args.videos, device=args.device,
+                           open_loop_policy=("random" if args.open_loop_policy == "scripted:0.75"
+                                             else args.open_loop_policy))
+    r = compare_env(cfg, args.model, args.out, progress=not args.no_progress)
+    c, rk = r["ranking"]["return"] or {}, r["ranking"]
+    for row in rk["rows"]:
+        print(f"{row['name']:>28}  env return {row['env_return']:9.2f}  learned {row['learned_return']:9.2f}")
+    rho = c.get("spearman")
+    print(f"ranking by return: Spearman {'n/a' if rho is None else f'{rho:.2f}'} over {len(rk['rows'])} policies; "
+          f"return spread {rk['return_spread']:.1f}; reward MAE/step {r['open_loop']['reward_mae_per_step']:.4f}")
+    print(f"report: {args.out / 'report.md'}")
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -106,10 +132,30 @@ CURATE_FLAGS = ("min_motion", "motion_levels", "drop_diverged", "drop_duplicates
 DATA_DIR = flag("dir", help="dataset directory")
 
 
+ENV_FLAGS = (flag("--env", default=None, metavar="ID", help="a Gymnasium env id instead of --world (e.g. "
+                   "Reacher-v5): its learned twin is gym.make('cosmos_sim/Learned-v0', model=RUN)"),
+             flag("--env-kwargs", default=None, metavar="JSON", help="with --env: keyword arguments of gym.make, "
+                  "as a JSON object"))
+
+
+def _env_world(args: argparse.Namespace) -> str | None:
+    """--env ID [--env-kwargs JSON] -> the env's world name ("env:ID..."), checked; None without --env."""
+    if args.env is None:
+        if args.env_kwargs is not None:
+            raise ValueError("--env-kwargs needs --env ID")
+        return None
+    from cosmos_sim.envs.source_env import canonical_kwargs, env_world
+
+    return env_world(args.env, json.loads(canonical_kwargs(args.env_kwargs))).name
+
+
 def cmd_collect(args: argparse.Namespace) -> None:
     from cosmos_sim.data import collect
 
-    m = collect(config_from(COLLECT, args, COLLECT_FLAGS), args.out)
+    extra = {}
+    if (name := _env_world(args)) is not None:  # Gymnasium envs have no scripted expert: the default mixes noise
+        extra = {"world": name, "policy": "random,explore" if args.policy == "mix" else args.policy}
+    m = collect(config_from(COLLECT, args, COLLECT_FLAGS, **extra), args.out)
     print(f"{args.out}: {sum(s['episodes'] for s in m['shards'])} episodes, "
           f"{sum(s['frames'] for s in m['shards'])} frames in {len(m['shards'])} shards")
 
@@ -155,7 +201,10 @@ STAGE_ARGS = (flag("--data", required=True, help="dataset directory (from cosmos
 STATE_MODEL = (flag("--state-model", choices=("mlp", "objects"), default="mlp",
                     help="objects: over like objects (Drop)"),
                flag("--state-members", type=positive_int, default=None, help="an ensemble of K state models, whose "
-                    "disagreement is info['uncertainty'] (default: 5 for mlp, 1 for objects)"))
+                    "disagreement is info['uncertainty'] (default: 5 for mlp, 1 for objects)"),
+               flag("--state-episodes", type=int, default=0, help="extra episodes of states alone (nothing "
+                    "rendered: cheap), collected as the dataset was, for the state model (and a Gymnasium env's "
+                    "reward/termination head) (default: 0)"))
 POLICY = "cosmos_sim.policies.train:PolicyTrainConfig"
 POLICY_FLAGS = ("algo", "world", "backend", "model", "data", "obs_mode", "num_envs", "steps", "lr", "seed", "device",
                 "save_every", "dyna_rounds", "real_steps", "uncertainty_penalty", "halt_uncertainty")
@@ -181,7 +230,7 @@ def cmd_train_dynamics(args: argparse.Namespace) -> None:
     r = train_dynamics(args.data, args.tokenizer, args.out, args.model, args.preset, _train_config(args),
                        overrides={"horizon": args.horizon} if args.horizon else {}, resume=args.resume,
                        device=args.device, state_steps=args.state_steps, state_model=args.state_model,
-                       state_members=args.state_members)
+                       state_members=args.state_members, state_episodes=args.state_episodes)
     print(f"{args.out}: step {r['step']}, loss {r.get('loss', float('nan')):.4f}; world model: {r['world_model']}")
 
 
@@ -196,9 +245,14 @@ def cmd_train_all(args: argparse.Namespace) -> None:
     r = train_world_model(args.data, args.out, args.tokenizer_preset, args.model, args.preset,
                           tokenizer_train=replace(tc, steps=args.tokenizer_steps or tc.steps), dynamics_train=tc,
                           resume=args.resume, device=args.device, log=print, state_model=args.state_model,
-                          state_members=args.state_members)
-    print(f"world model: {r['world_model']}  (use it: gym.make('cosmos_sim/<World>-v0', backend='world_model', "
-          f"model='{args.out}'))")
+                          state_members=args.state_members, state_episodes=args.state_episodes)
+    from cosmos_sim.data import EpisodeDataset
+
+    if EpisodeDataset(args.data).world.startswith("env:"):
+        print(f"world model: {r['world_model']}  (use it: gym.make('cosmos_sim/Learned-v0', model='{args.out}'))")
+    else:
+        print(f"world model: {r['world_model']}  (use it: gym.make('cosmos_sim/<World>-v0', backend='world_model', "
+              f"model='{args.out}'))")
 
 
 def cmd_train_policy(args: argparse.Namespace) -> None:
@@ -242,7 +296,7 @@ COMMANDS: list[Command] = [
         flag("--model", default="pretrained", help="world model: run directory, world_model.safetensors or "
                                                    "'pretrained' (the world's shipped model) (default: pretrained)"),
         flag("--physics-only", action="store_true", help="compare PyBullet with MuJoCo only (no --model)"),
-        flag("--out", type=Path, required=True, help="report directory"), NO_PROGRESS),
+        *ENV_FLAGS, flag("--out", type=Path, required=True, help="report directory"), NO_PROGRESS),
             description="Compare a world model with MuJoCo (and PyBullet as a physics-vs-physics yardstick):\n"
                         "open-loop PSNR/SSIM/state error against the horizon, closed-loop success of each policy\n"
                         "in every backend, and rank correlations. Writes report.json, report.md, PNG plots and\n"
@@ -259,8 +313,8 @@ COMMANDS: list[Command] = [
             cmd_evaluate, (config_flags(EVALUATE, EVALUATE_FLAGS),
                            flag("--out", type=Path, default=None, help="also write the result as JSON here"))),
     Command("collect", "record episodes from a physics backend into a sharded dataset (resumable)", cmd_collect, (
-        config_flags(COLLECT, COLLECT_FLAGS), flag("--out", required=True, help="dataset directory; re-running "
-                                                                                 "resumes")),
+        config_flags(COLLECT, COLLECT_FLAGS), *ENV_FLAGS,
+        flag("--out", required=True, help="dataset directory; re-running resumes")),
             description="Collect EPISODES episodes (seed SEED+i for episode i) into --out as safetensors shards\n"
                         "with a manifest. Re-running the same command after a kill continues where it stopped."),
     Command("data", "inspect, verify and curate datasets", subcommands=(

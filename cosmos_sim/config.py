@@ -93,5 +93,5 @@ def add_args(parser: argparse.ArgumentParser, cls: type, names: Iterable[str] | 
 
 
 def from_args(cls: type, args: argparse.Namespace, names: Iterable[str], **extra: Any) -> Any:
-    """`cls(**{name: args.name for name in names}, **extra)`: the config the flags describe."""
-    return cls(**{n: getattr(args, n) for n in names}, **extra)
+    """`cls(**{name: args.name for name in names} | extra)`: the config the flags describe (`extra` wins)."""
+    return cls(**({n: getattr(args, n) for n in names} | extra))

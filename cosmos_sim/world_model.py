@@ -245,6 +245,37 @@ class ObjectSimulator(nn.Module):
         return out
 
 
+class TaskHead(nn.Module):
+    """Reward, termination and success of a step (prev state, action, next state), learned from data.
+
+    A `World` computes them by code; a Gymnasium env's world (envs/source_env.py) has only the env's
+    rewards, `terminated` flags and `info["is_success"]` in its data, so the model learns them: one MLP on
+    the normalized states, their change and the action, with three outputs (the reward in units of its
+    spread, a termination logit and a success logit). Its held-out accuracy is kept in `metrics`.
+    """
+
+    def __init__(self, state_dim: int, action_dim: int, hidden: int = 256, has_success: bool = False):
+        super().__init__()
+        self.config = {"state_dim": state_dim, "action_dim": action_dim, "hidden": hidden,
+                       "has_success": bool(has_success)}
+        self.net = nn.Sequential(nn.Linear(3 * state_dim + action_dim, hidden), nn.SiLU(), nn.Linear(hidden, hidden),
+                                 nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, 3))
+        self.register_buffer("reward_mean", torch.zeros(()))
+        self.register_buffer("reward_std", torch.ones(()))
+
+    def forward(self, prev: torch.Tensor, action: torch.Tensor, nxt: torch.Tensor) -> torch.Tensor:
+        """Normalized states [B, S] and actions [B, A] -> [B, 3]: normalized reward, termination and success logits."""
+        return self.net(torch.cat([prev, action, nxt, nxt - prev], -1))
+
+    def predict(self, prev: torch.Tensor, action: torch.Tensor, nxt: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Reward [B] in the env's units, terminated [B] and success [B] (bool)."""
+        out = self(prev, action, nxt)
+        reward = out[:, 0] * self.reward_std + self.reward_mean
+        success = out[:, 2] > 0 if self.config["has_success"] else torch.zeros_like(out[:, 2], dtype=torch.bool)
+        return reward, out[:, 1] > 0, success
+
+
 @dataclass
 class RolloutState:
     """Per-batch memory of a rollout: the last K latents and rays, the decoder stream, the dynamics cache."""
@@ -284,9 +315,11 @@ class RolloutState:
 class WorldModel(nn.Module):
     def __init__(self, tokenizer: CausalVideoTokenizer, dynamics: nn.Module, state_head: StateHead, *,
                  world: str, state_layout: list, action_names: list, latent_mean: torch.Tensor,
-                 latent_std: torch.Tensor, state_mean: torch.Tensor, state_std: torch.Tensor, info: dict | None = None):
+                 latent_std: torch.Tensor, state_mean: torch.Tensor, state_std: torch.Tensor, info: dict | None = None,
+                 task_head: TaskHead | None = None):
         super().__init__()
         self.tokenizer, self.dynamics, self.state_head = tokenizer.eval(), dynamics.eval(), state_head.eval()
+        self.task_head = None if task_head is None else task_head.eval()
         self.world = world
         self.state_layout = [list(e) for e in state_layout]
         self.action_names = list(action_names)
@@ -326,7 +359,8 @@ class WorldModel(nn.Module):
         """The same model (tokenizer, dynamics and statistics shared, not copied) with another state head."""
         return type(self)(self.tokenizer, self.dynamics, head, world=self.world, state_layout=self.state_layout,
                           action_names=self.action_names, latent_mean=self.latent_mean, latent_std=self.latent_std,
-                          state_mean=self.state_mean, state_std=self.state_std, info=self.info)
+                          state_mean=self.state_mean, state_std=self.state_std, info=self.info,
+                          task_head=self.task_head)
 
     def check_compatible(self, world: str | None = None, image_size: int | None = None,
                          action_dim: int | None = None) -> None:
@@ -340,6 +374,16 @@ class WorldModel(nn.Module):
             diffs.append(f"action_dim: model has {self.action_dim}, caller has {action_dim}")
         if diffs:
             raise ConfigMismatchError("world model does not match: " + "; ".join(diffs))
+
+    @torch.no_grad()
+    def task(self, prev: torch.Tensor, actions: torch.Tensor, nxt: torch.Tensor
+             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Learned reward [B], terminated [B] and success [B] of steps from `prev` to `nxt` (world states [B, S])
+        under `actions` [B, A]; for models with a task head (Gymnasium envs' twins)."""
+        if self.task_head is None:
+            raise ConfigMismatchError(f"this world model ({self.world}) has no learned reward head: its world "
+                                      "computes rewards by code")
+        return self.task_head.predict(self.normalize_state(prev), actions.float(), self.normalize_state(nxt))
 
     # --- latents ---------------------------------------------------------------------------------
     def normalize(self, z: torch.Tensor) -> torch.Tensor:
@@ -486,7 +530,8 @@ class WorldModel(nn.Module):
         return {"kind": KIND, "world": self.world, "image_size": self.image_size, "action_names": self.action_names,
                 "state_layout": self.state_layout, "family": self.family,
                 "tokenizer_config": self.tokenizer.config.to_dict(), "dynamics_config": self.dynamics.config.to_dict(),
-                "state_head_config": self.state_head.config, "info": self.info}
+                "state_head_config": self.state_head.config, "info": self.info} | (
+                    {} if self.task_head is None else {"task_head_config": self.task_head.config})
 
     def save(self, path: str | os.PathLike, half: bool = False) -> Path:
         """Write one safetensors file (a run directory gets `world_model.safetensors`).
@@ -500,6 +545,8 @@ class WorldModel(nn.Module):
         tensors = {f"tokenizer/{k}": v for k, v in self.tokenizer.state_dict().items()}
         tensors |= {f"dynamics/{k}": v for k, v in self.dynamics.state_dict().items()}
         tensors |= {f"state_head/{k}": v for k, v in self.state_head.state_dict().items()}
+        if self.task_head is not None:
+            tensors |= {f"task_head/{k}": v for k, v in self.task_head.state_dict().items()}
         if half:
             tensors = {k: v.half() if v.is_floating_point() else v for k, v in tensors.items()}
         tensors |= {f"stats/{k}": getattr(self, k) for k in ("latent_mean", "latent_std", "state_mean", "state_std")}
@@ -534,8 +581,12 @@ class WorldModel(nn.Module):
             head = StateHead(**{"gate": False, **meta["state_head_config"]})  # files from before the gate
             head.load_state_dict(part("state_head/"))
             stats = part("stats/")
+            task = None
+            if "task_head_config" in meta:
+                task = TaskHead(**meta["task_head_config"])
+                task.load_state_dict(part("task_head/"))
             model = cls(tok, dyn, head, world=meta["world"], state_layout=meta["state_layout"],
-                        action_names=meta["action_names"], info=meta.get("info"), **stats)
+                        action_names=meta["action_names"], info=meta.get("info"), task_head=task, **stats)
         except (KeyError, RuntimeError, TypeError) as e:
             raise CheckpointError(f"{p}: not a consistent world model file ({e})") from None
         model.check_compatible(world, image_size, action_dim)

@@ -2,8 +2,10 @@
 
 from cosmos_sim.envs.physics_env import OBS_MODES, PHYSICS_BACKENDS, PhysicsEnv
 from cosmos_sim.envs.registration import BACKENDS, env_id, make_env, make_vec_env, register_envs
+from cosmos_sim.envs.source_env import EnvWorld, SourceEnv, env_world  # also lets get_world("env:<id>") resolve
 
-__all__ = ["OBS_MODES", "PHYSICS_BACKENDS", "BACKENDS", "PhysicsEnv", "WorldModelEnv", "WorldModelVectorEnv",
+__all__ = ["EnvWorld", "SourceEnv", "env_world",
+           "OBS_MODES", "PHYSICS_BACKENDS", "BACKENDS", "PhysicsEnv", "WorldModelEnv", "WorldModelVectorEnv",
            "env_id", "make_env", "make_vec_env", "register_envs"]
 
 

@@ -99,6 +99,16 @@ class CameraSpec:
         return world.default_camera
 
 
+def make_physics_env(world: str | World, backend: str = "mujoco", **kwargs) -> gym.Env:
+    """The physics env of any world: `PhysicsEnv` for cosmos_sim worlds, `SourceEnv` for a Gymnasium env's
+    world ("env:<id>"), whose one physics backend is the env itself (`backend` is then ignored)."""
+    from cosmos_sim.envs.source_env import SourceEnv, is_env_world
+
+    if is_env_world(world):
+        return SourceEnv(world, **kwargs)
+    return PhysicsEnv(world, backend=backend, **kwargs)
+
+
 class PhysicsEnv(gym.Env):
     """A world simulated by MuJoCo or PyBullet. Observations: Dict(pixels, state) by `obs_mode`."""
 

@@ -44,6 +44,27 @@ def make_vec_env(world: str, num_envs: int = 1, backend: str = "mujoco", **kwarg
     return gym.vector.SyncVectorEnv([lambda: PhysicsEnv(world, backend=backend, **kwargs) for _ in range(num_envs)])
 
 
+def make_world_vec_env(world: str | World, num_envs: int = 1, backend: str = "mujoco", **kwargs
+                       ) -> gym.vector.VectorEnv:
+    """The vector env of any world in cosmos_sim's own interface (Dict observations, actions in [-1, 1]): what
+    evaluation and training use inside. A Gymnasium env's world ("env:<id>") has no gym id of its own: its
+    physics is the source env (`SourceEnv`, whatever physics `backend` says) and its learned backend the
+    internal `WorldModelVectorEnv` (users get the source env's spaces from `cosmos_sim/Learned-v0`)."""
+    from cosmos_sim.envs.source_env import SourceEnv, is_env_world
+
+    if not is_env_world(world):
+        name = world.name if isinstance(world, World) else world
+        from cosmos_sim.worlds import get_world
+
+        return gym.make_vec(env_id(get_world(name).name), num_envs=num_envs, backend=backend, **kwargs)
+    if backend == "world_model":
+        from cosmos_sim.envs.world_model_env import WorldModelVectorEnv
+
+        return WorldModelVectorEnv(world, num_envs=num_envs, **kwargs)
+    kwargs = {k: v for k, v in kwargs.items() if k not in ("camera",) or v is not None}
+    return gym.vector.SyncVectorEnv([lambda: SourceEnv(world, **kwargs) for _ in range(num_envs)])
+
+
 def _register_id(world: type[World]) -> None:
     if env_id(world.name) not in gym.registry:
         gym.register(id=env_id(world.name), entry_point="cosmos_sim.envs.registration:make_env",
@@ -57,9 +78,15 @@ def _unregister_id(world: type[World]) -> None:
 _watching = False
 
 
+LEARNED_ID = "cosmos_sim/Learned-v0"  # the learned twin of any Gymnasium env (envs/learned_env.py)
+
+
 def register_envs() -> None:
-    """Register the id of every world, now and as worlds register later (idempotent)."""
+    """Register the id of every world, now and as worlds register later, and `cosmos_sim/Learned-v0` (idempotent)."""
     global _watching
+    if LEARNED_ID not in gym.registry:
+        gym.register(id=LEARNED_ID, entry_point="cosmos_sim.envs.learned_env:make_learned_env",
+                     vector_entry_point="cosmos_sim.envs.learned_env:make_learned_vec_env")
     if not _watching:
         _watching = True
         watch_worlds(_register_id, _unregister_id)

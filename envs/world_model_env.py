@@ -33,12 +33,13 @@ from cosmos_sim.envs.physics_env import (
     DIVERGENCE_BOUND,
     PHYSICS_BACKENDS,
     CameraSpec,
-    PhysicsEnv,
     check_action,
     check_obs_mode,
+    make_physics_env,
     observation_space,
     parse_image_size,
 )
+from cosmos_sim.envs.source_env import SOURCE_BACKEND
 from cosmos_sim.errors import ActionError, CameraError, ConfigMismatchError, UnknownChoiceError
 from cosmos_sim.worlds import World, get_world
 
@@ -104,15 +105,21 @@ class PhysicsResets:
     """Initial states and first frames from the physics backend the model was trained on."""
 
     def __init__(self, world: World, backend: str, image_size: tuple[int, int], camera: Any, render: bool = True):
-        if backend not in PHYSICS_BACKENDS:
-            raise UnknownChoiceError("reset backend", backend, PHYSICS_BACKENDS)
+        if backend not in (*PHYSICS_BACKENDS, SOURCE_BACKEND):
+            raise UnknownChoiceError("reset backend", backend, (*PHYSICS_BACKENDS, SOURCE_BACKEND))
         self.render, self.image_size = render, tuple(image_size)
-        self.env = PhysicsEnv(world, backend=backend, obs_mode="both" if render else "state", image_size=image_size,
-                              camera=camera)
+        self.env = make_physics_env(world, backend=backend, obs_mode="both" if render else "state",
+                                    image_size=image_size, camera=camera)
 
-    def sample(self, rng: np.random.Generator, options: dict | None) -> tuple[np.ndarray, np.ndarray, CameraPose]:
-        self.env.np_random = rng  # draws exactly what a physics env seeded the same way draws
-        obs, info = self.env.reset(options=options)
+    def sample(self, rng: np.random.Generator, options: dict | None, seed: int | None = None
+               ) -> tuple[np.ndarray, np.ndarray, CameraPose]:
+        """`seed` (a Gymnasium env's twin, reset with a seed): the source env is reset with it, so the twin
+        starts where `gym.make(id).reset(seed=seed)` does."""
+        if seed is not None and hasattr(self.env, "source"):
+            obs, info = self.env.reset(seed=seed, options=options)
+        else:
+            self.env.np_random = rng  # draws exactly what a physics env seeded the same way draws
+            obs, info = self.env.reset(options=options)
         if not self.render:  # state-only envs never show a frame
             return np.zeros((*self.image_size, 3), np.uint8), obs["state"], info["camera"]
         return obs["pixels"], obs["state"], info["camera"]
@@ -149,7 +156,8 @@ class DatasetResets:
             if self.offsets[-1] == 0:
                 raise DatasetMismatchError(f"{directory} holds no steps to start from")
 
-    def sample(self, rng: np.random.Generator, options: dict | None) -> tuple[np.ndarray, np.ndarray, CameraPose]:
+    def sample(self, rng: np.random.Generator, options: dict | None, seed: int | None = None
+               ) -> tuple[np.ndarray, np.ndarray, CameraPose]:
         if options and "camera" in options:
             raise CameraError("reset(options={'camera': ...}) needs reset_source='physics'; a recorded episode "
                               "starts from the camera it was recorded with")
@@ -193,12 +201,16 @@ class LearnedWorlds:
             raise ValueError(f"halt_uncertainty must be > 0 (or None: never halt), got {halt_uncertainty!r}")
         self.ensemble, self.penalty, self.halt_at = ensemble, float(uncertainty_penalty), halt_uncertainty
         self.world = get_world(world)
+        self.learned_task = hasattr(self.world, "env_id")  # a Gymnasium env's twin: rewards from the task head
         self.max_episode_steps = max_episode_steps or self.world.max_episode_steps
         self.obs_mode = check_obs_mode(obs_mode)
         self.device = resolve_device(device)
         requested = parse_image_size(image_size) if image_size is not None else None
         self.model = resolve_model(model, self.world, requested, self.device)
         self.image_size = (self.model.image_size, self.model.image_size)
+        if self.learned_task and self.model.task_head is None:
+            raise ConfigMismatchError(f"{self.world.name}: this world model has no learned reward/termination head "
+                                      "(retrain it with this version of cosmos_sim)")
         self.sampling = self.model.sampling_options(**check_sampling(sampling))
         self.camera_spec = CameraSpec(camera)
         self.camera_control = bool(camera_control)
@@ -234,6 +246,7 @@ class LearnedWorlds:
         self.t = torch.zeros(N, dtype=torch.long, device=dev)
         self.uncertainty = torch.zeros(N, device=dev)  # the state model's members' disagreement at the last step
         self.halted = torch.zeros(N, dtype=torch.bool, device=dev)
+        self.learned_success = torch.zeros(N, dtype=torch.bool, device=dev)
         self.rollout = None
         self.camera_arrays = np.zeros((N, 10), dtype=np.float32)  # info["camera"], kept in step with cameras
         self.started = False
@@ -249,11 +262,14 @@ class LearnedWorlds:
         if generator_seed is not None:
             self.generator.manual_seed(int(generator_seed))
 
-    def reset(self, idx: list[int], options: dict | None = None) -> None:
-        """Start the envs at positions `idx` from fresh initial states (each drawn from its own RNG)."""
+    def reset(self, idx: list[int], options: dict | None = None, seeds: list[int | None] | None = None) -> None:
+        """Start the envs at positions `idx` from fresh initial states (each drawn from its own RNG; `seeds`,
+        one per position, reset a Gymnasium env's source env with that seed)."""
         frames, states, cams = [], [], []
-        for i in idx:
-            f, s, c = self.source.sample(self.rngs[i], options)
+        for j, i in enumerate(idx):
+            seed = None if seeds is None else seeds[j]
+            f, s, c = (self.source.sample(self.rngs[i], options) if seed is None
+                       else self.source.sample(self.rngs[i], options, seed))
             frames.append(f)
             states.append(s)
             cams.append(c)
@@ -285,6 +301,8 @@ class LearnedWorlds:
         self.t[ix] = 0
         self.uncertainty = self.uncertainty.index_put((ix,), torch.zeros(len(idx), device=dev))
         self.halted = self.halted.index_put((ix,), torch.zeros(len(idx), dtype=torch.bool, device=dev))
+        self.learned_success = self.learned_success.index_put((ix,), torch.zeros(len(idx), dtype=torch.bool,
+                                                                                 device=dev))
         self.started = True
 
     def check_actions(self, actions: Any) -> torch.Tensor:
@@ -317,10 +335,15 @@ class LearnedWorlds:
                                          ensemble=self.ensemble)
         if frames is not None:
             self.frames = frames
+        prev = self.states
         self.states = torch.nan_to_num(states, nan=0.0).clamp(-DIVERGENCE_BOUND, DIVERGENCE_BOUND)
         self.t += 1
-        reward = torch.as_tensor(self.world.reward(self.states, actions[:, :A]), dtype=torch.float32)
-        terminated = torch.as_tensor(self.world.terminated(self.states), dtype=torch.bool)
+        if self.learned_task:  # no reward code: the model's task head says what the env would have
+            reward, terminated, self.learned_success = self.model.task(prev, actions[:, :A], self.states)
+            reward = reward.float()
+        else:
+            reward = torch.as_tensor(self.world.reward(self.states, actions[:, :A]), dtype=torch.float32)
+            terminated = torch.as_tensor(self.world.terminated(self.states), dtype=torch.bool)
         self.uncertainty = self.rollout.extra["uncertainty"].float()
         if self.penalty:  # MOPO: the reward minus lambda x the ensemble's disagreement
             reward = reward - self.penalty * self.uncertainty.to(reward.device)
@@ -341,6 +364,8 @@ class LearnedWorlds:
         self.rays = self.model.rays(self.extrinsics, self.fovy)
 
     def success(self) -> torch.Tensor:
+        if self.learned_task:
+            return self.learned_success
         return torch.as_tensor(self.world.success(self.states), dtype=torch.bool)
 
     def close(self) -> None:

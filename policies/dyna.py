@@ -123,10 +123,10 @@ def collect_real(world: str, policy, steps: int, seed: int) -> dict[str, np.ndar
     (a Policy, or a function of the episode's seed giving one, as `mix` draws per episode): flat states
     [E + steps', S], actions [steps', A] and `offsets` [E + 1] (episode e's actions are
     offsets[e]:offsets[e+1]; its states the same range shifted by e)."""
-    from cosmos_sim.envs.physics_env import PhysicsEnv
+    from cosmos_sim.envs.physics_env import make_physics_env
     from cosmos_sim.policies.rollout import run_episode
 
-    env = PhysicsEnv(world, backend="mujoco", obs_mode="state")
+    env = make_physics_env(world, backend="mujoco", obs_mode="state")
     states, actions, n, i = [], [], 0, 0
     try:
         while n < steps:

@@ -79,6 +79,9 @@ def policy_names() -> list[str]:
 def make_policy(name: str, world: str | World, seed: int = 0, skill: float = 1.0) -> Policy:
     """A policy by registry name. `mix` picks one of MIX with the seed's own generator."""
     world = get_world(world)
+    if name in ("mix", "scripted", "varied") and not world.has_expert():
+        raise ValueError(f"policy {name!r} needs a scripted expert, and {world.name} has none: use random, "
+                         "explore, a saved policy (RUN) or module:callable")
     if name == "mix":
         names, weights = zip(*MIX, strict=True)
         name = str(np.random.default_rng([seed, 7]).choice(names, p=np.asarray(weights)))
@@ -128,6 +131,9 @@ def check_policy_spec(spec: str) -> str:
     spec = str(spec)
     if is_saved_policy(spec):
         return spec
+    if is_callable_spec(spec):  # module:function, for a Gymnasium env's world
+        load_callable(spec)
+        return spec
     base, mods = split_modifiers(spec)
     if mods:
         check_policy_spec(base)
@@ -170,6 +176,11 @@ def policy_from_spec(spec: str, world: str | World, seed: int = 0, model=None) -
     check_policy_spec(spec)
     if is_saved_policy(spec):
         return load_policy(spec, world=world.name)
+    if is_callable_spec(spec):
+        if not hasattr(world, "state_to_obs"):
+            raise ValueError(f"policy {spec!r}: module:callable policies act in a Gymnasium env's own spaces; "
+                             f"{world.name} is a cosmos_sim world")
+        return CallablePolicy(load_callable(spec), world, spec)
     base, mods = split_modifiers(spec)
     if mods:
         return modify(policy_from_spec(base, world, seed=seed, model=model), mods, seed=seed, name=str(spec))
@@ -189,3 +200,86 @@ def policy_from_spec(spec: str, world: str | World, seed: int = 0, model=None) -
     policy = make_policy(name, world, seed=seed, skill=skill)
     policy.name = spec
     return policy
+
+
+class CallablePolicy:
+    """A function written for the source env (`f(observation) -> action` in its own spaces) as a Policy of an
+    env world: each state row becomes the env's observation, and the action is normalized to [-1, 1]."""
+
+    def __init__(self, fn: Callable, world: World, name: str):
+        self.fn, self.world, self.name = fn, world, name
+
+    def act(self, obs) -> np.ndarray:
+        states = np.asarray(obs["state"])
+        return np.stack([self.world.from_source_action(self.fn(self.world.state_to_obs(s))) for s in states])
+
+    def reset(self, mask: np.ndarray | None = None) -> None:
+        return None
+
+
+def is_callable_spec(spec: str) -> bool:
+    """"package.module:function": a module path, a colon, a Python name (not "scripted:0.5")."""
+    import re
+
+    name = r"[A-Za-z_][\w.]*"
+    reserved = (*policy_names(), PLANNER)
+    return re.fullmatch(f"{name}:{name}", spec) is not None and spec.split(":")[0] not in reserved
+
+
+def load_callable(spec: str) -> Callable:
+    import importlib
+
+    module, _, attr = spec.partition(":")
+    try:
+        obj = importlib.import_module(module)
+    except ImportError as e:
+        raise ValueError(f"policy {spec!r}: cannot import module {module!r} ({e})") from None
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise ValueError(f"policy {spec!r}: {module} has no attribute {attr!r}")
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise ValueError(f"policy {spec!r} is not callable")
+    return obj
+
+
+def collection_specs(policy: str, world: str | World) -> list[str]:
+    """`collect --policy`: one spec or several separated by ',' (one drawn per episode), each a registry name,
+    a saved policy RUN (with optional @modifiers), or, for a Gymnasium env's world, module:callable."""
+    world = get_world(world)
+    specs = [p.strip() for p in str(policy).split(",") if p.strip()]
+    if not specs:
+        raise ValueError("no collection policy given")
+    for spec in specs:
+        if is_callable_spec(spec):
+            if not hasattr(world, "state_to_obs"):
+                raise ValueError(f"policy {spec!r}: module:callable policies act in a Gymnasium env's own spaces; "
+                                 f"{world.name} is a cosmos_sim world (use a registry name or a saved policy)")
+            load_callable(spec)
+            continue
+        base, _ = split_modifiers(spec)
+        from cosmos_sim.policies.saved import is_saved_policy
+
+        if not is_saved_policy(base) and base not in policy_names():
+            raise UnknownChoiceError("collection policy", spec,
+                                     [*policy_names(), "RUN (a saved policy)", "module:callable"])
+        if base in ("mix", "scripted", "varied") and not world.has_expert():
+            make_policy(base, world)  # names the problem
+    return specs
+
+
+def collection_policy(policy: str, world: str | World, seed: int, skill: float = 1.0) -> Policy:
+    """The policy of episode `seed` (see `collection_specs`): drawn per episode from the seed when several."""
+    world = get_world(world)
+    specs = collection_specs(policy, world)
+    spec = specs[int(np.random.default_rng([seed, 13]).integers(len(specs)))] if len(specs) > 1 else specs[0]
+    if is_callable_spec(spec):
+        return CallablePolicy(load_callable(spec), world, spec)
+    base, mods = split_modifiers(spec)
+    from cosmos_sim.policies.saved import is_saved_policy, load_policy
+
+    if is_saved_policy(base):
+        p: Policy = load_policy(base, world=world.name)
+        return modify(p, mods, seed=seed, name=spec) if mods else p
+    p = make_policy(base, world, seed=seed, skill=skill)
+    return modify(p, mods, seed=seed, name=spec) if mods else p

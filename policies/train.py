@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from cosmos_sim.config import arg
+from cosmos_sim.worlds import get_world
 
 ALGOS = ("ppo", "bc")
 
@@ -90,19 +91,19 @@ def train_policy(config: PolicyTrainConfig, out: str | Path, progress: bool = Tr
                         f"{last['world_model']['success_rate']['mean']:.0%}; policy: {r['policy_path']}",
                         f"log: {Path(out) / 'dyna_log.json'}, plot: {Path(out) / 'dyna.png'}"]
         return r
-    import gymnasium as gym
-
-    from cosmos_sim.envs.registration import env_id
+    from cosmos_sim.envs.registration import make_world_vec_env
     from cosmos_sim.policies.ppo import PPOConfig, train_ppo
 
     kw: dict = {"backend": c.backend, "obs_mode": c.obs_mode}
+    if hasattr(get_world(c.world), "env_id") and c.backend != "world_model":
+        kw["backend"] = "env"
     if c.backend == "world_model":
         from cosmos_sim.evaluation.compare import load_checked_model
 
         kw |= {"model": load_checked_model(c.model, c.world, c.device), "array_type": "torch", "device": c.device,
                "uncertainty_penalty": c.uncertainty_penalty, "halt_uncertainty": c.halt_uncertainty}
     ppo = PPOConfig(total_steps=c.steps or PPOConfig.total_steps, lr=c.lr or PPOConfig.lr, seed=c.seed)
-    envs = gym.make_vec(env_id(c.world), num_envs=c.num_envs or 16, **kw)
+    envs = make_world_vec_env(c.world, num_envs=c.num_envs or 16, **kw)
     try:
         r = train_ppo(envs, ppo, c.obs_mode, out=out, world=c.world, device=c.device, progress=progress,
                       save_every=c.save_every)
@@ -112,5 +113,6 @@ def train_policy(config: PolicyTrainConfig, out: str | Path, progress: bool = Tr
     last = sum(rets[-20:]) / max(1, len(rets[-20:]))
     r["summary"] = [f"ppo on {c.backend}: {r['steps']} env steps in {r['wall_s']:.0f} s, {len(rets)} episodes, "
                     f"mean return of the last 20: {last:.2f}; policy: {r['policy_path']}",
-                    f"evaluate it: cosmos-sim evaluate --world {c.world.lower()} --backend mujoco --policy {out}"]
+                    f"evaluate it: cosmos-sim evaluate --world {c.world.lower()} --backend {kw['backend']} "
+                    f"--policy {out}"]
     return r

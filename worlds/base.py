@@ -286,10 +286,24 @@ def world_list(values: Sequence[str] | None) -> list[World]:
     return worlds
 
 
+# prefix -> function from a full name to a World: worlds that are not classes in the registry, such as the
+# learned twin of a Gymnasium env ("env:Reacher-v5", cosmos_sim.envs.source_env), which needs gym to build.
+_RESOLVERS: dict[str, Callable[[str], World]] = {}
+
+
+def register_world_resolver(prefix: str, resolve: Callable[[str], World]) -> None:
+    """Names starting with `prefix` are made into worlds by `resolve` (see `_RESOLVERS`)."""
+    _RESOLVERS[prefix] = resolve
+
+
 def get_world(name: str | World) -> World:
-    """A world instance from its name, case-insensitive ("push" or "Push")."""
+    """A world instance from its name, case-insensitive ("push" or "Push"), or a resolver's name ("env:...")."""
     if isinstance(name, World):
         return name
+    if isinstance(name, str):
+        for prefix, resolve in _RESOLVERS.items():
+            if name.startswith(prefix):
+                return resolve(name)
     for key, cls in WORLDS.items():
         if isinstance(name, str) and key.lower() == name.lower():
             return cls()

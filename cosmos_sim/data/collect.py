@@ -46,16 +46,24 @@ class CollectConfig:
 
     def __post_init__(self):
         from cosmos_sim.envs.physics_env import PHYSICS_BACKENDS
-        from cosmos_sim.policies.registry import policy_names
+        from cosmos_sim.envs.source_env import SOURCE_BACKEND, SourceEnvError, is_env_world
+        from cosmos_sim.policies.registry import collection_specs
 
-        object.__setattr__(self, "world", get_world(self.world).name)
+        world = get_world(self.world)
+        object.__setattr__(self, "world", world.name)
         object.__setattr__(self, "skill", tuple(float(s) for s in self.skill))
-        if self.backend not in PHYSICS_BACKENDS:
-            raise UnknownChoiceError("backend", self.backend, PHYSICS_BACKENDS)
-        if self.policy not in policy_names():
-            raise UnknownChoiceError("policy", self.policy, policy_names())
         if self.camera not in CAMERA_MODES:
             raise UnknownChoiceError("camera mode", self.camera, CAMERA_MODES)
+        if is_env_world(world):  # a Gymnasium env: its own physics, its own camera
+            object.__setattr__(self, "backend", SOURCE_BACKEND)
+            if self.camera != "fixed":
+                raise SourceEnvError(f"{world.name} renders from its own camera: collect it with camera 'fixed'")
+            from cosmos_sim.envs.source_env import check_render
+
+            check_render(world, self.image_size)
+        elif self.backend not in PHYSICS_BACKENDS:
+            raise UnknownChoiceError("backend", self.backend, PHYSICS_BACKENDS)
+        collection_specs(self.policy, world)
         lo, hi = self.skill
         if not (0.0 <= lo <= hi <= 1.0):
             raise ValueError(f"skill range must satisfy 0 <= lo <= hi <= 1, got {self.skill}")
@@ -90,18 +98,19 @@ class _WithCameraWalk:
 
 
 def make_collection_env(config: CollectConfig):
-    from cosmos_sim.envs.physics_env import PhysicsEnv
+    from cosmos_sim.envs.physics_env import make_physics_env
 
     camera = None if config.camera == "fixed" else "random"
-    return PhysicsEnv(config.world, backend=config.backend, obs_mode="both", image_size=config.image_size,
+    return make_physics_env(config.world, backend=config.backend, obs_mode="both", image_size=config.image_size,
                       camera=camera, camera_control=config.camera == "moving")
 
 
 def rollout_episode(config: CollectConfig, seed: int, env=None) -> dict:
     """One episode as the schema's dict of arrays. Shared by collection and tests."""
     import cosmos_sim
+    from cosmos_sim.envs.source_env import SOURCE_BACKEND
     from cosmos_sim.policies.explore import CameraWalk
-    from cosmos_sim.policies.registry import make_policy
+    from cosmos_sim.policies.registry import collection_policy
     from cosmos_sim.policies.rollout import run_episode
 
     own_env = env is None
@@ -109,12 +118,17 @@ def rollout_episode(config: CollectConfig, seed: int, env=None) -> dict:
     try:
         world = env.world
         skill = episode_skill(config, seed)
-        policy = make_policy(config.policy, world, seed=seed, skill=skill)
+        policy = collection_policy(config.policy, world, seed=seed, skill=skill)
         actor = _WithCameraWalk(policy, CameraWalk(seed=seed)) if config.camera == "moving" else policy
-        ep = run_episode(env, actor, seed, keep_info=("state", "camera", "diverged"))
+        source = config.backend == SOURCE_BACKEND
+        ep = run_episode(env, actor, seed, keep_info=("state", "camera", "diverged") + (("has_success",) * source))
         T, cams = ep.length, ep.infos["camera"]
         terminated, truncated = np.zeros(T, np.uint8), np.zeros(T, np.uint8)
         terminated[-1], truncated[-1] = ep.terminated, ep.truncated
+        extra = {}
+        if source:  # what a World computes by code is data here: success after each step, when the env tells
+            extra = {"has_success": bool(any(ep.infos["has_success"])),
+                     "step_success": [int(x) for x in ep.success[1:]]}
         return {
             "pixels": ep.observations["pixels"].astype(np.uint8),
             "states": np.stack(ep.infos["state"]).astype(np.float32),
@@ -129,7 +143,7 @@ def rollout_episode(config: CollectConfig, seed: int, env=None) -> dict:
                 "policy": policy.name, "policy_params": {"kind": config.policy, "skill": skill},
                 "camera_mode": config.camera, "image_size": list(env.image_size),
                 "world_hash": world.definition_hash(), "version": cosmos_sim.__version__,
-                "diverged": bool(ep.infos["diverged"][-1]), "success": bool(ep.success[-1]), "length": T,
+                "diverged": bool(ep.infos["diverged"][-1]), "success": bool(ep.success[-1]), "length": T, **extra,
             },
         }
     finally:
@@ -137,27 +151,36 @@ def rollout_episode(config: CollectConfig, seed: int, env=None) -> dict:
             env.close()
 
 
-def collect_states(config: CollectConfig, progress: bool = False) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def collect_states(config: CollectConfig, progress: bool = False, task: dict | None = None
+                   ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Episodes of states and actions alone, nothing rendered: cheap extra data for a state model.
 
     Episode i uses seed `base_seed + i` and the policy `rollout_episode` would draw for it (the camera
-    plays no part). Returns per-episode float32 states [T+1, S] and actions [T, A].
+    plays no part). Returns per-episode float32 states [T+1, S] and actions [T, A]. `task` (a dict) is
+    filled with per-episode `rewards` [T], `terminated` [T] and `success` [T] (after each step), for a
+    learned reward/termination head.
     """
     from tqdm.auto import tqdm
 
-    from cosmos_sim.envs.physics_env import PhysicsEnv
-    from cosmos_sim.policies.registry import make_policy
+    from cosmos_sim.envs.physics_env import make_physics_env
+    from cosmos_sim.policies.registry import collection_policy
     from cosmos_sim.policies.rollout import run_episode
 
-    env = PhysicsEnv(config.world, backend=config.backend, obs_mode="state")
+    env = make_physics_env(config.world, backend=config.backend, obs_mode="state")
     states, actions = [], []
     try:
         for i in tqdm(range(config.episodes), desc=f"states {config.world}", disable=not progress, unit="ep"):
             seed = config.base_seed + i
-            policy = make_policy(config.policy, env.world, seed=seed, skill=episode_skill(config, seed))
+            policy = collection_policy(config.policy, env.world, seed=seed, skill=episode_skill(config, seed))
             ep = run_episode(env, policy, seed)
             states.append(ep.observations["state"].astype(np.float32))
             actions.append(np.clip(ep.actions, -1, 1).astype(np.float32))
+            if task is not None:
+                term = np.zeros(ep.length, bool)
+                term[-1] = ep.terminated
+                for key, value in (("rewards", ep.rewards.astype(np.float32)), ("terminated", term),
+                                   ("success", ep.success[1:].astype(bool))):
+                    task.setdefault(key, []).append(value)
     finally:
         env.close()
     return states, actions
@@ -177,7 +200,15 @@ def new_manifest(config: CollectConfig) -> dict:
         "action_dim": world.action_dim, "state_dim": world.state_dim,
         "action_names": list(world.action_names), "state_layout": [[n, k] for n, k in world.state_layout.entries],
         "collection": config.identity(), "shards": [],
-    }
+    } | ({"source": source_description(world)} if hasattr(world, "env_id") else {})
+
+
+def source_description(world) -> dict:
+    """What a dataset of a Gymnasium env records about it: id, kwargs, spaces and Gymnasium's version."""
+    import gymnasium
+
+    return {"env_id": world.env_id, "env_kwargs": world.env_kwargs, "observation_space": str(world.observation_source),
+            "action_space": str(world.action_source), "gymnasium": gymnasium.__version__}
 
 
 def prepare_directory(out: Path, config: CollectConfig) -> dict:

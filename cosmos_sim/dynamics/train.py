@@ -20,7 +20,7 @@ from cosmos_sim.tokenizer import CausalVideoTokenizer
 from cosmos_sim.tokenizer.train import split_episodes
 from cosmos_sim.training import TrainConfig, Trainer
 from cosmos_sim.training.checkpoint import resolve_checkpoint
-from cosmos_sim.world_model import FILE, StateHead, WorldModel, object_slots
+from cosmos_sim.world_model import FILE, StateHead, TaskHead, WorldModel, object_slots
 
 KIND = "dynamics"
 
@@ -122,6 +122,91 @@ def fit_state_model(head: StateHead, windows: dict[str, torch.Tensor], steps: in
             "state_update_seconds": (time.perf_counter() - t_steady) / steady if steps else 0.0}
 
 
+def task_targets(episodes: EpisodeDataset) -> dict[str, torch.Tensor]:
+    """Per step, in the latent cache's order: rewards [N], terminated [N] and (when the env reports it)
+    success after the step [N]; `has_success` says whether any episode had a success signal."""
+    rewards, terminated, success, has = [], [], [], False
+    for i in range(len(episodes)):
+        reader, e = episodes.locate(i)
+        small, meta = reader.small_arrays(e), reader.metadata[e]
+        rewards.append(torch.from_numpy(small["rewards"].astype(np.float32)))
+        terminated.append(torch.from_numpy(small["terminated"].astype(bool)))
+        T = len(small["rewards"])
+        success.append(torch.tensor(meta.get("step_success", [0] * T), dtype=torch.bool))
+        has = has or bool(meta.get("has_success", False))
+    return {"rewards": torch.cat(rewards), "terminated": torch.cat(terminated), "success": torch.cat(success),
+            "has_success": torch.tensor(has)}
+
+
+def task_data(norm_cache: dict, targets: dict, episodes: list[int]) -> dict[str, torch.Tensor]:
+    """(prev state, action, next state) and the targets of every step of `episodes` (normalized states)."""
+    frames = step_frames(norm_cache, episodes)
+    so = norm_cache["step_offsets"].tolist()
+    steps = torch.cat([torch.arange(so[e], so[e + 1]) for e in episodes])
+    return {"prev": norm_cache["states"][frames], "next": norm_cache["states"][frames + 1],
+            "actions": norm_cache["actions"][steps], "rewards": targets["rewards"][steps],
+            "terminated": targets["terminated"][steps].float(), "success": targets["success"][steps].float()}
+
+
+def task_metrics(head: TaskHead, data: dict[str, torch.Tensor], constant: float) -> dict:
+    """Held-out accuracy of a task head: reward MAE (and a constant predictor's, the training mean), the
+    reward correlation, termination precision and recall (and success's, when the data has success)."""
+    with torch.no_grad():
+        reward, term, succ = head.predict(data["prev"], data["actions"], data["next"])
+    r = data["rewards"]
+
+    def pr(pred: torch.Tensor, true: torch.Tensor) -> tuple[float | None, float | None]:
+        tp = float((pred & true).sum())
+        return (tp / float(pred.sum()) if pred.any() else None, tp / float(true.sum()) if true.any() else None)
+
+    corr = float(torch.corrcoef(torch.stack([reward, r]))[0, 1]) if len(r) > 1 and r.std() > 0 else None
+    tp, tr = pr(term, data["terminated"] > 0.5)
+    out = {"steps": len(r), "reward_mae": float((reward - r).abs().mean()),
+           "reward_mae_constant": float((r - constant).abs().mean()), "reward_corr": corr,
+           "termination_rate": float((data["terminated"] > 0.5).float().mean()),
+           "termination_precision": tp, "termination_recall": tr}
+    if head.config["has_success"]:
+        sp, sr = pr(succ, data["success"] > 0.5)
+        out |= {"success_precision": sp, "success_recall": sr}
+    return out
+
+
+def fit_task_head(head: TaskHead, train: dict[str, torch.Tensor], steps: int = 3000, batch_size: int = 512,
+                  lr: float = 2e-3, seed: int = 0, device: str | torch.device = "cpu", progress: bool = True) -> dict:
+    """Train the reward/termination/success head on real steps (seeded, so a restarted run repeats it)."""
+    from tqdm.auto import tqdm
+
+    r = train["rewards"]
+    head.reward_mean.fill_(float(r.mean()))
+    head.reward_std.fill_(float(r.std().clamp_min(1e-6)) if len(r) > 1 else 1.0)
+    head.to(device).train()
+    d = {k: v.to(device) for k, v in train.items()}
+    target_r = (d["rewards"] - head.reward_mean) / head.reward_std
+
+    def pos_weight(y: torch.Tensor) -> torch.Tensor:  # rare events (the one terminal step) weigh as much as the rest
+        pos = y.sum()
+        return ((len(y) - pos) / pos.clamp_min(1.0)).clamp(1.0, 1000.0)
+
+    pw_t, pw_s = pos_weight(d["terminated"]), pos_weight(d["success"])
+    bce = nn.functional.binary_cross_entropy_with_logits
+    g = torch.Generator().manual_seed(seed)
+    opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=1e-4)
+    loss = torch.zeros(())
+    for i in tqdm(range(steps), desc="train reward/termination head", disable=not progress, unit="step"):
+        for group in opt.param_groups:
+            group["lr"] = lr * max(0.02, 1 - i / max(1, steps))
+        idx = torch.randint(len(r), (batch_size,), generator=g).to(device)
+        out = head(d["prev"][idx], d["actions"][idx], d["next"][idx])
+        loss = ((out[:, 0] - target_r[idx]) ** 2).mean() + bce(out[:, 1], d["terminated"][idx], pos_weight=pw_t)
+        if head.config["has_success"]:
+            loss = loss + bce(out[:, 2], d["success"][idx], pos_weight=pw_s)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    head.cpu().eval()
+    return {"task_steps": steps, "task_loss": float(loss.detach())}
+
+
 STATE_MODELS = ("mlp", "objects")
 DEFAULT_MEMBERS = 5  # a new MLP state model is an ensemble: it reports its uncertainty
 
@@ -142,19 +227,25 @@ def state_model_slots(state_model: str, world) -> list[list[int]] | None:
 STATE_SEED_OFFSET = 1_000_000  # extra state episodes use seeds this far past the dataset's
 
 
-def extra_state_windows(manifest: dict, episodes: int, stats: dict, horizon: int, progress: bool = False
-                        ) -> dict[str, torch.Tensor]:
+def extra_state_windows(manifest: dict, episodes: int, stats: dict, horizon: int, progress: bool = False,
+                        task: dict | None = None) -> dict[str, torch.Tensor]:
     """State-model windows from `episodes` state-only rollouts collected as the dataset was (same world,
-    backend, policy and skill range; seeds from the dataset's base seed plus STATE_SEED_OFFSET)."""
+    backend, policy and skill range; seeds from the dataset's base seed plus STATE_SEED_OFFSET).
+    `task` (a dict) receives those episodes' steps for a reward/termination head (`task_data`'s layout)."""
     from cosmos_sim.data.collect import CollectConfig, collect_states
 
     c = manifest["collection"]
     cfg = CollectConfig(world=c["world"], backend=c["backend"], policy=c["policy"], skill=tuple(c["skill"]),
-                        episodes=episodes, base_seed=int(c["base_seed"]) + STATE_SEED_OFFSET)
-    states, actions = collect_states(cfg, progress=progress)
+                        episodes=episodes, base_seed=int(c["base_seed"]) + STATE_SEED_OFFSET,
+                        image_size=int(c.get("image_size", 64)))
+    targets: dict | None = {} if task is not None else None
+    states, actions = collect_states(cfg, progress=progress, task=targets)
     s = (torch.from_numpy(np.concatenate(states)) - stats["state_mean"]) / stats["state_std"]
     cache = state_cache(s, torch.from_numpy(np.concatenate(actions)), [len(a) for a in actions])
-    return state_windows(cache, list(range(len(actions))), horizon)
+    eps = list(range(len(actions)))
+    if task is not None:
+        task.update(task_data(cache, {k: torch.from_numpy(np.concatenate(v)) for k, v in targets.items()}, eps))
+    return state_windows(cache, eps, horizon)
 
 
 def state_cache(states: torch.Tensor, actions: torch.Tensor, steps: list[int]) -> dict[str, torch.Tensor]:
@@ -192,7 +283,7 @@ def train_dynamics(data_dir: str | os.PathLike, tokenizer_path: str | os.PathLik
                    overrides: dict | None = None, resume: bool = False, device: str | None = None,
                    progress: bool = True, evaluate=None, state_steps: int | None = None,
                    state_horizon: int = 6, state_episodes: int = 0, state_model: str = "mlp",
-                   state_members: int | None = None) -> dict:
+                   state_members: int | None = None, task_steps: int | None = None) -> dict:
     """Returns the trainer's result plus `world_model` (path of the exported file).
 
     `state_episodes`: extra episodes of states alone (nothing rendered, so cheap: `collect_states` with
@@ -206,6 +297,8 @@ def train_dynamics(data_dir: str | os.PathLike, tokenizer_path: str | os.PathLik
     `state_members`: K > 1 trains an ensemble of K MLP state models on bootstrapped batches; the learned
     env then reports their disagreement as `info["uncertainty"]`. None: DEFAULT_MEMBERS for the MLP (five
     predict as well as one wide MLP: docs/benchmarks.md), one for the object-centric model.
+    `task_steps`: updates of the reward/termination/success head, for a Gymnasium env's data (`TaskHead`;
+    default 8x the trainer's steps, at least 100, at most 3000).
     """
     data_dir, out = Path(data_dir), Path(out)
     train_config = train_config or TrainConfig()
@@ -242,12 +335,14 @@ def train_dynamics(data_dir: str | os.PathLike, tokenizer_path: str | os.PathLik
     head.set_statistics(stats, cache["states"], step_frames(cache, train_eps))
     state_steps = min(4000, 8 * train_config.steps) if state_steps is None else int(state_steps)
     state_result = {}
+    extra_task: dict | None = {} if hasattr(world, "env_id") else None  # the extra episodes' steps, for the task head
     ckpts = sorted((out / "checkpoints").glob("step-*.safetensors"))
     if state_steps > 0 and not (resume and ckpts):
         t0 = time.perf_counter()
         runs = state_windows(norm_cache, train_eps, state_horizon)
         if state_episodes > 0:
-            extra = extra_state_windows(episodes.manifest, state_episodes, stats, state_horizon, progress)
+            extra = extra_state_windows(episodes.manifest, state_episodes, stats, state_horizon, progress,
+                                        task=extra_task)
             runs = {k: torch.cat([v, extra[k]]) for k, v in runs.items()}
         state_result = fit_state_model(head, runs, state_steps,
                                        seed=train_config.seed, device=dev, progress=progress)
@@ -256,6 +351,23 @@ def train_dynamics(data_dir: str | os.PathLike, tokenizer_path: str | os.PathLik
         if train_config.time_limit_s:
             train_config = replace(train_config,
                                    time_limit_s=max(1.0, train_config.time_limit_s - state_result["state_seconds"]))
+    task_head, task_result = None, {}
+    if hasattr(world, "env_id"):  # a Gymnasium env: reward, termination and success are learned (TaskHead)
+        targets = task_targets(episodes)
+        task_head = TaskHead(world.state_dim, world.action_dim, has_success=bool(targets["has_success"]))
+        t0 = time.perf_counter()
+        train_steps = task_data(norm_cache, targets, train_eps)
+        if extra_task:
+            train_steps = {k: torch.cat([v, extra_task[k]]) for k, v in train_steps.items()}
+        task_steps = min(3000, max(100, 8 * train_config.steps)) if task_steps is None else int(task_steps)
+        task_result = fit_task_head(task_head, train_steps, steps=task_steps, seed=train_config.seed, device=dev,
+                                    progress=progress)
+        task_result["task_seconds"] = time.perf_counter() - t0
+        task_result["task_metrics"] = task_metrics(task_head, task_data(norm_cache, targets, held or train_eps),
+                                                   float(train_steps["rewards"].mean()))
+        if train_config.time_limit_s:  # the head's time counts against the budget too
+            train_config = replace(train_config,
+                                   time_limit_s=max(1.0, train_config.time_limit_s - task_result["task_seconds"]))
     trainee = DynamicsTrainee(dyn, head)
     collection = episodes.manifest.get("collection", {})
     info = {"data": str(data_dir), "tokenizer": str(tok_path), "held_out_episodes": held, "preset": preset,
@@ -267,12 +379,15 @@ def train_dynamics(data_dir: str | os.PathLike, tokenizer_path: str | os.PathLik
     ema = trainer.ema.to("cpu")
     model = WorldModel(tokenizer.cpu(), ema.dynamics, ema.head, world=world.name,
                        state_layout=[list(e) for e in world.state_layout.entries],
-                       action_names=list(world.action_names), info=info | {"steps": trainer.step},
-                       **{k: v for k, v in stats.items() if k != "delta_scale"})
+                       action_names=list(world.action_names),
+                       info=info | {"steps": trainer.step} | ({"task_metrics": task_result["task_metrics"]}
+                                                               if task_result else {}),
+                       task_head=task_head, **{k: v for k, v in stats.items() if k != "delta_scale"})
     if trainer.rank == 0:
         result["world_model"] = str(model.save(out / FILE))
         result["parameters"] = sum(p.numel() for p in dyn.parameters())
         result.update(state_result)
+        result.update(task_result)
         (out / "result.json").write_text(json.dumps({k: v for k, v in result.items() if k != "evals"}, indent=1,
                                                     default=str) + "\n")
     return result

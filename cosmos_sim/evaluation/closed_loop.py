@@ -21,22 +21,21 @@ from cosmos_sim.config import arg
 from cosmos_sim.evaluation.stats import summary
 from cosmos_sim.worlds import get_world
 
-BACKENDS = ("mujoco", "pybullet", "world_model")
+BACKENDS = ("mujoco", "pybullet", "world_model", "env")  # "env": a Gymnasium env's world's own physics
 
 
 def make_vector_env(world: str, backend: str, num_envs: int, model: Any = None, obs_mode: str = "state",
                     camera: Any = None, device: str | None = None, image_size: int | None = None
                     ) -> gym.vector.VectorEnv:
     """The vector env closed-loop evaluation uses for a backend (learned: one batch on `device`)."""
-    from cosmos_sim.envs.registration import env_id
+    from cosmos_sim.envs.registration import make_world_vec_env
 
-    name = get_world(world).name
-    kw: dict = {"backend": backend, "obs_mode": obs_mode, "camera": camera}
+    kw: dict = {"obs_mode": obs_mode, "camera": camera}
     if backend == "world_model":
         kw |= {"model": model, "device": device}
     if image_size is not None:
         kw["image_size"] = image_size
-    return gym.make_vec(env_id(name), num_envs=num_envs, **kw)
+    return make_world_vec_env(get_world(world), num_envs=num_envs, backend=backend, **kw)
 
 
 def run_policy(env: gym.vector.VectorEnv, policy, seeds: list[int], progress: Callable[[int], None] | None = None

@@ -50,3 +50,21 @@ class BackgroundRenderer:
 
     def close(self) -> None:
         self.sim.close()
+
+
+class MedianBackground:
+    """For a Gymnasium env's world, which has no scene of ours to render empty: the background is the per-pixel
+    median of the frames being masked (what stays put), and objects are the pixels that differ from it."""
+
+    def masks(self, frames: np.ndarray, extrinsics: np.ndarray, fovy: np.ndarray, threshold: int = 24) -> np.ndarray:
+        bg = np.median(frames, axis=0).astype(np.int16)
+        return np.abs(frames.astype(np.int16) - bg).max(-1) > threshold
+
+    def close(self) -> None:
+        return None
+
+
+def background_renderer(world: str | World, image_size: tuple[int, int]) -> BackgroundRenderer | MedianBackground:
+    """The empty-scene renderer of a world (a median background for a Gymnasium env's world)."""
+    w = get_world(world)
+    return MedianBackground() if hasattr(w, "env_id") else BackgroundRenderer(w, image_size)

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from cosmos_sim.evaluation.masks import BackgroundRenderer
+from cosmos_sim.evaluation.masks import BackgroundRenderer, background_renderer
 from cosmos_sim.evaluation.metrics import psnr, ssim, to_unit
 from cosmos_sim.evaluation.stats import curve
 from cosmos_sim.worlds import World, get_world
@@ -74,12 +74,12 @@ def record(world: str | World, seeds: Sequence[int], steps: int, policy: str, ca
 
     It keeps stepping after success: a fixed-length reference to compare step by step.
     """
-    from cosmos_sim.envs.physics_env import PhysicsEnv
+    from cosmos_sim.envs.physics_env import make_physics_env
     from cosmos_sim.policies.registry import policy_from_spec
     from cosmos_sim.policies.rollout import run_episode
 
     world = get_world(world)
-    env = PhysicsEnv(world, backend=backend, obs_mode="both", image_size=image_size, camera=camera)
+    env = make_physics_env(world, backend=backend, obs_mode="both", image_size=image_size, camera=camera)
     try:
         eps = [run_episode(env, policy_from_spec(policy, world, seed=s), s, steps=steps, keep_info=("camera",))
                for s in seeds]
@@ -95,14 +95,14 @@ def replay(world: str | World, backend: str, ref: Trajectories, camera: Any = No
     The camera: `camera` as given to the reference's env (the same seed draws the same pose), or
     one `CameraPose` per episode in `poses` (a new viewpoint of the same episodes).
     """
-    from cosmos_sim.envs.physics_env import PhysicsEnv
+    from cosmos_sim.envs.physics_env import make_physics_env
     from cosmos_sim.policies.rollout import ReplayPolicy, run_episode
 
     if ref.seeds is None:
         raise ValueError("replay needs the reference's seeds")
     world = get_world(world)
     size = ref.pixels.shape[2:4]
-    env = PhysicsEnv(world, backend=backend, obs_mode="both", image_size=size, camera=camera)
+    env = make_physics_env(world, backend=backend, obs_mode="both", image_size=size, camera=camera)
     try:
         eps = [run_episode(env, ReplayPolicy(ref.actions[e:e + 1]), s, steps=ref.steps, keep_info=("camera",),
                            reset_options=None if poses is None else {"camera": poses[e]})
@@ -199,7 +199,7 @@ def ceiling(model, ref: Trajectories) -> Trajectories:
 # --- scoring -------------------------------------------------------------------------------------
 def object_masks(world: str | World, ref: Trajectories, background: BackgroundRenderer | None = None) -> np.ndarray:
     """bool [E, T+1, H, W]: the reference's object pixels (where it differs from the empty scene)."""
-    bg = background or BackgroundRenderer(get_world(world), ref.pixels.shape[2:4])
+    bg = background or background_renderer(world, ref.pixels.shape[2:4])
     try:
         return np.stack([bg.masks(ref.pixels[e], ref.extrinsics[e], ref.fovy[e]) for e in range(ref.episodes)])
     finally:

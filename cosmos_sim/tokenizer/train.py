@@ -30,7 +30,7 @@ def evaluate_tokenizer(model: CausalVideoTokenizer, data_dir: str | os.PathLike,
                        max_clips: int = 48, grid_path: str | os.PathLike | None = None,
                        device: str | torch.device = "cpu") -> dict:
     """Whole-frame PSNR, object-pixel PSNR and SSIM of reconstructions of held-out clips."""
-    from cosmos_sim.evaluation.masks import BackgroundRenderer
+    from cosmos_sim.evaluation.masks import background_renderer
 
     model = model.eval()
     L = clip_length(model.config)
@@ -41,7 +41,7 @@ def evaluate_tokenizer(model: CausalVideoTokenizer, data_dir: str | os.PathLike,
     x = pixels_to_unit(frames.to(device))
     rec = unit_to_pixels(model.decode(model.encode(x))).cpu()
     a, b = frames.float() / 255, rec.float() / 255
-    bg = BackgroundRenderer(EpisodeDataset(data_dir).world, tuple(frames.shape[-2:]))
+    bg = background_renderer(EpisodeDataset(data_dir).world, tuple(frames.shape[-2:]))
     np_frames = frames.permute(0, 1, 3, 4, 2).reshape(-1, *frames.shape[-2:], 3).numpy()
     ext = torch.stack([it["extrinsics"] for it in items]).reshape(-1, 4, 4).numpy()
     fov = torch.stack([it["fovy"] for it in items]).reshape(-1).numpy()

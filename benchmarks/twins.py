@@ -1,0 +1,184 @@
+"""Learned twins of Gymnasium's MuJoCo envs, end to end through the public CLI, and how well they rank policies.
+
+    python benchmarks/twins.py                                # InvertedPendulum-v5, Reacher-v5, Pusher-v5 (CPU)
+    python benchmarks/twins.py --envs Reacher-v5 --table      # one env; --table prints the saved results only
+
+Per env (every step a `cosmos-sim` command, so the figures are what a user gets):
+1. two PPO runs in the env itself with a checkpoint every N steps (`train-policy --save-every`): seed 0 is
+   the ladder to rank, seed 1 only feeds the data (so no ranked policy made the twin's data);
+2. `collect --env`: episodes from random, explore and each data checkpoint with action noise, drawn per episode;
+3. `train` (tokenizer, then dynamics + state ensemble + reward/termination head) in a fixed wall-clock budget;
+4. `compare --env`: the ladder (random + 6 checkpoints spread over the run's returns) in the env and the twin,
+   Spearman rho of mean returns, reward MAE per step beside the ladder's return spread.
+Writes benchmarks/results/twins_<device>.json; every stage resumes from --out (benchmarks/.runs/twins).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).parent
+RESULTS = ROOT / "results"
+CLI = [sys.executable, "-m", "cosmos_sim"]
+SETTINGS = {
+    # ppo steps, checkpoint every, data episodes, action noise on the data policies, train minutes (tokenizer,
+    # dynamics + state model + task head), extra episodes of states alone (unrendered) for the state model and head
+    "InvertedPendulum-v5": {"ppo": 40_000, "every": 4_000, "episodes": 80, "noise": 0.3, "minutes": (6, 12),
+                            "state_episodes": 600},
+    "Reacher-v5": {"ppo": 300_000, "every": 30_000, "episodes": 400, "noise": 0.3, "minutes": (6, 12),
+                   "state_episodes": 2000},
+    "Pusher-v5": {"ppo": 400_000, "every": 40_000, "episodes": 300, "noise": 0.3, "minutes": (6, 12),
+                  "state_episodes": 1000},
+}
+LADDER_SIZE = 6
+
+
+def sh(args: list[str], log: Path) -> float:
+    """Run a cosmos-sim command (output appended to `log`); returns its wall seconds."""
+    t0 = time.perf_counter()
+    with open(log, "a") as f:
+        f.write("$ cosmos-sim " + " ".join(args) + "\n")
+        f.flush()
+        subprocess.run(CLI + args, check=True, stdout=f, stderr=subprocess.STDOUT,
+                       env={**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")})
+    return time.perf_counter() - t0
+
+
+def checkpoints(run: Path) -> list[Path]:
+    return sorted((run / "checkpoints").glob("step_*"))
+
+
+def pick_ladder(run: Path, env: str, log: Path, out: Path, k: int = LADDER_SIZE) -> list[str]:
+    """k checkpoints whose returns in the env spread over the run's range (evaluated on seeds 10000..)."""
+    import numpy as np
+
+    cache = out / "checkpoint_returns.json"
+    if cache.is_file():
+        rets = json.loads(cache.read_text())
+    else:
+        rets = {}
+        for c in checkpoints(run):
+            f = out / f"eval_{c.name}.json"
+            sh(["evaluate", "--world", f"env:{env}", "--backend", "env", "--policy", str(c), "--episodes", "10",
+                "--seed", "10000", "--out", str(f)], log)
+            rets[str(c)] = json.loads(f.read_text())["return"]["mean"]
+        cache.write_text(json.dumps(rets, indent=1))
+    items = sorted(rets.items(), key=lambda kv: kv[1])
+    vals = np.array([v for _, v in items])
+    chosen: list[str] = []
+    for q in np.linspace(vals.min(), vals.max(), k):  # nearest unchosen checkpoint to evenly spaced returns
+        order = np.argsort(np.abs(vals - q))
+        for i in order:
+            if items[i][0] not in chosen:
+                chosen.append(items[i][0])
+                break
+    return sorted(chosen)
+
+
+def run_env(env: str, out: Path, device: str | None) -> dict:
+    s = SETTINGS[env]
+    out.mkdir(parents=True, exist_ok=True)
+    log = out / "log.txt"
+    times: dict[str, float] = {}
+    dev = ["--device", device] if device else []
+    for name, seed in (("ppo_ladder", 0), ("ppo_data", 1)):
+        if not (out / name / "policy.safetensors").is_file():
+            times[name] = sh(["train-policy", "--algo", "ppo", "--world", f"env:{env}", "--steps", str(s["ppo"]),
+                              "--save-every", str(s["every"]), "--seed", str(seed), "--out", str(out / name),
+                              "--no-progress", *dev], log)
+    data_policies = ["random", "explore"] + [f"{c}@noise={s['noise']}" for c in checkpoints(out / "ppo_data")]
+    times["collect"] = sh(["collect", "--env", env, "--policy", ",".join(data_policies), "--episodes",
+                           str(s["episodes"]), "--out", str(out / "data")], log)
+    tok_min, dyn_min = s["minutes"]
+    t0 = time.perf_counter()
+    train_time = out / "train_seconds.json"  # summed over resumed runs
+    spent = json.loads(train_time.read_text())["seconds"] if train_time.is_file() else 0.0
+    if not (out / "run" / "tokenizer" / "result.json").is_file():
+        sh(["train", "tokenizer", "--data", str(out / "data"), "--out", str(out / "run" / "tokenizer"),
+            "--steps", "100000", "--minutes", str(tok_min), "--schedule-by-time", "--resume", *dev], log)
+    if not (out / "run" / "world_model.safetensors").is_file():
+        sh(["train", "--data", str(out / "data"), "--out", str(out / "run"), "--steps", "100000",
+            "--minutes", str(dyn_min), "--schedule-by-time", "--state-episodes", str(s["state_episodes"]), "--resume",
+            *dev], log)
+        spent += time.perf_counter() - t0
+        train_time.write_text(json.dumps({"seconds": spent}))
+    times["train"] = spent
+    checks = twin_checks(env, out / "run")
+    ladder = pick_ladder(out / "ppo_ladder", env, log, out)
+    times["compare"] = sh(["compare", "--env", env, "--model", str(out / "run"), "--policies",
+                           ",".join(["random", *ladder]), "--episodes", "30", "--out", str(out / "report"),
+                           "--no-progress", *dev], log)
+    report = json.loads((out / "report" / "report.json").read_text())
+    rk = report["ranking"]
+    train_result = json.loads((out / "run" / "dynamics" / "result.json").read_text())
+    tok_result = json.loads((out / "run" / "tokenizer" / "result.json").read_text())
+    return {"env": env, "settings": s, "ladder": ["random", *ladder], "rows": rk["rows"],
+            "spearman": (rk["return"] or {}).get("spearman"), "pearson": (rk["return"] or {}).get("pearson"),
+            "return_spread": rk["return_spread"], "return_mae": rk["return_mae"],
+            "reward_mae_per_step": report["open_loop"]["reward_mae_per_step"], "task_head": report["task_head"],
+            "open_loop_psnr": report["open_loop"]["curves"]["psnr"],
+            "train_minutes": spent / 60, "task_head_seconds": train_result.get("task_seconds"),
+            "tokenizer_psnr": tok_result.get("eval", {}).get("psnr"), "checks": checks, "times_s": times}
+
+
+def twin_checks(env: str, run: Path) -> dict:
+    """The twin's spaces against the source env's, and both env checkers (Gymnasium's and SB3's) on it."""
+    import warnings
+
+    import gymnasium as gym
+    from gymnasium.utils.env_checker import check_env
+    from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+    import cosmos_sim  # noqa: F401
+
+    twin, src = gym.make("cosmos_sim/Learned-v0", model=str(run)), gym.make(env)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # unbounded Box and asymmetric action warnings are the source env's own
+        check_env(twin.unwrapped, skip_render_check=True)
+        sb3_check_env(twin.unwrapped)
+        both = gym.make("cosmos_sim/Learned-v0", model=str(run), obs_mode="both", render_mode="rgb_array")
+        check_env(both.unwrapped)
+    return {"observation_space": str(twin.observation_space), "action_space": str(twin.action_space),
+            "spaces_equal": twin.observation_space == src.observation_space and twin.action_space == src.action_space,
+            "gymnasium_check_env": True, "sb3_check_env": True}
+
+
+def table(results: dict) -> str:
+    lines = ["| env | policies | Spearman ρ (return) | return spread | reward MAE / step | train min |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for r in results["envs"].values():
+        tm = r["train_minutes"]
+        rho = "n/a" if r["spearman"] is None else f"{r['spearman']:.2f}"
+        lines.append(f"| {r['env']} | {len(r['rows'])} | {rho} | {r['return_spread']:.1f} | "
+                     f"{r['reward_mae_per_step']:.4f} | {tm:.0f} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--envs", default=",".join(SETTINGS))
+    p.add_argument("--out", type=Path, default=ROOT / ".runs" / "twins")
+    p.add_argument("--device", default=None)
+    p.add_argument("--table", action="store_true", help="print the saved results and exit")
+    args = p.parse_args()
+    dev = args.device or "cpu"
+    path = RESULTS / f"twins_{dev.split(':')[0]}.json"
+    results = json.loads(path.read_text()) if path.is_file() else {"envs": {}}
+    if not args.table:
+        for env in [e.strip() for e in args.envs.split(",") if e.strip()]:
+            results["envs"][env] = run_env(env, args.out / env, args.device)
+            results["machine"] = {"platform": platform.platform(), "cpus": os.cpu_count(), "device": dev}
+            RESULTS.mkdir(exist_ok=True)
+            path.write_text(json.dumps(results, indent=1) + "\n")
+    print(table(results))
+
+
+if __name__ == "__main__":
+    main()

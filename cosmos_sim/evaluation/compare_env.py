@@ -1,0 +1,284 @@
+"""Compare the learned twin of a Gymnasium env with the env itself: what `cosmos-sim compare --env ID` writes.
+
+The same sections as a world's report, with the source env as the reference and returns where a world
+would use success: open loop (the env's actions replayed in the twin from the env's first frame and
+state: PSNR, state error and the reward head's error per step), closed loop (each policy's mean return,
+success where the env reports it, and length, over the same seeds in both), the ranking of the policies
+by return (Spearman and Pearson), the reward MAE per step beside the return spread of the policies, the
+task head's held-out accuracy from training, plots and side-by-side videos.
+
+A policy ladder for any env: `--policies random,RUN/checkpoints` expands a directory of PPO checkpoints
+(`cosmos-sim train-policy --save-every N`) into one policy per checkpoint, in training order.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from cosmos_sim.config import arg
+from cosmos_sim.evaluation.closed_loop import evaluate_policies
+from cosmos_sim.evaluation.stats import correlations
+from cosmos_sim.fileio import atomic_write_bytes, atomic_write_json
+
+SCHEMA = "cosmos_sim.env_report/1"
+CHECKPOINT_GLOB = "step_*"
+
+
+@dataclass(frozen=True)
+class EnvCompareConfig:
+    env: str = arg("Reacher-v5", "the Gymnasium env id the model was trained on")
+    env_kwargs: str = arg("{}", "the env's kwargs as JSON (as collected)")
+    policies: tuple[str, ...] = arg(("random",), "policies: random, explore, a saved policy RUN, module:callable, "
+                                                 "or a directory of PPO checkpoints (RUN/checkpoints: each one)")
+    episodes: int = arg(30, "closed-loop episodes per policy and backend")
+    seed: int = arg(0, "episode i uses seed SEED+i in both")
+    open_loop_episodes: int = arg(8, "open-loop episodes")
+    horizon: int = arg(32, "open-loop steps (fewer where the env's episode ends first)")
+    open_loop_policy: str = arg("random", "the policy whose env actions are replayed open loop")
+    videos: int = arg(2, "side-by-side videos to write")
+    device: str | None = arg(None, "device of the world model (none: cuda when available)")
+
+    def __post_init__(self):
+        object.__setattr__(self, "policies", tuple(expand_env_policies(self.policies)))
+        for name in ("episodes", "open_loop_episodes", "horizon"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+    @property
+    def world_name(self) -> str:
+        from cosmos_sim.envs.source_env import canonical_kwargs, world_name
+
+        return world_name(self.env, json.loads(canonical_kwargs(self.env_kwargs)))
+
+    def to_dict(self) -> dict:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
+
+
+def expand_env_policies(specs: str | tuple[str, ...] | list[str]) -> list[str]:
+    """Comma-separated specs; a directory of `step_*` checkpoint directories becomes each checkpoint."""
+    items = [specs] if isinstance(specs, str) else list(specs)
+    out: list[str] = []
+    for item in (p.strip() for s in items for p in str(s).split(",") if p.strip()):
+        d = Path(item)
+        steps = sorted(d.glob(CHECKPOINT_GLOB)) if d.is_dir() and not (d / "policy.safetensors").is_file() else []
+        for spec in ([str(s) for s in steps] if steps else [item]):
+            if spec not in out:
+                out.append(spec)
+    if not out:
+        raise ValueError("no policies given")
+    return out
+
+
+def short_name(spec: str) -> str:
+    """"runs/ppo/checkpoints/step_000040960" -> "ppo@40960"; other specs as they are."""
+    p = Path(spec)
+    if p.name.startswith("step_") and p.parent.name == "checkpoints":
+        return f"{p.parent.parent.name}@{int(p.name[5:])}"
+    return spec
+
+
+# --- open loop -----------------------------------------------------------------------------------------
+@torch.no_grad()
+def open_loop_env(world, model, seeds: list[int], horizon: int, policy_spec: str) -> dict:
+    """The env's own episodes (frames, states, rewards) and the twin's replay of their actions."""
+    from cosmos_sim.envs.source_env import SourceEnv
+    from cosmos_sim.policies.registry import collection_policy
+    from cosmos_sim.policies.rollout import run_episode
+
+    env = SourceEnv(world, obs_mode="both", image_size=model.image_size)
+    rows = []
+    try:
+        for seed in seeds:
+            ep = run_episode(env, collection_policy(policy_spec, world, seed=seed), seed)
+            T = min(horizon, ep.length)
+            px, st = ep.observations["pixels"][:T + 1], ep.observations["state"][:T + 1]
+            a = torch.from_numpy(ep.actions[:T]).float().to(model.device)
+            cam = world.default_camera
+            ext = torch.from_numpy(cam.extrinsics().astype(np.float32))[None, None].to(model.device)
+            fov = torch.tensor([[cam.fovy]], dtype=torch.float32, device=model.device)
+            state = model.start(torch.from_numpy(px[:1])[None].to(model.device), ext, fov,
+                                states=torch.from_numpy(st[0])[None].to(model.device))
+            rays = model.rays(ext[:, 0], fov[:, 0])
+            frames, states, rewards = [px[0]], [st[0]], []
+            prev = torch.from_numpy(st[0])[None].float().to(model.device)
+            for t in range(T):
+                f, s = model.step(state, a[t:t + 1], rays=rays)
+                r, _, _ = model.task(prev, a[t:t + 1], s)
+                frames.append(f[0].cpu().numpy())
+                states.append(s[0].cpu().numpy())
+                rewards.append(float(r[0]))
+                prev = s
+            rows.append({"seed": seed, "T": T, "pixels": px, "states": st, "rewards": ep.rewards[:T],
+                         "twin_pixels": np.stack(frames), "twin_states": np.stack(states),
+                         "twin_rewards": np.asarray(rewards)})
+    finally:
+        env.close()
+    return {"episodes": rows}
+
+
+def open_loop_metrics(rows: list[dict], state_std: np.ndarray) -> dict:
+    """Per step h = 1..H: PSNR, state error (RMS over entries, each in units of its spread in the training
+    data) and the reward's absolute error, averaged over the episodes that last that long."""
+    from cosmos_sim.evaluation.metrics import psnr
+
+    H = max(r["T"] for r in rows)
+    per: dict[str, list[list[float]]] = {"psnr": [[] for _ in range(H)], "state_error": [[] for _ in range(H)],
+                                         "reward_abs_error": [[] for _ in range(H)]}
+    for r in rows:
+        a = torch.from_numpy(r["pixels"][1:r["T"] + 1]).float().permute(0, 3, 1, 2) / 255
+        b = torch.from_numpy(r["twin_pixels"][1:r["T"] + 1]).float().permute(0, 3, 1, 2) / 255
+        p = psnr(a, b).numpy()
+        err = np.sqrt((((r["twin_states"][1:] - r["states"][1:r["T"] + 1]) / state_std) ** 2).mean(-1))
+        rerr = np.abs(r["twin_rewards"] - r["rewards"])
+        for h in range(r["T"]):
+            per["psnr"][h].append(float(p[h]))
+            per["state_error"][h].append(float(err[h]))
+            per["reward_abs_error"][h].append(float(rerr[h]))
+    steps = [h + 1 for h in range(H)]
+    curves = {k: [float(np.mean(v)) if v else None for v in vals] for k, vals in per.items()}
+    all_r = np.concatenate([np.abs(r["twin_rewards"] - r["rewards"]) for r in rows])
+    return {"steps": steps, "curves": curves, "reward_mae_per_step": float(all_r.mean())}
+
+
+# --- the whole comparison ------------------------------------------------------------------------------
+def compare_env(config: EnvCompareConfig, model: Any, out: str | os.PathLike, progress: bool = True) -> dict:
+    from tqdm.auto import tqdm
+
+    from cosmos_sim.envs.learned_env import load_twin_model
+    from cosmos_sim.envs.world_model_env import resolve_device
+
+    dev = resolve_device(config.device)
+    wm, world = load_twin_model(model, dev, config.world_name)  # another env or kwargs fails here, first
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    timing: dict[str, float] = {}
+
+    t0 = time.perf_counter()
+    seeds = list(range(config.seed, config.seed + config.open_loop_episodes))
+    ol = open_loop_env(world, wm, seeds, config.horizon, config.open_loop_policy)
+    open_loop = open_loop_metrics(ol["episodes"], wm.state_std.cpu().numpy())
+    timing["open_loop_s"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    closed: dict[str, dict] = {}
+    for backend in tqdm(("env", "world_model"), desc="closed loop", disable=not progress):
+        res = evaluate_policies(world.name, backend, list(config.policies), episodes=config.episodes,
+                                seed=config.seed, model=wm if backend == "world_model" else None, device=config.device)
+        closed[backend] = {spec: {k: r[k] for k in ("success_rate", "return", "length", "per_episode")}
+                           for spec, r in res.items()}
+    timing["closed_loop_s"] = time.perf_counter() - t0
+
+    ref = [closed["env"][p]["return"]["mean"] for p in config.policies]
+    got = [closed["world_model"][p]["return"]["mean"] for p in config.policies]
+    rows = [{"policy": p, "name": short_name(p), "env_return": a, "learned_return": b,
+             "env_success": 100 * closed["env"][p]["success_rate"]["mean"],
+             "learned_success": 100 * closed["world_model"][p]["success_rate"]["mean"],
+             "env_length": closed["env"][p]["length"]["mean"],
+             "learned_length": closed["world_model"][p]["length"]["mean"]}
+            for p, a, b in zip(config.policies, ref, got, strict=True)]
+    ranking = {"rows": rows, "return": correlations(ref, got) if len(ref) > 1 else None,
+               "return_spread": float(max(ref) - min(ref)),
+               "return_mae": float(np.mean(np.abs(np.asarray(ref) - np.asarray(got))))}
+
+    files = {"report": "report.md", "horizon_plot": "horizon.png", "ranking_plot": "ranking.png", "videos": []}
+    _plots(open_loop, rows, out, files, world.name)
+    for e in range(min(config.videos, len(ol["episodes"]))):
+        name = f"episode{e}_seed{seeds[e]}.mp4"
+        _video(out / name, ol["episodes"][e], fps=round(1.0 / world.control_dt))
+        files["videos"].append(name)
+    report = {"schema": SCHEMA, "config": config.to_dict(), "world": world.name,
+              "source": {"env_id": world.env_id, "env_kwargs": world.env_kwargs,
+                         "observation_space": str(world.observation_source),
+                         "action_space": str(world.action_source)},
+              "model": {"path": wm.source, "family": wm.family, "image_size": wm.image_size,
+                        "info": json.loads(json.dumps(wm.info, default=str))},
+              "task_head": wm.info.get("task_metrics"), "open_loop": open_loop, "closed_loop": closed,
+              "ranking": ranking, "files": files}
+    atomic_write_json(out / "report.json", report)
+    atomic_write_bytes(out / "report.md", markdown(report).encode())
+    atomic_write_json(out / "timing.json", timing)
+    return report
+
+
+def _plots(open_loop: dict, rows: list[dict], out: Path, files: dict, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
+    for ax, (key, label) in zip(axes, [("psnr", "PSNR (dB)"), ("state_error", "state error (spreads)"),
+                                       ("reward_abs_error", "|reward error|")], strict=True):
+        ax.plot(open_loop["steps"], [np.nan if v is None else v for v in open_loop["curves"][key]])
+        ax.set_xlabel("open-loop step")
+        ax.set_title(label)
+    fig.suptitle(f"{title}: the twin against the env, open loop")
+    fig.tight_layout()
+    fig.savefig(out / files["horizon_plot"], dpi=100)
+    plt.close(fig)
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    x, y = [r["env_return"] for r in rows], [r["learned_return"] for r in rows]
+    ax.scatter(x, y)
+    for r in rows:
+        ax.annotate(r["name"], (r["env_return"], r["learned_return"]), fontsize=6)
+    lo, hi = min(x + y), max(x + y)
+    ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
+    ax.set_xlabel("env mean return")
+    ax.set_ylabel("learned twin mean return")
+    ax.set_title(f"{title}: return per policy", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(out / files["ranking_plot"], dpi=100)
+    plt.close(fig)
+
+
+def _video(path: Path, row: dict, fps: float) -> None:
+    from cosmos_sim.video import tile, write_mp4
+
+    frames = []
+    for t in range(row["T"] + 1):
+        a, b = row["pixels"][t], row["twin_pixels"][t]
+        diff = np.abs(b.astype(np.int16) - a).astype(np.uint8)
+        frames.append(tile([a, b, diff], labels=[f"env t={t}", "learned", "|learned-env|"], scale=4))
+    write_mp4(path, frames, fps=fps)
+
+
+def markdown(report: dict) -> str:
+    rk, ol, th = report["ranking"], report["open_loop"], report.get("task_head") or {}
+    c = rk["return"] or {}
+
+    def f(v, d=2):
+        return "n/a" if v is None else f"{v:.{d}f}"
+
+    lines = [f"# {report['world']}: learned twin against the env", "",
+             f"Model: `{report['model']['path']}` ({report['model']['family']}, {report['model']['image_size']} px).",
+             "", "## Policies (closed loop, same seeds in both)", "",
+             "| policy | env return | learned return | env success % | learned success % | env length | "
+             "learned length |", "|---|---:|---:|---:|---:|---:|---:|"]
+    for r in rk["rows"]:
+        lines.append(f"| {r['name']} | {r['env_return']:.1f} | {r['learned_return']:.1f} | {r['env_success']:.0f} | "
+                     f"{r['learned_success']:.0f} | {r['env_length']:.0f} | {r['learned_length']:.0f} |")
+    lines += ["", f"Ranking by mean return: Spearman ρ = {f(c.get('spearman'))}, Pearson r = {f(c.get('pearson'))} "
+                  f"over {len(rk['rows'])} policies.",
+              f"Return spread of the policies (env): {rk['return_spread']:.1f}; mean |return error|: "
+              f"{rk['return_mae']:.1f}; reward MAE per step (open loop): {ol['reward_mae_per_step']:.4f}.", "",
+              "## Reward and termination heads (held-out steps of the training data)", "",
+              f"Reward MAE {f(th.get('reward_mae'), 4)} (a constant predictor: {f(th.get('reward_mae_constant'), 4)}), "
+              f"correlation {f(th.get('reward_corr'), 3)}; termination precision {f(th.get('termination_precision'))}, "
+              f"recall {f(th.get('termination_recall'))} (termination rate {f(th.get('termination_rate'), 4)}).", "",
+              "## Open loop", "", "| step | PSNR dB | state error | |reward error| |", "|---:|---:|---:|---:|"]
+    for h in sorted({1, 4, 8, 16, 32, len(ol["steps"])}):
+        if h <= len(ol["steps"]):
+            cv = ol["curves"]
+            lines.append(f"| {h} | {f(cv['psnr'][h - 1])} | {f(cv['state_error'][h - 1], 3)} | "
+                         f"{f(cv['reward_abs_error'][h - 1], 4)} |")
+    lines += ["", "![horizon](horizon.png) ![ranking](ranking.png)", "",
+              *[f"- video: [{v}]({v})" for v in report["files"]["videos"]], ""]
+    return "\n".join(lines)
