@@ -24,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).parent
+ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results"
 CLI = [sys.executable, "-m", "cosmos_sim"]
 SETTINGS = {
@@ -34,8 +34,8 @@ SETTINGS = {
                             "state_episodes": 600},
     "Reacher-v5": {"ppo": 300_000, "every": 30_000, "episodes": 400, "noise": 0.3, "minutes": (6, 12),
                    "state_episodes": 2000},
-    "Pusher-v5": {"ppo": 400_000, "every": 40_000, "episodes": 300, "noise": 0.3, "minutes": (6, 12),
-                  "state_episodes": 1000},
+    "Pusher-v5": {"ppo": 400_000, "every": 40_000, "episodes": 300, "noise": 0.3, "minutes": (6, 18),
+                  "state_episodes": 2000, "state_steps": 8000, "task_steps": 10000},
 }
 LADDER_SIZE = 6
 
@@ -94,8 +94,11 @@ def run_env(env: str, out: Path, device: str | None) -> dict:
                               "--save-every", str(s["every"]), "--seed", str(seed), "--out", str(out / name),
                               "--no-progress", *dev], log)
     data_policies = ["random", "explore"] + [f"{c}@noise={s['noise']}" for c in checkpoints(out / "ppo_data")]
-    times["collect"] = sh(["collect", "--env", env, "--policy", ",".join(data_policies), "--episodes",
-                           str(s["episodes"]), "--out", str(out / "data")], log)
+    manifest = out / "data" / "manifest.json"
+    have = sum(x["episodes"] for x in json.loads(manifest.read_text())["shards"]) if manifest.is_file() else 0
+    if have < s["episodes"]:  # (a finished dataset is kept even if its policy paths were spelled otherwise)
+        times["collect"] = sh(["collect", "--env", env, "--policy", ",".join(data_policies), "--episodes",
+                               str(s["episodes"]), "--out", str(out / "data")], log)
     tok_min, dyn_min = s["minutes"]
     t0 = time.perf_counter()
     train_time = out / "train_seconds.json"  # summed over resumed runs
@@ -106,7 +109,7 @@ def run_env(env: str, out: Path, device: str | None) -> dict:
     if not (out / "run" / "world_model.safetensors").is_file():
         sh(["train", "--data", str(out / "data"), "--out", str(out / "run"), "--steps", "100000",
             "--minutes", str(dyn_min), "--schedule-by-time", "--state-episodes", str(s["state_episodes"]), "--resume",
-            *dev], log)
+            *[f"--{k.replace('_', '-')}={s[k]}" for k in ("state_steps", "task_steps") if k in s], *dev], log)
         spent += time.perf_counter() - t0
         train_time.write_text(json.dumps({"seconds": spent}))
     times["train"] = spent
@@ -173,7 +176,9 @@ def main() -> None:
     results = json.loads(path.read_text()) if path.is_file() else {"envs": {}}
     if not args.table:
         for env in [e.strip() for e in args.envs.split(",") if e.strip()]:
-            results["envs"][env] = run_env(env, args.out / env, args.device)
+            r = run_env(env, args.out / env, args.device)
+            results = json.loads(path.read_text()) if path.is_file() else {"envs": {}}  # another run may have written
+            results["envs"][env] = r
             results["machine"] = {"platform": platform.platform(), "cpus": os.cpu_count(), "device": dev}
             RESULTS.mkdir(exist_ok=True)
             path.write_text(json.dumps(results, indent=1) + "\n")

@@ -202,6 +202,10 @@ STATE_MODEL = (flag("--state-model", choices=("mlp", "objects"), default="mlp",
                     help="objects: over like objects (Drop)"),
                flag("--state-members", type=positive_int, default=None, help="an ensemble of K state models, whose "
                     "disagreement is info['uncertainty'] (default: 5 for mlp, 1 for objects)"),
+               flag("--state-steps", type=int, default=None,
+                    help="state-model updates before the latent training (default: 8x --steps, at most 4000)"),
+               flag("--task-steps", type=int, default=None, help="updates of a Gymnasium env's learned reward/"
+                    "termination/success head (default: 8x --steps, at least 100, at most 3000)"),
                flag("--state-episodes", type=int, default=0, help="extra episodes of states alone (nothing "
                     "rendered: cheap), collected as the dataset was, for the state model (and a Gymnasium env's "
                     "reward/termination head) (default: 0)"))
@@ -230,7 +234,8 @@ def cmd_train_dynamics(args: argparse.Namespace) -> None:
     r = train_dynamics(args.data, args.tokenizer, args.out, args.model, args.preset, _train_config(args),
                        overrides={"horizon": args.horizon} if args.horizon else {}, resume=args.resume,
                        device=args.device, state_steps=args.state_steps, state_model=args.state_model,
-                       state_members=args.state_members, state_episodes=args.state_episodes)
+                       state_members=args.state_members, state_episodes=args.state_episodes,
+                       task_steps=args.task_steps)
     print(f"{args.out}: step {r['step']}, loss {r.get('loss', float('nan')):.4f}; world model: {r['world_model']}")
 
 
@@ -245,7 +250,8 @@ def cmd_train_all(args: argparse.Namespace) -> None:
     r = train_world_model(args.data, args.out, args.tokenizer_preset, args.model, args.preset,
                           tokenizer_train=replace(tc, steps=args.tokenizer_steps or tc.steps), dynamics_train=tc,
                           resume=args.resume, device=args.device, log=print, state_model=args.state_model,
-                          state_members=args.state_members, state_episodes=args.state_episodes)
+                          state_members=args.state_members, state_episodes=args.state_episodes,
+                          state_steps=args.state_steps, task_steps=args.task_steps)
     from cosmos_sim.data import EpisodeDataset
 
     if EpisodeDataset(args.data).world.startswith("env:"):
@@ -345,8 +351,6 @@ COMMANDS: list[Command] = [
             flag("--preset", default="small", help="the family's preset: tiny, small or base (default: small)"),
             flag("--horizon", type=positive_int, default=None,
                  help="training rollout length on the model's own predictions (default: the preset's)"),
-            flag("--state-steps", type=int, default=None,
-                 help="state-model updates before the latent training (default: 8x --steps, at most 4000)"),
             *STATE_MODEL)),
     )),
 ]

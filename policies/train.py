@@ -111,8 +111,9 @@ def train_policy(config: PolicyTrainConfig, out: str | Path, progress: bool = Tr
         envs.close()
     rets = r["episode_returns"]
     last = sum(rets[-20:]) / max(1, len(rets[-20:]))
-    r["summary"] = [f"ppo on {c.backend}: {r['steps']} env steps in {r['wall_s']:.0f} s, {len(rets)} episodes, "
+    world_arg = c.world if c.world.startswith("env:") else c.world.lower()  # env ids are case-sensitive
+    r["summary"] = [f"ppo on {kw['backend']}: {r['steps']} env steps in {r['wall_s']:.0f} s, {len(rets)} episodes, "
                     f"mean return of the last 20: {last:.2f}; policy: {r['policy_path']}",
-                    f"evaluate it: cosmos-sim evaluate --world {c.world.lower()} --backend {kw['backend']} "
+                    f"evaluate it: cosmos-sim evaluate --world {world_arg} --backend {kw['backend']} "
                     f"--policy {out}"]
     return r
