@@ -153,14 +153,19 @@ def twin_checks(env: str, run: Path) -> dict:
             "gymnasium_check_env": True, "sb3_check_env": True}
 
 
+TABLE_HEADER = "| env | ρ (return) | return spread | reward MAE / step | PSNR t=1 / 16 dB | train min |"
+
+
 def table(results: dict) -> str:
-    lines = ["| env | policies | Spearman ρ (return) | return spread | reward MAE / step | train min |",
-             "|---|---:|---:|---:|---:|---:|"]
-    for r in results["envs"].values():
-        tm = r["train_minutes"]
+    """The README's table (tests/test_docs.py checks that the README holds these rows)."""
+    lines = [TABLE_HEADER, "|---|---:|---:|---:|---|---:|"]
+    for env in sorted(results["envs"]):
+        r = results["envs"][env]
         rho = "n/a" if r["spearman"] is None else f"{r['spearman']:.2f}"
-        lines.append(f"| {r['env']} | {len(r['rows'])} | {rho} | {r['return_spread']:.1f} | "
-                     f"{r['reward_mae_per_step']:.4f} | {tm:.0f} |")
+        p = r["open_loop_psnr"]
+        psnr = f"{p[0]:.1f} / {p[15]:.1f}" if len(p) >= 16 and p[15] is not None else f"{p[0]:.1f} / –"
+        lines.append(f"| {r['env']} | {rho} | {r['return_spread']:.1f} | {r['reward_mae_per_step']:.4f} | {psnr} | "
+                     f"{r['train_minutes']:.0f} |")
     return "\n".join(lines)
 
 
