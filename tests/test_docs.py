@@ -144,3 +144,21 @@ def test_checker_catches_a_split_table() -> None:
     assert len(table_problems("| a | b |\n|---|---|\n| 1 | 2 | 3 |\n")) == 1
     assert len(table_problems("| a | `x|y` |\n|---|---|\n")) == 1
     assert table_problems("```\n| not | a table\n```\n") == []
+
+
+def test_readme_gymnasium_twins_table_matches_the_benchmark() -> None:
+    """The README's twins-of-Gymnasium-envs rows are what `python benchmarks/twins.py --table` prints from
+    benchmarks/results/twins_cpu.json."""
+    import importlib.util
+    import json
+
+    spec = importlib.util.spec_from_file_location("twins_benchmark", ROOT / "benchmarks" / "twins.py")
+    twins = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(twins)
+    results = json.loads((ROOT / "benchmarks" / "results" / "twins_cpu.json").read_text())
+    readme = (ROOT / "README.md").read_text()
+    rows = twins.table(results).splitlines()
+    assert len(rows) == 2 + len(results["envs"]) >= 5
+    for row in rows:
+        assert row in readme, f"README.md lacks the row {row!r}: paste `python benchmarks/twins.py --table`"
+    assert all(r["checks"]["spaces_equal"] and r["checks"]["sb3_check_env"] for r in results["envs"].values())
