@@ -4,9 +4,14 @@ Importing the package registers the gym ids `cosmos_sim/<World>-v0`.
 """
 
 import os
+import sys
 
-# Headless MuJoCo rendering unless the user chose a GL backend.
-os.environ.setdefault("MUJOCO_GL", "egl")
+# Headless MuJoCo rendering unless the user chose a GL backend: EGL on Linux; macOS has no EGL, and
+# MuJoCo renders offscreen there through CGL; Windows uses its own WGL (MuJoCo's default).
+if sys.platform.startswith("linux"):
+    os.environ.setdefault("MUJOCO_GL", "egl")
+elif sys.platform == "darwin":
+    os.environ.setdefault("MUJOCO_GL", "cgl")
 # Mesa's software GL spawns render threads that do not survive fork (async vector envs hang).
 os.environ.setdefault("LP_NUM_THREADS", "0")
 

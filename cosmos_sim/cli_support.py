@@ -68,7 +68,9 @@ def _add_commands(parent: argparse.ArgumentParser, commands: Sequence[Command]) 
     sub = parent.add_subparsers(title="commands", metavar="COMMAND", dest=f"_cmd_{parent.prog}")
     for c in commands:
         # No abbreviations: a group's own options must not swallow its subcommands' longer ones.
-        p = sub.add_parser(c.name, help=c.help, description=c.description or c.help, allow_abbrev=False,
+        # help is %-formatted in the command list (so "95%%" there), a description is printed as it is
+        p = sub.add_parser(c.name, help=c.help, description=c.description or c.help.replace("%%", "%"),
+                           allow_abbrev=False,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         for add in c.args:
             add(p)

@@ -51,3 +51,7 @@ class ConfigMismatchError(CheckpointError, ValueError):
 
 class TrainingError(CosmosSimError):
     """Training cannot go on (for example, too many non-finite steps in a row)."""
+
+
+class RenderError(CosmosSimError, RuntimeError):
+    """No GL backend can render frames here (MUJOCO_GL names one this machine lacks)."""

@@ -1,4 +1,8 @@
-"""Atomic writes: a temp file beside the target, fsync, then `os.replace`, so readers never see half a file."""
+"""Atomic writes: a temp file beside the target, fsync, then `os.replace`, so readers never see half a file.
+
+`mkstemp` creates its file 0600 whatever the umask; `publish` gives it the permissions a plain `open`
+would (0666 less the umask) before moving it into place, so shared datasets and models stay readable.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,19 @@ import os
 import tempfile
 from pathlib import Path
 from typing import Any
+
+
+def default_mode() -> int:
+    """0666 less the process umask: what `open(path, "w")` would create."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def publish(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
+    """Move a finished temp file into place with a normal file's permissions."""
+    os.chmod(tmp, default_mode())
+    os.replace(tmp, path)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
@@ -18,7 +35,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        publish(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

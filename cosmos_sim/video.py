@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from cosmos_sim.fileio import publish
+
 __all__ = ["VideoWriter", "write_mp4", "read_video", "save_png", "upscale", "label", "tile", "grid",
            "pad_to_even", "hold_last"]
 
@@ -258,7 +260,7 @@ class VideoWriter:
             self.abort()
             raise
         self._writer = None
-        os.replace(self._tmp, self.path)
+        publish(self._tmp, self.path)
         self._tmp = None
         return self.path
 
@@ -303,7 +305,7 @@ def save_png(path: str | os.PathLike, image) -> Path:
     tmp = _temp_path(path)
     try:
         Image.fromarray(a).save(tmp, format="PNG")
-        os.replace(tmp, path)
+        publish(tmp, path)
     except BaseException:
         _discard(tmp)
         raise

@@ -136,7 +136,7 @@ class LearnedEnv(gym.Env):
 
     def _info(self) -> dict:
         info = {"success": bool(self.core.success()[0]), "uncertainty": float(self.core.uncertainty[0]),
-                "halted": bool(self.core.halted[0]), "diverged": False}
+                "halted": bool(self.core.halted[0]), "diverged": bool(self.core.diverged[0])}
         if self.core.decode:
             info["pixels"] = to_numpy(self.core.frames[0])
         return info
@@ -214,7 +214,7 @@ class LearnedVectorEnv(gym.vector.VectorEnv):
 
     def _info(self) -> dict:
         return {"success": to_numpy(self.core.success()), "uncertainty": to_numpy(self.core.uncertainty),
-                "halted": to_numpy(self.core.halted)}
+                "halted": to_numpy(self.core.halted), "diverged": to_numpy(self.core.diverged)}
 
 
 def make_learned_env(**kwargs) -> LearnedEnv:

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import os
+import sys
 
-os.environ.setdefault("MUJOCO_GL", "egl")
+if sys.platform.startswith("linux"):  # as cosmos_sim/__init__.py: only where the user chose nothing
+    os.environ.setdefault("MUJOCO_GL", "egl")
+elif sys.platform == "darwin":
+    os.environ.setdefault("MUJOCO_GL", "cgl")
 # Without a GPU, EGL renders through Mesa's llvmpipe, whose worker threads do not survive fork(): an
 # AsyncVectorEnv forked after any render hung for ever. Single-threaded llvmpipe is fork-safe and, for
 # our small frames, faster. Read when the first EGL display opens; a user's own setting wins.
@@ -21,6 +25,19 @@ _NEAR, _FAR = 0.01, 20.0
 # MuJoCo resets the data (and raises one of these) when positions, velocities or accelerations blow up.
 _INSTABILITY = tuple(int(w) for w in (mujoco.mjtWarning.mjWARN_BADQPOS, mujoco.mjtWarning.mjWARN_BADQVEL,
                                       mujoco.mjtWarning.mjWARN_BADQACC))
+
+
+def make_renderer(model, height: int, width: int):
+    """A `mujoco.Renderer`, or a RenderError saying which GL backend failed and what to try."""
+    from cosmos_sim.errors import RenderError
+
+    try:
+        return mujoco.Renderer(model, height, width)
+    except Exception as e:  # mujoco raises FatalError, RuntimeError or ImportError by platform
+        gl = os.environ.get("MUJOCO_GL", "(unset)")
+        raise RenderError(f"MuJoCo cannot render with MUJOCO_GL={gl} ({type(e).__name__}: {e}). Set MUJOCO_GL to a "
+                          "backend this machine has: egl (Linux, headless), osmesa (software), glfw (a display), "
+                          "cgl (macOS)") from None
 
 
 class MujocoSim:
@@ -178,7 +195,7 @@ class MujocoSim:
         if self._renderer is None:
             self.model.vis.global_.offwidth = max(self.model.vis.global_.offwidth, w)
             self.model.vis.global_.offheight = max(self.model.vis.global_.offheight, h)
-            self._renderer = mujoco.Renderer(self.model, h, w)
+            self._renderer = make_renderer(self.model, h, w)
         r = self._renderer
         self._sync()
         r.update_scene(self.data)

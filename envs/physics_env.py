@@ -116,7 +116,7 @@ class PhysicsEnv(gym.Env):
 
     def __init__(self, world: str | World = "Push", backend: str = "mujoco", obs_mode: str = "both",
                  image_size: int | tuple[int, int] = 64, camera: Any = None, camera_control: bool = False,
-                 render_mode: str | None = None):
+                 render_mode: str | None = None, time_limit: bool = True):
         if backend not in PHYSICS_BACKENDS:
             raise UnknownChoiceError("backend", backend, PHYSICS_BACKENDS)
         if render_mode not in (None, "rgb_array"):
@@ -128,6 +128,8 @@ class PhysicsEnv(gym.Env):
         self.camera_spec = CameraSpec(camera)
         self.camera_control = bool(camera_control)
         self.render_mode = render_mode
+        # False under gym.make: its TimeLimit (the registered max_episode_steps, or the caller's) is the one limit
+        self.time_limit = bool(time_limit)
         self.metadata = {**self.metadata, "render_fps": round(1.0 / self.world.control_dt)}
         self.observation_space = observation_space(self.world, self.obs_mode, self.image_size)
         n = self.world.action_dim + (3 if self.camera_control else 0)
@@ -173,7 +175,7 @@ class PhysicsEnv(gym.Env):
         self._frame = None
         reward = float(self.world.reward(state, a[:A]))
         terminated = bool(self.world.terminated(state))
-        truncated = self._t >= self.world.max_episode_steps and not terminated
+        truncated = self.time_limit and self._t >= self.world.max_episode_steps and not terminated
         return self._observe(), reward, terminated, truncated, self._info(diverged=False)
 
     def render(self):

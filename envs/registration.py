@@ -20,7 +20,9 @@ def env_id(world: str) -> str:
 
 
 def make_env(world: str, backend: str = "mujoco", **kwargs) -> gym.Env:
-    """Entry point of every id: picks the backend."""
+    """Entry point of every id: picks the backend. The env has no time limit of its own (`time_limit=False`):
+    gym.make adds the one TimeLimit, from the registered `max_episode_steps` or the caller's."""
+    kwargs.setdefault("time_limit", False)  # gym.make wraps it in TimeLimit(max_episode_steps): one limit
     if backend in PHYSICS_BACKENDS:
         return PhysicsEnv(world, backend=backend, **kwargs)
     if backend == "world_model":
@@ -30,18 +32,27 @@ def make_env(world: str, backend: str = "mujoco", **kwargs) -> gym.Env:
     raise UnknownChoiceError("backend", backend, BACKENDS)
 
 
-def make_vec_env(world: str, num_envs: int = 1, backend: str = "mujoco", **kwargs) -> gym.vector.VectorEnv:
+def make_vec_env(world: str, num_envs: int = 1, backend: str = "mujoco", max_episode_steps: int | None = None,
+                 **kwargs) -> gym.vector.VectorEnv:
     """Vector entry point of every id: one batched WorldModelVectorEnv for the learned backend,
-    a SyncVectorEnv of single envs for physics (pass vectorization_mode="async" to gym.make_vec for processes)."""
+    a SyncVectorEnv of single envs for physics (pass vectorization_mode="async" to gym.make_vec for processes).
+    `max_episode_steps` (gym.make_vec passes the registered one, or the caller's) is the one time limit."""
     if backend == "world_model":
         from cosmos_sim.envs.world_model_env import WorldModelVectorEnv
 
-        return WorldModelVectorEnv(world, num_envs=num_envs, **kwargs)
+        return WorldModelVectorEnv(world, num_envs=num_envs, max_episode_steps=max_episode_steps, **kwargs)
     if backend not in PHYSICS_BACKENDS:
         raise UnknownChoiceError("backend", backend, BACKENDS)
     if "array_type" in kwargs:
         raise ValueError("array_type applies to backend='world_model' only")
-    return gym.vector.SyncVectorEnv([lambda: PhysicsEnv(world, backend=backend, **kwargs) for _ in range(num_envs)])
+
+    def one() -> gym.Env:
+        if max_episode_steps is None:
+            return PhysicsEnv(world, backend=backend, **kwargs)
+        return gym.wrappers.TimeLimit(PhysicsEnv(world, backend=backend, time_limit=False, **kwargs),
+                                      max_episode_steps)
+
+    return gym.vector.SyncVectorEnv([one for _ in range(num_envs)])
 
 
 def make_world_vec_env(world: str | World, num_envs: int = 1, backend: str = "mujoco", **kwargs
@@ -68,7 +79,8 @@ def make_world_vec_env(world: str | World, num_envs: int = 1, backend: str = "mu
 def _register_id(world: type[World]) -> None:
     if env_id(world.name) not in gym.registry:
         gym.register(id=env_id(world.name), entry_point="cosmos_sim.envs.registration:make_env",
-                     vector_entry_point="cosmos_sim.envs.registration:make_vec_env", kwargs={"world": world.name})
+                     vector_entry_point="cosmos_sim.envs.registration:make_vec_env", kwargs={"world": world.name},
+                     max_episode_steps=world.max_episode_steps)
 
 
 def _unregister_id(world: type[World]) -> None:

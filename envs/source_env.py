@@ -268,7 +268,9 @@ class _MujocoFrames:
         import mujoco
 
         if self.renderer is None:
-            self.renderer = mujoco.Renderer(self.model, *self.size)
+            from cosmos_sim.envs.mujoco_sim import make_renderer
+
+            self.renderer = make_renderer(self.model, *self.size)
         if self.cam is None:  # set at the first frame, as Gymnasium's viewer is
             self.cam = self._camera()
         self.renderer.update_scene(self.data, camera=self.cam, scene_option=self.option)

@@ -247,6 +247,7 @@ class LearnedWorlds:
         self.uncertainty = torch.zeros(N, device=dev)  # the state model's members' disagreement at the last step
         self.halted = torch.zeros(N, dtype=torch.bool, device=dev)
         self.learned_success = torch.zeros(N, dtype=torch.bool, device=dev)
+        self.diverged = torch.zeros(N, dtype=torch.bool, device=dev)  # the last step's prediction was not finite
         self.rollout = None
         self.camera_arrays = np.zeros((N, 10), dtype=np.float32)  # info["camera"], kept in step with cameras
         self.started = False
@@ -303,6 +304,7 @@ class LearnedWorlds:
         self.halted = self.halted.index_put((ix,), torch.zeros(len(idx), dtype=torch.bool, device=dev))
         self.learned_success = self.learned_success.index_put((ix,), torch.zeros(len(idx), dtype=torch.bool,
                                                                                  device=dev))
+        self.diverged = self.diverged.index_put((ix,), torch.zeros(len(idx), dtype=torch.bool, device=dev))
         self.started = True
 
     def check_actions(self, actions: Any) -> torch.Tensor:
@@ -336,7 +338,11 @@ class LearnedWorlds:
         if frames is not None:
             self.frames = frames
         prev = self.states
-        self.states = torch.nan_to_num(states, nan=0.0).clamp(-DIVERGENCE_BOUND, DIVERGENCE_BOUND)
+        # a non-finite or out-of-bound prediction ends that env's episode (truncated, info["diverged"]), as a
+        # blown-up physics step does; it keeps its last good state, so a learner never sees NaN
+        bad = ~torch.isfinite(states).all(-1) | (states.abs() >= DIVERGENCE_BOUND).any(-1)
+        self.diverged = bad
+        self.states = torch.where(bad[:, None], prev, states)
         self.t += 1
         if self.learned_task:  # no reward code: the model's task head says what the env would have
             reward, terminated, self.learned_success = self.model.task(prev, actions[:, :A], self.states)
@@ -350,7 +356,9 @@ class LearnedWorlds:
         self.halted = torch.zeros_like(terminated)
         if self.halt_at is not None:  # MOReL: stop where the members disagree too much
             self.halted = (self.uncertainty.to(terminated.device) > self.halt_at) & ~terminated
-        truncated = ((self.t >= self.max_episode_steps) | self.halted) & ~terminated
+        terminated = terminated & ~bad
+        reward = torch.where(bad.to(reward.device), torch.zeros_like(reward), reward)
+        truncated = ((self.t >= self.max_episode_steps) | self.halted | bad) & ~terminated
         return reward, terminated, truncated
 
     def _move_cameras(self, delta: torch.Tensor) -> None:
@@ -388,14 +396,15 @@ class WorldModelEnv(gym.Env):
                  render_mode: str | None = None, device: str | torch.device | None = None,
                  reset_source: str | os.PathLike = "physics", sampling: Mapping[str, Any] | None = None,
                  reset_start: str = "episode", ensemble: str = "mean", uncertainty_penalty: float = 0.0,
-                 halt_uncertainty: float | None = None):
+                 halt_uncertainty: float | None = None, time_limit: bool = True):
         if render_mode not in (None, "rgb_array"):
             raise UnknownChoiceError("render_mode", render_mode, ["rgb_array"])
         self.core = LearnedWorlds(world, model, 1, obs_mode=obs_mode, image_size=image_size, camera=camera,
                                   camera_control=camera_control, reset_source=reset_source, device=device,
                                   sampling=sampling, render=render_mode is not None, reset_start=reset_start,
                                   ensemble=ensemble, uncertainty_penalty=uncertainty_penalty,
-                                  halt_uncertainty=halt_uncertainty)
+                                  halt_uncertainty=halt_uncertainty,
+                                  max_episode_steps=None if time_limit else 2**62)  # gym.make's TimeLimit rules
         self.world, self.obs_mode, self.render_mode = self.core.world, obs_mode, render_mode
         self.backend = "world_model"
         self.image_size = self.core.image_size
@@ -445,7 +454,7 @@ class WorldModelEnv(gym.Env):
     def _info(self) -> dict:
         return {"success": bool(self.core.success()[0]), "camera": self.core.cameras[0],
                 "uncertainty": float(self.core.uncertainty[0]), "halted": bool(self.core.halted[0]),
-                "state": to_numpy(self.core.states[0].float()), "diverged": False}
+                "state": to_numpy(self.core.states[0].float()), "diverged": bool(self.core.diverged[0])}
 
 
 # --- gym.vector.VectorEnv -----------------------------------------------------------------------------
@@ -554,4 +563,4 @@ class WorldModelVectorEnv(gym.vector.VectorEnv):
     def _info(self) -> dict:
         return {"success": self._out(self.core.success()), "state": self._out(self.core.states.float()),
                 "camera": self.core.camera_arrays.copy(), "uncertainty": self._out(self.core.uncertainty),
-                "halted": self._out(self.core.halted)}
+                "halted": self._out(self.core.halted), "diverged": self._out(self.core.diverged)}

@@ -18,7 +18,7 @@ import gymnasium as gym
 import numpy as np
 
 from cosmos_sim.config import arg
-from cosmos_sim.evaluation.stats import summary
+from cosmos_sim.evaluation.stats import proportion, summary
 from cosmos_sim.worlds import get_world
 
 BACKENDS = ("mujoco", "pybullet", "world_model", "env")  # "env": a Gymnasium env's world's own physics
@@ -49,7 +49,7 @@ def run_policy(env: gym.vector.VectorEnv, policy, seeds: list[int], progress: Ca
 
 
 def summarize_episodes(episodes: dict[str, np.ndarray], seed: int = 0) -> dict:
-    return {"success_rate": summary(episodes["success"].astype(float), seed=seed),
+    return {"success_rate": proportion(episodes["success"]),
             "return": summary(episodes["return"], seed=seed),
             "length": summary(episodes["length"].astype(float), seed=seed),
             "per_episode": {k: np.asarray(v).tolist() for k, v in episodes.items()}}
@@ -89,7 +89,9 @@ def evaluate_policies(world: str, backend: str, policy_specs: list[str], episode
                                   device=device, image_size=size)
             try:
                 for spec in (s for s in policy_specs if needs[s] == (mode, size)):
-                    policy = policy_from_spec(spec, world, seed=policy_seed + start, model=plan_in)
+                    # the first chunk's policy is the one built above (a planner loads its model once)
+                    policy = made[spec] if start == 0 else policy_from_spec(spec, world, seed=policy_seed + start,
+                                                                            model=plan_in)
                     parts[spec].append(run_policy(env, policy, chunk, progress))
             finally:
                 env.close()

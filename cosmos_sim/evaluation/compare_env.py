@@ -209,10 +209,9 @@ def compare_env(config: EnvCompareConfig, model: Any, out: str | os.PathLike, pr
 
 
 def _plots(open_loop: dict, rows: list[dict], out: Path, files: dict, title: str) -> None:
-    import matplotlib
+    from cosmos_sim.evaluation.plots import _plt, _save
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _plt()
 
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
     for ax, (key, label) in zip(axes, [("psnr", "PSNR (dB)"), ("state_error", "state error (spreads)"),
@@ -222,8 +221,7 @@ def _plots(open_loop: dict, rows: list[dict], out: Path, files: dict, title: str
         ax.set_title(label)
     fig.suptitle(f"{title}: the twin against the env, open loop")
     fig.tight_layout()
-    fig.savefig(out / files["horizon_plot"], dpi=100)
-    plt.close(fig)
+    _save(fig, out / files["horizon_plot"])
     fig, ax = plt.subplots(figsize=(4.5, 4))
     x, y = [r["env_return"] for r in rows], [r["learned_return"] for r in rows]
     ax.scatter(x, y)
@@ -235,8 +233,7 @@ def _plots(open_loop: dict, rows: list[dict], out: Path, files: dict, title: str
     ax.set_ylabel("learned twin mean return")
     ax.set_title(f"{title}: return per policy", fontsize=9)
     fig.tight_layout()
-    fig.savefig(out / files["ranking_plot"], dpi=100)
-    plt.close(fig)
+    _save(fig, out / files["ranking_plot"])
 
 
 def _video(path: Path, row: dict, fps: float) -> None:

@@ -43,6 +43,22 @@ def summary(values, level: float = 0.95, seed: int = 0) -> dict:
     return {"mean": _f(mean), "lo": _f(lo), "hi": _f(hi), "n": int(np.isfinite(v).sum())}
 
 
+def proportion(successes, level: float = 0.95) -> dict:
+    """{"mean", "lo", "hi", "n"} of a success rate with its Wilson score interval (scipy's binomtest): unlike a
+    bootstrap, 0/50 gets an upper bound above 0 (0.071) and 50/50 a lower bound below 1."""
+    from scipy.stats import binomtest
+
+    v = np.asarray(successes, dtype=np.float64).reshape(-1)
+    v = v[np.isfinite(v)]
+    if len(v) == 0:
+        raise ValueError("a success rate needs at least one episode")
+    if not np.isin(v, (0.0, 1.0)).all():
+        raise ValueError("successes must be 0/1 (or booleans)")
+    k, n = int(v.sum()), len(v)
+    ci = binomtest(k, n).proportion_ci(confidence_level=level, method="wilson")
+    return {"mean": k / n, "lo": float(ci.low), "hi": float(ci.high), "n": n}
+
+
 def curve(values, level: float = 0.95, seed: int = 0) -> dict:
     """Per-step {"mean", "lo", "hi"} lists of a [E, T] array."""
     mean, lo, hi = bootstrap_ci(values, level=level, seed=seed)

@@ -96,6 +96,11 @@ class ResumableSampler(Sampler[int]):
     """
 
     def __init__(self, n: int, seed: int, start: int = 0, rank: int = 0, world_size: int = 1):
+        if n < world_size:  # every process needs at least one sample per epoch
+            from cosmos_sim.errors import TrainingError
+
+            raise TrainingError(f"the dataset has {n} training samples, fewer than the {world_size} processes: "
+                                "collect more data or launch fewer processes")
         self.n, self.seed, self.start, self.rank, self.world = n, seed, start, rank, world_size
 
     def __iter__(self) -> Iterator[int]:
@@ -264,7 +269,7 @@ class Trainer:
             # Under DDP the loss must go through the wrapper's forward so gradients get all-reduced.
             loss, metrics = self.ddp(batch) if self.ddp is not None else self.model.training_loss(batch)
         self.opt.zero_grad(set_to_none=True)
-        finite = bool(torch.isfinite(loss))
+        finite = self._all_finite(bool(torch.isfinite(loss)))
         if finite:
             loss.backward()
             norm = nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
@@ -286,6 +291,15 @@ class Trainer:
             for e, b in zip(self.ema.buffers(), self.model.buffers(), strict=True):
                 e.copy_(b)
         return {"loss": float(loss.detach()), "grad_norm": float(norm), **{k: float(v) for k, v in metrics.items()}}
+
+    def _all_finite(self, finite: bool) -> bool:
+        """Under DDP, whether every rank's loss is finite: a rank that skipped backward() alone would leave
+        the others waiting in the gradient all-reduce for ever, so all skip together."""
+        if not is_dist():
+            return finite
+        t = torch.tensor([1.0 if finite else 0.0], device=self.device)
+        dist.all_reduce(t, op=dist.ReduceOp.MIN)
+        return bool(t.item() == 1.0)
 
     def _agreed(self, elapsed: float) -> float:
         """Under DDP with a time limit, the slowest rank's clock: every rank must stop at the same step

@@ -216,3 +216,19 @@ def test_ids_registered_on_import():
     for world in ("Push", "Reach", "Drop"):
         spec = gym.spec(f"cosmos_sim/{world}-v0")
         assert spec.kwargs["world"] == world
+
+
+def test_registration_sets_the_episode_length_and_gym_make_can_change_it():
+    import gymnasium as gym
+    import numpy as np
+
+    env = gym.make("cosmos_sim/Push-v0", obs_mode="state")
+    assert env.spec.max_episode_steps == 100
+    for steps in (5, 130):  # shorter and longer than the world's 100: one limit, the caller's
+        env = gym.make("cosmos_sim/Push-v0", obs_mode="state", max_episode_steps=steps)
+        env.reset(seed=0)
+        n, done = 0, False
+        while not done:
+            _, _, term, trunc, _ = env.step(np.zeros(2, np.float32))
+            n, done = n + 1, term or trunc
+        assert n == steps and trunc

@@ -34,3 +34,40 @@ def test_sb3_ppo_runs_on_world_model(tiny_world_model):
     model.learn(total_timesteps=2048)
     assert model.num_timesteps == 2048
     env.close()
+
+
+def test_sb3_ppo_through_the_batched_adapter(tiny_world_model):
+    """SB3 PPO steps 64 learned envs in one forward pass (SB3VecEnv), and a physics vector env too."""
+    from cosmos_sim.envs.sb3 import SB3VecEnv
+
+    learned = SB3VecEnv(gym.make_vec(ID, num_envs=64, backend="world_model", model=tiny_world_model[0],
+                                     obs_mode="state", device="cpu"))
+    model = sb3.PPO("MultiInputPolicy", learned, n_steps=32, batch_size=512, n_epochs=1, seed=0, device="cpu")
+    model.learn(total_timesteps=64 * 32 * 2)
+    assert model.num_timesteps == 64 * 32 * 2
+    learned.close()
+    physics = SB3VecEnv(gym.make_vec(ID, num_envs=4, backend="mujoco", obs_mode="state"))
+    model = sb3.PPO("MultiInputPolicy", physics, n_steps=32, batch_size=64, n_epochs=1, seed=0, device="cpu")
+    model.learn(total_timesteps=128)
+    physics.close()
+
+
+def test_adapter_resets_on_the_same_step_with_the_terminal_observation(tiny_world_model):
+    import numpy as np
+
+    from cosmos_sim.envs.sb3 import SB3VecEnv
+
+    venv = gym.make_vec(ID, num_envs=3, backend="world_model", model=tiny_world_model[0], obs_mode="state",
+                        device="cpu", max_episode_steps=4)
+    env = SB3VecEnv(venv)
+    env.seed(0)
+    first = env.reset()
+    assert first["state"].shape == (3, 12)
+    for _ in range(4):
+        obs, rew, done, infos = env.step(np.zeros((3, 2), np.float32))
+    assert done.all() and all(i["TimeLimit.truncated"] for i in infos)
+    terminal = np.stack([i["terminal_observation"]["state"] for i in infos])
+    assert not np.allclose(terminal, obs["state"])  # the returned observation is the new episode's first
+    obs2, _, done2, _ = env.step(np.zeros((3, 2), np.float32))
+    assert not done2.any()  # no second reset on the next step (SB3's same-step semantics, not NEXT_STEP)
+    env.close()

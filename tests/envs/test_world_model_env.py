@@ -196,3 +196,32 @@ def test_bad_input(run, tmp_path):
         venv.step(np.zeros((3, 2), np.float32))
     with pytest.raises(ActionError, match="NaN or inf"):
         venv.step(np.array([[0, 0], [np.nan, 0]], np.float32))
+
+
+def test_non_finite_predictions_end_the_episode_as_diverged(run):
+    """A NaN or out-of-bound predicted state truncates that env with info["diverged"], keeps its last good
+    state, and leaves the other envs alone (as a blown-up physics step does)."""
+    envs = WorldModelVectorEnv("push", num_envs=3, model=run, obs_mode="state", device="cpu")
+    obs, _ = envs.reset(seed=0)
+    step = envs.core.model.step
+
+    def broken(state, actions, *a, **kw):
+        frames, states = step(state, actions, *a, **kw)
+        states = states.clone()
+        states[1] = float("nan")
+        states[2, 0] = 1e6
+        return frames, states
+
+    envs.core.model.step = broken
+    before = obs["state"].copy()
+    obs, rew, term, trunc, info = envs.step(np.zeros((3, 2), np.float32))
+    assert info["diverged"].tolist() == [False, True, True]
+    assert trunc[1:].all() and not term[1:].any() and (rew[1:] == 0).all()
+    assert np.isfinite(obs["state"]).all() and np.array_equal(obs["state"][1:], before[1:])
+    assert not info["diverged"][0] and not trunc[0]
+    envs.core.model.step = step
+    obs, rew, term, trunc, info = envs.step(np.zeros((3, 2), np.float32))  # autoreset of envs 1 and 2
+    assert not info["diverged"].any()
+    single = WorldModelEnv("push", model=run, obs_mode="state", device="cpu")
+    single.reset(seed=0)
+    assert single.step(np.zeros(2, np.float32))[4]["diverged"] is False

@@ -137,6 +137,19 @@ def test_torchrun_two_processes_on_cpu(tmp_path):
     assert meta["samples_seen"] == 4 * 8 * 2
 
 
+@pytest.mark.slow  # torchrun processes
+def test_torchrun_a_nan_on_one_rank_is_skipped_by_all(tmp_path):
+    """A non-finite loss on one rank only: every rank skips that step (no rank waits in an all-reduce)."""
+    import os
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={free_port()}",
+         str(Path(__file__).parent / "toy.py"), str(tmp_path / "ddp")],
+        capture_output=True, text=True, timeout=180, env={**os.environ, "TOY_NAN_RANK": "1"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.count("RESULT 4 skipped 1") == 2, proc.stdout
+
+
 def test_header_length_starting_like_a_pickle_is_still_read(tmp_path):
     """A safetensors header whose length's first byte is 0x80 (a pickle's first byte) is valid."""
     import struct
@@ -182,3 +195,11 @@ def test_step_scheduled_time_limit_counts_per_call(tmp_path):
     assert 0 < first["step"] < cfg.steps and first["train_seconds"] >= cfg.time_limit_s
     again = trainer(tmp_path, cfg).fit(resume=True)  # a fresh 0.2 s for this call
     assert again["step"] > first["step"] and again["train_seconds"] >= cfg.time_limit_s
+
+
+def test_fewer_samples_than_processes_is_a_clear_error():
+    from cosmos_sim.training.trainer import ResumableSampler
+
+    with pytest.raises(TrainingError, match="fewer than the 4 processes"):
+        ResumableSampler(3, seed=0, rank=0, world_size=4)
+    assert len(list(zip(range(5), ResumableSampler(4, seed=0, rank=3, world_size=4), strict=False))) == 5

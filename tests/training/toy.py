@@ -36,9 +36,14 @@ class ToyModel(nn.Module):
 
 
 if __name__ == "__main__":  # torchrun --nproc_per_node=2 toy.py OUT
+    import os
+
     from cosmos_sim.training import TrainConfig, Trainer
 
     cfg = TrainConfig(steps=4, batch_size=8, checkpoint_every=100, log_every=1, warmup_steps=1)
-    result = Trainer(ToyModel(), ToyData(), cfg, sys.argv[1], kind="toy", model_config={"width": 16},
-                     progress=False).fit()
-    print("RESULT", result["step"])
+    # TOY_NAN_RANK=r: that rank's loss is NaN at its second call only (the others stay finite)
+    nan_at = (2,) if os.environ.get("TOY_NAN_RANK") == os.environ.get("RANK") else ()
+    trainer = Trainer(ToyModel(nan_at=nan_at), ToyData(), cfg, sys.argv[1], kind="toy", model_config={"width": 16},
+                      progress=False)
+    result = trainer.fit()
+    print("RESULT", result["step"], "skipped", trainer.skipped)
