@@ -5,7 +5,7 @@ batched vector env behind `cosmos_sim.envs.sb3.SB3VecEnv`.
     python benchmarks/sb3_throughput.py --obs-mode both --num-envs 64 --device cuda
 
 Counts PPO's whole loop (rollouts and updates) over `--steps` env steps after a warm-up; prints a table and
-writes benchmarks/results/sb3_throughput_<device>.json.
+writes benchmarks/results/sb3_throughput_<device>_<obs mode>.json.
 """
 
 from __future__ import annotations
@@ -57,7 +57,8 @@ def main() -> None:
               "steps": args.steps, "single_envs_steps_per_s": singles, "batched_adapter_steps_per_s": batched,
               "machine": {"platform": platform.platform(), "cpus": os.cpu_count()}}
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"sb3_throughput_{args.device.split(':')[0]}.json").write_text(json.dumps(result, indent=1) + "\n")
+    path = RESULTS / f"sb3_throughput_{args.device.split(':')[0]}_{args.obs_mode}.json"
+    path.write_text(json.dumps(result, indent=1) + "\n")
     print(f"| SB3 PPO on the learned {args.world}, N={args.num_envs}, obs {args.obs_mode} | steps/s |")
     print("|---|---:|")
     print(f"| {args.num_envs} single envs (DummyVecEnv) | {singles:.0f} |")
