@@ -20,6 +20,7 @@ The trained `ActorCritic` is saved with `save_policy(..., "ppo", ...)` and comes
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -290,6 +291,9 @@ def train_ppo(envs: VectorEnv, config: PPOConfig, obs_mode: str, out: str | Path
     episode_returns: list[float] = []
     episode_lengths: list[int] = []
     history: list[dict] = []
+    from cosmos_sim.training.events import EventLog
+
+    events = EventLog(Path(out) / "tb") if out is not None else None  # CleanRL's tag names
     start = time.perf_counter()
     bar = tqdm(total=iterations * N * T, desc="ppo", unit="step", disable=not progress)
     for it in range(iterations):
@@ -389,6 +393,14 @@ def train_ppo(envs: VectorEnv, config: PPOConfig, obs_mode: str, out: str | Path
         history.append(metrics)
         if log is not None:
             log(metrics)
+        if events is not None:
+            recent_len = episode_lengths[-max(N, 20):]
+            events.scalars(steps, {"charts/episodic_return": metrics["mean_return"],
+                                   "charts/episodic_length": float(np.mean(recent_len)) if recent_len else math.nan,
+                                   "charts/learning_rate": lr, "losses/value_loss": metrics["v_loss"],
+                                   "losses/policy_loss": metrics["pg_loss"], "losses/entropy": metrics["entropy"],
+                                   "losses/approx_kl": metrics["approx_kl"], "losses/clipfrac": metrics["clipfrac"],
+                                   "losses/explained_variance": explained})
         if save_every is not None and steps // save_every > (steps - N * T) // save_every:
             save_policy(Path(out) / "checkpoints" / f"step_{steps:09d}", net, KIND, net_config, world, obs_mode,
                         info={"ppo_config": config.to_dict(), "steps": steps, "episodes": len(episode_returns),
@@ -396,6 +408,8 @@ def train_ppo(envs: VectorEnv, config: PPOConfig, obs_mode: str, out: str | Path
         bar.update(N * T)
         bar.set_postfix(ret=f"{metrics['mean_return']:.2f}", eps=len(episode_returns))
     bar.close()
+    if events is not None:
+        events.close()
 
     net = net.eval()
     wall = time.perf_counter() - start

@@ -171,6 +171,7 @@ class Trainer:
         self.ddp = nn.parallel.DistributedDataParallel(_LossModule(self.model)) if self.world > 1 else None
         self.dataset, self.collate_fn = dataset, collate_fn
         self.step, self.samples_seen, self.bad_steps, self.skipped = 0, 0, 0, 0
+        self.events = None  # TensorBoard events (training/events.py), opened by fit on rank 0
         self.train_s = 0.0  # training seconds so far, across resumes (evaluation and checkpoints excluded)
 
     # --- checkpoints -------------------------------------------------------------------------
@@ -250,6 +251,9 @@ class Trainer:
         if self.rank == 0:
             with open(self.out / "metrics.jsonl", "a") as f:
                 f.write(json.dumps(record) + "\n")
+            if self.events is not None:  # the same numbers for `tensorboard --logdir OUT`
+                self.events.scalars(int(record.get("step", self.step)),
+                                    {k: v for k, v in record.items() if k != "step"}, prefix="train/")
 
     def _trim_log(self) -> None:
         """After a resume, drop log lines from steps that will be redone."""
@@ -333,6 +337,11 @@ class Trainer:
                 indent=1) + "\n")
         if resume and self.resume():
             self._trim_log()
+        self.events = None
+        if self.rank == 0:
+            from cosmos_sim.training.events import EventLog
+
+            self.events = EventLog(self.out / "tb", purge_step=self.step + 1 if self.step else None)
         batches = self._loader()
         bar = tqdm(total=cfg.steps, initial=self.step, desc=f"train {self.kind}", disable=not self.progress
                    or self.rank != 0, unit="step")
@@ -380,6 +389,8 @@ class Trainer:
                 self.save()
                 paused += time.perf_counter() - t
         bar.close()
+        if self.events is not None:
+            self.events.close()
         if not self.checkpoints() or self.checkpoints()[-1].name != f"step-{self.step:08d}.safetensors":
             self.save()
         train_s = time.perf_counter() - t0 - paused

@@ -229,3 +229,16 @@ def test_saved_policy_in_a_dotted_run_directory(tmp_path):
     a = load_policy(tmp_path / "ppo.v2", world="Push", obs_mode="state").act(obs)
     want = net.act_tensor({"state": torch.as_tensor(obs["state"])}).clamp(-1, 1).detach().numpy()
     assert (abs(a - want) < 1e-6).all()
+
+
+def test_ppo_writes_tensorboard_events_with_cleanrl_tags(tmp_path):
+    from cosmos_sim.training.events import read_scalars
+
+    envs = point_envs(2)
+    train_ppo(envs, PPOConfig(total_steps=256, num_steps=32, seed=1), "state", out=tmp_path / "run", world="Push",
+              progress=False)
+    envs.close()
+    tags = read_scalars(tmp_path / "run" / "tb")
+    for tag in ("losses/value_loss", "losses/policy_loss", "losses/entropy", "charts/learning_rate"):
+        assert [s for s, _ in tags[tag]] == [64 * i for i in range(1, 5)], tag
+    assert "charts/episodic_return" in tags or "charts/episodic_length" not in tags

@@ -203,3 +203,16 @@ def test_fewer_samples_than_processes_is_a_clear_error():
     with pytest.raises(TrainingError, match="fewer than the 4 processes"):
         ResumableSampler(3, seed=0, rank=0, world_size=4)
     assert len(list(zip(range(5), ResumableSampler(4, seed=0, rank=3, world_size=4), strict=False))) == 5
+
+
+def test_tensorboard_events_beside_the_metrics_and_purged_on_resume(tmp_path):
+    from cosmos_sim.training.events import read_scalars
+
+    cfg = TrainConfig(steps=6, batch_size=8, checkpoint_every=3, log_every=1, warmup_steps=1)
+    Trainer(ToyModel(), ToyData(), cfg, tmp_path, kind="toy", model_config={}, progress=False).fit()
+    tags = read_scalars(tmp_path / "tb")
+    assert [s for s, _ in tags["train/loss"]] == [1, 2, 3, 4, 5, 6]
+    cfg = TrainConfig(steps=8, batch_size=8, checkpoint_every=3, log_every=1, warmup_steps=1)
+    Trainer(ToyModel(), ToyData(), cfg, tmp_path, kind="toy", model_config={}, progress=False).fit(resume=True)
+    steps = [s for s, _ in read_scalars(tmp_path / "tb")["train/loss"]]
+    assert steps[-1] == 8 and sorted(set(steps)) == list(range(1, 9))
