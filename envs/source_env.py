@@ -154,6 +154,9 @@ class EnvWorld(World, register=False):
         h.update(repr((self.observation_source, self.action_source)).encode())
         return h.hexdigest()[:16]
 
+    def legacy_definition_hash(self) -> str:
+        return self.definition_hash()
+
     def mjcf_path(self) -> str:
         raise SourceEnvError(f"{self.name} is a Gymnasium env: it has no cosmos_sim MJCF scene")
 

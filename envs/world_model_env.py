@@ -88,6 +88,10 @@ def resolve_model(model: Any, world: World, image_size: tuple[int, int] | None, 
                                       f"caller asked for image_size {image_size}")
         size = image_size[0]
     model.check_compatible(world=world.name, image_size=size, action_dim=world.action_dim)
+    recorded = model.info.get("world_hash")  # models trained since the hash was stored; older ones lack it
+    if recorded is not None and not world.accepts_hash(recorded):
+        raise ConfigMismatchError(f"world model was trained on another definition of {world.name} (hash {recorded}, "
+                                  f"installed {world.definition_hash()}): retrain it on data from this version")
     return model.to(device)
 
 

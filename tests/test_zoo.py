@@ -108,6 +108,7 @@ def test_a_changed_world_needs_a_rebuild(zoo_dir, monkeypatch):
     from cosmos_sim.worlds.push import Push
 
     monkeypatch.setattr(Push, "definition_hash", lambda self: "0" * 16)
+    monkeypatch.setattr(Push, "legacy_definition_hash", lambda self: "1" * 16)
     with pytest.raises(CheckpointError, match="rebuild it"):
         zoo.check_shipped("push")
 

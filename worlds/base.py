@@ -167,12 +167,34 @@ class World:
         return self.mjcf.geom(name)
 
     def definition_hash(self) -> str:
-        """Changes whenever the scene or the task code (expert included) changes; stored with datasets and models."""
+        """Changes whenever the scene or the task code (expert included) changes, and not when a comment or a
+        docstring does: of the MJCF without its comments and the world module's syntax tree without its
+        docstrings. Stored with datasets and models; `accepts_hash` also takes files from before this form."""
+        import ast
+        import inspect
+
+        scene = re.sub(r"<!--.*?-->", "", self.mjcf_text(), flags=re.DOTALL)
+        h = hashlib.sha256(" ".join(scene.split()).encode())
+        tree = ast.parse(inspect.getsource(inspect.getmodule(type(self))))  # class and module constants
+        for node in ast.walk(tree):
+            body = getattr(node, "body", None)
+            if (isinstance(body, list) and body and isinstance(body[0], ast.Expr)
+                    and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str)):
+                node.body = body[1:] or [ast.Pass()]
+        h.update(ast.dump(tree, include_attributes=False).encode())
+        return h.hexdigest()[:16]
+
+    def legacy_definition_hash(self) -> str:
+        """The hash datasets and models recorded before `definition_hash` ignored comments (raw text)."""
         import inspect
 
         h = hashlib.sha256(self.mjcf_text().encode())
-        h.update(inspect.getsource(inspect.getmodule(type(self))).encode())  # class and module constants
+        h.update(inspect.getsource(inspect.getmodule(type(self))).encode())
         return h.hexdigest()[:16]
+
+    def accepts_hash(self, recorded: str | None) -> bool:
+        """Whether a dataset's or model's recorded definition hash is this world's (either form)."""
+        return recorded is not None and recorded in (self.definition_hash(), self.legacy_definition_hash())
 
     # --- the task, declared once -------------------------------------------------------------
     def sample_initial_state(self, rng: np.random.Generator) -> dict[str, np.ndarray]:

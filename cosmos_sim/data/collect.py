@@ -223,7 +223,7 @@ def prepare_directory(out: Path, config: CollectConfig) -> dict:
             if manifest.get(key) != fresh[key]:
                 raise DatasetMismatchError(f"{out} holds a dataset with {key}={manifest.get(key)}, "
                                            f"not {key}={fresh[key]}; collect into another directory")
-        if manifest.get("world_hash") != fresh["world_hash"]:
+        if not get_world(config.world).accepts_hash(manifest.get("world_hash")):
             raise DatasetMismatchError(f"{out} was collected from another version of world {fresh['world']} "
                                        f"(definition hash {manifest.get('world_hash')} != {fresh['world_hash']})")
         if manifest.get("collection") != fresh["collection"]:

@@ -371,6 +371,7 @@ def train_dynamics(data_dir: str | os.PathLike, tokenizer_path: str | os.PathLik
     trainee = DynamicsTrainee(dyn, head)
     collection = episodes.manifest.get("collection", {})
     info = {"data": str(data_dir), "tokenizer": str(tok_path), "held_out_episodes": held, "preset": preset,
+            "world_hash": world.definition_hash(),
             "backend": collection.get("backend", "mujoco"), "camera": collection.get("camera", "fixed")}
     trainer = Trainer(trainee, windows, train_config, out, kind=KIND,
                       model_config={"family": family, "dynamics": cfg, "head": head.config}, device=device,

@@ -225,3 +225,11 @@ def test_non_finite_predictions_end_the_episode_as_diverged(run):
     single = WorldModelEnv("push", model=run, obs_mode="state", device="cpu")
     single.reset(seed=0)
     assert single.step(np.zeros(2, np.float32))[4]["diverged"] is False
+
+
+def test_a_model_of_another_world_definition_is_refused(run):
+    m = WorldModel.load(run)
+    assert m.info["world_hash"] == cosmos_sim.get_world("push").definition_hash()  # recorded at training
+    m.info = {**m.info, "world_hash": "0" * 16}
+    with pytest.raises(ConfigMismatchError, match="another definition"):
+        WorldModelEnv("push", model=m, device="cpu")

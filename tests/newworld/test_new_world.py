@@ -118,3 +118,34 @@ def test_worlds_stay_at_the_bottom():
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
                 [node.module or ""] if isinstance(node, ast.ImportFrom) else []
             assert not [n for n in names if n.startswith(banned)], f"{path.name} imports {names}"
+
+
+def test_definition_hash_ignores_comments_and_docstrings(tmp_path):
+    """A comment or docstring edit keeps a world's hash (datasets and models stay valid); a number does not."""
+    import importlib.util
+    import re
+    import shutil
+    import sys
+
+    text = (Path(__file__).parent / "slide.py").read_text()
+    shutil.copytree(Path(__file__).parent / "assets", tmp_path / "assets")
+
+    def hashes(code: str) -> tuple[str, str]:
+        path = tmp_path / "hash_probe.py"
+        path.write_text(code.replace('name = "Slide"', 'name = "HashProbe"'))
+        spec = importlib.util.spec_from_file_location("hash_probe", path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["hash_probe"] = module
+        try:
+            spec.loader.exec_module(module)
+            w = get_world("HashProbe")
+            return w.definition_hash(), w.legacy_definition_hash()
+        finally:
+            unregister_world("HashProbe")
+            del sys.modules["hash_probe"]
+
+    plain, plain_legacy = hashes(text)
+    edited, edited_legacy = hashes("# a new comment\n" + text.replace('"""', '"""Edited. ', 1))
+    assert edited == plain and edited_legacy != plain_legacy  # the old, raw-text form changed with the comment
+    number = re.search(r"\b0\.\d+\b", text).group(0)
+    assert hashes(text.replace(number, number + "1", 1))[0] != plain
