@@ -553,6 +553,20 @@ class WorldModel(nn.Module):
         write_checkpoint(path, tensors, self.metadata() | {"weights_dtype": "float16" if half else "float32"})
         return path
 
+    def save_pretrained(self, directory: str | os.PathLike, half: bool = False) -> Path:
+        """Hugging Face layout: DIR/config.json, DIR/model.safetensors and a model card (cosmos_sim/pretrained.py)."""
+        from cosmos_sim.pretrained import save_pretrained
+
+        return save_pretrained(self, directory, half=half)
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | os.PathLike, revision: str | None = None,
+                        **load_kwargs: Any) -> WorldModel:
+        """From a `save_pretrained` directory, or a hub repo id ("owner/name", downloaded with huggingface_hub)."""
+        from cosmos_sim.pretrained import from_pretrained
+
+        return from_pretrained(cls, name_or_path, revision, **load_kwargs)
+
     @classmethod
     def load(cls, path: str | os.PathLike, device: str | torch.device = "cpu", world: str | None = None,
              image_size: int | None = None, action_dim: int | None = None) -> WorldModel:

@@ -56,6 +56,21 @@ class NetworkPolicy:
     def keys(self) -> tuple[str, ...]:
         return ("pixels", "state") if self.obs_mode == "both" else (self.obs_mode,)
 
+    def save_pretrained(self, directory: str | os.PathLike) -> Path:
+        """Hugging Face layout: DIR/model.safetensors (this file format), DIR/config.json and a model card."""
+        from cosmos_sim.fileio import atomic_write_bytes, atomic_write_json
+
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        save_policy(d / "model.safetensors", self.net, self.kind, self.config, self.world, self.obs_mode)
+        atomic_write_json(d / "config.json", {"format": "cosmos_sim.policy", "policy_kind": self.kind,
+                                              "world": self.world, "obs_mode": self.obs_mode, "config": self.config})
+        card = (f"---\nlibrary_name: cosmos_sim\ntags: [reinforcement-learning, gymnasium]\n---\n\n"
+                f"# cosmos_sim {self.kind} policy for {self.world}\n\nActs on `{self.obs_mode}` observations.\n\n"
+                f"```python\nfrom cosmos_sim.policies.saved import load_policy\npolicy = load_policy(PATH)\n```\n")
+        atomic_write_bytes(d / "README.md", card.encode())
+        return d
+
     @torch.no_grad()
     def act(self, obs: dict) -> Any:
         missing = [k for k in self.keys() if k not in obs]
@@ -90,7 +105,11 @@ def load_policy(path: str | os.PathLike, world: str | None = None, obs_mode: str
     _register_builtin()
     p = Path(path)
     if p.is_dir():
-        p = p / FILE
+        p = p / FILE if (p / FILE).is_file() or not (p / "model.safetensors").is_file() else p / "model.safetensors"
+    elif not p.exists():  # a hub repo id ("owner/name"), downloaded only when named
+        from cosmos_sim.pretrained import resolve_pretrained
+
+        p = resolve_pretrained(path)
     tensors, meta = read_checkpoint(p)
     if meta.get("kind") != KIND:
         raise CheckpointError(f"{p} is a {meta.get('kind')!r} checkpoint, not a policy")
@@ -114,7 +133,8 @@ def load_policy(path: str | os.PathLike, world: str | None = None, obs_mode: str
 
 def is_saved_policy(spec: str) -> bool:
     p = Path(spec)
-    return p.is_file() and p.suffix == ".safetensors" or (p.is_dir() and (p / FILE).is_file())
+    return p.is_file() and p.suffix == ".safetensors" or (p.is_dir() and ((p / FILE).is_file()
+                                                                          or (p / "model.safetensors").is_file()))
 
 
 def _register_builtin() -> None:
