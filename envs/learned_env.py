@@ -18,16 +18,20 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 import torch
 from gymnasium import spaces
-from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
 from cosmos_sim.envs.registration import LEARNED_ID
 from cosmos_sim.envs.source_env import EnvWorld, SourceEnvError, check_source_action, env_world, is_env_world
-from cosmos_sim.envs.world_model_env import LearnedWorlds, resolve_device, to_numpy
+from cosmos_sim.envs.world_model_env import (
+    LearnedWorlds,
+    WorldModelEnv,
+    WorldModelVectorEnv,
+    resolve_device,
+    to_numpy,
+)
 from cosmos_sim.errors import ActionError, ConfigMismatchError, UnknownChoiceError
 
 TWIN_OBS_MODES = ("state", "pixels", "both")
@@ -76,56 +80,40 @@ def twin_observation_space(world: EnvWorld, obs_mode: str, image_size: tuple[int
     return spaces.Dict({"pixels": pixels, "state": world.observation_source})
 
 
-class LearnedEnv(gym.Env):
-    """One learned twin of a Gymnasium env (see the module docstring)."""
+def _twin_core(model: Any, num_envs: int, obs_mode: str, render_mode: str | None, device, reset_source: Any,
+               sampling: Mapping[str, Any] | None, env: str | None, ensemble: str) -> tuple[EnvWorld, LearnedWorlds]:
+    """The EnvWorld read from the model and the batched core both twin envs run on."""
+    if render_mode not in (None, "rgb_array"):
+        raise UnknownChoiceError("render_mode", render_mode, ["rgb_array"])
+    dev = resolve_device(device)
+    model, world = load_twin_model(model, dev, env)
+    core_mode, source = _core_kwargs(obs_mode, reset_source)
+    return world, LearnedWorlds(world, model, num_envs, obs_mode=core_mode, device=dev, reset_source=source,
+                                sampling=sampling, render=render_mode is not None, ensemble=ensemble)
 
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
+
+class LearnedEnv(WorldModelEnv):
+    """One learned twin of a Gymnasium env (see the module docstring): `WorldModelEnv` with the source env's
+    spaces at its edges."""
 
     def __init__(self, model: Any = None, obs_mode: str = "state", render_mode: str | None = None,
                  device: str | torch.device | None = None, reset_source: str | os.PathLike = "env",
                  sampling: Mapping[str, Any] | None = None, env: str | None = None, ensemble: str = "mean"):
-        if render_mode not in (None, "rgb_array"):
-            raise UnknownChoiceError("render_mode", render_mode, ["rgb_array"])
-        dev = resolve_device(device)
-        model, self.world = load_twin_model(model, dev, env)
-        core_mode, source = _core_kwargs(obs_mode, reset_source)
-        self.core = LearnedWorlds(self.world, model, 1, obs_mode=core_mode, device=dev, reset_source=source,
-                                  sampling=sampling, render=render_mode is not None, ensemble=ensemble)
+        self.world, self.core = _twin_core(model, 1, obs_mode, render_mode, device, reset_source, sampling, env,
+                                           ensemble)
         self.obs_mode, self.render_mode, self.backend = obs_mode, render_mode, "world_model"
+        self.image_size = self.core.image_size
         self.metadata = {**self.metadata, "render_fps": round(1.0 / self.world.control_dt)}
         self.observation_space = twin_observation_space(self.world, obs_mode, self.core.image_size)
         self.action_space = self.world.action_source
 
-    @property
-    def model(self):
-        return self.core.model
-
-    def reset(self, *, seed: int | None = None, options: dict | None = None):
-        super().reset(seed=seed)
-        self.core.rngs[0] = self.np_random
-        self.core.reset([0], options, seeds=[seed])  # the source env reset with `seed`: the same first state
-        self.core.seed([None], int(self.np_random.integers(2**62)))
-        return self._observe(), self._info()
-
-    def step(self, action):
-        if not self.core.started:
-            raise RuntimeError("call reset() before step()")
-        if isinstance(action, torch.Tensor):
-            action = action.detach().cpu().numpy()
-        a = self.core.check_actions(check_source_action(self.world, action)[None])
-        reward, terminated, truncated = self.core.step(a)
-        return self._observe(), float(reward[0]), bool(terminated[0]), bool(truncated[0]), self._info()
+    def _normalized_action(self, action) -> np.ndarray:
+        return check_source_action(self.world, action)
 
     def render(self):
-        if not self.core.started:
-            raise RuntimeError("call reset() before render()")
-        if not self.core.decode:
+        if self.core.started and not self.core.decode:
             raise RuntimeError("render() needs render_mode='rgb_array' (or obs_mode 'pixels' or 'both')")
-        return to_numpy(self.core.frames[0])
-
-    def close(self):
-        if getattr(self, "core", None) is not None:
-            self.core.close()
+        return super().render()
 
     def _observe(self):
         state = self.world.state_to_obs(to_numpy(self.core.states[0].double()))
@@ -142,71 +130,36 @@ class LearnedEnv(gym.Env):
         return info
 
 
-class LearnedVectorEnv(gym.vector.VectorEnv):
-    """N learned twins stepped in one forward pass (NEXT_STEP autoreset), in the source env's spaces."""
-
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 10, "autoreset_mode": AutoresetMode.NEXT_STEP}
+class LearnedVectorEnv(WorldModelVectorEnv):
+    """N learned twins stepped in one forward pass (NEXT_STEP autoreset, `reset_mask` resets), in the source
+    env's spaces: `WorldModelVectorEnv` with conversions at its edges."""
 
     def __init__(self, num_envs: int = 1, model: Any = None, obs_mode: str = "state", render_mode: str | None = None,
                  device: str | torch.device | None = None, reset_source: str | os.PathLike = "env",
                  sampling: Mapping[str, Any] | None = None, env: str | None = None, ensemble: str = "mean"):
-        if render_mode not in (None, "rgb_array"):
-            raise UnknownChoiceError("render_mode", render_mode, ["rgb_array"])
-        dev = resolve_device(device)
-        model, self.world = load_twin_model(model, dev, env)
-        core_mode, source = _core_kwargs(obs_mode, reset_source)
-        self.core = LearnedWorlds(self.world, model, num_envs, obs_mode=core_mode, device=dev, reset_source=source,
-                                  sampling=sampling, render=render_mode is not None, ensemble=ensemble)
+        self.world, self.core = _twin_core(model, num_envs, obs_mode, render_mode, device, reset_source, sampling,
+                                           env, ensemble)
         self.num_envs, self.obs_mode, self.render_mode = num_envs, obs_mode, render_mode
+        self.array_type, self.backend = "numpy", "world_model"
         self.metadata = {**self.metadata, "render_fps": round(1.0 / self.world.control_dt)}
         self.single_observation_space = twin_observation_space(self.world, obs_mode, self.core.image_size)
         self.single_action_space = self.world.action_source
         self.observation_space = batch_space(self.single_observation_space, num_envs)
         self.action_space = batch_space(self.single_action_space, num_envs)
-        self._done = np.zeros(num_envs, dtype=bool)
-
-    def reset(self, *, seed: int | list[int | None] | None = None, options: dict | None = None):
-        N = self.num_envs
-        if seed is None or isinstance(seed, (int, np.integer)):
-            seeds = [None] * N if seed is None else [int(seed) + i for i in range(N)]
-        else:
-            seeds = list(seed)
-        if len(seeds) != N:
-            raise ValueError(f"reset(seed=list) needs {N} seeds, got {len(seeds)}")
-        self.core.seed(seeds, seeds[0])
-        self.core.reset(list(range(N)), options, seeds=seeds)
-        self._done[:] = False
-        return self._observe(), self._info()
+        self._done = torch.zeros(num_envs, dtype=torch.bool, device=self.core.device)
 
     def step(self, actions):
+        obs, reward, terminated, truncated, info = super().step(actions)
+        return obs, reward.astype(np.float64), terminated, truncated, info
+
+    def _normalized_actions(self, actions) -> np.ndarray:
         a = np.asarray(actions, dtype=np.float64)
         if a.shape != self.action_space.shape:
             raise ActionError(f"actions must have shape {self.action_space.shape}, got {a.shape}")
-        a = self.core.check_actions(np.stack([check_source_action(self.world, row) for row in a]))
-        reward, terminated, truncated = (to_numpy(x) for x in self.core.step(a))
-        if self._done.any():  # NEXT_STEP autoreset
-            self.core.reset(np.flatnonzero(self._done).tolist())
-            reward = np.where(self._done, 0.0, reward)
-            terminated, truncated = terminated & ~self._done, truncated & ~self._done
-        self._done = terminated | truncated
-        return self._observe(), reward.astype(np.float64), terminated, truncated, self._info()
-
-    def render(self):
-        if self.render_mode is None:
-            raise RuntimeError("render() needs render_mode='rgb_array'")
-        return tuple(to_numpy(self.core.frames))
-
-    def close_extras(self, **kwargs):
-        self.core.close()
+        return np.stack([check_source_action(self.world, row) for row in a])
 
     def _observe(self):
-        states = to_numpy(self.core.states.double())
-        space = self.world.observation_source
-        if isinstance(space, spaces.Dict):
-            obs = {k: states[:, self.world.state_layout.slice(k)].astype(s.dtype).reshape(self.num_envs, *s.shape)
-                   for k, s in space.spaces.items()}
-        else:
-            obs = states.astype(space.dtype).reshape(self.num_envs, *space.shape)
+        obs = self.world.state_to_obs(to_numpy(self.core.states.double()))
         if self.obs_mode == "state":
             return obs
         pixels = to_numpy(self.core.frames)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import gymnasium as gym
@@ -97,6 +98,16 @@ class CameraSpec:
         if isinstance(self.value, CameraPose):
             return self.value
         return world.default_camera
+
+
+def dict_observation(obs_mode: str, pixels: Callable[[], np.ndarray], state: np.ndarray) -> dict[str, np.ndarray]:
+    """The Dict observation of `obs_mode` (copies); `pixels` renders only when the mode shows them."""
+    obs = {}
+    if obs_mode in ("pixels", "both"):
+        obs["pixels"] = pixels().copy()
+    if obs_mode in ("state", "both"):
+        obs["state"] = state.copy()
+    return obs
 
 
 def make_physics_env(world: str | World, backend: str = "mujoco", **kwargs) -> gym.Env:
@@ -195,12 +206,7 @@ class PhysicsEnv(gym.Env):
         return self._frame
 
     def _observe(self) -> dict[str, np.ndarray]:
-        obs = {}
-        if self.obs_mode in ("pixels", "both"):
-            obs["pixels"] = self._pixels().copy()
-        if self.obs_mode in ("state", "both"):
-            obs["state"] = self._state.copy()
-        return obs
+        return dict_observation(self.obs_mode, self._pixels, self._state)
 
     def _info(self, diverged: bool) -> dict:
         return {"success": bool(self.world.success(self._state)), "camera": self.camera,

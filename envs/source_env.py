@@ -192,12 +192,14 @@ class EnvWorld(World, register=False):
         return np.asarray(obs, np.float32).reshape(-1)
 
     def state_to_obs(self, state: np.ndarray) -> Any:
-        """A state vector -> an observation of the source env's space (its dtypes, shapes and keys)."""
-        space = self.observation_source
+        """State vectors [..., S] -> observations of the source env's space (its dtypes, shapes and keys), with
+        the same leading dimensions (none for one state, [N] for a vector env's batch)."""
+        space, state = self.observation_source, np.asarray(state)
+        lead = state.shape[:-1]
         if isinstance(space, spaces.Dict):
-            return {k: np.asarray(state[self.state_layout.slice(k)], s.dtype).reshape(s.shape)
+            return {k: np.asarray(state[..., self.state_layout.slice(k)], s.dtype).reshape(*lead, *s.shape)
                     for k, s in space.spaces.items()}
-        return np.asarray(state, space.dtype).reshape(space.shape)
+        return np.asarray(state, space.dtype).reshape(*lead, *space.shape)
 
 
 @lru_cache(maxsize=64)
@@ -393,12 +395,9 @@ class SourceEnv(gym.Env):
         return self._frame
 
     def _observe(self) -> dict[str, np.ndarray]:
-        obs = {}
-        if self.obs_mode in ("pixels", "both"):
-            obs["pixels"] = self._pixels().copy()
-        if self.obs_mode in ("state", "both"):
-            obs["state"] = self._state.copy()
-        return obs
+        from cosmos_sim.envs.physics_env import dict_observation
+
+        return dict_observation(self.obs_mode, self._pixels, self._state)
 
     def _info(self, info: dict, diverged: bool) -> dict:
         return {"success": self._success, "camera": self.camera, "state": self._state.copy(), "diverged": diverged,

@@ -108,6 +108,8 @@ def check_sampling(sampling: Any) -> dict[str, Any]:
 class PhysicsResets:
     """Initial states and first frames from the physics backend the model was trained on."""
 
+    seeded = True  # `LearnedWorlds.reset` hands it the episode seeds (a Gymnasium env's twin resets its source)
+
     def __init__(self, world: World, backend: str, image_size: tuple[int, int], camera: Any, render: bool = True):
         if backend not in (*PHYSICS_BACKENDS, SOURCE_BACKEND):
             raise UnknownChoiceError("reset backend", backend, (*PHYSICS_BACKENDS, SOURCE_BACKEND))
@@ -160,8 +162,7 @@ class DatasetResets:
             if self.offsets[-1] == 0:
                 raise DatasetMismatchError(f"{directory} holds no steps to start from")
 
-    def sample(self, rng: np.random.Generator, options: dict | None, seed: int | None = None
-               ) -> tuple[np.ndarray, np.ndarray, CameraPose]:
+    def sample(self, rng: np.random.Generator, options: dict | None) -> tuple[np.ndarray, np.ndarray, CameraPose]:
         if options and "camera" in options:
             raise CameraError("reset(options={'camera': ...}) needs reset_source='physics'; a recorded episode "
                               "starts from the camera it was recorded with")
@@ -271,8 +272,9 @@ class LearnedWorlds:
         """Start the envs at positions `idx` from fresh initial states (each drawn from its own RNG; `seeds`,
         one per position, reset a Gymnasium env's source env with that seed)."""
         frames, states, cams = [], [], []
+        seeded = getattr(self.source, "seeded", False)  # only sources that reset a seeded env take the seed
         for j, i in enumerate(idx):
-            seed = None if seeds is None else seeds[j]
+            seed = None if seeds is None or not seeded else seeds[j]
             f, s, c = (self.source.sample(self.rngs[i], options) if seed is None
                        else self.source.sample(self.rngs[i], options, seed))
             frames.append(f)
@@ -423,7 +425,7 @@ class WorldModelEnv(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
         self.core.rngs[0] = self.np_random
-        self.core.reset([0], options)
+        self.core.reset([0], options, seeds=[seed])  # a Gymnasium env's twin resets its source with `seed`
         # Sampling noise is seeded from the env RNG after the initial state is drawn, so the initial
         # state matches a physics env seeded the same way.
         self.core.seed([None], int(self.np_random.integers(2**62)))
@@ -434,9 +436,13 @@ class WorldModelEnv(gym.Env):
             raise RuntimeError("call reset() before step()")
         if isinstance(action, torch.Tensor):
             action = action.detach().cpu().numpy()
-        a = self.core.check_actions(check_action(action, self.action_space.shape)[None])
+        a = self.core.check_actions(self._normalized_action(action)[None])
         reward, terminated, truncated = self.core.step(a)
         return self._observe(), float(reward[0]), bool(terminated[0]), bool(truncated[0]), self._info()
+
+    def _normalized_action(self, action) -> np.ndarray:
+        """The action as the model takes it: checked, in [-1, 1] (a twin converts from its source's Box)."""
+        return check_action(action, self.action_space.shape)
 
     def render(self):
         if not self.core.started:
@@ -528,12 +534,12 @@ class WorldModelVectorEnv(gym.vector.VectorEnv):
             idx = np.flatnonzero(m).tolist()
         self.core.seed(seeds, seeds[0])  # the batch's sampling noise follows the first env's seed
         if idx:
-            self.core.reset(idx, options or None)
+            self.core.reset(idx, options or None, seeds=[seeds[i] for i in idx])
         self._done[torch.as_tensor(idx, dtype=torch.long, device=self.core.device)] = False
         return self._observe(), self._info()
 
     def step(self, actions):
-        a = self.core.check_actions(actions)
+        a = self.core.check_actions(self._normalized_actions(actions))
         reward, terminated, truncated = self.core.step(a)
         done_before = self._done
         if bool(done_before.any()):  # NEXT_STEP autoreset: these envs start over instead of stepping
@@ -552,6 +558,10 @@ class WorldModelVectorEnv(gym.vector.VectorEnv):
 
     def close_extras(self, **kwargs):
         self.core.close()
+
+    def _normalized_actions(self, actions):
+        """Actions as the model takes them (`check_actions` checks and clips; a twin converts first)."""
+        return actions
 
     def _out(self, x: torch.Tensor):
         return x if self.array_type == "torch" else to_numpy(x)

@@ -322,3 +322,13 @@ def test_gymnasium_mujoco_envs_get_a_twin_through_the_cli(env_id, tmp_path):
         sb3_check_env(twin.unwrapped)
     first, _ = twin.reset(seed=3)
     assert np.allclose(first, src.reset(seed=3)[0], atol=1e-5)
+
+
+def test_vector_twin_resets_only_the_masked_envs(twin):
+    """`reset_mask` (what SB3VecEnv's same-step autoreset uses) resets the masked twins alone."""
+    run, _ = twin
+    envs = gym.make_vec("cosmos_sim/Learned-v0", num_envs=3, model=run)
+    envs.reset(seed=0)
+    obs, *_ = envs.step(np.full((3, 2), 1.5, np.float32))
+    again, _ = envs.reset(options={"reset_mask": np.array([True, False, False])})
+    assert np.array_equal(again[1:], obs[1:]) and not np.array_equal(again[0], obs[0])
