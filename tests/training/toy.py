@@ -46,4 +46,5 @@ if __name__ == "__main__":  # torchrun --nproc_per_node=2 toy.py OUT
     trainer = Trainer(ToyModel(nan_at=nan_at), ToyData(), cfg, sys.argv[1], kind="toy", model_config={"width": 16},
                       progress=False)
     result = trainer.fit()
-    print("RESULT", result["step"], "skipped", trainer.skipped)
+    # one write per rank (print with several arguments writes them apart, and the ranks' output interleaves)
+    print(f"RESULT {result['step']} skipped {trainer.skipped}", flush=True)
