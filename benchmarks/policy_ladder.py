@@ -47,7 +47,7 @@ def run_cell(world: str, backend: str, skill: float, seeds: list[int], num_envs:
         for start in range(0, len(seeds), len(envs)):
             chunk = seeds[start:start + len(envs)]
             active = envs[:len(chunk)]
-            states = np.stack([env.reset(seed=int(s))[0]["state"] for env, s in zip(active, chunk, strict=True)])
+            states = np.stack([env.reset(seed=int(s))[0] for env, s in zip(active, chunk, strict=True)])
             policy.reset()
             done = np.zeros(len(chunk), bool)
             ret = np.zeros(len(chunk))
@@ -59,7 +59,7 @@ def run_cell(world: str, backend: str, skill: float, seeds: list[int], num_envs:
                     if done[i]:
                         continue
                     obs, r, term, trunc, info = env.step(actions[i])
-                    states[i] = obs["state"]
+                    states[i] = obs
                     ret[i] += r
                     length[i] += 1
                     ok[i] |= bool(info["success"])

@@ -24,7 +24,9 @@ def rate(make_venv, steps: int, n_steps: int) -> float:
     from stable_baselines3 import PPO
 
     venv = make_venv()
-    model = PPO("MultiInputPolicy", venv, n_steps=n_steps, batch_size=256, n_epochs=1, seed=0, device="cpu")
+    policy = {"Box": "MlpPolicy" if len(venv.observation_space.shape) == 1 else "CnnPolicy"}.get(
+        type(venv.observation_space).__name__, "MultiInputPolicy")  # obs_mode state / pixels / both
+    model = PPO(policy, venv, n_steps=n_steps, batch_size=256, n_epochs=1, seed=0, device="cpu")
     model.learn(total_timesteps=venv.num_envs * n_steps)  # warm-up: first resets, allocations
     t0 = time.perf_counter()
     model.learn(total_timesteps=steps, reset_num_timesteps=False)

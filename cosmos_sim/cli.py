@@ -3,8 +3,9 @@
 Each subcommand is one `cmd_*` function plus one `Command` row in `COMMANDS`: its flags are declared in the
 row, one by one (`flag`) or generated from a config dataclass (`config_flags`), so `--help` shows the config's
 own defaults. A command's help is its function's docstring. User errors (unknown names, bad values, missing
-files) print one line, `cosmos-sim: error: ...`, on stderr and exit with status 1 (2 for command-line syntax
-errors); no traceback. Set COSMOS_SIM_DEBUG=1 to get the traceback instead.
+files: the package's `CosmosSimError`s) print one line, `cosmos-sim: error: ...`, on stderr and exit with
+status 1 (2 for command-line syntax errors, 130 for Ctrl-C); any other exception is a bug and shows its
+traceback. Set COSMOS_SIM_DEBUG=1 to get the traceback of a user error too.
 """
 
 from __future__ import annotations
@@ -15,15 +16,27 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from cosmos_sim.cli_support import EXIT_ERROR, EXIT_OK, NO_PROGRESS, PROG, Command, config_flags, config_from, flag, run
+from cosmos_sim.cli_support import (
+    EXIT_ERROR,
+    EXIT_OK,
+    NO_PROGRESS,
+    PROG,
+    TRACK,
+    Command,
+    config_flags,
+    config_from,
+    flag,
+    run,
+)
 from cosmos_sim.config import positive_int
+from cosmos_sim.errors import InputError
 
 DEVICE = flag("--device", default=None, help="cpu or cuda (default: cuda when available)")
 def _check_device(device: str | None) -> None:
     import torch
 
     if device is not None and device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} asked for, but CUDA is not available on this machine")
+        raise InputError(f"device {device!r} asked for, but CUDA is not available on this machine")
 
 
 # --- worlds, demo --------------------------------------------------------------------------------------
@@ -76,7 +89,7 @@ def cmd_compare(args: argparse.Namespace) -> None:
         return _compare_env(args)
 
     if args.model != "pretrained" and args.physics_only:
-        raise ValueError("--physics-only compares the physics backends alone: leave out --model")
+        raise InputError("--physics-only compares the physics backends alone: leave out --model")
     backends = ("mujoco", "pybullet") if args.physics_only else CompareConfig.backends
     cfg = config_from(COMPARE, args, COMPARE_FLAGS, backends=backends)
     model = None
@@ -92,7 +105,7 @@ def _compare_env(args: argparse.Namespace) -> None:
 
     _env_world(args)  # an unknown id or bad kwargs fail here, first
     if args.model == "pretrained" or args.physics_only:
-        raise ValueError("compare --env needs --model RUN (a world model trained on the env's data)")
+        raise InputError("compare --env needs --model RUN (a world model trained on the env's data)")
     _check_device(args.device)
     policies = ("random",) if list(args.policies) == ["ladder"] else args.policies  # "ladder" is the worlds' experts
     cfg = EnvCompareConfig(env=args.env, env_kwargs=args.env_kwargs or "{}", policies=policies,
@@ -142,7 +155,7 @@ def _env_world(args: argparse.Namespace) -> str | None:
     """--env ID [--env-kwargs JSON] -> the env's world name ("env:ID..."), checked; None without --env."""
     if args.env is None:
         if args.env_kwargs is not None:
-            raise ValueError("--env-kwargs needs --env ID")
+            raise InputError("--env-kwargs needs --env ID")
         return None
     from cosmos_sim.envs.source_env import canonical_kwargs, env_world
 
@@ -194,7 +207,7 @@ TRAIN_FLAGS = {"steps": (), "batch_size": (), "lr": (), "warmup_steps": (), "ema
                "checkpoint_every": (), "time_limit_s": (), "schedule_by_time": ("--schedule-by-time",
                                                                                 "--time-schedule"), "seed": ()}
 TRAIN_ARGS = (config_flags(TRAIN, TRAIN_FLAGS), DEVICE,
-              flag("--resume", action="store_true", help="continue from the newest checkpoint in --out"))
+              flag("--resume", action="store_true", help="continue from the newest checkpoint in --out"), TRACK)
 STAGE_ARGS = (flag("--data", required=True, help="dataset directory (from cosmos-sim collect)"),
               flag("--out", required=True, help="run directory (checkpoints, metrics.jsonl, config.json)"),
               *TRAIN_ARGS)
@@ -245,7 +258,7 @@ def cmd_train_all(args: argparse.Namespace) -> None:
     from cosmos_sim.dynamics.train import train_world_model
 
     if not args.data or not args.out:
-        raise ValueError("train needs --data DIR and --out RUN (or a stage: train tokenizer|dynamics)")
+        raise InputError("train needs --data DIR and --out RUN (or a stage: train tokenizer|dynamics)")
     tc = _train_config(args)
     r = train_world_model(args.data, args.out, args.tokenizer_preset, args.model, args.preset,
                           tokenizer_train=replace(tc, steps=args.tokenizer_steps or tc.steps), dynamics_train=tc,
@@ -311,7 +324,7 @@ COMMANDS: list[Command] = [
             cmd_train_policy, (
         config_flags(POLICY, POLICY_FLAGS, required=("algo",)),
         flag("--out", type=Path, required=True, help="run directory; the policy is OUT/policy.safetensors"),
-        NO_PROGRESS),
+        NO_PROGRESS, TRACK),
             description="PPO (policies/ppo.py) on a vector env of any backend -- with --backend world_model the\n"
                         "rollouts stay on the model's device -- or behaviour cloning from a dataset. The policy\n"
                         "is saved as OUT/policy.safetensors and evaluated with `cosmos-sim evaluate --policy OUT`."),

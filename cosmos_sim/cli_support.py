@@ -8,11 +8,13 @@ A `Command` row declares its flags: one by one (`flag`), or generated from a con
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from cosmos_sim.config import add_args, from_args
 
@@ -92,11 +94,26 @@ def build_parser(commands: Sequence[Command]) -> argparse.ArgumentParser:
 
 
 def _message(e: BaseException) -> str:
-    if isinstance(e, KeyError) and e.args:
-        return str(e.args[0])
-    if isinstance(e, FileNotFoundError) and e.filename:
-        return f"no such file or directory: {e.filename}"
     return str(e) or type(e).__name__
+
+
+TRACK = flag("--track", nargs="?", const="cosmos_sim", default=None, metavar="PROJECT",
+             help="also send the run's TensorBoard logs to Weights & Biases, project PROJECT (default: cosmos_sim; "
+                  "pip install 'cosmos_sim[wandb]')")
+
+
+def _tracking(args: argparse.Namespace):
+    """The W&B run of a command given --track (see `training.events.tracking`), else nothing."""
+    project = getattr(args, "track", None)
+    if project is None:
+        return contextlib.nullcontext()
+    from cosmos_sim.training.events import tracking
+
+    config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
+              if not k.startswith("_") and isinstance(v, (str, int, float, bool, Path, type(None)))}
+    if getattr(args, "out", None) is not None:
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+    return tracking(project, getattr(args, "out", None), config)
 
 
 def run(commands: Sequence[Command], argv: Sequence[str] | None = None) -> int:
@@ -109,14 +126,15 @@ def run(commands: Sequence[Command], argv: Sequence[str] | None = None) -> int:
         args._parser.print_help()
         return EXIT_OK if args._parser is parser else EXIT_USAGE
     try:
-        return int(args._run(args) or EXIT_OK)
-    except (CosmosSimError, ValueError, FileNotFoundError, KeyError) as e:
+        with _tracking(args):
+            return int(args._run(args) or EXIT_OK)
+    except CosmosSimError as e:  # the package's own user errors; anything else is a bug: its traceback shows
         if os.environ.get("COSMOS_SIM_DEBUG"):
             raise
         print(f"{PROG}: error: {_message(e)}", file=sys.stderr)
         return EXIT_ERROR
-    except KeyboardInterrupt:
-        print(f"{PROG}: error: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as e:
+        print(f"{PROG}: error: {e or 'interrupted'}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:  # `cosmos-sim worlds | head`
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -21,7 +21,7 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from cosmos_sim.errors import UnknownChoiceError
+from cosmos_sim.errors import MissingPathError, UnknownChoiceError
 from cosmos_sim.zoo import Recipe, recipe
 
 
@@ -120,7 +120,7 @@ def run_zoo_demo(out: str | Path, worlds=None, episodes: int = 30, open_loop_epi
     from cosmos_sim.zoo import pretrained_path, shipped_worlds
 
     if not worlds and not shipped_worlds():
-        raise FileNotFoundError("no shipped world models in this install: build them with `python benchmarks/zoo.py "
+        raise MissingPathError("no shipped world models in this install: build them with `python benchmarks/zoo.py "
                                 "build`, or run the whole loop for one world with `cosmos-sim demo --train`")
     chosen = world_list(worlds or shipped_worlds())
     for w in chosen:

@@ -9,6 +9,18 @@ class CosmosSimError(Exception):
     """Base class for errors raised by cosmos_sim."""
 
 
+class InputError(CosmosSimError, ValueError):
+    """An argument, option or value the caller passed that cannot be used as given (the message says why)."""
+
+
+class MissingPathError(CosmosSimError, FileNotFoundError):
+    """A file or directory the caller named that does not exist."""
+
+
+class MissingPackageError(CosmosSimError, ImportError):
+    """An optional package that a feature needs is not installed (the message names the extra to install)."""
+
+
 class UnknownChoiceError(CosmosSimError, ValueError):
     """A name (world, backend, obs_mode, policy, ...) that is not one of the valid choices."""
 

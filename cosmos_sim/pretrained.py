@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from cosmos_sim.errors import CheckpointError
+from cosmos_sim.errors import CheckpointError, MissingPathError
 from cosmos_sim.fileio import atomic_write_bytes, atomic_write_json
 
 WEIGHTS, CONFIG, CARD = "model.safetensors", "config.json", "README.md"
@@ -57,7 +57,7 @@ def resolve_pretrained(name_or_path: str | os.PathLike, revision: str | None = N
     if p.is_file():
         return p
     if not REPO_ID.fullmatch(str(name_or_path)):
-        raise FileNotFoundError(f"no pretrained world model at {str(name_or_path)!r} (a directory, a file, or a "
+        raise MissingPathError(f"no pretrained world model at {str(name_or_path)!r} (a directory, a file, or a "
                                 "hub repo id such as 'owner/name')")
     try:
         from huggingface_hub import snapshot_download

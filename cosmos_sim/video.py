@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cosmos_sim.errors import InputError, MissingPathError
 from cosmos_sim.fileio import publish
 
 __all__ = ["VideoWriter", "write_mp4", "read_video", "save_png", "upscale", "label", "tile", "grid",
@@ -36,12 +37,12 @@ def as_frame(frame) -> np.ndarray:
     if a.ndim == 2:
         a = np.repeat(a[:, :, None], 3, axis=2)
     if a.ndim != 3 or a.shape[2] not in (3, 4) or a.shape[0] < 1 or a.shape[1] < 1:
-        raise ValueError(f"a frame must be an (H, W, 3) image, got shape {a.shape}")
+        raise InputError(f"a frame must be an (H, W, 3) image, got shape {a.shape}")
     a = a[:, :, :3]
     if a.dtype != np.uint8:
         if np.issubdtype(a.dtype, np.floating):
             if not np.all(np.isfinite(a)):
-                raise ValueError("a frame contains NaN or inf")
+                raise InputError("a frame contains NaN or inf")
             a = np.rint(a * 255.0)  # float frames are read as [0, 1]
         a = np.clip(a, 0, 255).astype(np.uint8)
     return np.ascontiguousarray(a)
@@ -51,7 +52,7 @@ def upscale(frame, factor: int) -> np.ndarray:
     """Nearest-neighbour upscaling by an integer factor (pixels stay crisp)."""
     factor = int(factor)
     if factor < 1:
-        raise ValueError(f"upscale factor must be a positive integer, got {factor}")
+        raise InputError(f"upscale factor must be a positive integer, got {factor}")
     a = as_frame(frame)
     if factor == 1:
         return a
@@ -87,7 +88,7 @@ def label(frame, text: str, *, font_size: int | None = None, position: str = "to
     from PIL import Image, ImageDraw
 
     if position not in ("top", "bottom"):
-        raise ValueError(f"label position must be 'top' or 'bottom', got {position!r}")
+        raise InputError(f"label position must be 'top' or 'bottom', got {position!r}")
     a = as_frame(frame)
     h, w = a.shape[:2]
     size = int(font_size) if font_size else int(np.clip(w // 20, 9, 16))
@@ -116,10 +117,10 @@ def grid(rows: Sequence[Sequence], *, labels: Sequence[Sequence[str | None]] | N
     `scale` upscales every frame (nearest neighbour) before labelling, so labels stay readable.
     """
     if len(rows) == 0 or any(len(r) == 0 for r in rows):
-        raise ValueError("grid needs at least one frame in every row")
+        raise InputError("grid needs at least one frame in every row")
     if labels is not None and (len(labels) != len(rows) or any(len(lr) != len(r) for lr, r in zip(labels, rows,
                                                                                                    strict=True))):
-        raise ValueError("grid labels must have the same shape as the frames")
+        raise InputError("grid labels must have the same shape as the frames")
     cells = []
     for i, row in enumerate(rows):
         out_row = []
@@ -154,12 +155,12 @@ def tile(frames: Sequence, *, labels: Sequence[str | None] | None = None, cols: 
     """Frames side by side (`cols=None`: one row), wrapping into a grid after `cols` frames."""
     frames = list(frames)
     if not frames:
-        raise ValueError("tile needs at least one frame")
+        raise InputError("tile needs at least one frame")
     if labels is not None and len(labels) != len(frames):
-        raise ValueError(f"tile got {len(frames)} frames but {len(labels)} labels")
+        raise InputError(f"tile got {len(frames)} frames but {len(labels)} labels")
     cols = len(frames) if cols is None else int(cols)
     if cols < 1:
-        raise ValueError(f"tile cols must be >= 1, got {cols}")
+        raise InputError(f"tile cols must be >= 1, got {cols}")
     rows = [frames[i:i + cols] for i in range(0, len(frames), cols)]
     lab = None if labels is None else [list(labels[i:i + cols]) for i in range(0, len(frames), cols)]
     return grid(rows, labels=lab, gap=gap, gap_color=gap_color, scale=scale, font_size=font_size)
@@ -175,7 +176,7 @@ def pad_to_even(frame, color=(0, 0, 0)) -> np.ndarray:
 def hold_last(sequences: Sequence[Sequence], length: int | None = None) -> list[list]:
     """Sequences of frames padded to a common length by repeating their last frame."""
     if not sequences or any(len(s) == 0 for s in sequences):
-        raise ValueError("hold_last needs at least one frame in every sequence")
+        raise InputError("hold_last needs at least one frame in every sequence")
     n = max(len(s) for s in sequences) if length is None else int(length)
     return [list(s)[:n] + [s[-1]] * (n - len(s)) for s in sequences]
 
@@ -208,9 +209,9 @@ class VideoWriter:
     def __init__(self, path: str | os.PathLike, fps: float = 10.0, quality: float = 8.0):
         self.path = Path(path)
         if self.path.suffix.lower() != ".mp4":
-            raise ValueError(f"video path must end in .mp4, got {str(self.path)!r}")
+            raise InputError(f"video path must end in .mp4, got {str(self.path)!r}")
         if not (fps > 0 and np.isfinite(fps)):
-            raise ValueError(f"fps must be a positive number, got {fps!r}")
+            raise InputError(f"fps must be a positive number, got {fps!r}")
         self.fps = float(fps)
         self.quality = float(quality)
         self.frames_written = 0
@@ -244,7 +245,7 @@ class VideoWriter:
                 raise
         elif a.shape[:2] != self.frame_shape:
             self.abort()
-            raise ValueError(f"all frames of a video must have one size: first was {self.frame_shape}, "
+            raise InputError(f"all frames of a video must have one size: first was {self.frame_shape}, "
                              f"got {a.shape[:2]}")
         self._writer.append_data(a)
         self.frames_written += 1
@@ -252,7 +253,7 @@ class VideoWriter:
     def close(self) -> Path:
         """Finish the file and move it into place. Raises if no frame was appended."""
         if self._writer is None:
-            raise ValueError(f"no frames were written to {self.path}")
+            raise InputError(f"no frames were written to {self.path}")
         try:
             self._writer.close()
         except BaseException:
@@ -289,7 +290,7 @@ def read_video(path: str | os.PathLike) -> np.ndarray:
 
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"no video at {path}")
+        raise MissingPathError(f"no video at {path}")
     with iio.get_reader(path, format="FFMPEG") as r:
         return np.stack([np.asarray(f) for f in r])
 
@@ -300,7 +301,7 @@ def save_png(path: str | os.PathLike, image) -> Path:
 
     path = Path(path)
     if path.suffix.lower() != ".png":
-        raise ValueError(f"image path must end in .png, got {str(path)!r}")
+        raise InputError(f"image path must end in .png, got {str(path)!r}")
     a = as_frame(image)
     tmp = _temp_path(path)
     try:

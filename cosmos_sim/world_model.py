@@ -26,7 +26,7 @@ from torch import nn
 
 from cosmos_sim.camera import plucker_from_extrinsics
 from cosmos_sim.dynamics import FAMILIES, build_dynamics, get_family
-from cosmos_sim.errors import CheckpointError, ConfigMismatchError
+from cosmos_sim.errors import CheckpointError, ConfigMismatchError, InputError
 from cosmos_sim.tokenizer import CausalVideoTokenizer, Stream, TokenizerConfig
 from cosmos_sim.tokenizer.model import pixels_to_unit, unit_to_pixels
 from cosmos_sim.training.checkpoint import read_checkpoint, resolve_checkpoint, write_checkpoint
@@ -60,9 +60,9 @@ class StateHead(nn.Module):
                  members: int = 1, member_hidden: int = 128):
         super().__init__()
         if members < 1:
-            raise ValueError(f"members must be >= 1, got {members}")
+            raise InputError(f"members must be >= 1, got {members}")
         if members > 1 and slots:
-            raise ValueError("an ensemble of the object-centric state model is not supported yet: members=1 with slots")
+            raise InputError("an ensemble of the object-centric state model is not supported yet: members=1 with slots")
         self.members = int(members)
         self.trunk = nn.Sequential(
             nn.Conv2d(latent_channels, width, 3, padding=1), nn.SiLU(),
@@ -424,9 +424,9 @@ class WorldModel(nn.Module):
         B, K = frames.shape[:2]
         s = self.image_size
         if frames.dtype != torch.uint8 or tuple(frames.shape[2:]) != (s, s, 3):
-            raise ValueError(f"frames must be uint8 [B, K, {s}, {s}, 3], got {frames.dtype} {tuple(frames.shape)}")
+            raise InputError(f"frames must be uint8 [B, K, {s}, {s}, 3], got {frames.dtype} {tuple(frames.shape)}")
         if K < 1:
-            raise ValueError("need at least one context frame")
+            raise InputError("need at least one context frame")
         frames = frames.to(self.device)
         x = self._to_unit(frames)
         enc = Stream()
@@ -442,7 +442,7 @@ class WorldModel(nn.Module):
         self.tokenizer.decode(self.denormalize(z[:, -K:]), dec)  # warm the decoder's causal cache
         if states is not None:
             if tuple(states.shape) != (B, self.state_dim):
-                raise ValueError(f"states must be [{B}, {self.state_dim}], got {tuple(states.shape)}")
+                raise InputError(f"states must be [{B}, {self.state_dim}], got {tuple(states.shape)}")
             s0 = self.normalize_state(states.to(self.device).float())
         else:
             s0 = self.state_head.static(z[:, -1])
@@ -451,7 +451,7 @@ class WorldModel(nn.Module):
     def start_states(self, states: torch.Tensor) -> RolloutState:
         """Begin state-only rollouts from known world states [B, S] (step them with `latents=False`)."""
         if states.ndim != 2 or states.shape[1] != self.state_dim:
-            raise ValueError(f"states must be [B, {self.state_dim}], got {tuple(states.shape)}")
+            raise InputError(f"states must be [B, {self.state_dim}], got {tuple(states.shape)}")
         B, c = states.shape[0], self.tokenizer.config
         past = torch.zeros(B, 0, c.latent_dim, c.latent_size, c.latent_size, device=self.device)
         return RolloutState(past=past, past_plucker=past.new_zeros(B, 0, 6, c.latent_size, c.latent_size),
@@ -499,10 +499,10 @@ class WorldModel(nn.Module):
         """
         B = state.past.shape[0]
         if tuple(actions.shape) != (B, self.action_dim):
-            raise ValueError(f"actions must have shape {(B, self.action_dim)}, got {tuple(actions.shape)}")
+            raise InputError(f"actions must have shape {(B, self.action_dim)}, got {tuple(actions.shape)}")
         if rays is None and latents:
             if extrinsics is None or fovy is None:
-                raise ValueError("step needs the next frame's camera: extrinsics and fovy, or rays")
+                raise InputError("step needs the next frame's camera: extrinsics and fovy, or rays")
             rays = self.rays(extrinsics, fovy)
         if latents and state.extra.get("stale_latents"):
             raise RuntimeError("this rollout was stepped with latents=False; its frames can no longer be predicted")

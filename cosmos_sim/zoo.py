@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from cosmos_sim.config import arg
-from cosmos_sim.errors import CheckpointError, UnknownChoiceError
+from cosmos_sim.errors import CheckpointError, InputError, UnknownChoiceError
 from cosmos_sim.worlds import World, get_world
 
 PRETRAINED = "pretrained"
@@ -63,7 +63,7 @@ class Recipe:
         object.__setattr__(self, "skill", tuple(float(s) for s in self.skill))
         for name in ("episodes", "tokenizer_steps", "dynamics_steps", "tokenizer_batch", "dynamics_batch"):
             if getattr(self, name) < 1:
-                raise ValueError(f"recipe {name} must be >= 1, got {getattr(self, name)}")
+                raise InputError(f"recipe {name} must be >= 1, got {getattr(self, name)}")
 
     def to_dict(self) -> dict:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}

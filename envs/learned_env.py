@@ -32,7 +32,7 @@ from cosmos_sim.envs.world_model_env import (
     resolve_device,
     to_numpy,
 )
-from cosmos_sim.errors import ActionError, ConfigMismatchError, UnknownChoiceError
+from cosmos_sim.errors import ActionError, ConfigMismatchError, InputError, MissingPathError, UnknownChoiceError
 
 TWIN_OBS_MODES = ("state", "pixels", "both")
 
@@ -42,11 +42,11 @@ def load_twin_model(model: Any, device: torch.device, env: str | None = None):
     from cosmos_sim.world_model import WorldModel
 
     if model is None:
-        raise ValueError(f"{LEARNED_ID} needs model=RUN: a world model trained on a Gymnasium env's data "
+        raise InputError(f"{LEARNED_ID} needs model=RUN: a world model trained on a Gymnasium env's data "
                          "(`cosmos-sim collect --env ID` then `cosmos-sim train`)")
     if isinstance(model, (str, os.PathLike)):
         if not os.path.exists(model):
-            raise FileNotFoundError(f"world model {str(model)!r} does not exist")
+            raise MissingPathError(f"world model {str(model)!r} does not exist")
         model = WorldModel.load(model, device=device)
     elif not isinstance(model, WorldModel):
         raise TypeError(f"model must be a path or a WorldModel, got {type(model).__name__}")
@@ -131,17 +131,20 @@ class LearnedEnv(WorldModelEnv):
 
 
 class LearnedVectorEnv(WorldModelVectorEnv):
-    """N learned twins stepped in one forward pass (NEXT_STEP autoreset, `reset_mask` resets), in the source
-    env's spaces: `WorldModelVectorEnv` with conversions at its edges."""
+    """N learned twins stepped in one forward pass (NEXT_STEP or SAME_STEP autoreset, `reset_mask` resets), in
+    the source env's spaces: `WorldModelVectorEnv` with conversions at its edges."""
 
     def __init__(self, num_envs: int = 1, model: Any = None, obs_mode: str = "state", render_mode: str | None = None,
                  device: str | torch.device | None = None, reset_source: str | os.PathLike = "env",
-                 sampling: Mapping[str, Any] | None = None, env: str | None = None, ensemble: str = "mean"):
+                 sampling: Mapping[str, Any] | None = None, env: str | None = None, ensemble: str = "mean",
+                 autoreset_mode: str = "next_step"):
+        self._set_autoreset_mode(autoreset_mode)
         self.world, self.core = _twin_core(model, num_envs, obs_mode, render_mode, device, reset_source, sampling,
                                            env, ensemble)
         self.num_envs, self.obs_mode, self.render_mode = num_envs, obs_mode, render_mode
         self.array_type, self.backend = "numpy", "world_model"
-        self.metadata = {**self.metadata, "render_fps": round(1.0 / self.world.control_dt)}
+        self.metadata = {**self.metadata, "render_fps": round(1.0 / self.world.control_dt),
+                         "autoreset_mode": self.autoreset_mode}
         self.single_observation_space = twin_observation_space(self.world, obs_mode, self.core.image_size)
         self.single_action_space = self.world.action_source
         self.observation_space = batch_space(self.single_observation_space, num_envs)

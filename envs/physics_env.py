@@ -10,7 +10,7 @@ import numpy as np
 from gymnasium import spaces
 
 from cosmos_sim.camera import CameraPose
-from cosmos_sim.errors import ActionError, CameraError, UnknownChoiceError
+from cosmos_sim.errors import ActionError, CameraError, InputError, UnknownChoiceError
 from cosmos_sim.worlds import World, get_world
 
 OBS_MODES = ("pixels", "state", "both")
@@ -37,7 +37,7 @@ def parse_image_size(image_size) -> tuple[int, int]:
     else:
         hw = ()
     if len(hw) != 2 or not all(ok(v) for v in hw):
-        raise ValueError(f"image_size must be an int or (height, width) of ints in 1..{MAX_IMAGE_SIZE}, "
+        raise InputError(f"image_size must be an int or (height, width) of ints in 1..{MAX_IMAGE_SIZE}, "
                          f"got {image_size!r}")
     return int(hw[0]), int(hw[1])
 
@@ -48,13 +48,12 @@ def check_obs_mode(obs_mode: str) -> str:
     return obs_mode
 
 
-def observation_space(world: World, obs_mode: str, image_size: tuple[int, int]) -> spaces.Dict:
-    parts: dict[str, spaces.Space] = {}
-    if obs_mode in ("pixels", "both"):
-        parts["pixels"] = spaces.Box(0, 255, (*image_size, 3), np.uint8)
-    if obs_mode in ("state", "both"):
-        parts["state"] = spaces.Box(-DIVERGENCE_BOUND, DIVERGENCE_BOUND, (world.state_dim,), np.float32)
-    return spaces.Dict(parts)
+def observation_space(world: World, obs_mode: str, image_size: tuple[int, int]) -> spaces.Box | spaces.Dict:
+    """The state `Box` ("state"), the image `Box` ("pixels"), or `Dict(pixels, state)` ("both"): one-part
+    observations are the array itself, so libraries that expect a flat vector or an image take them."""
+    pixels = spaces.Box(0, 255, (*image_size, 3), np.uint8)
+    state = spaces.Box(-DIVERGENCE_BOUND, DIVERGENCE_BOUND, (world.state_dim,), np.float32)
+    return {"pixels": pixels, "state": state}.get(obs_mode) or spaces.Dict({"pixels": pixels, "state": state})
 
 
 def make_sim(backend: str, world: World, image_size: tuple[int, int]):
@@ -100,14 +99,14 @@ class CameraSpec:
         return world.default_camera
 
 
-def dict_observation(obs_mode: str, pixels: Callable[[], np.ndarray], state: np.ndarray) -> dict[str, np.ndarray]:
-    """The Dict observation of `obs_mode` (copies); `pixels` renders only when the mode shows them."""
-    obs = {}
-    if obs_mode in ("pixels", "both"):
-        obs["pixels"] = pixels().copy()
-    if obs_mode in ("state", "both"):
-        obs["state"] = state.copy()
-    return obs
+def observation(obs_mode: str, pixels: Callable[[], Any], state: Any) -> Any:
+    """The observation of `obs_mode` (see `observation_space`); `pixels()` renders only when the mode shows
+    them. Arrays are returned as given: callers pass copies or fresh arrays."""
+    if obs_mode == "state":
+        return state
+    if obs_mode == "pixels":
+        return pixels()
+    return {"pixels": pixels(), "state": state}
 
 
 def make_physics_env(world: str | World, backend: str = "mujoco", **kwargs) -> gym.Env:
@@ -121,7 +120,7 @@ def make_physics_env(world: str | World, backend: str = "mujoco", **kwargs) -> g
 
 
 class PhysicsEnv(gym.Env):
-    """A world simulated by MuJoCo or PyBullet. Observations: Dict(pixels, state) by `obs_mode`."""
+    """A world simulated by MuJoCo or PyBullet. Observations by `obs_mode`: the state, the frame, or both."""
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
 
@@ -206,7 +205,7 @@ class PhysicsEnv(gym.Env):
         return self._frame
 
     def _observe(self) -> dict[str, np.ndarray]:
-        return dict_observation(self.obs_mode, self._pixels, self._state)
+        return observation(self.obs_mode, lambda: self._pixels().copy(), self._state.copy())
 
     def _info(self, diverged: bool) -> dict:
         return {"success": bool(self.world.success(self._state)), "camera": self.camera,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import gymnasium as gym
 
 from cosmos_sim.envs.physics_env import PHYSICS_BACKENDS, PhysicsEnv
-from cosmos_sim.errors import UnknownChoiceError
+from cosmos_sim.errors import InputError, UnknownChoiceError
 from cosmos_sim.worlds import World, watch_worlds
 
 BACKENDS = (*PHYSICS_BACKENDS, "world_model")
@@ -36,6 +36,7 @@ def make_vec_env(world: str, num_envs: int = 1, backend: str = "mujoco", max_epi
                  **kwargs) -> gym.vector.VectorEnv:
     """Vector entry point of every id: one batched WorldModelVectorEnv for the learned backend,
     a SyncVectorEnv of single envs for physics (pass vectorization_mode="async" to gym.make_vec for processes).
+    `autoreset_mode="next_step" | "same_step"` in every backend.
     `max_episode_steps` (gym.make_vec passes the registered one, or the caller's) is the one time limit."""
     if backend == "world_model":
         from cosmos_sim.envs.world_model_env import WorldModelVectorEnv
@@ -44,7 +45,10 @@ def make_vec_env(world: str, num_envs: int = 1, backend: str = "mujoco", max_epi
     if backend not in PHYSICS_BACKENDS:
         raise UnknownChoiceError("backend", backend, BACKENDS)
     if "array_type" in kwargs:
-        raise ValueError("array_type applies to backend='world_model' only")
+        raise InputError("array_type applies to backend='world_model' only")
+    from cosmos_sim.envs.world_model_env import parse_autoreset_mode
+
+    mode = parse_autoreset_mode(kwargs.pop("autoreset_mode", "next_step"))
 
     def one() -> gym.Env:
         if max_episode_steps is None:
@@ -52,7 +56,7 @@ def make_vec_env(world: str, num_envs: int = 1, backend: str = "mujoco", max_epi
         return gym.wrappers.TimeLimit(PhysicsEnv(world, backend=backend, time_limit=False, **kwargs),
                                       max_episode_steps)
 
-    return gym.vector.SyncVectorEnv([one for _ in range(num_envs)])
+    return gym.vector.SyncVectorEnv([one for _ in range(num_envs)], autoreset_mode=mode)
 
 
 def make_world_vec_env(world: str | World, num_envs: int = 1, backend: str = "mujoco", **kwargs

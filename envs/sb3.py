@@ -18,6 +18,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from cosmos_sim.errors import InputError
+
 try:
     from stable_baselines3.common.vec_env import VecEnv
 except ImportError as e:  # pragma: no cover - the message is the point
@@ -37,7 +39,7 @@ class SB3VecEnv(VecEnv):
 
     def __init__(self, envs: gym.vector.VectorEnv):
         if getattr(envs, "array_type", "numpy") != "numpy":
-            raise ValueError("SB3 works on numpy arrays: make the vector env with array_type='numpy'")
+            raise InputError("SB3 works on numpy arrays: make the vector env with array_type='numpy'")
         self.envs = envs
         super().__init__(envs.num_envs, envs.single_observation_space, envs.single_action_space)
         self._actions: np.ndarray | None = None

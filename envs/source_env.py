@@ -395,9 +395,9 @@ class SourceEnv(gym.Env):
         return self._frame
 
     def _observe(self) -> dict[str, np.ndarray]:
-        from cosmos_sim.envs.physics_env import dict_observation
+        from cosmos_sim.envs.physics_env import observation
 
-        return dict_observation(self.obs_mode, self._pixels, self._state)
+        return observation(self.obs_mode, lambda: self._pixels().copy(), self._state.copy())
 
     def _info(self, info: dict, diverged: bool) -> dict:
         return {"success": self._success, "camera": self.camera, "state": self._state.copy(), "diverged": diverged,

@@ -36,11 +36,19 @@ from cosmos_sim.envs.physics_env import (
     check_action,
     check_obs_mode,
     make_physics_env,
+    observation,
     observation_space,
     parse_image_size,
 )
 from cosmos_sim.envs.source_env import SOURCE_BACKEND
-from cosmos_sim.errors import ActionError, CameraError, ConfigMismatchError, UnknownChoiceError
+from cosmos_sim.errors import (
+    ActionError,
+    CameraError,
+    ConfigMismatchError,
+    InputError,
+    MissingPathError,
+    UnknownChoiceError,
+)
 from cosmos_sim.worlds import World, get_world
 
 ARRAY_TYPES = ("numpy", "torch")
@@ -60,9 +68,9 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError) as e:
-        raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r} ({e})") from None
+        raise InputError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r} ({e})") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} but CUDA is not available on this machine (torch "
+        raise InputError(f"device={device!r} but CUDA is not available on this machine (torch "
                          f"{torch.__version__}); use device='cpu'")
     return dev
 
@@ -77,7 +85,7 @@ def resolve_model(model: Any, world: World, image_size: tuple[int, int] | None, 
         model = pretrained_path(world)
     if isinstance(model, (str, os.PathLike)):
         if not Path(model).exists():
-            raise FileNotFoundError(f"world model {str(model)!r} does not exist. {NO_MODEL}")
+            raise MissingPathError(f"world model {str(model)!r} does not exist. {NO_MODEL}")
         model = WorldModel.load(model, device=device)
     elif not isinstance(model, WorldModel):
         raise TypeError(f"model must be a path or a WorldModel, got {type(model).__name__}. {NO_MODEL}")
@@ -127,7 +135,7 @@ class PhysicsResets:
             self.env.np_random = rng  # draws exactly what a physics env seeded the same way draws
             obs, info = self.env.reset(options=options)
         if not self.render:  # state-only envs never show a frame
-            return np.zeros((*self.image_size, 3), np.uint8), obs["state"], info["camera"]
+            return np.zeros((*self.image_size, 3), np.uint8), obs, info["camera"]  # obs_mode="state": the state
         return obs["pixels"], obs["state"], info["camera"]
 
     def close(self) -> None:
@@ -195,15 +203,15 @@ class LearnedWorlds:
                  max_episode_steps: int | None = None, ensemble: str = "mean", uncertainty_penalty: float = 0.0,
                  halt_uncertainty: float | None = None):
         if not isinstance(num_envs, int) or num_envs < 1:
-            raise ValueError(f"num_envs must be a positive int, got {num_envs!r}")
+            raise InputError(f"num_envs must be a positive int, got {num_envs!r}")
         if max_episode_steps is not None and (not isinstance(max_episode_steps, int) or max_episode_steps < 1):
-            raise ValueError(f"max_episode_steps must be a positive int, got {max_episode_steps!r}")
+            raise InputError(f"max_episode_steps must be a positive int, got {max_episode_steps!r}")
         if ensemble not in ENSEMBLE_MODES:
             raise UnknownChoiceError("ensemble", ensemble, ENSEMBLE_MODES)
         if not np.isfinite(uncertainty_penalty) or uncertainty_penalty < 0:
-            raise ValueError(f"uncertainty_penalty must be a finite number >= 0, got {uncertainty_penalty!r}")
+            raise InputError(f"uncertainty_penalty must be a finite number >= 0, got {uncertainty_penalty!r}")
         if halt_uncertainty is not None and not halt_uncertainty > 0:
-            raise ValueError(f"halt_uncertainty must be > 0 (or None: never halt), got {halt_uncertainty!r}")
+            raise InputError(f"halt_uncertainty must be > 0 (or None: never halt), got {halt_uncertainty!r}")
         self.ensemble, self.penalty, self.halt_at = ensemble, float(uncertainty_penalty), halt_uncertainty
         self.world = get_world(world)
         self.learned_task = hasattr(self.world, "env_id")  # a Gymnasium env's twin: rewards from the task head
@@ -222,10 +230,10 @@ class LearnedWorlds:
         self.num_envs = num_envs
         self.decode = obs_mode in ("pixels", "both") or render
         if str(reset_source) == "physics" and reset_start != "episode":
-            raise ValueError(f"reset_start={reset_start!r} needs reset_source=DATASET (a dataset's recorded steps)")
+            raise InputError(f"reset_start={reset_start!r} needs reset_source=DATASET (a dataset's recorded steps)")
         if hasattr(reset_source, "sample"):  # a source object, e.g. the Dyna loop's recorded states
             if self.decode:
-                raise ValueError("a reset source object serves obs_mode='state' envs; pixels need 'physics' or a "
+                raise InputError("a reset source object serves obs_mode='state' envs; pixels need 'physics' or a "
                                  "dataset directory")
             self.source = reset_source
         elif str(reset_source) == "physics":
@@ -237,7 +245,7 @@ class LearnedWorlds:
                 raise CameraError("camera= needs reset_source='physics'; recorded episodes keep their cameras")
             self.source = DatasetResets(reset_source, self.world, self.image_size, start=reset_start)
         else:
-            raise ValueError(f"reset_source must be 'physics' or a dataset directory, got {str(reset_source)!r}")
+            raise InputError(f"reset_source must be 'physics' or a dataset directory, got {str(reset_source)!r}")
         N, S, dev = num_envs, self.world.state_dim, self.device
         self.rngs = [np.random.default_rng() for _ in range(N)]
         self.generator = torch.Generator(device=dev)
@@ -453,13 +461,9 @@ class WorldModelEnv(gym.Env):
         if getattr(self, "core", None) is not None:
             self.core.close()
 
-    def _observe(self) -> dict[str, np.ndarray]:
-        obs = {}
-        if self.obs_mode in ("pixels", "both"):
-            obs["pixels"] = to_numpy(self.core.frames[0])
-        if self.obs_mode in ("state", "both"):
-            obs["state"] = to_numpy(self.core.states[0].float())
-        return obs
+    def _observe(self):
+        return observation(self.obs_mode, lambda: to_numpy(self.core.frames[0]),
+                           to_numpy(self.core.states[0].float()))
 
     def _info(self) -> dict:
         return {"success": bool(self.core.success()[0]), "camera": self.core.cameras[0],
@@ -468,8 +472,26 @@ class WorldModelEnv(gym.Env):
 
 
 # --- gym.vector.VectorEnv -----------------------------------------------------------------------------
+def parse_autoreset_mode(mode: str | AutoresetMode) -> AutoresetMode:
+    """The `AutoresetMode` named "next_step" or "same_step" (Gymnasium's own values are accepted too)."""
+    modes: dict = {"next_step": AutoresetMode.NEXT_STEP, "same_step": AutoresetMode.SAME_STEP}
+    for m in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP):
+        modes[m.value] = modes[m] = m
+    if not isinstance(mode, (str, AutoresetMode)) or mode not in modes:
+        raise UnknownChoiceError("autoreset_mode", mode, ("next_step", "same_step"))
+    return modes[mode]
+
+
+def _row(x: Any, i: int) -> Any:
+    """Env i's part of a batched observation or info entry (a copy)."""
+    if isinstance(x, dict):
+        return {k: _row(v, i) for k, v in x.items()}
+    return x[i].clone() if isinstance(x, torch.Tensor) else np.array(x[i], copy=True)
+
+
 class WorldModelVectorEnv(gym.vector.VectorEnv):
-    """N learned envs stepped in one forward pass; per-env autoreset on the step after an episode ends.
+    """N learned envs stepped in one forward pass; per-env autoreset on the step after an episode ends
+    (Gymnasium's NEXT_STEP), or within the same step with `autoreset_mode="same_step"`.
 
     `array_type="torch"` returns observations, rewards and flags as tensors on the model's device
     (and accepts tensor actions there), so a GPU training loop never copies to the host.
@@ -488,11 +510,13 @@ class WorldModelVectorEnv(gym.vector.VectorEnv):
                  render_mode: str | None = None, device: str | torch.device | None = None,
                  reset_source: str | os.PathLike = "physics", sampling: Mapping[str, Any] | None = None,
                  array_type: str = "numpy", reset_start: str = "episode", max_episode_steps: int | None = None,
-                 ensemble: str = "mean", uncertainty_penalty: float = 0.0, halt_uncertainty: float | None = None):
+                 ensemble: str = "mean", uncertainty_penalty: float = 0.0, halt_uncertainty: float | None = None,
+                 autoreset_mode: str | AutoresetMode = "next_step"):
         if array_type not in ARRAY_TYPES:
             raise UnknownChoiceError("array_type", array_type, ARRAY_TYPES)
         if render_mode not in (None, "rgb_array"):
             raise UnknownChoiceError("render_mode", render_mode, ["rgb_array"])
+        self._set_autoreset_mode(autoreset_mode)
         self.core = LearnedWorlds(world, model, num_envs, obs_mode=obs_mode, image_size=image_size, camera=camera,
                                   camera_control=camera_control, reset_source=reset_source, device=device,
                                   sampling=sampling, render=render_mode is not None, reset_start=reset_start,
@@ -502,12 +526,18 @@ class WorldModelVectorEnv(gym.vector.VectorEnv):
         self.array_type = array_type
         self.num_envs = num_envs
         self.backend = "world_model"
-        self.metadata = {**self.metadata, "render_fps": round(1.0 / self.world.control_dt)}
+        self.metadata = {**self.metadata, "render_fps": round(1.0 / self.world.control_dt),
+                         "autoreset_mode": self.autoreset_mode}
         self.single_observation_space, self.single_action_space = _single_spaces(
             self.world, obs_mode, self.core.image_size, camera_control)
         self.observation_space = batch_space(self.single_observation_space, num_envs)
         self.action_space = batch_space(self.single_action_space, num_envs)
         self._done = torch.zeros(num_envs, dtype=torch.bool, device=self.core.device)
+
+    autoreset_mode = AutoresetMode.NEXT_STEP
+
+    def _set_autoreset_mode(self, mode: str | AutoresetMode) -> None:
+        self.autoreset_mode = parse_autoreset_mode(mode)
 
     @property
     def model(self):
@@ -522,7 +552,7 @@ class WorldModelVectorEnv(gym.vector.VectorEnv):
         else:
             seeds = list(seed)
             if len(seeds) != N:
-                raise ValueError(f"reset(seed=list) needs {N} seeds, got {len(seeds)}")
+                raise InputError(f"reset(seed=list) needs {N} seeds, got {len(seeds)}")
         options = dict(options or {})
         mask = options.pop("reset_mask", None)
         if mask is None:
@@ -530,7 +560,7 @@ class WorldModelVectorEnv(gym.vector.VectorEnv):
         else:
             m = np.asarray(mask.cpu() if isinstance(mask, torch.Tensor) else mask, dtype=bool)
             if m.shape != (N,):
-                raise ValueError(f"reset_mask must have shape ({N},), got {m.shape}")
+                raise InputError(f"reset_mask must have shape ({N},), got {m.shape}")
             idx = np.flatnonzero(m).tolist()
         self.core.seed(seeds, seeds[0])  # the batch's sampling noise follows the first env's seed
         if idx:
@@ -549,7 +579,28 @@ class WorldModelVectorEnv(gym.vector.VectorEnv):
             terminated = terminated & ~done_before
             truncated = truncated & ~done_before
         self._done = terminated | truncated
+        if self.autoreset_mode == AutoresetMode.SAME_STEP and bool(self._done.any()):
+            return self._same_step_reset(reward, terminated, truncated)
         return (self._observe(), self._out(reward), self._out(terminated), self._out(truncated), self._info())
+
+    def _same_step_reset(self, reward, terminated, truncated):
+        """SAME_STEP autoreset, Gymnasium's convention: the finished envs start over within this step; their
+        last observation and info are `info["final_obs"]` / `info["final_info"]` (object arrays, None where
+        an env goes on; `_final_obs` / `_final_info` mark which)."""
+        done = self._done
+        final_obs, final_info = self._observe(), self._info()
+        idx = done.nonzero().flatten().tolist()
+        self.core.reset(idx)
+        self._done = torch.zeros_like(done)
+        info = self._info()
+        mask = to_numpy(done)
+        info["final_obs"] = np.array([None] * self.num_envs, dtype=object)
+        info["final_info"] = np.array([None] * self.num_envs, dtype=object)
+        for i in idx:
+            info["final_obs"][i] = _row(final_obs, i)
+            info["final_info"][i] = {k: _row(v, i) for k, v in final_info.items()}
+        info["_final_obs"], info["_final_info"] = mask, mask.copy()
+        return (self._observe(), self._out(reward), self._out(terminated), self._out(truncated), info)
 
     def render(self):
         if self.render_mode is None:
@@ -566,13 +617,8 @@ class WorldModelVectorEnv(gym.vector.VectorEnv):
     def _out(self, x: torch.Tensor):
         return x if self.array_type == "torch" else to_numpy(x)
 
-    def _observe(self) -> dict:
-        obs = {}
-        if self.obs_mode in ("pixels", "both"):
-            obs["pixels"] = self._out(self.core.frames)
-        if self.obs_mode in ("state", "both"):
-            obs["state"] = self._out(self.core.states.float())
-        return obs
+    def _observe(self):
+        return observation(self.obs_mode, lambda: self._out(self.core.frames), self._out(self.core.states.float()))
 
     def _info(self) -> dict:
         return {"success": self._out(self.core.success()), "state": self._out(self.core.states.float()),

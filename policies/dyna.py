@@ -35,6 +35,8 @@ import numpy as np
 import torch
 
 from cosmos_sim.config import arg
+from cosmos_sim.errors import InputError
+from cosmos_sim.policies.base import obs_dict
 
 LOG = "dyna_log.json"
 COLLECT_SEED = 5_000_000  # the rounds' physics episodes use seeds from here (eval seeds are far below)
@@ -72,14 +74,14 @@ class DynaConfig:
         for name in ("rounds", "real_steps", "imagined_steps", "members", "state_horizon", "branch_steps",
                      "num_envs", "eval_episodes"):
             if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+                raise InputError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.state_steps < 0:
-            raise ValueError(f"state_steps must be >= 0, got {self.state_steps}")
+            raise InputError(f"state_steps must be >= 0, got {self.state_steps}")
         if not np.isfinite(self.uncertainty_penalty) or self.uncertainty_penalty < 0:
-            raise ValueError(f"uncertainty_penalty must be a finite number >= 0, got {self.uncertainty_penalty}")
+            raise InputError(f"uncertainty_penalty must be a finite number >= 0, got {self.uncertainty_penalty}")
         h = self.halt_uncertainty
         if h is not None and h != "data" and not (isinstance(h, (int, float)) and h > 0):
-            raise ValueError(f"halt_uncertainty must be > 0, 'data' or None, got {h!r}")
+            raise InputError(f"halt_uncertainty must be > 0, 'data' or None, got {h!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -100,7 +102,7 @@ class SampledPolicy:
 
     @torch.no_grad()
     def act(self, obs: dict) -> np.ndarray:
-        s = {"state": torch.as_tensor(np.asarray(obs["state"]), dtype=torch.float32)}
+        s = {"state": torch.as_tensor(np.asarray(obs_dict(obs)["state"]), dtype=torch.float32)}
         mean = self.net.act_tensor(s)
         std = self.net.actor_log_std.exp().expand_as(mean)
         a = mean + std * torch.randn(mean.shape, generator=self.generator)

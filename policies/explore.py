@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cosmos_sim.policies.base import Obs, batch_size
+from cosmos_sim.policies.base import Obs, batch_size, obs_dict
 from cosmos_sim.worlds import World, get_world
 
 
@@ -34,6 +34,7 @@ class ContactExplorer:
             self._ou[np.asarray(mask, dtype=bool)] = 0.0
 
     def act(self, obs: Obs) -> np.ndarray:
+        obs = obs_dict(obs)
         n, A = batch_size(obs), self.world.action_dim
         if self._ou is None or len(self._ou) != n:
             self._ou = np.zeros((n, A))

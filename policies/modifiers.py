@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from cosmos_sim.errors import UnknownChoiceError
+from cosmos_sim.errors import InputError, UnknownChoiceError
 from cosmos_sim.policies.base import Obs, Policy
 
 SEP = "@"
@@ -48,19 +48,19 @@ def split_modifiers(spec: str) -> tuple[str, dict[str, float]]:
         if name not in MODIFIERS:
             raise UnknownChoiceError("policy modifier", name, MODIFIERS)
         if not eq or not text.strip():
-            raise ValueError(f"policy {spec!r}: modifier {name!r} needs a value, as in {name}=0.5")
+            raise InputError(f"policy {spec!r}: modifier {name!r} needs a value, as in {name}=0.5")
         if name in mods:
-            raise ValueError(f"policy {spec!r}: modifier {name!r} is given twice")
+            raise InputError(f"policy {spec!r}: modifier {name!r} is given twice")
         _, must, ok = MODIFIERS[name]
         try:
             value = float(text)
         except ValueError:
             value = math.nan
         if not ok(value):  # NaN fails every check
-            raise ValueError(f"policy {spec!r}: {name} must be {must}, got {text.strip()!r}")
+            raise InputError(f"policy {spec!r}: {name} must be {must}, got {text.strip()!r}")
         mods[name] = value
     if parts and not base:
-        raise ValueError(f"policy {spec!r}: modifiers need a policy before {SEP!r}, as in scripted:1{SEP}speed=0.5")
+        raise InputError(f"policy {spec!r}: modifiers need a policy before {SEP!r}, as in scripted:1{SEP}speed=0.5")
     return base, mods
 
 
@@ -78,7 +78,7 @@ class ModifiedPolicy:
             _, must, ok = MODIFIERS[key]
             if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) or not ok(
                     float(value)):
-                raise ValueError(f"{key} must be {must}, got {value!r}")
+                raise InputError(f"{key} must be {must}, got {value!r}")
         self.policy = policy
         self.speed, self.act_share, self.noise = float(speed), float(act), float(noise)
         self.seed = seed

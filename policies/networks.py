@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from cosmos_sim.errors import InputError
+
 
 class PixelEncoder(nn.Module):
     def __init__(self, image_size: int, width: int = 32, features: int = 256):
@@ -45,7 +47,7 @@ class ObsEncoder(nn.Module):
     def __init__(self, obs_mode: str, state_dim: int = 0, image_size: int = 64, hidden: int = 128):
         super().__init__()
         if obs_mode not in ("pixels", "state", "both"):
-            raise ValueError(f"obs_mode must be pixels, state or both, got {obs_mode!r}")
+            raise InputError(f"obs_mode must be pixels, state or both, got {obs_mode!r}")
         self.obs_mode = obs_mode
         self.pixels = PixelEncoder(image_size) if obs_mode in ("pixels", "both") else None
         self.state = StateEncoder(state_dim, hidden) if obs_mode in ("state", "both") else None

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from cosmos_sim.errors import UnknownChoiceError
+from cosmos_sim.errors import InputError, UnknownChoiceError
 
 Score = Callable[[torch.Tensor], torch.Tensor]  # actions [B, P, H, A] -> returns [B, P]
 METHODS = ("cem", "mppi")
@@ -48,7 +48,7 @@ class PlannerConfig:
         if self.method not in METHODS:
             raise UnknownChoiceError("planner method", self.method, METHODS)
         if min(self.horizon, self.population, self.iterations, self.elites) < 1 or self.elites > self.population:
-            raise ValueError("horizon, population, iterations must be >= 1 and 1 <= elites <= population")
+            raise InputError("horizon, population, iterations must be >= 1 and 1 <= elites <= population")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -68,7 +68,7 @@ class PlannerConfig:
             try:
                 values[name] = kind(value)
             except ValueError:
-                raise ValueError(f"planner setting {name}={value!r}: expected {types[name]}") from None
+                raise InputError(f"planner setting {name}={value!r}: expected {types[name]}") from None
         return cls(**values)
 
 
@@ -138,7 +138,7 @@ class Planner:
         self.world = get_world(model.world)
         self.config = config or PlannerConfig()
         if obs_mode not in ("pixels", "both", "state"):
-            raise ValueError(f"obs_mode must be 'pixels', 'both' or 'state', got {obs_mode!r}")
+            raise InputError(f"obs_mode must be 'pixels', 'both' or 'state', got {obs_mode!r}")
         self.obs_mode = obs_mode
         self.camera = camera or self.world.default_camera
         c = self.config
@@ -171,12 +171,12 @@ class Planner:
             st = obs["state"] if isinstance(obs, dict) else obs
             state = torch.as_tensor(np.asarray(st), dtype=torch.float32, device=dev)
             if state.ndim != 2 or state.shape[1] != self.model.state_dim:
-                raise ValueError(f"the planner acts on states [N, {self.model.state_dim}], got {tuple(state.shape)}")
+                raise InputError(f"the planner acts on states [N, {self.model.state_dim}], got {tuple(state.shape)}")
             return self.model.start_states(state)
         px = obs["pixels"] if isinstance(obs, dict) else obs
         frames = torch.as_tensor(np.asarray(px), device=dev)
         if frames.dtype != torch.uint8 or frames.ndim != 4:
-            raise ValueError(f"the planner acts on uint8 pixels [N, H, W, 3], got {tuple(frames.shape)}")
+            raise InputError(f"the planner acts on uint8 pixels [N, H, W, 3], got {tuple(frames.shape)}")
         N, K = frames.shape[0], self.model.context
         fresh = self._fresh
         if self._history is None or self._history.shape[0] != N:

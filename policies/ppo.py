@@ -34,6 +34,8 @@ from torch import nn
 from torch.distributions import Normal
 
 from cosmos_sim.config import arg
+from cosmos_sim.errors import InputError
+from cosmos_sim.policies.base import obs_dict, space_dict
 from cosmos_sim.policies.networks import ObsEncoder
 from cosmos_sim.policies.saved import FILE, NetworkPolicy, register_policy_kind, save_policy
 
@@ -69,7 +71,7 @@ class PPOConfig:
         names = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - names)
         if unknown:
-            raise ValueError(f"unknown PPOConfig keys {unknown}; valid keys: {sorted(names)}")
+            raise InputError(f"unknown PPOConfig keys {unknown}; valid keys: {sorted(names)}")
         return cls(**d)
 
 
@@ -180,7 +182,7 @@ def compute_gae(rewards: torch.Tensor, values: torch.Tensor, next_value: torch.T
 
 def _keys(obs_mode: str) -> tuple[str, ...]:
     if obs_mode not in ("pixels", "state", "both"):
-        raise ValueError(f"obs_mode must be pixels, state or both, got {obs_mode!r}")
+        raise InputError(f"obs_mode must be pixels, state or both, got {obs_mode!r}")
     return ("pixels", "state") if obs_mode == "both" else (obs_mode,)
 
 
@@ -193,20 +195,18 @@ def _world_name(envs: VectorEnv) -> str | None:
 
 
 def _net_config(envs: VectorEnv, obs_mode: str, config: PPOConfig) -> dict:
-    obs_space, act_space = envs.single_observation_space, envs.single_action_space
-    if not isinstance(obs_space, spaces.Dict):
-        raise TypeError(f"PPO needs Dict observations, got {type(obs_space).__name__}")
+    obs_space, act_space = space_dict(envs.single_observation_space), envs.single_action_space
     if not isinstance(act_space, spaces.Box) or len(act_space.shape) != 1:
         raise TypeError(f"PPO needs a 1-D Box action space, got {act_space}")
-    missing = [k for k in _keys(obs_mode) if k not in obs_space.spaces]
+    missing = [k for k in _keys(obs_mode) if k not in obs_space]
     if missing:
-        raise ValueError(f"obs_mode {obs_mode!r} needs observation keys {missing}; the env has "
-                         f"{sorted(obs_space.spaces)}")
+        raise InputError(f"obs_mode {obs_mode!r} needs observation keys {missing}; the env has "
+                         f"{sorted(obs_space)}")
     image_size = None
     if "pixels" in _keys(obs_mode):
         h, w = obs_space["pixels"].shape[:2]
         if h != w:
-            raise ValueError(f"PPO's pixel encoder needs square frames, got {h}x{w}")
+            raise InputError(f"PPO's pixel encoder needs square frames, got {h}x{w}")
         image_size = int(h)
     state_dim = int(obs_space["state"].shape[0]) if "state" in _keys(obs_mode) else 0
     return {"obs_mode": obs_mode, "state_dim": state_dim, "image_size": image_size,
@@ -232,20 +232,20 @@ def train_ppo(envs: VectorEnv, config: PPOConfig, obs_mode: str, out: str | Path
     from tqdm.auto import tqdm
 
     if save_every is not None and (save_every < 1 or out is None):  # before any work
-        raise ValueError(f"save_every must be a positive number of steps and needs out=, got {save_every!r}")
+        raise InputError(f"save_every must be a positive number of steps and needs out=, got {save_every!r}")
     mode = envs.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)
     if mode not in (AutoresetMode.NEXT_STEP, AutoresetMode.NEXT_STEP.value):
-        raise ValueError(f"train_ppo needs a vector env in NEXT_STEP autoreset mode, got {mode}")
+        raise InputError(f"train_ppo needs a vector env in NEXT_STEP autoreset mode, got {mode}")
     keys = _keys(obs_mode)
     net_config = _net_config(envs, obs_mode, config)
     world = world or _world_name(envs)
     if out is not None and world is None:
-        raise ValueError("cannot tell which world these envs simulate; pass world= to save the policy")
+        raise InputError("cannot tell which world these envs simulate; pass world= to save the policy")
     N, T = envs.num_envs, config.num_steps
     iterations = max(1, config.total_steps // (N * T))
 
     torch.manual_seed(config.seed)
-    next_obs, _ = envs.reset(seed=config.seed)
+    next_obs = obs_dict(envs.reset(seed=config.seed)[0])
     as_torch = isinstance(next_obs[keys[0]], torch.Tensor)
     if device is None:
         device = next_obs[keys[0]].device if as_torch else ("cuda" if torch.cuda.is_available() else "cpu")
@@ -254,13 +254,14 @@ def train_ppo(envs: VectorEnv, config: PPOConfig, obs_mode: str, out: str | Path
     def to_t(x: Any) -> torch.Tensor:  # env output -> tensor on `device` (no copy when already there)
         return x.to(device) if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x), device=device)
 
-    def select(o: dict) -> dict[str, torch.Tensor]:
+    def select(o: Any) -> dict[str, torch.Tensor]:
+        o = obs_dict(o)
         return {k: to_t(o[k]) for k in keys}
 
     if init is not None:
         shape_keys = ("obs_mode", "state_dim", "image_size", "action_dim")
         if any(init.config.get(k) != net_config[k] for k in shape_keys):
-            raise ValueError(f"the init policy's network {init.config} does not fit these envs ({net_config})")
+            raise InputError(f"the init policy's network {init.config} does not fit these envs ({net_config})")
         net_config = dict(init.config)
     net = ActorCritic(net_config).to(device)
     if init is not None:

@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from cosmos_sim.errors import UnknownChoiceError
-from cosmos_sim.policies.base import Policy, RandomPolicy, batch_size
+from cosmos_sim.errors import InputError, UnknownChoiceError
+from cosmos_sim.policies.base import Policy, RandomPolicy, batch_size, obs_dict
 from cosmos_sim.policies.modifiers import modify, split_modifiers
 from cosmos_sim.worlds import World, get_world
 
@@ -80,7 +80,7 @@ def make_policy(name: str, world: str | World, seed: int = 0, skill: float = 1.0
     """A policy by registry name. `mix` picks one of MIX with the seed's own generator."""
     world = get_world(world)
     if name in ("mix", "scripted", "varied") and not world.has_expert():
-        raise ValueError(f"policy {name!r} needs a scripted expert, and {world.name} has none: use random, "
+        raise InputError(f"policy {name!r} needs a scripted expert, and {world.name} has none: use random, "
                          "explore, a saved policy (RUN) or module:callable")
     if name == "mix":
         names, weights = zip(*MIX, strict=True)
@@ -106,7 +106,7 @@ def parse_policy_spec(spec: str) -> tuple[str, float]:
     base, _ = split_modifiers(spec)
     name, _, skill_text = base.partition(":")
     if name in KEYWORDS:
-        raise ValueError(f"{name!r} names a group of policies (compare --policies takes it); give one policy here")
+        raise InputError(f"{name!r} names a group of policies (compare --policies takes it); give one policy here")
     if name not in policy_names():
         raise UnknownChoiceError("policy", name, [*policy_names(), *KEYWORDS])
     if not skill_text:
@@ -116,7 +116,7 @@ def parse_policy_spec(spec: str) -> tuple[str, float]:
     except ValueError:
         skill = math.nan
     if not 0.0 <= skill <= 1.0:
-        raise ValueError(f"policy {spec!r}: the skill after ':' must be a number in [0, 1]")
+        raise InputError(f"policy {spec!r}: the skill after ':' must be a number in [0, 1]")
     return name, skill
 
 
@@ -157,14 +157,14 @@ def expand_policy_specs(specs: str | list[str] | tuple[str, ...], world: str | W
     out: list[str] = []
     for item in (part.strip() for s in items for part in str(s).split(",")):
         if item == "off-ladder" and world is None:
-            raise ValueError("policies 'off-ladder' depend on the world: pass world= to expand_policy_specs")
+            raise InputError("policies 'off-ladder' depend on the world: pass world= to expand_policy_specs")
         group = LADDER if item == "ladder" else off_ladder(world) if item == "off-ladder" else (item,)
         for spec in group:
             check_policy_spec(spec)
             if spec not in out:
                 out.append(spec)
     if not out:
-        raise ValueError("no policies given")
+        raise InputError("no policies given")
     return out
 
 
@@ -178,7 +178,7 @@ def policy_from_spec(spec: str, world: str | World, seed: int = 0, model=None) -
         return load_policy(spec, world=world.name)
     if is_callable_spec(spec):
         if not hasattr(world, "state_to_obs"):
-            raise ValueError(f"policy {spec!r}: module:callable policies act in a Gymnasium env's own spaces; "
+            raise InputError(f"policy {spec!r}: module:callable policies act in a Gymnasium env's own spaces; "
                              f"{world.name} is a cosmos_sim world")
         return CallablePolicy(load_callable(spec), world, spec)
     base, mods = split_modifiers(spec)
@@ -189,7 +189,7 @@ def policy_from_spec(spec: str, world: str | World, seed: int = 0, model=None) -
         from cosmos_sim.policies.planning import Planner, PlannerConfig
 
         if model is None:
-            raise ValueError("a planner needs a world model to plan in: pass --model RUN")
+            raise InputError("a planner needs a world model to plan in: pass --model RUN")
         planner = Planner(model, PlannerConfig.from_spec(spec, seed=seed))
         if planner.world.name != world.name:
             from cosmos_sim.errors import ConfigMismatchError
@@ -210,7 +210,7 @@ class CallablePolicy:
         self.fn, self.world, self.name = fn, world, name
 
     def act(self, obs) -> np.ndarray:
-        states = np.asarray(obs["state"])
+        states = np.asarray(obs_dict(obs)["state"])
         return np.stack([self.world.from_source_action(self.fn(self.world.state_to_obs(s))) for s in states])
 
     def reset(self, mask: np.ndarray | None = None) -> None:
@@ -233,13 +233,13 @@ def load_callable(spec: str) -> Callable:
     try:
         obj = importlib.import_module(module)
     except ImportError as e:
-        raise ValueError(f"policy {spec!r}: cannot import module {module!r} ({e})") from None
+        raise InputError(f"policy {spec!r}: cannot import module {module!r} ({e})") from None
     for part in attr.split("."):
         if not hasattr(obj, part):
-            raise ValueError(f"policy {spec!r}: {module} has no attribute {attr!r}")
+            raise InputError(f"policy {spec!r}: {module} has no attribute {attr!r}")
         obj = getattr(obj, part)
     if not callable(obj):
-        raise ValueError(f"policy {spec!r} is not callable")
+        raise InputError(f"policy {spec!r} is not callable")
     return obj
 
 
@@ -249,11 +249,11 @@ def collection_specs(policy: str, world: str | World) -> list[str]:
     world = get_world(world)
     specs = [p.strip() for p in str(policy).split(",") if p.strip()]
     if not specs:
-        raise ValueError("no collection policy given")
+        raise InputError("no collection policy given")
     for spec in specs:
         if is_callable_spec(spec):
             if not hasattr(world, "state_to_obs"):
-                raise ValueError(f"policy {spec!r}: module:callable policies act in a Gymnasium env's own spaces; "
+                raise InputError(f"policy {spec!r}: module:callable policies act in a Gymnasium env's own spaces; "
                                  f"{world.name} is a cosmos_sim world (use a registry name or a saved policy)")
             load_callable(spec)
             continue

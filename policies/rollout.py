@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import gymnasium as gym
 import numpy as np
 
-from cosmos_sim.policies.base import Obs, Policy
+from cosmos_sim.errors import InputError
+from cosmos_sim.policies.base import Obs, Policy, obs_dict
 
 
 @dataclass
@@ -78,7 +79,7 @@ class _Track:
 
 def _as_batch(obs: Obs, info: dict, keys: Sequence[str]) -> tuple[Obs, dict]:
     """A single env's observation and info as a batch of one."""
-    return ({k: np.asarray(v)[None] for k, v in obs.items()},
+    return ({k: np.asarray(v)[None] for k, v in obs_dict(obs).items()},
             {k: [info[k]] for k in ("success", *keys)})
 
 
@@ -96,12 +97,13 @@ def run_episodes(env: gym.Env | gym.vector.VectorEnv, policy: Policy, seeds: Seq
     n = env.num_envs if vector else 1
     seeds = [int(s) for s in seeds]
     if len(seeds) != n:
-        raise ValueError(f"{n} env(s) need {n} seed(s), got {len(seeds)}")
+        raise InputError(f"{n} env(s) need {n} seed(s), got {len(seeds)}")
     if steps is not None and (vector or steps < 1):
-        raise ValueError("steps=T runs a single env for exactly T >= 1 steps (a vector env would autoreset)")
+        raise InputError("steps=T runs a single env for exactly T >= 1 steps (a vector env would autoreset)")
     keep_info = tuple(k for k in keep_info if k != "success")
     if vector:
         obs, info = env.reset(seed=seeds, options=reset_options)
+        obs = obs_dict(obs)
     else:
         obs, info = _as_batch(*env.reset(seed=seeds[0], options=reset_options), keep_info)
     policy.reset()
@@ -114,6 +116,7 @@ def run_episodes(env: gym.Env | gym.vector.VectorEnv, policy: Policy, seeds: Seq
         actions = np.asarray(policy.act({k: np.asarray(v) for k, v in obs.items()}))
         if vector:
             obs, reward, term, trunc, info = env.step(actions)
+            obs = obs_dict(obs)
         else:
             o, r, te, tr_, inf = env.step(actions[0])
             (obs, info), reward, term, trunc = _as_batch(o, inf, keep_info), [r], [te], [tr_]
@@ -143,7 +146,7 @@ class ReplayPolicy:
     def __init__(self, actions: np.ndarray):
         self.actions = np.asarray(actions, dtype=np.float32)
         if self.actions.ndim != 3:
-            raise ValueError(f"actions must be [N, T, A], got shape {self.actions.shape}")
+            raise InputError(f"actions must be [N, T, A], got shape {self.actions.shape}")
         self.name = "replay"
         self.t = 0
 

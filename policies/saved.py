@@ -17,7 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from cosmos_sim.errors import CheckpointError, ConfigMismatchError, UnknownChoiceError
+from cosmos_sim.errors import CheckpointError, ConfigMismatchError, InputError, UnknownChoiceError
+from cosmos_sim.policies.base import obs_dict
 from cosmos_sim.training.checkpoint import read_checkpoint, write_checkpoint
 
 KIND = "policy"
@@ -72,10 +73,11 @@ class NetworkPolicy:
         return d
 
     @torch.no_grad()
-    def act(self, obs: dict) -> Any:
+    def act(self, obs: Any) -> Any:
+        obs = obs_dict(obs)
         missing = [k for k in self.keys() if k not in obs]
         if missing:
-            raise ValueError(f"policy {self.name!r} acts on {self.obs_mode!r} observations; missing {missing}")
+            raise InputError(f"policy {self.name!r} acts on {self.obs_mode!r} observations; missing {missing}")
         as_torch = isinstance(obs[self.keys()[0]], torch.Tensor)
         t = {k: torch.as_tensor(np.asarray(obs[k]) if not isinstance(obs[k], torch.Tensor) else obs[k],
                                 device=self.device) for k in self.keys()}

@@ -21,19 +21,20 @@ from __future__ import annotations
 
 import numpy as np
 
+from cosmos_sim.errors import InputError
 from cosmos_sim.policies.base import Obs
 from cosmos_sim.worlds import WORLDS, World, get_world
 
 
 def _check_skill(skill) -> float:
     if isinstance(skill, bool):
-        raise ValueError(f"skill must be a number in [0, 1], got {skill!r}")
+        raise InputError(f"skill must be a number in [0, 1], got {skill!r}")
     try:
         s = float(skill)
     except (TypeError, ValueError):
-        raise ValueError(f"skill must be a number in [0, 1], got {skill!r}") from None
+        raise InputError(f"skill must be a number in [0, 1], got {skill!r}") from None
     if not 0.0 <= s <= 1.0:  # also rejects NaN
-        raise ValueError(f"skill must be in [0, 1], got {skill!r}")
+        raise InputError(f"skill must be in [0, 1], got {skill!r}")
     return s
 
 
@@ -47,10 +48,10 @@ class ScriptedPolicy:
     def __init__(self, world: str | World, skill: float = 1.0, seed: int | None = 0):
         self.world = get_world(world)
         if not self.world.has_expert():
-            raise ValueError(f"no scripted expert for world {self.world.name!r}; experts exist for: "
+            raise InputError(f"no scripted expert for world {self.world.name!r}; experts exist for: "
                              f"{', '.join(n.lower() for n, cls in WORLDS.items() if cls.has_expert())}")
         if self.world.expert_miss is None:
-            raise ValueError(f"world {self.world.name!r} has an expert but no expert_miss: set the length range "
+            raise InputError(f"world {self.world.name!r} has an expert but no expert_miss: set the length range "
                              "(metres) of a mistaken episode's aim error")
         self.miss = tuple(float(v) for v in self.world.expert_miss)
         self.noise = float(self.world.expert_noise)
@@ -74,7 +75,7 @@ class ScriptedPolicy:
             return
         mask = np.asarray(mask, dtype=bool).reshape(-1)
         if mask.shape[0] != self._aim.shape[0]:
-            raise ValueError(f"reset mask has {mask.shape[0]} entries but the policy acts on {self._aim.shape[0]} envs")
+            raise InputError(f"reset mask has {mask.shape[0]} entries but the policy acts on {self._aim.shape[0]} envs")
         self._aim[mask] = self._draw_aim(int(mask.sum()))
 
     def _draw_aim(self, n: int) -> np.ndarray:
@@ -88,7 +89,7 @@ class ScriptedPolicy:
     def _state(self, obs) -> tuple[np.ndarray, bool]:
         if isinstance(obs, dict):
             if "state" not in obs:
-                raise ValueError(f"ScriptedPolicy needs the state vector but the observation has only "
+                raise InputError(f"ScriptedPolicy needs the state vector but the observation has only "
                                  f"{sorted(obs)}; make the env with obs_mode='state' or 'both', or pass "
                                  "{'state': info['state']}")
             state = obs["state"]
@@ -101,10 +102,10 @@ class ScriptedPolicy:
             state = state[None]
         S = self.world.state_dim
         if state.ndim != 2 or state.shape[1] != S:
-            raise ValueError(f"{self.world.name} state must have shape [N, {S}] (or [{S}]), "
+            raise InputError(f"{self.world.name} state must have shape [N, {S}] (or [{S}]), "
                              f"got {shape}")
         if not np.all(np.isfinite(state)):
-            raise ValueError("state contains NaN or inf")
+            raise InputError("state contains NaN or inf")
         return state, single
 
     def act(self, obs: Obs) -> np.ndarray:

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from cosmos_sim.config import arg
+from cosmos_sim.errors import InputError
 from cosmos_sim.worlds import get_world
 
 ALGOS = ("ppo", "bc")
@@ -48,18 +49,18 @@ class PolicyTrainConfig:
         if self.backend not in BACKENDS:
             raise UnknownChoiceError("backend", self.backend, BACKENDS)
         if self.algo == "bc" and not self.data:
-            raise ValueError("--algo bc needs --data DIR (a dataset from cosmos-sim collect)")
+            raise InputError("--algo bc needs --data DIR (a dataset from cosmos-sim collect)")
         if self.backend != "world_model" and (self.dyna_rounds or self.uncertainty_penalty or
                                               self.halt_uncertainty is not None):
-            raise ValueError("--dyna-rounds, --uncertainty-penalty and --halt-uncertainty train in the learned "
+            raise InputError("--dyna-rounds, --uncertainty-penalty and --halt-uncertainty train in the learned "
                              f"world: they need --backend world_model, got --backend {self.backend}")
         if self.dyna_rounds < 0:
-            raise ValueError(f"dyna_rounds must be >= 0, got {self.dyna_rounds}")
+            raise InputError(f"dyna_rounds must be >= 0, got {self.dyna_rounds}")
         if self.save_every is not None and (self.algo != "ppo" or self.dyna_rounds):
-            raise ValueError("--save-every saves checkpoints along a plain PPO run (--algo ppo, no --dyna-rounds)")
+            raise InputError("--save-every saves checkpoints along a plain PPO run (--algo ppo, no --dyna-rounds)")
         for name in ("num_envs", "steps", "real_steps", "save_every"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+                raise InputError(f"{name} must be >= 1, got {getattr(self, name)}")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -340,7 +340,7 @@ def test_worlds_look_the_same_in_both_backends(world):
             ("mujoco", "pybullet")}
     try:
         for seed in range(3):
-            imgs = {b: e.reset(seed=seed)[0]["pixels"] for b, e in envs.items()}
+            imgs = {b: e.reset(seed=seed)[0] for b, e in envs.items()}
             assert envs["mujoco"].unwrapped.camera == envs["pybullet"].unwrapped.camera
             diff = np.abs(imgs["mujoco"].astype(np.float64) - imgs["pybullet"]).mean()
             assert diff < 20, f"{world} seed {seed}: mean |MuJoCo - PyBullet| = {diff:.1f} grey levels"

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from cosmos_sim import cli, video
+from cosmos_sim.errors import MissingPathError
 from cosmos_sim.worlds import WORLDS, get_world
 
 
@@ -140,7 +141,7 @@ def test_nested_commands_register_from_the_table(capsys, monkeypatch):
         return 0
 
     def cmd_fail(args):
-        raise FileNotFoundError(2, "No such file or directory", "missing.shard")
+        raise MissingPathError("no such file or directory: missing.shard")
 
     group = cli.Command("fakegroup", "inspect datasets", subcommands=(
         cli.Command("info", "show a dataset", cmd_info, (add_info_args,)),
@@ -161,3 +162,21 @@ def test_help_prints_percent_signs_once(capsys):
         main(["evaluate", "--help"])
     out = capsys.readouterr().out
     assert "95%" in out and "95%%" not in out
+
+
+def test_only_the_packages_own_errors_are_one_line(capsys):
+    """A CosmosSimError (a user error) prints one line; any other exception is a bug and keeps its traceback."""
+    from cosmos_sim.cli_support import Command, run
+    from cosmos_sim.errors import InputError
+
+    for exc in (InputError("bad --thing"), ValueError("internal"), KeyError("internal")):
+        def boom(args, exc=exc):
+            raise exc
+
+        commands = [Command("boom", "raises", boom)]
+        if isinstance(exc, InputError):
+            assert run(commands, ["boom"]) == 1
+            assert capsys.readouterr().err.strip() == "cosmos-sim: error: bad --thing"
+        else:
+            with pytest.raises(type(exc)):
+                run(commands, ["boom"])

@@ -68,7 +68,7 @@ def test_half_precision_save_round_trip_and_metadata(tiny_world_model, tmp_path)
     for _ in range(5):
         act = np.array([0.5, -0.25], np.float32)
         a, b = env_a.step(act)[0], env_b.step(act)[0]
-    np.testing.assert_allclose(a["state"], b["state"], atol=2e-2)  # float16 weights: close, not equal
+    np.testing.assert_allclose(a, b, atol=2e-2)  # float16 weights: close, not equal
     (tmp_path / "bad.safetensors").write_bytes(b"\x80\x04garbage")
     with pytest.raises(CheckpointError, match="pickle"):
         read_metadata(tmp_path / "bad.safetensors")
@@ -90,7 +90,7 @@ def zoo_dir(tmp_path, monkeypatch, tiny_world_model):
 @pytest.mark.slow  # uses the trained tiny world model
 def test_pretrained_is_the_default_and_names_the_worlds_that_have_one(zoo_dir, capsys):
     env = gym.make("cosmos_sim/Push-v0", backend="world_model", obs_mode="state")
-    assert env.reset(seed=0)[0]["state"].shape == (12,)
+    assert env.reset(seed=0)[0].shape == (12,)
     with pytest.raises(UnknownChoiceError, match=r"none for reach.*'reach'; valid choices: push"):
         gym.make("cosmos_sim/Reach-v0", backend="world_model", model="pretrained")
     assert main(["evaluate", "--world", "reach", "--backend", "world_model", "--episodes", "1"]) == 1

@@ -25,7 +25,7 @@ from typing import Any, ClassVar, Protocol
 import numpy as np
 
 from cosmos_sim.camera import CameraPose, CameraRange
-from cosmos_sim.errors import UnknownChoiceError
+from cosmos_sim.errors import InputError, MissingPathError, UnknownChoiceError
 from cosmos_sim.worlds.mjcf import Element, Mjcf, load_mjcf
 
 
@@ -80,7 +80,7 @@ class StateLayout:
         for name, n in self.entries:
             v = np.asarray(values[name], dtype=np.float32).reshape(-1)
             if v.shape != (n,):
-                raise ValueError(f"state entry {name!r} expects {n} numbers, got {v.shape[0]}")
+                raise InputError(f"state entry {name!r} expects {n} numbers, got {v.shape[0]}")
             parts.append(v)
         return np.concatenate(parts)
 
@@ -151,7 +151,7 @@ class World:
     def mjcf_path(self) -> str:
         module = sys.modules[type(self).__module__]
         if getattr(module, "__file__", None) is None:
-            raise FileNotFoundError(f"world {self.name}: its module {module.__name__!r} has no file, so its MJCF "
+            raise MissingPathError(f"world {self.name}: its module {module.__name__!r} has no file, so its MJCF "
                                     f"(assets/{self.asset} beside the module) cannot be found; override mjcf_path")
         return str(Path(module.__file__).parent / "assets" / self.asset)
 
@@ -263,11 +263,11 @@ def register_world(cls: type[World]) -> type[World]:
     """
     name = cls.__dict__.get("name")
     if not isinstance(name, str) or not _NAME.fullmatch(name):
-        raise ValueError(f"world class {cls.__qualname__}: name must be an identifier such as 'Push' "
+        raise InputError(f"world class {cls.__qualname__}: name must be an identifier such as 'Push' "
                          f"(it becomes the gym id cosmos_sim/<name>-v0), got {name!r}")
     for key, other in WORLDS.items():
         if key.lower() == name.lower() and (other.__module__, other.__qualname__) != (cls.__module__, cls.__qualname__):
-            raise ValueError(f"world name {name!r} is taken by {other.__module__}.{other.__qualname__}; "
+            raise InputError(f"world name {name!r} is taken by {other.__module__}.{other.__qualname__}; "
                              f"{cls.__module__}.{cls.__qualname__} needs another name")
     WORLDS[name] = cls  # a re-definition keeps its place
     for on_add, _ in _watchers:

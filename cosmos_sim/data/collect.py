@@ -22,7 +22,7 @@ import numpy as np
 from cosmos_sim.config import arg
 from cosmos_sim.data.schema import EpisodeSpec
 from cosmos_sim.data.shards import MANIFEST, ShardReader, read_manifest, shard_entry, write_manifest, write_shard
-from cosmos_sim.errors import CorruptDataError, DatasetError, DatasetMismatchError, UnknownChoiceError
+from cosmos_sim.errors import CorruptDataError, DatasetError, DatasetMismatchError, InputError, UnknownChoiceError
 from cosmos_sim.worlds import get_world
 
 CAMERA_MODES = ("fixed", "random", "moving")
@@ -66,9 +66,9 @@ class CollectConfig:
         collection_specs(self.policy, world)
         lo, hi = self.skill
         if not (0.0 <= lo <= hi <= 1.0):
-            raise ValueError(f"skill range must satisfy 0 <= lo <= hi <= 1, got {self.skill}")
+            raise InputError(f"skill range must satisfy 0 <= lo <= hi <= 1, got {self.skill}")
         if self.episodes < 1 or self.workers < 1 or self.shard_mb <= 0:
-            raise ValueError("episodes and workers must be >= 1 and shard_mb > 0")
+            raise InputError("episodes and workers must be >= 1 and shard_mb > 0")
 
     def identity(self) -> dict:
         d = asdict(self)
@@ -293,6 +293,10 @@ def _worker(config: CollectConfig, out: str, tasks, results) -> None:
         flush()
         env.close()
         results.put(("done", None))
+    except KeyboardInterrupt:  # Ctrl-C: finished shards are on disk and the parent stops the collection
+        if isinstance(results, _Collector):
+            raise
+        results.put(("interrupted", None))
     except BaseException:
         results.put(("error", traceback.format_exc()))
 
@@ -348,6 +352,7 @@ def collect(config: CollectConfig, out: str | os.PathLike, progress: bool = True
             errors.append(payload)
 
     workers = min(config.workers, len(todo))
+    procs: list = []
     try:
         if workers == 1:
             _worker(config, str(out), _ListQueue(todo), _Collector(on_message))
@@ -372,12 +377,19 @@ def collect(config: CollectConfig, out: str | os.PathLike, progress: bool = True
                                       f"{[p.exitcode for p in procs]})")
                         break
                     continue
+                if msg[0] == "interrupted":
+                    raise KeyboardInterrupt
                 on_message(msg)
                 finished += msg[0] in ("done", "error")
             for p in procs:
                 p.join(timeout=10)
                 if p.is_alive():
                     p.terminate()
+    except KeyboardInterrupt:
+        for p in procs:
+            p.terminate()
+        raise KeyboardInterrupt("collection interrupted; the episodes in finished shards are kept: re-run the "
+                                "same command to resume") from None
     finally:
         bar.close()
     if errors:

@@ -15,7 +15,7 @@ import torch
 
 from cosmos_sim.data.schema import EpisodeSpec
 from cosmos_sim.data.shards import ShardReader, read_manifest
-from cosmos_sim.errors import DatasetError, DatasetMismatchError
+from cosmos_sim.errors import DatasetError, DatasetMismatchError, InputError
 
 
 class EpisodeDataset:
@@ -108,7 +108,7 @@ class WindowDataset(torch.utils.data.Dataset):
     def __init__(self, directory: str | os.PathLike, context: int = 2, horizon: int = 1, stride: int = 1,
                  episodes: list[int] | None = None):
         if context < 1 or horizon < 0 or stride < 1:
-            raise ValueError(f"need context >= 1, horizon >= 0, stride >= 1; got {context}, {horizon}, {stride}")
+            raise InputError(f"need context >= 1, horizon >= 0, stride >= 1; got {context}, {horizon}, {stride}")
         self.episodes = EpisodeDataset(directory)
         self.context, self.horizon, self.stride = context, horizon, stride
         self.length = context + horizon

@@ -77,6 +77,7 @@ from torch import nn
 
 from cosmos_sim.dynamics.base import FamilyConfig, SamplingOption, register_family
 from cosmos_sim.dynamics.deterministic import regression_guide
+from cosmos_sim.errors import InputError
 
 if TYPE_CHECKING:
     from cosmos_sim.tokenizer import TokenizerConfig
@@ -117,19 +118,19 @@ class AutoregressiveConfig(FamilyConfig):
     def __post_init__(self):
         object.__setattr__(self, "fsq_levels", tuple(int(v) for v in self.fsq_levels))
         if self.width % self.heads or (self.width // self.heads) % 2:
-            raise ValueError(f"width {self.width} must split into {self.heads} heads of even size")
+            raise InputError(f"width {self.width} must split into {self.heads} heads of even size")
         if self.context < 1 or self.horizon < 1 or self.context + self.horizon > self.max_frames:
-            raise ValueError(f"need context >= 1, horizon >= 1 and context + horizon <= max_frames "
+            raise InputError(f"need context >= 1, horizon >= 1 and context + horizon <= max_frames "
                              f"({self.max_frames}), got {self.context}, {self.horizon}")
         if self.guide_horizon < 1:
-            raise ValueError(f"guide_horizon must be >= 1, got {self.guide_horizon}")
+            raise InputError(f"guide_horizon must be >= 1, got {self.guide_horizon}")
         if not 0 <= self.cache_frames <= self.max_frames - 1:
-            raise ValueError(f"cache_frames must be in [0, max_frames - 1 = {self.max_frames - 1}], "
+            raise InputError(f"cache_frames must be in [0, max_frames - 1 = {self.max_frames - 1}], "
                              f"got {self.cache_frames}")
         if self.temperature < 0 or self.top_k < 0 or not 0 <= self.self_forcing <= 1:
-            raise ValueError("temperature and top_k must be >= 0 and self_forcing in [0, 1]")
+            raise InputError("temperature and top_k must be >= 0 and self_forcing in [0, 1]")
         if self.greedy not in GREEDY:
-            raise ValueError(f"greedy must be one of {GREEDY}, got {self.greedy!r}")
+            raise InputError(f"greedy must be one of {GREEDY}, got {self.greedy!r}")
 
     @property
     def tokens_per_frame(self) -> int:
@@ -164,7 +165,7 @@ SAMPLING = {"temperature": SamplingOption(float, minimum=0), "top_k": SamplingOp
 def config_for(tokenizer: TokenizerConfig, action_dim: int) -> dict:
     """Latent size and action size from the data; the tokens are FSQ codes, so the levels replace a channel count."""
     if tokenizer.kind != "discrete":
-        raise ValueError("the autoregressive family needs a discrete (FSQ) tokenizer, e.g. --preset dv8")
+        raise InputError("the autoregressive family needs a discrete (FSQ) tokenizer, e.g. --preset dv8")
     return {"fsq_levels": list(tokenizer.fsq_levels), "latent_size": tokenizer.latent_size, "action_dim": action_dim}
 
 
@@ -355,7 +356,7 @@ class AutoregressiveDynamics(nn.Module):
     # --- training -----------------------------------------------------------------------------
     def _check(self, name: str, t: torch.Tensor, want: tuple) -> None:
         if tuple(t.shape) != want:
-            raise ValueError(f"{name} must have shape {list(want)}, got {list(t.shape)}")
+            raise InputError(f"{name} must have shape {list(want)}, got {list(t.shape)}")
 
     def training_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict]:
         c = self.config
@@ -423,7 +424,7 @@ class AutoregressiveDynamics(nn.Module):
         c = self.config
         N, s, D = c.tokens_per_frame, c.latent_size, len(c.fsq_levels)
         if past.dim() != 5 or not 1 <= past.shape[1] <= c.max_frames - 1:
-            raise ValueError(f"past must have shape [B, T, {D}, {s}, {s}] with 1 <= T <= {c.max_frames - 1}, "
+            raise InputError(f"past must have shape [B, T, {D}, {s}, {s}] with 1 <= T <= {c.max_frames - 1}, "
                              f"got {list(past.shape)}")
         B, T = past.shape[:2]
         self._check("past", past, (B, T, D, s, s))
@@ -434,7 +435,7 @@ class AutoregressiveDynamics(nn.Module):
         guess = None
         if self.guide is not None:
             if c.context > T:
-                raise ValueError(f"a guided model needs the last {c.context} frames, got past with {T}")
+                raise InputError(f"a guided model needs the last {c.context} frames, got past with {T}")
             guess = self.guide.step(past[:, -c.context:].float(), past_plucker[:, -c.context:].float(),
                                     action.float(), plucker.float())[:, None]
         query = self.embed_query(plucker[:, None], action[:, None], last, guess)
@@ -445,7 +446,7 @@ class AutoregressiveDynamics(nn.Module):
             start, old = 0, KVCache()
         else:  # append the newest frame only
             if cache.keys and cache.keys[0].shape[0] != B:
-                raise ValueError(f"cache holds a batch of {cache.keys[0].shape[0]}, got past with batch {B}")
+                raise InputError(f"cache holds a batch of {cache.keys[0].shape[0]}, got past with batch {B}")
             old = cache.keep_last(c.cache_limit - 1, N)
             x = torch.cat([self.embed_content(last, past_plucker[:, -1:]), query], 1)
             p = old.start + old.frames

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import torch
 from torch import nn
 
-from cosmos_sim.errors import UnknownChoiceError
+from cosmos_sim.errors import InputError, UnknownChoiceError
 
 if TYPE_CHECKING:
     from cosmos_sim.tokenizer import TokenizerConfig
@@ -90,7 +90,7 @@ class SamplingOption:
         ok = ok and (integral or math.isfinite(value)) and (self.minimum is None or value >= self.minimum)
         if not ok:
             bound = "" if self.minimum is None else f" >= {self.minimum:g}"
-            raise ValueError(f"sampling option {name} must be {'an int' if integral else 'a finite number'}{bound}, "
+            raise InputError(f"sampling option {name} must be {'an int' if integral else 'a finite number'}{bound}, "
                              f"got {value!r}")
         return int(value) if integral else float(value)
 
@@ -125,7 +125,7 @@ class Family:
         base = self.config_cls().to_dict()
         unknown = sorted(set(overrides) - set(base))
         if unknown:
-            raise ValueError(f"the {self.name} config has no field {', '.join(unknown)}; "
+            raise InputError(f"the {self.name} config has no field {', '.join(unknown)}; "
                              f"its fields: {', '.join(base)}")
         merged = {**base, **self.presets[preset], **self.config_for(tokenizer, action_dim), **overrides}
         return self.config_cls.from_dict(merged).to_dict()
@@ -136,7 +136,7 @@ class Family:
         for name, value in options.items():
             if name not in self.sampling:
                 valid = ", ".join(sorted(self.sampling)) or "none"
-                raise ValueError(f"sampling option {name!r} does not apply to the {self.name} family "
+                raise InputError(f"sampling option {name!r} does not apply to the {self.name} family "
                                  f"(its sampling options: {valid})")
             out[name] = self.sampling[name].check(name, value)
         return out
@@ -161,12 +161,12 @@ def register_family(name: str, config_cls: type, *, presets: Mapping[str, Mappin
         for preset, values in presets.items():
             bad = sorted(set(values) - set(fields))
             if bad:
-                raise ValueError(f"{name} preset {preset!r} sets {', '.join(bad)}, which "
+                raise InputError(f"{name} preset {preset!r} sets {', '.join(bad)}, which "
                                  f"{config_cls.__name__} does not have")
         old = FAMILIES.get(name)
         where = f"{cls.__module__}.{cls.__qualname__}"
         if old is not None and f"{old.model_cls.__module__}.{old.model_cls.__qualname__}" != where:
-            raise ValueError(f"dynamics family {name!r} is already registered by "
+            raise InputError(f"dynamics family {name!r} is already registered by "
                              f"{old.model_cls.__module__}.{old.model_cls.__qualname__}")
         cls.family = name
         FAMILIES[name] = Family(name, config_cls, cls, dict(presets), config_for, dict(sampling or {}))

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cosmos_sim.dynamics.base import FamilyConfig, latent_shapes, register_family
+from cosmos_sim.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ class DeterministicDynamics(nn.Module):
                 "action": (B, c.action_dim), "plucker": (B, 6, c.latent_size, c.latent_size)}
         for name, t in (("past", past), ("past_plucker", past_plucker), ("action", action), ("plucker", plucker)):
             if tuple(t.shape) != want[name]:
-                raise ValueError(f"{name} must have shape {want[name]}, got {tuple(t.shape)}")
+                raise InputError(f"{name} must have shape {want[name]}, got {tuple(t.shape)}")
 
     def step(self, past, past_plucker, action, plucker):
         """Differentiable one-step prediction (no checks): [B, K, D, h, w] -> [B, D, h, w]."""

@@ -55,7 +55,7 @@ from torch import nn
 
 from cosmos_sim.dynamics.base import FamilyConfig, SamplingOption, latent_shapes, register_family, timestep_embedding
 from cosmos_sim.dynamics.deterministic import regression_guide
-from cosmos_sim.errors import ActionError, UnknownChoiceError
+from cosmos_sim.errors import ActionError, InputError, UnknownChoiceError
 
 if TYPE_CHECKING:
     from cosmos_sim.tokenizer import TokenizerConfig
@@ -98,16 +98,16 @@ class DiffusionConfig(FamilyConfig):
         if self.sampler not in SAMPLERS:
             raise UnknownChoiceError("sampler", self.sampler, SAMPLERS)
         if self.latent_size % self.patch:
-            raise ValueError(f"latent_size {self.latent_size} is not divisible by patch {self.patch}")
+            raise InputError(f"latent_size {self.latent_size} is not divisible by patch {self.patch}")
         if self.width % self.heads:
-            raise ValueError(f"width {self.width} is not divisible by heads {self.heads}")
+            raise InputError(f"width {self.width} is not divisible by heads {self.heads}")
         if min(self.context, self.horizon, self.sampling_steps, self.depth) < 1:
-            raise ValueError("context, horizon, sampling_steps and depth must be >= 1")
+            raise InputError("context, horizon, sampling_steps and depth must be >= 1")
         if not 0 <= self.self_rollout_steps < self.horizon:
-            raise ValueError(f"self_rollout_steps {self.self_rollout_steps} needs horizon >= "
+            raise InputError(f"self_rollout_steps {self.self_rollout_steps} needs horizon >= "
                              f"self_rollout_steps + 1, got horizon {self.horizon}")
         if not 0 < self.sigma_min < self.sigma_max:
-            raise ValueError(f"need 0 < sigma_min < sigma_max, got {self.sigma_min}, {self.sigma_max}")
+            raise InputError(f"need 0 < sigma_min < sigma_max, got {self.sigma_min}, {self.sigma_max}")
 
 
 
@@ -269,7 +269,7 @@ class DiffusionDynamics(nn.Module):
                 base: torch.Tensor | None = None) -> torch.Tensor:
         """D(x; σ): the denoised target (scaled units), float32. `context` is scaled, already augmented."""
         if (base is None) != (self.guide is None):
-            raise ValueError("a guided model needs base= (its guide's prediction, scaled); an unguided one takes none")
+            raise InputError("a guided model needs base= (its guide's prediction, scaled); an unguided one takes none")
         c_skip, c_out, c_in, c_noise = self.precondition(sigma)
         if aug is None:
             aug = sigma.new_zeros(sigma.shape)
@@ -283,15 +283,15 @@ class DiffusionDynamics(nn.Module):
         D, h, A, K = cfg.latent_channels, cfg.latent_size, cfg.action_dim, cfg.context
         lat, ray, act = batch["latents"], batch["plucker"], batch["actions"]
         if lat.ndim != 5 or tuple(lat.shape[2:]) != (D, h, h) or lat.shape[1] < K + 1:
-            raise ValueError(f"batch latents must be [B, L >= {K + 1}, {D}, {h}, {h}], got {tuple(lat.shape)}")
+            raise InputError(f"batch latents must be [B, L >= {K + 1}, {D}, {h}, {h}], got {tuple(lat.shape)}")
         B, L = lat.shape[:2]
         if tuple(ray.shape) != (B, L, 6, h, h):
-            raise ValueError(f"batch plucker must be [{B}, {L}, 6, {h}, {h}], got {tuple(ray.shape)}")
+            raise InputError(f"batch plucker must be [{B}, {L}, 6, {h}, {h}], got {tuple(ray.shape)}")
         if tuple(act.shape) != (B, L - 1, A):
-            raise ValueError(f"batch actions must be [{B}, {L - 1}, {A}], got {tuple(act.shape)}")
+            raise InputError(f"batch actions must be [{B}, {L - 1}, {A}], got {tuple(act.shape)}")
         need = K + cfg.self_rollout_steps + 1
         if need > L:
-            raise ValueError(f"self_rollout_steps {cfg.self_rollout_steps} needs windows of {need} latents, got {L}")
+            raise InputError(f"self_rollout_steps {cfg.self_rollout_steps} needs windows of {need} latents, got {L}")
         return B, L
 
     def _denoising_loss(self, target, context, context_plucker, action, plucker, base=None
@@ -420,20 +420,20 @@ class DiffusionDynamics(nn.Module):
         cfg = self.config
         K, D, h, A = cfg.context, cfg.latent_channels, cfg.latent_size, cfg.action_dim
         if past.ndim != 5 or tuple(past.shape[2:]) != (D, h, h) or past.shape[1] < K:
-            raise ValueError(f"past latents must be [B, T >= {K}, {D}, {h}, {h}], got {tuple(past.shape)}")
+            raise InputError(f"past latents must be [B, T >= {K}, {D}, {h}, {h}], got {tuple(past.shape)}")
         B, T = past.shape[:2]
         if tuple(past_plucker.shape) != (B, T, 6, h, h):
-            raise ValueError(f"past_plucker must be [{B}, {T}, 6, {h}, {h}], got {tuple(past_plucker.shape)}")
+            raise InputError(f"past_plucker must be [{B}, {T}, 6, {h}, {h}], got {tuple(past_plucker.shape)}")
         if tuple(action.shape) != (B, A):
             raise ActionError(f"action must be [{B}, {A}], got {tuple(action.shape)}")
         if tuple(plucker.shape) != (B, 6, h, h):
-            raise ValueError(f"plucker must be [{B}, 6, {h}, {h}], got {tuple(plucker.shape)}")
+            raise InputError(f"plucker must be [{B}, 6, {h}, {h}], got {tuple(plucker.shape)}")
         steps = cfg.sampling_steps if steps is None else int(steps)
         sampler = cfg.sampler if sampler is None else sampler
         if sampler not in SAMPLERS:
             raise UnknownChoiceError("sampler", sampler, SAMPLERS)
         if steps < 1:
-            raise ValueError(f"steps must be >= 1, got {steps}")
+            raise InputError(f"steps must be >= 1, got {steps}")
         ctx, ctx_ray = past[:, -K:].float(), past_plucker[:, -K:].float()
         action, plucker = action.float(), plucker.float()
         base = self._base(ctx, ctx_ray, action, plucker)

@@ -15,7 +15,7 @@ from torch import nn
 from cosmos_sim.data import EpisodeDataset
 from cosmos_sim.dynamics.base import build_dynamics, get_family
 from cosmos_sim.dynamics.latents import LatentWindows, load_or_build_cache
-from cosmos_sim.errors import DatasetError, UnknownChoiceError
+from cosmos_sim.errors import DatasetError, InputError, UnknownChoiceError
 from cosmos_sim.tokenizer import CausalVideoTokenizer
 from cosmos_sim.tokenizer.train import split_episodes
 from cosmos_sim.training import TrainConfig, Trainer
@@ -219,7 +219,7 @@ def state_model_slots(state_model: str, world) -> list[list[int]] | None:
         return None
     slots = object_slots(world.state_layout.entries)
     if not slots:
-        raise ValueError(f"state model 'objects' needs a world of like objects (entries <object>_<part> shared "
+        raise InputError(f"state model 'objects' needs a world of like objects (entries <object>_<part> shared "
                          f"by two or more objects); {world.name}'s state has none: use 'mlp'")
     return slots
 

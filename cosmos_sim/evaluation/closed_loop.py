@@ -18,6 +18,7 @@ import gymnasium as gym
 import numpy as np
 
 from cosmos_sim.config import arg
+from cosmos_sim.errors import InputError
 from cosmos_sim.evaluation.stats import proportion, summary
 from cosmos_sim.worlds import get_world
 
@@ -131,7 +132,7 @@ class EvalConfig:
         if self.camera not in (None, "default", "random"):
             raise UnknownChoiceError("camera", self.camera, ["default", "random"])
         if self.episodes < 1:
-            raise ValueError(f"episodes must be >= 1, got {self.episodes}")
+            raise InputError(f"episodes must be >= 1, got {self.episodes}")
 
 
     @property
@@ -169,7 +170,7 @@ def exploitation_gap(learned: dict, physics: dict, seed: int = 0) -> dict:
     model than in physics, i.e. it exploits the model's errors."""
     a, b = (np.asarray(r["per_episode"]["success"], float) for r in (learned, physics))
     if a.shape != b.shape or learned["seeds"] != physics["seeds"]:
-        raise ValueError("the exploitation gap pairs episodes: both results need the same seeds")
+        raise InputError("the exploitation gap pairs episodes: both results need the same seeds")
     return {"physics": physics["backend"], **summary(100 * (a - b), seed=seed)}
 
 

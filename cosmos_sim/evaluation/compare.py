@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from cosmos_sim.config import arg
+from cosmos_sim.errors import InputError
 from cosmos_sim.evaluation import open_loop as ol
 from cosmos_sim.evaluation.closed_loop import evaluate_policies
 from cosmos_sim.evaluation.stats import correlations, mean_abs_error
@@ -72,15 +73,15 @@ class CompareConfig:
         parse_policy_spec(self.open_loop_policy)
         bad = [b for b in self.backends if b not in ("mujoco", "pybullet", "world_model")]
         if bad or "mujoco" not in self.backends:
-            raise ValueError(f"backends must include 'mujoco' (the reference) and come from mujoco, pybullet, "
+            raise InputError(f"backends must include 'mujoco' (the reference) and come from mujoco, pybullet, "
                              f"world_model; got {self.backends}")
         for name in ("episodes", "open_loop_episodes", "horizon"):
             if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+                raise InputError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.horizon >= get_world(self.world).max_episode_steps:
-            raise ValueError(f"horizon must be < the world's episode length {get_world(self.world).max_episode_steps}")
+            raise InputError(f"horizon must be < the world's episode length {get_world(self.world).max_episode_steps}")
         if self.camera not in (None, "default", "random"):
-            raise ValueError(f"camera must be None, 'default' or 'random', got {self.camera!r}")
+            raise InputError(f"camera must be None, 'default' or 'random', got {self.camera!r}")
 
     def to_dict(self) -> dict:
         d = asdict(self)

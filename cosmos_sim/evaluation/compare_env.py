@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from cosmos_sim.config import arg
+from cosmos_sim.errors import InputError
 from cosmos_sim.evaluation.closed_loop import evaluate_policies
 from cosmos_sim.evaluation.stats import correlations
 from cosmos_sim.fileio import atomic_write_bytes, atomic_write_json
@@ -50,7 +51,7 @@ class EnvCompareConfig:
         object.__setattr__(self, "policies", tuple(expand_env_policies(self.policies)))
         for name in ("episodes", "open_loop_episodes", "horizon"):
             if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+                raise InputError(f"{name} must be >= 1, got {getattr(self, name)}")
 
     @property
     def world_name(self) -> str:
@@ -73,7 +74,7 @@ def expand_env_policies(specs: str | tuple[str, ...] | list[str]) -> list[str]:
             if spec not in out:
                 out.append(spec)
     if not out:
-        raise ValueError("no policies given")
+        raise InputError("no policies given")
     return out
 
 

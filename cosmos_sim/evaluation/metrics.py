@@ -9,17 +9,19 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from cosmos_sim.errors import InputError
+
 
 def _flat(x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, ...]]:
     if x.dim() < 3:
-        raise ValueError(f"images must be [..., C, H, W], got shape {tuple(x.shape)}")
+        raise InputError(f"images must be [..., C, H, W], got shape {tuple(x.shape)}")
     lead = tuple(x.shape[:-3])
     return x.reshape(-1, *x.shape[-3:]).double(), lead
 
 
 def _same_shape(x: torch.Tensor, y: torch.Tensor) -> None:
     if x.shape != y.shape:
-        raise ValueError(f"images differ in shape: {tuple(x.shape)} vs {tuple(y.shape)}")
+        raise InputError(f"images differ in shape: {tuple(x.shape)} vs {tuple(y.shape)}")
 
 
 def mse(x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from cosmos_sim.errors import InputError
 from cosmos_sim.evaluation.masks import BackgroundRenderer, background_renderer
 from cosmos_sim.evaluation.metrics import psnr, ssim, to_unit
 from cosmos_sim.evaluation.stats import curve
@@ -99,7 +100,7 @@ def replay(world: str | World, backend: str, ref: Trajectories, camera: Any = No
     from cosmos_sim.policies.rollout import ReplayPolicy, run_episode
 
     if ref.seeds is None:
-        raise ValueError("replay needs the reference's seeds")
+        raise InputError("replay needs the reference's seeds")
     world = get_world(world)
     size = ref.pixels.shape[2:4]
     env = make_physics_env(world, backend=backend, obs_mode="both", image_size=size, camera=camera)
@@ -125,7 +126,7 @@ def from_dataset(data_dir: str | os.PathLike, episodes: Sequence[int], steps: in
             used.append(int(i))
             eps.append(ep)
     if not eps:
-        raise ValueError(f"no episode of {data_dir} among the {len(episodes)} given has {steps} steps")
+        raise InputError(f"no episode of {data_dir} among the {len(episodes)} given has {steps} steps")
 
     def cut(key: str, n: int) -> np.ndarray:
         return np.stack([ep[key][:n] for ep in eps])
@@ -157,7 +158,7 @@ def rollout_model(model, ref: Trajectories, start: str = "reset", zero_actions: 
     sampling = model.sampling_options(**(sampling or {}))  # a bad option fails here, not in the first step
     c, T = given_frames(model, start), ref.steps
     if c > T:
-        raise ValueError(f"the reference has {T} steps; starting from {c} frames leaves nothing to predict")
+        raise InputError(f"the reference has {T} steps; starting from {c} frames leaves nothing to predict")
     dev = model.device
     px = torch.from_numpy(ref.pixels)
     ext, fov = torch.from_numpy(ref.extrinsics).to(dev), torch.from_numpy(ref.fovy).to(dev)
@@ -247,7 +248,7 @@ def open_loop(world: str | World, ref: Trajectories, model=None, *, start: str =
     world = get_world(world)
     unknown = set(references) - {"copy_last", "ceiling"}
     if unknown:
-        raise ValueError(f"unknown open-loop references {sorted(unknown)}; choose from copy_last, ceiling")
+        raise InputError(f"unknown open-loop references {sorted(unknown)}; choose from copy_last, ceiling")
     given = 1 if model is None else given_frames(model, start)
     cands: dict[str, Trajectories] = dict(others or {})
     if model is not None:
@@ -256,7 +257,7 @@ def open_loop(world: str | World, ref: Trajectories, model=None, *, start: str =
         cands["copy_last"] = copy_last(ref, given)
     if "ceiling" in references:
         if model is None:
-            raise ValueError("the ceiling reference needs the model's tokenizer")
+            raise InputError("the ceiling reference needs the model's tokenizer")
         cands["ceiling"] = ceiling(model, ref)
     masks = object_masks(world, ref, background)
     return {"given": given, "steps": list(range(1, ref.steps + 2 - given)),
@@ -274,7 +275,7 @@ def at_horizons(result: dict, horizons: Sequence[int] = (1, 4, 16, 32)) -> dict[
     n = len(result["steps"])
     bad = [h for h in horizons if not 1 <= h <= n]
     if bad:
-        raise ValueError(f"horizons {bad} outside the scored steps 1..{n}")
+        raise InputError(f"horizons {bad} outside the scored steps 1..{n}")
     out: dict[str, dict[int, dict[str, float]]] = {}
     for name, ms in result["metrics"].items():
         out[name] = {}

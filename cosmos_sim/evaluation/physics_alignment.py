@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from cosmos_sim.config import arg
+from cosmos_sim.errors import InputError
 from cosmos_sim.worlds import World, get_world
 
 SCHEMA = "cosmos_sim.physics_alignment/1"
@@ -70,20 +71,20 @@ class AlignmentConfig:
         object.__setattr__(self, "backends", backends)
         bad = [b for b in backends if b not in BACKENDS]
         if bad or not backends:
-            raise ValueError(f"backends must be a non-empty selection of {', '.join(BACKENDS)}; got {backends}")
+            raise InputError(f"backends must be a non-empty selection of {', '.join(BACKENDS)}; got {backends}")
         for name in ("episodes", "steps"):
             if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+                raise InputError(f"{name} must be >= 1, got {getattr(self, name)}")
         if not 2 <= self.steps <= world.max_episode_steps:
-            raise ValueError(f"steps must lie in 2..{world.max_episode_steps} (the world's episode length), "
+            raise InputError(f"steps must lie in 2..{world.max_episode_steps} (the world's episode length), "
                              f"got {self.steps}")
         if self.camera not in (None, "default", "random"):
-            raise ValueError(f"camera must be None, 'default' or 'random', got {self.camera!r}")
+            raise InputError(f"camera must be None, 'default' or 'random', got {self.camera!r}")
         if not 0.0 < self.free_fall_fraction < 1.0:
-            raise ValueError(f"free_fall_fraction must lie in (0, 1), got {self.free_fall_fraction}")
+            raise InputError(f"free_fall_fraction must lie in (0, 1), got {self.free_fall_fraction}")
         for name in ("collision_tolerance", "rest_speed", "plot_drops"):
             if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+                raise InputError(f"{name} must be >= 0, got {getattr(self, name)}")
         falling_objects(world)
 
     def to_dict(self) -> dict:
@@ -96,17 +97,17 @@ def falling_objects(world: str | World) -> tuple[str, ...]:
     world = get_world(world)
     names = tuple(getattr(world, "falling_objects", ()) or ())
     if not names:
-        raise ValueError(f"world {world.name} declares no falling_objects; physics alignment needs objects whose "
+        raise InputError(f"world {world.name} declares no falling_objects; physics alignment needs objects whose "
                          "geom names prefix <name>_pos[3] and <name>_vel[3] state entries (see worlds/drop.py)")
     sizes = dict(world.state_layout.entries)
     for name in names:
         for entry in (f"{name}_pos", f"{name}_vel"):
             if sizes.get(entry) != 3:
-                raise ValueError(f"world {world.name}: falling object {name!r} needs a state entry {entry}[3]")
+                raise InputError(f"world {world.name}: falling object {name!r} needs a state entry {entry}[3]")
         try:
             world.geom(name)
         except KeyError:
-            raise ValueError(f"world {world.name}: falling object {name!r} has no geom of that name in its MJCF"
+            raise InputError(f"world {world.name}: falling object {name!r} has no geom of that name in its MJCF"
                              ) from None
     return names
 
@@ -127,7 +128,7 @@ def bounding_radius(world: str | World, geom: str) -> float:
         return float(s[0] + half)
     if kind == "cylinder":
         return float(np.hypot(s[0], half))
-    raise ValueError(f"geom {geom!r}: no bounding radius for type {kind!r} (sphere, box, ellipsoid, capsule, "
+    raise InputError(f"geom {geom!r}: no bounding radius for type {kind!r} (sphere, box, ellipsoid, capsule, "
                      "cylinder)")
 
 
@@ -137,7 +138,7 @@ def gravity(world: str | World) -> float:
     option = ET.parse(world.mjcf_path()).getroot().find("option")
     g = float(option.get("gravity", "0 0 -9.81").split()[2]) if option is not None else -9.81
     if g >= 0:
-        raise ValueError(f"world {world.name}: gravity does not point down (z component {g}); nothing falls")
+        raise InputError(f"world {world.name}: gravity does not point down (z component {g}); nothing falls")
     return -g
 
 
@@ -153,7 +154,7 @@ def first_bounce(z: np.ndarray, vz: np.ndarray, g_dt: float, free_fall_fraction:
     """
     z, vz = np.asarray(z, np.float64), np.asarray(vz, np.float64)
     if z.ndim != 1 or z.shape != vz.shape or len(z) < 2:
-        raise ValueError(f"z and vz must be 1-D of one length >= 2, got shapes {z.shape} and {vz.shape}")
+        raise InputError(f"z and vz must be 1-D of one length >= 2, got shapes {z.shape} and {vz.shape}")
     hit = np.flatnonzero(np.diff(vz) > -free_fall_fraction * g_dt)
     if not len(hit):
         return None, float("nan")
@@ -283,10 +284,10 @@ def align(world: str | World, ref: np.ndarray, others: dict[str, np.ndarray], co
     objects = falling_objects(world)
     ref = np.asarray(ref, np.float64)
     if ref.ndim != 3 or ref.shape[-1] != world.state_dim or ref.shape[1] < 2:
-        raise ValueError(f"reference states must be [E, T+1 >= 2, {world.state_dim}], got shape {ref.shape}")
+        raise InputError(f"reference states must be [E, T+1 >= 2, {world.state_dim}], got shape {ref.shape}")
     for name, s in others.items():
         if np.shape(s) != ref.shape:
-            raise ValueError(f"{name} states have shape {np.shape(s)}; the reference has {ref.shape}")
+            raise InputError(f"{name} states have shape {np.shape(s)}; the reference has {ref.shape}")
     radii = np.array([bounding_radius(world, o) for o in objects])
     L = world.state_layout
     active = np.stack([L.get(ref[:, 0], f"{o}_pos")[:, 2] > config.parked_below for o in objects], 1)  # [E, K]
@@ -350,7 +351,7 @@ def rollouts(config: AlignmentConfig, model: Any = None):
     wm = None
     if "world_model" in config.backends:
         if model is None:
-            raise ValueError("backend 'world_model' needs a model (a path, 'pretrained' or a WorldModel)")
+            raise InputError("backend 'world_model' needs a model (a path, 'pretrained' or a WorldModel)")
         from cosmos_sim.envs.world_model_env import resolve_device, resolve_model
 
         wm = resolve_model(model, world, None, resolve_device(config.device))

@@ -9,6 +9,8 @@ import math
 
 import numpy as np
 
+from cosmos_sim.errors import InputError
+
 DEFAULT_RESAMPLES = 2000
 
 
@@ -20,9 +22,9 @@ def bootstrap_ci(values, level: float = 0.95, resamples: int = DEFAULT_RESAMPLES
     """
     v = np.asarray(values, dtype=np.float64)
     if v.ndim == 0 or v.shape[0] == 0:
-        raise ValueError(f"bootstrap_ci needs a non-empty [E, ...] array, got shape {v.shape}")
+        raise InputError(f"bootstrap_ci needs a non-empty [E, ...] array, got shape {v.shape}")
     if not 0 < level < 1:
-        raise ValueError(f"level must lie in (0, 1), got {level}")
+        raise InputError(f"level must lie in (0, 1), got {level}")
     with np.errstate(invalid="ignore"), _quiet_nanmean():
         mean = np.nanmean(v, axis=0)
         E = v.shape[0]
@@ -51,9 +53,9 @@ def proportion(successes, level: float = 0.95) -> dict:
     v = np.asarray(successes, dtype=np.float64).reshape(-1)
     v = v[np.isfinite(v)]
     if len(v) == 0:
-        raise ValueError("a success rate needs at least one episode")
+        raise InputError("a success rate needs at least one episode")
     if not np.isin(v, (0.0, 1.0)).all():
-        raise ValueError("successes must be 0/1 (or booleans)")
+        raise InputError("successes must be 0/1 (or booleans)")
     k, n = int(v.sum()), len(v)
     ci = binomtest(k, n).proportion_ci(confidence_level=level, method="wilson")
     return {"mean": k / n, "lo": float(ci.low), "hi": float(ci.high), "n": n}
@@ -74,7 +76,7 @@ def correlations(x, y) -> dict:
 
     a, b = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
     if a.shape != b.shape or a.ndim != 1:
-        raise ValueError(f"correlations need two 1-D samples of one length, got {a.shape} and {b.shape}")
+        raise InputError(f"correlations need two 1-D samples of one length, got {a.shape} and {b.shape}")
     out: dict = {"n": int(len(a))}
     constant = len(a) < 2 or np.ptp(a) == 0 or np.ptp(b) == 0
     for name, fn in (("spearman", stats.spearmanr), ("kendall", stats.kendalltau), ("pearson", stats.pearsonr)):

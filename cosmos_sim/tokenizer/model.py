@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cosmos_sim.errors import CheckpointError, UnknownChoiceError
+from cosmos_sim.errors import CheckpointError, InputError, UnknownChoiceError
 from cosmos_sim.training.checkpoint import check_config, load_weights, write_checkpoint
 
 KIND = "tokenizer"
@@ -52,11 +52,11 @@ class TokenizerConfig:
         if self.kind not in ("continuous", "discrete"):
             raise UnknownChoiceError("tokenizer kind", self.kind, ["continuous", "discrete"])
         if self.spatial not in (8, 16) or self.temporal not in (1, 4):
-            raise ValueError(f"spatial must be 8 or 16 and temporal 1 or 4, got {self.spatial}, {self.temporal}")
+            raise InputError(f"spatial must be 8 or 16 and temporal 1 or 4, got {self.spatial}, {self.temporal}")
         if self.image_size % self.spatial:
-            raise ValueError(f"image_size {self.image_size} is not divisible by spatial compression {self.spatial}")
+            raise InputError(f"image_size {self.image_size} is not divisible by spatial compression {self.spatial}")
         if len(self.channels) != self.downsamples + 1:
-            raise ValueError(f"spatial {self.spatial} needs {self.downsamples + 1} channel widths, got {self.channels}")
+            raise InputError(f"spatial {self.spatial} needs {self.downsamples + 1} channel widths, got {self.channels}")
 
     @property
     def downsamples(self) -> int:
@@ -290,9 +290,9 @@ class CausalVideoTokenizer(nn.Module):
     def _check(self, frames: torch.Tensor) -> None:
         s = self.config.image_size
         if frames.dim() != 5 or frames.shape[2:] != (3, s, s):
-            raise ValueError(f"frames must be [B, T, 3, {s}, {s}], got {tuple(frames.shape)}")
+            raise InputError(f"frames must be [B, T, 3, {s}, {s}], got {tuple(frames.shape)}")
         if self.config.temporal > 1 and (frames.shape[1] - 1) % self.config.temporal:
-            raise ValueError(f"temporal {self.config.temporal}x needs 1 + {self.config.temporal}k frames, "
+            raise InputError(f"temporal {self.config.temporal}x needs 1 + {self.config.temporal}k frames, "
                              f"got {frames.shape[1]}")
 
     def _to_wavelets(self, frames: torch.Tensor) -> torch.Tensor:
@@ -352,12 +352,12 @@ class CausalVideoTokenizer(nn.Module):
     def indices(self, latents: torch.Tensor) -> torch.Tensor:
         """Discrete tokenizers: quantized latents [..., D, h, w] -> code indices [..., h, w]."""
         if self.fsq is None:
-            raise ValueError("a continuous tokenizer has no code indices")
+            raise InputError("a continuous tokenizer has no code indices")
         return self.fsq.codes_to_indices(latents.movedim(-3, -1))
 
     def from_indices(self, idx: torch.Tensor) -> torch.Tensor:
         if self.fsq is None:
-            raise ValueError("a continuous tokenizer has no code indices")
+            raise InputError("a continuous tokenizer has no code indices")
         return self.fsq.indices_to_codes(idx).movedim(-1, -3).float()
 
     # --- persistence ---------------------------------------------------------------------------

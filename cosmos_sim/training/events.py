@@ -7,9 +7,13 @@ steps it will redo are dropped, as the JSONL lines are.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+from collections.abc import Iterator
 from pathlib import Path
+
+from cosmos_sim.errors import MissingPackageError
 
 
 def tensorboard_available() -> bool:
@@ -51,3 +55,24 @@ def read_scalars(directory: str | os.PathLike) -> dict[str, list[tuple[int, floa
     acc = EventAccumulator(str(directory))
     acc.Reload()
     return {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
+
+
+@contextlib.contextmanager
+def tracking(project: str, run_dir: str | os.PathLike | None, config: dict) -> Iterator[None]:
+    """Weights & Biases for the run inside the block (`--track`): `sync_tensorboard` mirrors every event
+    file the run writes, so the curves and tags are the TensorBoard ones, with no second logging path."""
+    try:
+        import wandb
+    except ImportError:
+        raise MissingPackageError("--track sends the run's logs to Weights & Biases, which is not installed: "
+                                  "pip install 'cosmos_sim[wandb]'") from None
+    if not tensorboard_available():
+        raise MissingPackageError("--track mirrors the TensorBoard event files, and tensorboard is not installed: "
+                                  "pip install 'cosmos_sim[tb]'")
+    name = Path(run_dir).name if run_dir is not None else None
+    run = wandb.init(project=project, name=name, dir=None if run_dir is None else str(run_dir), config=config,
+                     sync_tensorboard=True)
+    try:
+        yield
+    finally:
+        run.finish()

@@ -25,7 +25,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from cosmos_sim.config import arg
-from cosmos_sim.errors import CheckpointError, TrainingError
+from cosmos_sim.errors import CheckpointError, InputError, TrainingError
 from cosmos_sim.training.checkpoint import (
     check_config,
     optimizer_from_tensors,
@@ -68,7 +68,7 @@ class TrainConfig:
 
     def __post_init__(self):
         if self.schedule_by_time and not self.time_limit_s > 0:
-            raise ValueError("schedule_by_time needs a time budget: time_limit_s > 0 (--minutes M)")
+            raise InputError("schedule_by_time needs a time budget: time_limit_s > 0 (--minutes M)")
 
     def to_dict(self) -> dict:
         d = asdict(self)

@@ -37,11 +37,11 @@ def test_push_acts_only_on_a_supported_ball():
     def after(actions):
         env.reset(seed=0)
         for a in actions:
-            s = env.step(a)[0]["state"]
+            s = env.step(a)[0]
         return s
 
     try:
-        s0 = env.reset(seed=0)[0]["state"]
+        s0 = env.reset(seed=0)[0]
         assert L.get(s0, "obj0_pos")[2] > W.push_height  # dropped from above: in the air
         np.testing.assert_allclose(after([push]), after([zero]), atol=1e-9)  # the push does nothing mid-air
         landed = next(t for t in range(1, 40) if L.get(after([zero] * t), "obj0_pos")[2] < W.push_height)
@@ -54,7 +54,7 @@ def test_push_acts_only_on_a_supported_ball():
 def test_an_object_leaving_the_table_ends_the_episode():
     env = PhysicsEnv("drop", obs_mode="state")
     try:
-        s = env.reset(seed=1)[0]["state"]
+        s = env.reset(seed=1)[0]
         assert not W.terminated(s)
         lost = s.copy()
         lost[L.slice("obj2_pos")] = (0.0, -(W.walls_outer[1] + 0.01), 0.0)

@@ -48,14 +48,14 @@ def test_bad_actions_raise_action_error_and_lose_nothing(backend):
             assert "(2,)" in str(ei.value) or "NaN" in str(ei.value)
         # Nothing moved: the next good step continues from the reset state exactly like a fresh env.
         good = np.array([0.5, -0.5], np.float32)
-        after = env.step(good)[0]["state"]
+        after = env.step(good)[0]
         fresh = make("Push", backend, obs_mode="state")
         fresh.reset(seed=0)
-        np.testing.assert_array_equal(after, fresh.step(good)[0]["state"])
+        np.testing.assert_array_equal(after, fresh.step(good)[0])
         fresh.close()
         # Out-of-range but finite actions are clipped, not rejected.
         big = env.step(np.array([5.0, -5.0], np.float32))
-        assert np.all(np.isfinite(big[0]["state"]))
+        assert np.all(np.isfinite(big[0]))
     finally:
         env.close()
 

@@ -41,14 +41,14 @@ def test_random_camera_samples_the_range_deterministically(world, backend):
             poses[seed] = pose
             again_obs, again = env.reset(seed=seed)
             assert again["camera"] == pose
-            np.testing.assert_array_equal(again_obs["pixels"], obs["pixels"])
+            np.testing.assert_array_equal(again_obs, obs)
         assert len(set(poses.values())) == len(poses)  # a new pose per seed
         # The random camera is really used: the default camera sees another picture of the same scene.
         ref_obs, ref_info = ref.reset(seed=0)
         obs, info = env.reset(seed=0)
         np.testing.assert_array_equal(ref_info["state"], info["state"])
         assert ref_info["camera"] == env.unwrapped.world.default_camera
-        assert not np.array_equal(ref_obs["pixels"], obs["pixels"])
+        assert not np.array_equal(ref_obs, obs)
     finally:
         env.close()
         ref.close()
@@ -126,10 +126,10 @@ def test_camera_control_is_deterministic():
         env = make("Reach", "mujoco", camera_control=True, camera="random", obs_mode="pixels")
         obs, info = env.reset(seed=5)
         rng = np.random.default_rng(1)
-        out = [obs["pixels"]]
+        out = [obs]
         for _ in range(5):
             obs, *_ = env.step(rng.uniform(-1, 1, 5).astype(np.float32))
-            out.append(obs["pixels"])
+            out.append(obs)
         runs.append(np.stack(out))
         env.close()
     np.testing.assert_array_equal(*runs)

@@ -213,11 +213,11 @@ def test_non_finite_predictions_end_the_episode_as_diverged(run):
         return frames, states
 
     envs.core.model.step = broken
-    before = obs["state"].copy()
+    before = obs.copy()
     obs, rew, term, trunc, info = envs.step(np.zeros((3, 2), np.float32))
     assert info["diverged"].tolist() == [False, True, True]
     assert trunc[1:].all() and not term[1:].any() and (rew[1:] == 0).all()
-    assert np.isfinite(obs["state"]).all() and np.array_equal(obs["state"][1:], before[1:])
+    assert np.isfinite(obs).all() and np.array_equal(obs[1:], before[1:])
     assert not info["diverged"][0] and not trunc[0]
     envs.core.model.step = step
     obs, rew, term, trunc, info = envs.step(np.zeros((3, 2), np.float32))  # autoreset of envs 1 and 2
@@ -233,3 +233,44 @@ def test_a_model_of_another_world_definition_is_refused(run):
     m.info = {**m.info, "world_hash": "0" * 16}
     with pytest.raises(ConfigMismatchError, match="another definition"):
         WorldModelEnv("push", model=m, device="cpu")
+
+
+@pytest.mark.parametrize("array_type", ["numpy", "torch"])
+def test_same_step_autoreset_mode(run, array_type):
+    """autoreset_mode="same_step": a finished env starts over within the step that ended it, its last
+    observation in info["final_obs"]; the episodes are the NEXT_STEP env's, one step earlier."""
+    from gymnasium.vector import AutoresetMode
+
+    kw = dict(num_envs=3, model=run, obs_mode="state", device="cpu", max_episode_steps=3)
+    same = WorldModelVectorEnv("push", autoreset_mode="same_step", array_type=array_type, **kw)
+    nxt = WorldModelVectorEnv("push", **kw)
+    assert same.metadata["autoreset_mode"] == AutoresetMode.SAME_STEP
+    assert nxt.metadata["autoreset_mode"] == AutoresetMode.NEXT_STEP
+    as_np = (lambda x: x.numpy()) if array_type == "torch" else np.asarray
+    np.testing.assert_array_equal(as_np(same.reset(seed=0)[0]), nxt.reset(seed=0)[0])
+    a = np.full((3, 2), 0.5, np.float32)
+    for _ in range(3):
+        o_s, r_s, te_s, tr_s, info = same.step(torch.as_tensor(a) if array_type == "torch" else a)
+        o_n, r_n, te_n, tr_n, _ = nxt.step(a)
+        np.testing.assert_allclose(as_np(r_s), r_n)
+    assert as_np(tr_s).all() and tr_n.all()
+    assert info["_final_obs"].all() and info["_final_info"].all()
+    np.testing.assert_array_equal(np.stack([as_np(o) for o in info["final_obs"]]), o_n)
+    assert info["final_info"][0]["state"].shape == (12,)
+    o_n, r_n, te_n, tr_n, _ = nxt.step(a)  # NEXT_STEP resets now: the same first states
+    np.testing.assert_array_equal(as_np(o_s), o_n)
+    o_s, r_s, te_s, tr_s, info = same.step(a if array_type == "numpy" else torch.as_tensor(a))
+    assert not as_np(tr_s).any() and "final_obs" not in info  # the new episodes step on
+    with pytest.raises(UnknownChoiceError, match="autoreset_mode"):
+        WorldModelVectorEnv("push", autoreset_mode="disabled", **kw)
+    same.close()
+    nxt.close()
+    # The same keyword for the physics backends' vector envs (Gymnasium's SyncVectorEnv does the work).
+    phys = gym.make_vec("cosmos_sim/Push-v0", num_envs=2, backend="mujoco", obs_mode="state",
+                        autoreset_mode="same_step", max_episode_steps=2)
+    assert phys.metadata["autoreset_mode"] == AutoresetMode.SAME_STEP
+    phys.reset(seed=0)
+    phys.step(np.zeros((2, 2), np.float32))
+    *_, trunc, info = phys.step(np.zeros((2, 2), np.float32))
+    assert trunc.all() and info["_final_obs"].all() and info["final_obs"][0].shape == (12,)
+    phys.close()

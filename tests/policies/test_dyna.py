@@ -123,7 +123,7 @@ def test_a_reset_source_object_serves_state_only_envs(tiny_world_model):
     env = gym.make_vec("cosmos_sim/Push-v0", num_envs=4, backend="world_model", model=model, obs_mode="state",
                        reset_source=src, max_episode_steps=5)
     obs, _ = env.reset(seed=0)
-    assert all(any(np.allclose(o, s) for s in states) for o in obs["state"])
+    assert all(any(np.allclose(o, s) for s in states) for o in obs)
     env.close()
     with pytest.raises(ValueError, match="obs_mode='state'"):
         gym.make_vec("cosmos_sim/Push-v0", num_envs=2, backend="world_model", model=model, obs_mode="both",

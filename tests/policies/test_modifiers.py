@@ -25,7 +25,7 @@ WORLDS = [name.lower() for name in cosmos_sim.WORLDS]
 def states(world: str, n: int) -> np.ndarray:
     env = gym.make(f"cosmos_sim/{cosmos_sim.get_world(world).name}-v0", obs_mode="state")
     try:
-        return np.stack([env.reset(seed=s)[0]["state"] for s in range(n)])
+        return np.stack([env.reset(seed=s)[0] for s in range(n)])
     finally:
         env.close()
 

@@ -23,7 +23,7 @@ def run_episode(env, policy, seed: int) -> bool:
 def states(world: str, n: int) -> np.ndarray:
     env = make(world)
     try:
-        return np.stack([env.reset(seed=s)[0]["state"] for s in range(n)])
+        return np.stack([env.reset(seed=s)[0] for s in range(n)])
     finally:
         env.close()
 
