@@ -40,7 +40,17 @@ def _wxyz(q_xyzw) -> np.ndarray:
 
 
 def _restitution(solref) -> float:
-    """Coefficient of restitution of a damped spring contact with MuJoCo's damping ratio."""
+    """Coefficient of restitution for a contact with MuJoCo's `solref` (timeconst, dampratio).
+
+    A MuJoCo contact is a soft constraint whose reference acceleration makes the penetration a damped
+    spring of damping ratio `dampratio`; its regulariser scales with the pair's inverse inertia, so the
+    same spring acts on object-table and object-object contacts whatever the masses. A
+    linear damped spring returns to zero penetration at exp(-zeta*pi/sqrt(1-zeta^2)) of the impact
+    speed, which this returns. MuJoCo rebounds a little faster (the constraint lets go when the spring
+    force reaches zero, before the penetration does) and Bullet's penetration recovery adds about as
+    much to its rebound, so this is the combined coefficient the twin gives Bullet;
+    tests/envs/test_restitution.py checks the two engines' bounces against each other per pair type.
+    """
     if solref[0] <= 0:  # direct stiffness/damping form: no bounce mapping
         return 0.0
     zeta = float(solref[1])
@@ -159,7 +169,7 @@ class PybulletSim:
                                          collisionFrameOrientation=quat, physicsClientId=c)
         return col, vis, geoms
 
-    def _contact_dynamics(self, uid: int, link: int, geoms: list[int], static: bool):
+    def _contact_dynamics(self, uid: int, link: int, geoms: list[int]):
         m, c = self.mj, self.cid
         p.changeDynamics(uid, link, linearDamping=0.0, angularDamping=0.0, physicsClientId=c)
         if not geoms:
@@ -167,20 +177,34 @@ class PybulletSim:
         g = geoms[0]
         f = m.geom_friction[g]
         condim = int(m.geom_condim[g])
-        # Bullet multiplies the two bodies' coefficients where MuJoCo takes the max; for worlds
-        # whose geoms share one value, square roots make the product equal that value.
+        e = _restitution(m.geom_solref[g])
+        # Bullet multiplies the two bodies' coefficients where MuJoCo takes the max (friction) or mixes
+        # the two solrefs (restitution); for worlds whose geoms share one value, square roots make the
+        # product equal that value. Restitution takes the square root on every body, static ones
+        # included: an object-table pair then combines to the same coefficient as an object-object pair,
+        # as in MuJoCo. (With different solrefs the product is the geometric mean of the geoms' values,
+        # an approximation of MuJoCo's mixed solref.)
         p.changeDynamics(uid, link, lateralFriction=math.sqrt(float(f[0])),
                          spinningFriction=float(f[1]) if condim >= 4 else 0.0,
                          rollingFriction=float(f[2]) if condim >= 6 else 0.0,
-                         restitution=1.0 if static else math.sqrt(_restitution(m.geom_solref[g])),
-                         physicsClientId=c)
+                         restitution=math.sqrt(e), physicsClientId=c)
+        if e > 0:
+            # Bullet also solves contacts that are still a gap apart, asking the rebound to close the gap
+            # within the step, which takes gap/dt off the bounce: a sphere landing on a box (table, ramp,
+            # wall or a box object) would bounce lower by an amount that depends on where the step
+            # boundary falls. Solving only touching contacts (Bullet uses the smaller threshold of the
+            # pair) gives the full restitution, as sphere-sphere and box-box contacts already get.
+            p.changeDynamics(uid, link, contactProcessingThreshold=0.0, physicsClientId=c)
 
     def _build(self) -> None:
         m, c = self.mj, self.cid
         p.resetSimulation(physicsClientId=c)
         p.setGravity(*m.opt.gravity.tolist(), physicsClientId=c)
         p.setTimeStep(self.dt, physicsClientId=c)
-        p.setPhysicsEngineParameter(deterministicOverlappingPairs=1, physicsClientId=c)
+        # Bullet drops restitution below an approach speed (0.2 m/s by default); MuJoCo's soft contacts
+        # have no such threshold, so slow collisions bounce too. Nothing changes where restitution is 0.
+        p.setPhysicsEngineParameter(deterministicOverlappingPairs=1, restitutionVelocityThreshold=0.0,
+                                    physicsClientId=c)
         self.bodies: dict[str, _Ref] = {}
         self.joints: dict[str, _Ref] = {}
         self.sites: dict[str, tuple[str, np.ndarray]] = {}
@@ -203,7 +227,7 @@ class PybulletSim:
             collides = m.geom_contype[g] != 0 or m.geom_conaffinity[g] != 0
             col = p.createCollisionShape(**self._shape(g, False), physicsClientId=c) if collides else -1
             uid = p.createMultiBody(0.0, col, vis, pos, quat, physicsClientId=c)
-            self._contact_dynamics(uid, -1, [g], static=True)
+            self._contact_dynamics(uid, -1, [g])
 
         for b in range(1, m.nbody):
             if m.body_parentid[b] != 0:
@@ -214,7 +238,7 @@ class PybulletSim:
                 col, vis, geoms = self._geoms(b)
                 uid = p.createMultiBody(0.0, col, vis, m.body_pos[b].tolist(), _xyzw(m.body_quat[b]),
                                         physicsClientId=c)
-                self._contact_dynamics(uid, -1, geoms, static=True)
+                self._contact_dynamics(uid, -1, geoms)
                 self.bodies[name] = _Ref(uid)
             elif jnt and int(m.jnt_type[jnt[0]]) == _FREE:
                 if np.abs(m.body_ipos[b]).max() > 1e-9 or np.abs(m.body_iquat[b] - [1, 0, 0, 0]).max() > 1e-9:
@@ -224,7 +248,7 @@ class PybulletSim:
                 uid = p.createMultiBody(float(m.body_mass[b]), col, vis, m.body_pos[b].tolist(),
                                         _xyzw(m.body_quat[b]), physicsClientId=c)
                 p.changeDynamics(uid, -1, localInertiaDiagonal=m.body_inertia[b].tolist(), physicsClientId=c)
-                self._contact_dynamics(uid, -1, geoms, static=False)
+                self._contact_dynamics(uid, -1, geoms)
                 self.bodies[name] = _Ref(uid)
                 self.free.add(name)
             else:
@@ -284,7 +308,7 @@ class PybulletSim:
                 ("JointTypes", "type"), ("JointAxis", "axis"))},
             physicsClientId=c)
         for li, lk in enumerate(links):
-            self._contact_dynamics(uid, li, lk["geoms"], static=False)
+            self._contact_dynamics(uid, li, lk["geoms"])
             inertia = m.body_inertia[lk["body"]].tolist() if lk["body"] >= 0 else [1e-6] * 3
             p.changeDynamics(uid, li, localInertiaDiagonal=inertia, physicsClientId=c)
             # Bullet gives every joint a velocity motor; unactuated joints must move freely.
