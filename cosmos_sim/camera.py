@@ -16,7 +16,7 @@ import numpy as np
 
 from cosmos_sim.errors import CameraError
 
-__all__ = ["CameraPose", "CameraRange", "orbit", "look_at_rotation"]
+__all__ = ["CameraCoverage", "CameraPose", "CameraRange", "orbit", "look_at_rotation"]
 
 
 def _vec3(x, name: str) -> tuple[float, float, float]:
@@ -185,6 +185,83 @@ class CameraRange:
         d = np.clip(np.asarray(delta, dtype=np.float64), -1.0, 1.0) * np.asarray(self.max_step)
         az, el, dist = self.clamp(az + d[0], el + d[1], dist + d[2])
         return orbit(az, el, dist, pose.target, pose.fovy)
+
+
+COVERAGE_MODES = ("fixed", "random", "moving")
+
+
+@dataclass(frozen=True)
+class CameraCoverage:
+    """The camera poses a world model was trained on: one fixed pose, or a world's range (a random pose per
+    episode, or moving cameras). A learned env asked for a pose outside it warns (or raises): the model has
+    never seen the scene from there, and its frames are guesses."""
+
+    mode: str
+    pose: CameraPose | None = None
+    range: CameraRange | None = None
+    # how far a pose may lie outside and still count as seen (degrees, metres)
+    tolerance: tuple[float, float] = (0.5, 0.005)
+
+    def __post_init__(self):
+        if self.mode not in COVERAGE_MODES:
+            raise CameraError(f"camera coverage mode must be one of {COVERAGE_MODES}, got {self.mode!r}")
+        if (self.pose is None) == (self.range is None) or (self.mode == "fixed") != (self.pose is not None):
+            raise CameraError("a fixed camera coverage has one pose; random and moving ones have a range")
+
+    @classmethod
+    def of(cls, mode: str, default: CameraPose, camera_range: CameraRange) -> CameraCoverage:
+        """The coverage of data collected with camera mode `mode` in a world (its default camera and range)."""
+        return cls(mode, pose=default) if mode == "fixed" else cls(mode, range=camera_range)
+
+    def covers(self, pose: CameraPose) -> bool:
+        deg, m = self.tolerance
+        if self.pose is not None:
+            return (np.allclose(pose.eye, self.pose.eye, atol=m) and np.allclose(pose.target, self.pose.target, atol=m)
+                    and abs(pose.fovy - self.pose.fovy) <= deg)
+        r = self.range
+        az, el, dist = pose.orbit_params()
+        mid = 0.5 * (r.azimuth[0] + r.azimuth[1])
+        az = mid + (az - mid + 180.0) % 360.0 - 180.0  # the turn nearest the range, as `CameraRange.moved`
+        return (r.azimuth[0] - deg <= az <= r.azimuth[1] + deg and r.elevation[0] - deg <= el <= r.elevation[1] + deg
+                and r.distance[0] - m <= dist <= r.distance[1] + m
+                and np.allclose(pose.target, r.target, atol=m) and abs(pose.fovy - r.fovy) <= deg)
+
+    def describe(self) -> str:
+        if self.pose is not None:
+            az, el, dist = self.pose.orbit_params()
+            return f"fixed (az {az:.0f}°, el {el:.0f}°, {dist:.2f} m, fovy {self.pose.fovy:g}°)"
+        r = self.range
+        return (f"{self.mode}: az {r.azimuth[0]:g}..{r.azimuth[1]:g}°, el {r.elevation[0]:g}..{r.elevation[1]:g}°, "
+                f"{r.distance[0]:g}..{r.distance[1]:g} m, fovy {r.fovy:g}°")
+
+    def to_dict(self) -> dict:
+        d: dict = {"mode": self.mode}
+        if self.pose is not None:
+            d["pose"] = self.pose.to_dict()
+        else:
+            r = self.range
+            d["range"] = {"azimuth": list(r.azimuth), "elevation": list(r.elevation), "distance": list(r.distance),
+                          "target": list(r.target), "fovy": r.fovy}
+        return d
+
+    @classmethod
+    def from_info(cls, info: dict, world) -> CameraCoverage:
+        """A model's training cameras from its info: recorded at training time, or (older models) what its
+        data's camera mode means in `world`."""
+        if "camera_coverage" in info:
+            return cls.from_dict(info["camera_coverage"])
+        return cls.of(info.get("camera", "fixed"), world.default_camera, world.camera_range)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> CameraCoverage:
+        if "pose" in d:
+            p = d["pose"]
+            return cls(d["mode"], pose=CameraPose(eye=tuple(p["eye"]), target=tuple(p["target"]), up=tuple(p["up"]),
+                                                  fovy=float(p["fovy"])))
+        r = d["range"]
+        return cls(d["mode"], range=CameraRange(azimuth=tuple(r["azimuth"]), elevation=tuple(r["elevation"]),
+                                                distance=tuple(r["distance"]), target=tuple(r["target"]),
+                                                fovy=float(r["fovy"])))
 
 
 def plucker_from_extrinsics(extrinsics, fovy, size: int):

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from cosmos_sim.camera import plucker_from_extrinsics
+from cosmos_sim.camera import CameraCoverage, plucker_from_extrinsics
 from cosmos_sim.dynamics import FAMILIES, build_dynamics, get_family
 from cosmos_sim.errors import CheckpointError, ConfigMismatchError, InputError
 from cosmos_sim.tokenizer import CausalVideoTokenizer, Stream, TokenizerConfig
@@ -338,6 +338,11 @@ class WorldModel(nn.Module):
     @property
     def action_dim(self) -> int:
         return len(self.action_names)
+
+    def camera_coverage(self, world: Any) -> CameraCoverage:
+        """The camera poses this model was trained on: recorded at training time, or (older models) what its
+        data's camera mode means in `world`."""
+        return CameraCoverage.from_info(self.info, world)
 
     @property
     def state_dim(self) -> int:

@@ -23,6 +23,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from cosmos_sim.camera import CameraCoverage
 from cosmos_sim.config import arg
 from cosmos_sim.errors import CheckpointError, InputError, UnknownChoiceError
 from cosmos_sim.worlds import World, get_world
@@ -161,8 +162,10 @@ def models_table(infos: list[dict]) -> str:
         i, f = d["info"], d["figures"] or {}
         rows.append([d["world"].lower(), d["family"], f"{d['megabytes']:g}", i.get("recipe", {}).get("episodes", "?"),
                      f"{i.get('tokenizer_steps', '?')}/{i.get('dynamics_steps', '?')}", i.get("device", "?"),
-                     *(f"{f[k]:.2f}" if isinstance(f.get(k), (int, float)) else "-" for k in FIGURES)])
-    return format_table(["world", "family", "MB", "episodes", "steps tok/dyn", "device", *FIGURES.values()], rows)
+                     *(f"{f[k]:.2f}" if isinstance(f.get(k), (int, float)) else "-" for k in FIGURES),
+                     CameraCoverage.from_info(i, get_world(d["world"])).describe()])
+    return format_table(["world", "family", "MB", "episodes", "steps tok/dyn", "device", *FIGURES.values(),
+                         "trained cameras"], rows)
 
 
 def check_shipped(world: str | World) -> None:

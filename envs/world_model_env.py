@@ -17,6 +17,7 @@ rollouts: with a short `max_episode_steps`, many short imagined rollouts off rea
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -188,6 +189,10 @@ class DatasetResets:
         self.data.close()
 
 
+class CameraCoverageWarning(UserWarning):
+    """A learned env was asked for a camera pose outside its model's training cameras."""
+
+
 # --- the batched core --------------------------------------------------------------------------------
 class LearnedWorlds:
     """N rollouts of a WorldModel stepped together. Inputs and outputs are torch tensors on `device`.
@@ -201,7 +206,7 @@ class LearnedWorlds:
                  reset_source: str | os.PathLike = "physics", device: str | torch.device | None = None,
                  sampling: Mapping[str, Any] | None = None, render: bool = False, reset_start: str = "episode",
                  max_episode_steps: int | None = None, ensemble: str = "mean", uncertainty_penalty: float = 0.0,
-                 halt_uncertainty: float | None = None):
+                 halt_uncertainty: float | None = None, strict_camera: bool = False):
         if not isinstance(num_envs, int) or num_envs < 1:
             raise InputError(f"num_envs must be a positive int, got {num_envs!r}")
         if max_episode_steps is not None and (not isinstance(max_episode_steps, int) or max_episode_steps < 1):
@@ -227,6 +232,9 @@ class LearnedWorlds:
         self.sampling = self.model.sampling_options(**check_sampling(sampling))
         self.camera_spec = CameraSpec(camera)
         self.camera_control = bool(camera_control)
+        self.coverage = self.model.camera_coverage(self.world)
+        self.strict_camera = bool(strict_camera)
+        self._camera_warned = np.zeros(num_envs, bool)
         self.num_envs = num_envs
         self.decode = obs_mode in ("pixels", "both") or render
         if str(reset_source) == "physics" and reset_start != "episode":
@@ -306,6 +314,8 @@ class LearnedWorlds:
         else:
             self.rollout.assign(ix, new)
             self.rays[ix] = rays
+        if self.decode:
+            self.check_cameras(cams, idx)
         for j, i in enumerate(idx):
             self.cameras[i] = cams[j]
             self.camera_arrays[i] = cams[j].to_array()
@@ -379,11 +389,26 @@ class LearnedWorlds:
         d = delta.detach().cpu().numpy()
         rng = self.world.camera_range
         self.cameras = [rng.moved(c, d[i]) for i, c in enumerate(self.cameras)]
+        if self.decode:
+            self.check_cameras(self.cameras, range(self.num_envs))
         self.camera_arrays = np.stack([c.to_array() for c in self.cameras])
         ext = np.stack([c.extrinsics() for c in self.cameras]).astype(np.float32)
         self.extrinsics = torch.from_numpy(ext).to(self.device)
         self.fovy = torch.tensor([c.fovy for c in self.cameras], dtype=torch.float32, device=self.device)
         self.rays = self.model.rays(self.extrinsics, self.fovy)
+
+    def check_cameras(self, cams: list[CameraPose], idx) -> None:
+        """Poses the model never saw: a warning once per env, or `CameraError` with `strict_camera=True`."""
+        for c, i in zip(cams, idx, strict=True):
+            if self.coverage.covers(c) or (self._camera_warned[i] and not self.strict_camera):
+                continue
+            az, el, dist = c.orbit_params()
+            msg = (f"env {i}: camera at az {az:.1f}°, el {el:.1f}°, {dist:.2f} m (fovy {c.fovy:g}°) lies outside what "
+                   f"this world model was trained on ({self.coverage.describe()}); its frames there are guesses")
+            if self.strict_camera:
+                raise CameraError(msg + " (strict_camera=True)")
+            warnings.warn(msg, CameraCoverageWarning, stacklevel=4)
+            self._camera_warned[i] = True
 
     def success(self) -> torch.Tensor:
         if self.learned_task:
@@ -401,7 +426,9 @@ def _single_spaces(world: World, obs_mode: str, image_size: tuple[int, int], cam
 
 # --- gym.Env ------------------------------------------------------------------------------------------
 class WorldModelEnv(gym.Env):
-    """One env in a learned world; same spaces, keywords and info as `PhysicsEnv`."""
+    """One env in a learned world; same spaces, keywords and info as `PhysicsEnv`. A camera pose outside the
+    model's training cameras (`model.camera_coverage`) warns once (`CameraCoverageWarning`), or raises
+    `CameraError` with `strict_camera=True`."""
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
 
@@ -410,14 +437,14 @@ class WorldModelEnv(gym.Env):
                  render_mode: str | None = None, device: str | torch.device | None = None,
                  reset_source: str | os.PathLike = "physics", sampling: Mapping[str, Any] | None = None,
                  reset_start: str = "episode", ensemble: str = "mean", uncertainty_penalty: float = 0.0,
-                 halt_uncertainty: float | None = None, time_limit: bool = True):
+                 halt_uncertainty: float | None = None, time_limit: bool = True, strict_camera: bool = False):
         if render_mode not in (None, "rgb_array"):
             raise UnknownChoiceError("render_mode", render_mode, ["rgb_array"])
         self.core = LearnedWorlds(world, model, 1, obs_mode=obs_mode, image_size=image_size, camera=camera,
                                   camera_control=camera_control, reset_source=reset_source, device=device,
                                   sampling=sampling, render=render_mode is not None, reset_start=reset_start,
                                   ensemble=ensemble, uncertainty_penalty=uncertainty_penalty,
-                                  halt_uncertainty=halt_uncertainty,
+                                  halt_uncertainty=halt_uncertainty, strict_camera=strict_camera,
                                   max_episode_steps=None if time_limit else 2**62)  # gym.make's TimeLimit rules
         self.world, self.obs_mode, self.render_mode = self.core.world, obs_mode, render_mode
         self.backend = "world_model"
@@ -501,6 +528,7 @@ class WorldModelVectorEnv(gym.vector.VectorEnv):
     `uncertainty` [N] (the members' disagreement) and `halted` [N]; `uncertainty_penalty=λ` subtracts
     λ × uncertainty from the reward (MOPO), `halt_uncertainty=τ` truncates where it passes τ (MOReL), and
     `ensemble="sample"` steps with one member drawn per env and step instead of the members' mean.
+    `strict_camera` as in `WorldModelEnv`.
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10, "autoreset_mode": AutoresetMode.NEXT_STEP}
@@ -511,7 +539,7 @@ class WorldModelVectorEnv(gym.vector.VectorEnv):
                  reset_source: str | os.PathLike = "physics", sampling: Mapping[str, Any] | None = None,
                  array_type: str = "numpy", reset_start: str = "episode", max_episode_steps: int | None = None,
                  ensemble: str = "mean", uncertainty_penalty: float = 0.0, halt_uncertainty: float | None = None,
-                 autoreset_mode: str | AutoresetMode = "next_step"):
+                 autoreset_mode: str | AutoresetMode = "next_step", strict_camera: bool = False):
         if array_type not in ARRAY_TYPES:
             raise UnknownChoiceError("array_type", array_type, ARRAY_TYPES)
         if render_mode not in (None, "rgb_array"):
@@ -521,7 +549,8 @@ class WorldModelVectorEnv(gym.vector.VectorEnv):
                                   camera_control=camera_control, reset_source=reset_source, device=device,
                                   sampling=sampling, render=render_mode is not None, reset_start=reset_start,
                                   max_episode_steps=max_episode_steps, ensemble=ensemble,
-                                  uncertainty_penalty=uncertainty_penalty, halt_uncertainty=halt_uncertainty)
+                                  uncertainty_penalty=uncertainty_penalty, halt_uncertainty=halt_uncertainty,
+                                  strict_camera=strict_camera)
         self.world, self.obs_mode, self.render_mode = self.core.world, obs_mode, render_mode
         self.array_type = array_type
         self.num_envs = num_envs

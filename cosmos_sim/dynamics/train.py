@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from cosmos_sim.camera import CameraCoverage
 from cosmos_sim.data import EpisodeDataset
 from cosmos_sim.dynamics.base import build_dynamics, get_family
 from cosmos_sim.dynamics.latents import LatentWindows, load_or_build_cache
@@ -373,6 +374,7 @@ def train_dynamics(data_dir: str | os.PathLike, tokenizer_path: str | os.PathLik
     info = {"data": str(data_dir), "tokenizer": str(tok_path), "held_out_episodes": held, "preset": preset,
             "world_hash": world.definition_hash(),
             "backend": collection.get("backend", "mujoco"), "camera": collection.get("camera", "fixed")}
+    info["camera_coverage"] = CameraCoverage.of(info["camera"], world.default_camera, world.camera_range).to_dict()
     trainer = Trainer(trainee, windows, train_config, out, kind=KIND,
                       model_config={"family": family, "dynamics": cfg, "head": head.config}, device=device,
                       progress=progress, extra_metadata=info, evaluate=evaluate)

@@ -274,3 +274,45 @@ def test_same_step_autoreset_mode(run, array_type):
     *_, trunc, info = phys.step(np.zeros((2, 2), np.float32))
     assert trunc.all() and info["_final_obs"].all() and info["final_obs"][0].shape == (12,)
     phys.close()
+
+
+def test_a_pose_outside_the_training_cameras_warns_or_raises(run):
+    """A fixed-camera model asked for its pose turned 15° in azimuth warns once per env (or raises with
+    strict_camera=True); its own pose, and poses inside a random-camera range, pass in silence."""
+    import warnings
+
+    from cosmos_sim.camera import CameraCoverage, orbit
+    from cosmos_sim.envs.world_model_env import CameraCoverageWarning
+    from cosmos_sim.errors import CameraError
+    from cosmos_sim.worlds import get_world
+
+    world = get_world("push")
+    model = WorldModel.load(run)
+    cov = model.camera_coverage(world)
+    assert cov.mode == "fixed" and model.info["camera_coverage"]["mode"] == "fixed"
+    assert CameraCoverage.from_dict(cov.to_dict()) == cov
+    d = world.default_camera
+    az, el, dist = d.orbit_params()
+    turned = orbit(az + 15.0, el, dist, d.target, d.fovy)
+    assert cov.covers(d) and not cov.covers(turned)
+    env = WorldModelEnv("push", model=run, obs_mode="pixels", camera=turned, device="cpu")
+    with pytest.warns(CameraCoverageWarning, match="outside what this world model was trained on"):
+        env.reset(seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        env.reset(seed=1)  # once per env
+        WorldModelEnv("push", model=run, obs_mode="pixels", device="cpu", strict_camera=True).reset(seed=0)
+        WorldModelEnv("push", model=run, obs_mode="state", camera=turned, device="cpu").reset(seed=0)  # no frames
+    strict = WorldModelEnv("push", model=run, obs_mode="pixels", camera=turned, device="cpu", strict_camera=True)
+    with pytest.raises(CameraError, match="strict_camera"):
+        strict.reset(seed=0)
+    vec = WorldModelVectorEnv("push", num_envs=2, model=run, obs_mode="pixels", device="cpu", camera=turned)
+    with pytest.warns(CameraCoverageWarning) as record:
+        vec.reset(seed=0)
+    assert sorted(str(w.message).split(":")[0] for w in record) == ["env 0", "env 1"]
+    r = world.camera_range
+    ranged = CameraCoverage.of("random", d, r)
+    rng = np.random.default_rng(0)
+    assert all(ranged.covers(r.sample(rng)) for _ in range(50))
+    assert not ranged.covers(orbit(r.azimuth[1] + 10.0, r.elevation[0], r.distance[0], r.target, r.fovy))
+    assert not ranged.covers(orbit(r.azimuth[0], r.elevation[0], r.distance[0], r.target, r.fovy + 10.0))
