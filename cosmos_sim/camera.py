@@ -176,15 +176,32 @@ class CameraRange:
         return (float(np.clip(azimuth, *self.azimuth)), float(np.clip(elevation, *self.elevation)),
                 float(np.clip(distance, *self.distance)))
 
-    def moved(self, pose: CameraPose, delta) -> CameraPose:
-        """Apply a normalized (Δazimuth, Δelevation, Δdistance) step, staying inside the range."""
+    def _params(self, pose: CameraPose) -> np.ndarray:
         az, el, dist = pose.orbit_params()
         # orbit_params gives azimuth in (-180, 180]; take the turn nearest the range (e.g. 190, not -170).
         mid = 0.5 * (self.azimuth[0] + self.azimuth[1])
-        az = mid + (az - mid + 180.0) % 360.0 - 180.0
+        return np.array([mid + (az - mid + 180.0) % 360.0 - 180.0, el, dist])
+
+    def moved(self, pose: CameraPose, delta) -> CameraPose:
+        """Apply a normalized (Δazimuth, Δelevation, Δdistance) step, staying inside the range."""
+        az, el, dist = self._params(pose)
         d = np.clip(np.asarray(delta, dtype=np.float64), -1.0, 1.0) * np.asarray(self.max_step)
         az, el, dist = self.clamp(az + d[0], el + d[1], dist + d[2])
         return orbit(az, el, dist, pose.target, pose.fovy)
+
+    def moved_together(self, poses: list[CameraPose], delta) -> list[CameraPose]:
+        """One normalized step for several views as a rig: every view changes by the same (Δazimuth,
+        Δelevation, Δdistance), shortened so that the views inside the range stay inside it (views placed
+        outside it move by the same change, so the rig keeps its shape)."""
+        params = np.stack([self._params(p) for p in poses])
+        d = np.clip(np.asarray(delta, dtype=np.float64), -1.0, 1.0) * np.asarray(self.max_step)
+        eps = 1e-9
+        for k, (lo, hi) in enumerate((self.azimuth, self.elevation, self.distance)):
+            inside = params[(params[:, k] >= lo - eps) & (params[:, k] <= hi + eps), k]
+            if len(inside):
+                d[k] = np.clip(d[k], lo - inside.min(), hi - inside.max())
+        return [orbit(az + d[0], float(np.clip(el + d[1], -89.9, 89.9)), max(dist + d[2], 1e-3), p.target, p.fovy)
+                for (az, el, dist), p in zip(params, poses, strict=True)]
 
 
 COVERAGE_MODES = ("fixed", "random", "moving")

@@ -143,6 +143,13 @@ COLLECT_FLAGS = {"world": (), "backend": (), "policy": (), "skill": (), "episode
 CURATE = "cosmos_sim.data.curate:CurateConfig"
 CURATE_FLAGS = ("min_motion", "motion_levels", "drop_diverged", "drop_duplicates")
 DATA_DIR = flag("dir", help="dataset directory")
+EXPORT = "cosmos_sim.data.interchange:ExportConfig"
+EXPORT_FLAGS = {"name": (), "version": "--minari-version", "verify": (), "fps": (), "video_quality": (),
+                "data_file_mb": (), "video_file_mb": (), "chunks_size": ()}
+IMPORT = "cosmos_sim.data.interchange:ImportConfig"
+IMPORT_FLAGS = ("world", "default_camera", "shard_mb")
+MERGE = "cosmos_sim.data.merge:MergeConfig"
+MERGE_FLAGS = ("link", "verify")
 
 
 ENV_FLAGS = (flag("--env", default=None, metavar="ID", help="a Gymnasium env id instead of --world (e.g. "
@@ -168,7 +175,13 @@ def cmd_collect(args: argparse.Namespace) -> None:
     extra = {}
     if (name := _env_world(args)) is not None:  # Gymnasium envs have no scripted expert: the default mixes noise
         extra = {"world": name, "policy": "random,explore" if args.policy == "mix" else args.policy}
-    m = collect(config_from(COLLECT, args, COLLECT_FLAGS, **extra), args.out)
+    config = config_from(COLLECT, args, COLLECT_FLAGS, **extra)
+    if args.ray is not None:  # Ray tasks instead of worker processes
+        from cosmos_sim.data.ray_collect import RayConfig, collect_ray
+
+        m = collect_ray(config, args.out, RayConfig(address=args.ray), progress=not args.no_progress)
+    else:
+        m = collect(config, args.out, progress=not args.no_progress)
     print(f"{args.out}: {sum(s['episodes'] for s in m['shards'])} episodes, "
           f"{sum(s['frames'] for s in m['shards'])} frames in {len(m['shards'])} shards")
 
@@ -199,6 +212,36 @@ def cmd_data_curate(args: argparse.Namespace) -> None:
     s = curate(args.dir, args.out, config_from(CURATE, args, CURATE_FLAGS))
     print(f"{args.out}: kept {s['kept']} of {s['episodes_in']} episodes; dropped " +
           ", ".join(f"{v} {k}" for k, v in s["dropped"].items()) + f" (see {Path(args.out) / 'curation.json'})")
+
+
+def cmd_data_export(args: argparse.Namespace) -> None:
+    from cosmos_sim.data.interchange import export_dataset
+
+    r = export_dataset(args.dir, args.out, args.format, config_from(EXPORT, args, EXPORT_FLAGS),
+                       progress=not args.no_progress)
+    if r["format"] == "minari":
+        print(f"{r['path']}: Minari dataset {r['dataset_id']} ({r['episodes']} episodes, {r['steps']} steps); "
+              f"load it with MINARI_DATASETS_PATH={args.out} and minari.load_dataset({r['dataset_id']!r})")
+    else:
+        print(f"{r['path']}: LeRobot v3.0 dataset ({r['episodes']} episodes, {r['frames']} frames at {r['fps']} fps)")
+
+
+def cmd_data_import(args: argparse.Namespace) -> None:
+    from cosmos_sim.data.interchange import import_dataset
+
+    m = import_dataset(args.source, args.out, args.format, config_from(IMPORT, args, IMPORT_FLAGS),
+                       progress=not args.no_progress)
+    print(f"{args.out}: {sum(s['episodes'] for s in m['shards'])} episodes of {m['world']} in {len(m['shards'])} "
+          "shards")
+
+
+def cmd_data_merge(args: argparse.Namespace) -> None:
+    from cosmos_sim.data.merge import merge
+
+    m = merge(args.dirs, args.out, config_from(MERGE, args, MERGE_FLAGS))
+    s = m["merge"]
+    print(f"{args.out}: {s['episodes']} episodes from {len(s['sources'])} datasets ({s['linked']} shards linked, "
+          f"{s['copied']} copied)")
 
 
 # --- train, train-policy -------------------------------------------------------------------------------
@@ -333,10 +376,13 @@ COMMANDS: list[Command] = [
                            flag("--out", type=Path, default=None, help="also write the result as JSON here"))),
     Command("collect", "record episodes from a physics backend into a sharded dataset (resumable)", cmd_collect, (
         config_flags(COLLECT, COLLECT_FLAGS), *ENV_FLAGS,
-        flag("--out", required=True, help="dataset directory; re-running resumes")),
+        flag("--out", required=True, help="dataset directory; re-running resumes"),
+        flag("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+             help="collect with Ray tasks: on a new local instance, or on the cluster at ADDRESS ('auto', "
+                  "'host:port'); only this machine writes --out (needs cosmos_sim[ray])"), NO_PROGRESS),
             description="Collect EPISODES episodes (seed SEED+i for episode i) into --out as safetensors shards\n"
                         "with a manifest. Re-running the same command after a kill continues where it stopped."),
-    Command("data", "inspect, verify and curate datasets", subcommands=(
+    Command("data", "inspect, verify, curate, merge, export and import datasets", subcommands=(
         Command("info", "counts, worlds, cameras, policies, object motion, and a thumbnail grid", cmd_data_info, (
             DATA_DIR, flag("--thumbnails", default=None, help="thumbnail grid PNG (default: DIR/thumbnails.png)"),
             flag("--json", action="store_true", help="print the report as JSON"))),
@@ -345,6 +391,20 @@ COMMANDS: list[Command] = [
         Command("curate", "drop static, diverged and duplicate episodes into a curated view", cmd_data_curate, (
             DATA_DIR, flag("--out", required=True, help="directory for the curated view (a manifest; no data "
                                                         "copied)"), config_flags(CURATE, CURATE_FLAGS))),
+        Command("export", "export a dataset to Minari or LeRobot v3 (see docs/datasets.md)", cmd_data_export, (
+            flag("--format", required=True, help="minari or lerobot"), DATA_DIR,
+            flag("out", help="minari: a Minari root (what MINARI_DATASETS_PATH names); lerobot: a new directory"),
+            config_flags(EXPORT, EXPORT_FLAGS), NO_PROGRESS)),
+        Command("import", "import a Minari dataset (ours round-trips exactly; others need pixels, state, cameras)",
+                cmd_data_import, (
+            flag("--format", required=True, help="minari"),
+            flag("source", metavar="NAME_OR_PATH", help="a Minari dataset id (in the local Minari root) or directory"),
+            flag("out", help="new dataset directory"), config_flags(IMPORT, IMPORT_FLAGS), NO_PROGRESS)),
+        Command("merge", "merge datasets of one collection with disjoint seeds into one (shards hard-linked)",
+                cmd_data_merge, (
+            flag("dirs", nargs="+", metavar="DIR", help="datasets to merge (each is verified first)"),
+            flag("--out", required=True, help="new directory for the merged dataset"),
+            config_flags(MERGE, MERGE_FLAGS))),
     )),
     Command("train", "train a world model (tokenizer, then dynamics) or one stage", cmd_train_all, (
         flag("--data", help="dataset directory (from cosmos-sim collect)"),

@@ -39,6 +39,7 @@ from cosmos_sim.envs.physics_env import (
     make_physics_env,
     observation,
     observation_space,
+    parse_cameras,
     parse_image_size,
 )
 from cosmos_sim.envs.source_env import SOURCE_BACKEND
@@ -119,12 +120,15 @@ class PhysicsResets:
 
     seeded = True  # `LearnedWorlds.reset` hands it the episode seeds (a Gymnasium env's twin resets its source)
 
-    def __init__(self, world: World, backend: str, image_size: tuple[int, int], camera: Any, render: bool = True):
+    def __init__(self, world: World, backend: str, image_size: tuple[int, int], camera: Any, render: bool = True,
+                 cameras: Any = None):
         if backend not in (*PHYSICS_BACKENDS, SOURCE_BACKEND):
             raise UnknownChoiceError("reset backend", backend, (*PHYSICS_BACKENDS, SOURCE_BACKEND))
         self.render, self.image_size = render, tuple(image_size)
+        self.views = None if cameras is None else len(cameras)
+        views = {} if cameras is None else {"cameras": [(c, tuple(image_size)) for c in cameras]}
         self.env = make_physics_env(world, backend=backend, obs_mode="both" if render else "state",
-                                    image_size=image_size, camera=camera)
+                                    image_size=image_size, camera=camera, **views)
 
     def sample(self, rng: np.random.Generator, options: dict | None, seed: int | None = None
                ) -> tuple[np.ndarray, np.ndarray, CameraPose]:
@@ -135,8 +139,9 @@ class PhysicsResets:
         else:
             self.env.np_random = rng  # draws exactly what a physics env seeded the same way draws
             obs, info = self.env.reset(options=options)
-        if not self.render:  # state-only envs never show a frame
-            return np.zeros((*self.image_size, 3), np.uint8), obs, info["camera"]  # obs_mode="state": the state
+        if not self.render:  # state-only envs never show a frame; obs_mode="state": obs is the state
+            return np.zeros(((self.views,) if self.views else ()) + (*self.image_size, 3), np.uint8), obs, \
+                info["camera"]
         return obs["pixels"], obs["state"], info["camera"]
 
     def close(self) -> None:
@@ -206,7 +211,7 @@ class LearnedWorlds:
                  reset_source: str | os.PathLike = "physics", device: str | torch.device | None = None,
                  sampling: Mapping[str, Any] | None = None, render: bool = False, reset_start: str = "episode",
                  max_episode_steps: int | None = None, ensemble: str = "mean", uncertainty_penalty: float = 0.0,
-                 halt_uncertainty: float | None = None, strict_camera: bool = False):
+                 halt_uncertainty: float | None = None, strict_camera: bool = False, cameras: Any = None):
         if not isinstance(num_envs, int) or num_envs < 1:
             raise InputError(f"num_envs must be a positive int, got {num_envs!r}")
         if max_episode_steps is not None and (not isinstance(max_episode_steps, int) or max_episode_steps < 1):
@@ -231,6 +236,23 @@ class LearnedWorlds:
                                       "(retrain it with this version of cosmos_sim)")
         self.sampling = self.model.sampling_options(**check_sampling(sampling))
         self.camera_spec = CameraSpec(camera)
+        # cameras=[...]: V views of each env, V latent rollouts conditioned on the env's one state (the state
+        # model runs before the dynamics, which sees the state each action leads to), so any V works with a
+        # model trained on single views. Rows of the batch are env-major: row i * V + v is env i's view v.
+        self.views: int | None = None
+        if cameras is not None:
+            if camera is not None:
+                raise CameraError("give camera= (one view) or cameras= (several), not both")
+            specs, size = parse_cameras(cameras, self.image_size if image_size is None else image_size)
+            if size != self.image_size:
+                raise ConfigMismatchError(f"this world model makes {self.image_size[0]}x{self.image_size[1]} frames; "
+                                          f"the views ask for {size[0]}x{size[1]}")
+            if ensemble == "sample":
+                raise InputError("ensemble='sample' draws a member per rollout, so several views of one env would "
+                                 "step different states: use ensemble='mean' with cameras=[...]")
+            self.views = len(specs)
+            cameras = [s.value for s in specs]
+        V = self.views or 1
         self.camera_control = bool(camera_control)
         self.coverage = self.model.camera_coverage(self.world)
         self.strict_camera = bool(strict_camera)
@@ -247,10 +269,11 @@ class LearnedWorlds:
         elif str(reset_source) == "physics":
             backend = self.model.info.get("backend", "mujoco")
             self.source: PhysicsResets | DatasetResets = PhysicsResets(self.world, backend, self.image_size, camera,
-                                                                       render=self.decode)
+                                                                       render=self.decode, cameras=cameras)
         elif Path(reset_source).is_dir():
-            if camera is not None:
-                raise CameraError("camera= needs reset_source='physics'; recorded episodes keep their cameras")
+            if camera is not None or cameras is not None:
+                raise CameraError("camera= and cameras= need reset_source='physics'; recorded episodes keep their "
+                                  "one camera")
             self.source = DatasetResets(reset_source, self.world, self.image_size, start=reset_start)
         else:
             raise InputError(f"reset_source must be 'physics' or a dataset directory, got {str(reset_source)!r}")
@@ -258,11 +281,11 @@ class LearnedWorlds:
         self.rngs = [np.random.default_rng() for _ in range(N)]
         self.generator = torch.Generator(device=dev)
         self.generator.manual_seed(int(np.random.default_rng().integers(2**62)))
-        self.cameras: list[CameraPose] = [self.world.default_camera] * N
-        self.extrinsics = torch.zeros(N, 4, 4, device=dev)
-        self.fovy = torch.zeros(N, device=dev)
+        self.cameras: list[CameraPose] = [self.world.default_camera] * (N * V)  # per row, as the frames
+        self.extrinsics = torch.zeros(N * V, 4, 4, device=dev)
+        self.fovy = torch.zeros(N * V, device=dev)
         self.rays: torch.Tensor | None = None
-        self.frames = torch.zeros(N, *self.image_size, 3, dtype=torch.uint8, device=dev)
+        self.frames = torch.zeros(N * V, *self.image_size, 3, dtype=torch.uint8, device=dev)
         self.states = torch.zeros(N, S, device=dev)
         self.t = torch.zeros(N, dtype=torch.long, device=dev)
         self.uncertainty = torch.zeros(N, device=dev)  # the state model's members' disagreement at the last step
@@ -270,7 +293,7 @@ class LearnedWorlds:
         self.learned_success = torch.zeros(N, dtype=torch.bool, device=dev)
         self.diverged = torch.zeros(N, dtype=torch.bool, device=dev)  # the last step's prediction was not finite
         self.rollout = None
-        self.camera_arrays = np.zeros((N, 10), dtype=np.float32)  # info["camera"], kept in step with cameras
+        self.camera_arrays = np.zeros((N * V, 10), dtype=np.float32)  # info["camera"], kept in step with cameras
         self.started = False
 
     @property
@@ -293,35 +316,37 @@ class LearnedWorlds:
             seed = None if seeds is None or not seeded else seeds[j]
             f, s, c = (self.source.sample(self.rngs[i], options) if seed is None
                        else self.source.sample(self.rngs[i], options, seed))
-            frames.append(f)
+            frames.append(f if self.views else f[None])
             states.append(s)
-            cams.append(c)
-        dev = self.device
-        frames_t = torch.from_numpy(np.stack(frames)).to(dev)
+            cams.extend(c if self.views else [c])
+        dev, V = self.device, self.views or 1
+        frames_t = torch.from_numpy(np.concatenate(frames)).to(dev)  # rows
         ext = torch.from_numpy(np.stack([c.extrinsics() for c in cams]).astype(np.float32)).to(dev)
         fov = torch.tensor([c.fovy for c in cams], dtype=torch.float32, device=dev)
         states_t = torch.from_numpy(np.stack(states)).to(dev).float()
+        rows_state = states_t.repeat_interleave(V, 0)
         if self.decode:
-            new = self.model.start(frames_t[:, None], ext[:, None], fov[:, None], states=states_t)
+            new = self.model.start(frames_t[:, None], ext[:, None], fov[:, None], states=rows_state)
         else:  # state-only: no frames to encode, the state evolves alone (see WorldModel.step)
-            new = self.model.start_states(states_t)
+            new = self.model.start_states(rows_state)
         rays = self.model.rays(ext, fov)
         ix = torch.as_tensor(idx, dtype=torch.long, device=dev)
+        rx = (ix[:, None] * V + torch.arange(V, device=dev)).flatten()
         if self.rollout is None:
             if len(idx) != self.num_envs:
                 raise RuntimeError("the first reset must start every env")
             self.rollout, self.rays = new, rays
         else:
-            self.rollout.assign(ix, new)
-            self.rays[ix] = rays
+            self.rollout.assign(rx, new)
+            self.rays[rx] = rays
         if self.decode:
-            self.check_cameras(cams, idx)
-        for j, i in enumerate(idx):
-            self.cameras[i] = cams[j]
-            self.camera_arrays[i] = cams[j].to_array()
-        self.extrinsics[ix], self.fovy[ix] = ext, fov
+            self.check_cameras(cams, rx.tolist())
+        for r, c in zip(rx.tolist(), cams, strict=True):
+            self.cameras[r] = c
+            self.camera_arrays[r] = c.to_array()
+        self.extrinsics[rx], self.fovy[rx] = ext, fov
         # out of place: tensors handed out by earlier steps (array_type="torch") must not change under the caller
-        self.frames = self.frames.index_put((ix,), frames_t)
+        self.frames = self.frames.index_put((rx,), frames_t)
         self.states = self.states.index_put((ix,), states_t)
         self.t[ix] = 0
         self.uncertainty = self.uncertainty.index_put((ix,), torch.zeros(len(idx), device=dev))
@@ -356,9 +381,12 @@ class LearnedWorlds:
         if self.camera_control:
             self._move_cameras(actions[:, A:])
         # state-only observers skip the latent dynamics: the state evolves on its own (see StateHead)
-        frames, states = self.model.step(self.rollout, actions[:, :A], generator=self.generator, decode=self.decode,
+        V = self.views or 1
+        rows_a = actions[:, :A].repeat_interleave(V, 0) if V > 1 else actions[:, :A]
+        frames, states = self.model.step(self.rollout, rows_a, generator=self.generator, decode=self.decode,
                                          rays=self.rays, sampling=self.sampling, latents=self.decode,
                                          ensemble=self.ensemble)
+        states = states[::V]  # the views' rows step the same state: the env's is its first row's
         if frames is not None:
             self.frames = frames
         prev = self.states
@@ -374,7 +402,7 @@ class LearnedWorlds:
         else:
             reward = torch.as_tensor(self.world.reward(self.states, actions[:, :A]), dtype=torch.float32)
             terminated = torch.as_tensor(self.world.terminated(self.states), dtype=torch.bool)
-        self.uncertainty = self.rollout.extra["uncertainty"].float()
+        self.uncertainty = self.rollout.extra["uncertainty"].float()[::V]
         if self.penalty:  # MOPO: the reward minus lambda x the ensemble's disagreement
             reward = reward - self.penalty * self.uncertainty.to(reward.device)
         self.halted = torch.zeros_like(terminated)
@@ -387,28 +415,50 @@ class LearnedWorlds:
 
     def _move_cameras(self, delta: torch.Tensor) -> None:
         d = delta.detach().cpu().numpy()
-        rng = self.world.camera_range
-        self.cameras = [rng.moved(c, d[i]) for i, c in enumerate(self.cameras)]
+        rng, V = self.world.camera_range, self.views
+        if V is None:
+            self.cameras = [rng.moved(c, d[i]) for i, c in enumerate(self.cameras)]
+        else:  # each env's views move together, as one rig
+            self.cameras = [c for i in range(self.num_envs) for c in rng.moved_together(self.cameras[i * V:(i + 1) * V],
+                                                                                           d[i])]
         if self.decode:
-            self.check_cameras(self.cameras, range(self.num_envs))
+            self.check_cameras(self.cameras, range(len(self.cameras)))
         self.camera_arrays = np.stack([c.to_array() for c in self.cameras])
         ext = np.stack([c.extrinsics() for c in self.cameras]).astype(np.float32)
         self.extrinsics = torch.from_numpy(ext).to(self.device)
         self.fovy = torch.tensor([c.fovy for c in self.cameras], dtype=torch.float32, device=self.device)
         self.rays = self.model.rays(self.extrinsics, self.fovy)
 
-    def check_cameras(self, cams: list[CameraPose], idx) -> None:
+    def check_cameras(self, cams: list[CameraPose], rows) -> None:
         """Poses the model never saw: a warning once per env, or `CameraError` with `strict_camera=True`."""
-        for c, i in zip(cams, idx, strict=True):
+        V = self.views or 1
+        for c, r in zip(cams, rows, strict=True):
+            i = r // V
             if self.coverage.covers(c) or (self._camera_warned[i] and not self.strict_camera):
                 continue
             az, el, dist = c.orbit_params()
-            msg = (f"env {i}: camera at az {az:.1f}°, el {el:.1f}°, {dist:.2f} m (fovy {c.fovy:g}°) lies outside what "
-                   f"this world model was trained on ({self.coverage.describe()}); its frames there are guesses")
+            view = f" view {r % V}" if self.views else ""
+            msg = (f"env {i}{view}: camera at az {az:.1f}°, el {el:.1f}°, {dist:.2f} m (fovy {c.fovy:g}°) lies "
+                   f"outside what this world model was trained on ({self.coverage.describe()}); its frames there "
+                   "are guesses")
             if self.strict_camera:
                 raise CameraError(msg + " (strict_camera=True)")
             warnings.warn(msg, CameraCoverageWarning, stacklevel=4)
             self._camera_warned[i] = True
+
+    def env_frames(self) -> torch.Tensor:
+        """Frames per env: [N, H, W, 3], or [N, V, H, W, 3] with several views."""
+        f = self.frames
+        return f if self.views is None else f.view(self.num_envs, self.views, *f.shape[1:])
+
+    def env_cameras(self, i: int) -> CameraPose | tuple[CameraPose, ...]:
+        """Env i's camera pose, or its views' poses."""
+        return self.cameras[i] if self.views is None else tuple(self.cameras[i * self.views:(i + 1) * self.views])
+
+    def env_camera_arrays(self) -> np.ndarray:
+        """info["camera"] of a vector env: [N, 10], or [N, V, 10] with several views."""
+        a = self.camera_arrays.copy()
+        return a if self.views is None else a.reshape(self.num_envs, self.views, 10)
 
     def success(self) -> torch.Tensor:
         if self.learned_task:
@@ -419,9 +469,10 @@ class LearnedWorlds:
         self.source.close()
 
 
-def _single_spaces(world: World, obs_mode: str, image_size: tuple[int, int], camera_control: bool):
+def _single_spaces(world: World, obs_mode: str, image_size: tuple[int, int], camera_control: bool,
+                   views: int | None = None):
     n = world.action_dim + (3 if camera_control else 0)
-    return observation_space(world, obs_mode, image_size), spaces.Box(-1.0, 1.0, (n,), np.float32)
+    return observation_space(world, obs_mode, image_size, views), spaces.Box(-1.0, 1.0, (n,), np.float32)
 
 
 # --- gym.Env ------------------------------------------------------------------------------------------
@@ -437,21 +488,22 @@ class WorldModelEnv(gym.Env):
                  render_mode: str | None = None, device: str | torch.device | None = None,
                  reset_source: str | os.PathLike = "physics", sampling: Mapping[str, Any] | None = None,
                  reset_start: str = "episode", ensemble: str = "mean", uncertainty_penalty: float = 0.0,
-                 halt_uncertainty: float | None = None, time_limit: bool = True, strict_camera: bool = False):
+                 halt_uncertainty: float | None = None, time_limit: bool = True, strict_camera: bool = False,
+                 cameras: Any = None):
         if render_mode not in (None, "rgb_array"):
             raise UnknownChoiceError("render_mode", render_mode, ["rgb_array"])
         self.core = LearnedWorlds(world, model, 1, obs_mode=obs_mode, image_size=image_size, camera=camera,
                                   camera_control=camera_control, reset_source=reset_source, device=device,
                                   sampling=sampling, render=render_mode is not None, reset_start=reset_start,
                                   ensemble=ensemble, uncertainty_penalty=uncertainty_penalty,
-                                  halt_uncertainty=halt_uncertainty, strict_camera=strict_camera,
+                                  halt_uncertainty=halt_uncertainty, strict_camera=strict_camera, cameras=cameras,
                                   max_episode_steps=None if time_limit else 2**62)  # gym.make's TimeLimit rules
         self.world, self.obs_mode, self.render_mode = self.core.world, obs_mode, render_mode
         self.backend = "world_model"
         self.image_size = self.core.image_size
         self.metadata = {**self.metadata, "render_fps": round(1.0 / self.world.control_dt)}
         self.observation_space, self.action_space = _single_spaces(self.world, obs_mode, self.image_size,
-                                                                   camera_control)
+                                                                   camera_control, self.core.views)
 
     @property
     def model(self):
@@ -482,18 +534,19 @@ class WorldModelEnv(gym.Env):
     def render(self):
         if not self.core.started:
             raise RuntimeError("call reset() before render()")
-        return to_numpy(self.core.frames[0])
+        px = to_numpy(self.core.env_frames()[0])
+        return px if self.core.views is None else np.concatenate(list(px), axis=1)  # views side by side
 
     def close(self):
         if getattr(self, "core", None) is not None:
             self.core.close()
 
     def _observe(self):
-        return observation(self.obs_mode, lambda: to_numpy(self.core.frames[0]),
+        return observation(self.obs_mode, lambda: to_numpy(self.core.env_frames()[0]),
                            to_numpy(self.core.states[0].float()))
 
     def _info(self) -> dict:
-        return {"success": bool(self.core.success()[0]), "camera": self.core.cameras[0],
+        return {"success": bool(self.core.success()[0]), "camera": self.core.env_cameras(0),
                 "uncertainty": float(self.core.uncertainty[0]), "halted": bool(self.core.halted[0]),
                 "state": to_numpy(self.core.states[0].float()), "diverged": bool(self.core.diverged[0])}
 
@@ -539,7 +592,8 @@ class WorldModelVectorEnv(gym.vector.VectorEnv):
                  reset_source: str | os.PathLike = "physics", sampling: Mapping[str, Any] | None = None,
                  array_type: str = "numpy", reset_start: str = "episode", max_episode_steps: int | None = None,
                  ensemble: str = "mean", uncertainty_penalty: float = 0.0, halt_uncertainty: float | None = None,
-                 autoreset_mode: str | AutoresetMode = "next_step", strict_camera: bool = False):
+                 autoreset_mode: str | AutoresetMode = "next_step", strict_camera: bool = False,
+                 cameras: Any = None):
         if array_type not in ARRAY_TYPES:
             raise UnknownChoiceError("array_type", array_type, ARRAY_TYPES)
         if render_mode not in (None, "rgb_array"):
@@ -550,7 +604,7 @@ class WorldModelVectorEnv(gym.vector.VectorEnv):
                                   sampling=sampling, render=render_mode is not None, reset_start=reset_start,
                                   max_episode_steps=max_episode_steps, ensemble=ensemble,
                                   uncertainty_penalty=uncertainty_penalty, halt_uncertainty=halt_uncertainty,
-                                  strict_camera=strict_camera)
+                                  strict_camera=strict_camera, cameras=cameras)
         self.world, self.obs_mode, self.render_mode = self.core.world, obs_mode, render_mode
         self.array_type = array_type
         self.num_envs = num_envs
@@ -558,7 +612,7 @@ class WorldModelVectorEnv(gym.vector.VectorEnv):
         self.metadata = {**self.metadata, "render_fps": round(1.0 / self.world.control_dt),
                          "autoreset_mode": self.autoreset_mode}
         self.single_observation_space, self.single_action_space = _single_spaces(
-            self.world, obs_mode, self.core.image_size, camera_control)
+            self.world, obs_mode, self.core.image_size, camera_control, self.core.views)
         self.observation_space = batch_space(self.single_observation_space, num_envs)
         self.action_space = batch_space(self.single_action_space, num_envs)
         self._done = torch.zeros(num_envs, dtype=torch.bool, device=self.core.device)
@@ -634,7 +688,8 @@ class WorldModelVectorEnv(gym.vector.VectorEnv):
     def render(self):
         if self.render_mode is None:
             raise RuntimeError("render() needs render_mode='rgb_array'")
-        return tuple(to_numpy(self.core.frames))
+        px = to_numpy(self.core.env_frames())
+        return tuple(px if self.core.views is None else np.concatenate(list(px.swapaxes(0, 1)), axis=2))
 
     def close_extras(self, **kwargs):
         self.core.close()
@@ -647,9 +702,10 @@ class WorldModelVectorEnv(gym.vector.VectorEnv):
         return x if self.array_type == "torch" else to_numpy(x)
 
     def _observe(self):
-        return observation(self.obs_mode, lambda: self._out(self.core.frames), self._out(self.core.states.float()))
+        return observation(self.obs_mode, lambda: self._out(self.core.env_frames()),
+                           self._out(self.core.states.float()))
 
     def _info(self) -> dict:
         return {"success": self._out(self.core.success()), "state": self._out(self.core.states.float()),
-                "camera": self.core.camera_arrays.copy(), "uncertainty": self._out(self.core.uncertainty),
+                "camera": self.core.env_camera_arrays(), "uncertainty": self._out(self.core.uncertainty),
                 "halted": self._out(self.core.halted), "diverged": self._out(self.core.diverged)}

@@ -316,3 +316,51 @@ def test_a_pose_outside_the_training_cameras_warns_or_raises(run):
     assert all(ranged.covers(r.sample(rng)) for _ in range(50))
     assert not ranged.covers(orbit(r.azimuth[1] + 10.0, r.elevation[0], r.distance[0], r.target, r.fovy))
     assert not ranged.covers(orbit(r.azimuth[0], r.elevation[0], r.distance[0], r.target, r.fovy + 10.0))
+
+
+def test_several_views_of_one_learned_state(run):
+    """cameras=[...] in the learned world: V latent rollouts per env conditioned on the env's one state. Two
+    identical views predict identical frames; other views are a batch dimension; checkers pass for V = 2, 3."""
+    import warnings
+
+    from cosmos_sim.camera import orbit
+    from cosmos_sim.envs.world_model_env import CameraCoverageWarning
+    from cosmos_sim.errors import CameraError, InputError
+
+    d = cosmos_sim.get_world("push").default_camera
+    az, el, dist = d.orbit_params()
+    other = orbit(az + 20.0, el + 5.0, dist, d.target, d.fovy)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CameraCoverageWarning)  # the tiny model knows one fixed camera
+        for views in (["default", other], ["default", other, "default"]):
+            env = WorldModelEnv("push", model=run, obs_mode="both", cameras=views, device="cpu",
+                                render_mode="rgb_array")
+            check_env(env, skip_render_check=False)
+            assert env.observation_space["pixels"].shape == (len(views), 32, 32, 3)
+            runs = []
+            for _ in range(2):
+                obs, info = env.reset(seed=3)
+                out = [obs["pixels"]]
+                for _ in range(3):
+                    obs, *_, info = env.step(np.array([0.5, -0.5], np.float32))
+                    out.append(obs["pixels"])
+                runs.append(np.stack(out))
+            np.testing.assert_array_equal(*runs)  # same seed, same pixels in every view
+            assert len(info["camera"]) == len(views) and info["camera"][1] == other
+            assert env.render().shape == (32, 32 * len(views), 3)
+            if len(views) == 3:  # views 0 and 2 share a pose: the same frames, step after step
+                np.testing.assert_array_equal(runs[0][:, 0], runs[0][:, 2])
+                assert not np.array_equal(runs[0][1:, 0], runs[0][1:, 1])
+            env.close()
+        vec = WorldModelVectorEnv("push", num_envs=2, model=run, obs_mode="pixels", cameras=["default", other],
+                                  device="cpu")
+        obs, info = vec.reset(seed=0)
+        obs, *_, info = vec.step(np.zeros((2, 2), np.float32))
+        assert obs.shape == (2, 2, 32, 32, 3) and info["camera"].shape == (2, 2, 10)
+        vec.close()
+    with pytest.raises(InputError, match="ensemble='sample'"):
+        WorldModelEnv("push", model=run, cameras=["default", other], ensemble="sample", device="cpu")
+    with pytest.raises(ConfigMismatchError, match="32x32"):
+        WorldModelEnv("push", model=run, cameras=[("default", 64), (other, 64)], device="cpu")
+    with pytest.raises(CameraError, match="1 to 8 views"):
+        WorldModelEnv("push", model=run, cameras=[], device="cpu")

@@ -1,0 +1,714 @@
+"""Dataset interchange: our sharded datasets out to Minari and LeRobot v3, and Minari datasets in.
+
+Minari (`export_minari`, `cosmos-sim data export --format minari DIR ROOT`): written through Minari's own
+API (`create_dataset_from_buffers`, Arrow storage, no JPEG: lossless) under the Minari root ROOT, as
+`cosmos_sim/<world>/<name>-v<version>`, so `MINARI_DATASETS_PATH=ROOT` + `minari.load_dataset(id)` loads it.
+Observations are the env's own `obs_mode="both"` observation, `Dict(pixels=Box(uint8, (H, W, 3)),
+state=Box(float32, (S,)))`, one per frame (T+1 per episode); actions, rewards, terminations and
+truncations one per step (T). Each frame's camera goes into the episode's infos (`extrinsics` [T+1, 4, 4],
+`fovy` [T+1, 1]). The env spec is `cosmos_sim/<World>-v0` with the dataset's backend, image size and
+camera mode, so `dataset.recover_environment()` makes the physics env it came from (Gymnasium-env datasets
+carry no spec: our actions are rescaled to [-1, 1]). Our manifest (less its shard list) is kept in the
+dataset's metadata and each episode's metadata in the episode's, so an import gives the dataset back exactly.
+
+LeRobot v3.0 (`export_lerobot`, `--format lerobot DIR OUT`): the layout of LeRobot's `CODEBASE_VERSION
+"v3.0"`, written with pyarrow and imageio's ffmpeg (the lerobot package is not needed): `meta/info.json`,
+`meta/stats.json`, `meta/tasks.parquet`, `meta/episodes/chunk-000/file-000.parquet`, frames in
+`data/chunk-XXX/file-YYY.parquet` (one row group per episode) and H.264 MP4s in
+`videos/observation.image/chunk-XXX/file-YYY.mp4`, many episodes per file. A row is a LeRobot frame: the
+observation at step t (image, `observation.state`, the camera), the `action` taken there and what followed
+it (`next.reward`, `next.done`, `next.success`). So an episode of T steps gives T rows: the frame after
+the last action has no action and is left out (as LeRobot's recorder does). Frames go through lossy H.264.
+Our episode metadata is kept in the episodes table (`cosmos_sim/seed`, `cosmos_sim/metadata`) and the
+manifest in `meta/cosmos_sim.json`.
+
+Import (`import_minari`, `data import --format minari NAME_OR_PATH OUT`): datasets exported by us come back
+array for array. Others must fit one of our worlds and carry what our episodes hold: a `Dict` observation with
+`pixels` (uint8 [H, W, 3]) and `state` (the world's state width), actions of the world's action width, and a
+camera pose per frame (infos `extrinsics` and `fovy`; or `default_camera` when the frames were rendered from
+the world's default camera). Frames cannot be made up from states in general, so a dataset without pixels is
+refused with a typed error naming what is missing, as is one that fits no world.
+
+Every output appears whole or not at all (staged beside it, renamed into place), and inputs are verified
+first (checksums, schema, counts).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import re
+import shutil
+import tempfile
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cosmos_sim.config import arg
+from cosmos_sim.data.dataset import EpisodeDataset
+from cosmos_sim.data.merge import dataset_directory, require_intact, staged_directory
+from cosmos_sim.data.schema import EpisodeSpec
+from cosmos_sim.data.shards import write_manifest, write_shard
+from cosmos_sim.errors import (
+    DatasetError,
+    DatasetMismatchError,
+    InputError,
+    MissingPackageError,
+    MissingPathError,
+    UnknownChoiceError,
+)
+from cosmos_sim.worlds import get_world
+
+EXPORT_FORMATS = ("minari", "lerobot")
+IMPORT_FORMATS = ("minari",)
+MINARI_NAMESPACE = "cosmos_sim"
+MINARI_MANIFEST_KEY = "cosmos_sim_manifest"  # dataset metadata: our manifest less its shards (JSON)
+MINARI_EPISODE_KEY = "cosmos_sim"  # episode metadata: our episode metadata (JSON)
+MINARI_BATCH = 16  # episodes handed to Minari at a time (memory stays bounded)
+LEROBOT_VERSION = "v3.0"
+LEROBOT_CHUNK_FILE = "chunk-{chunk_index:03d}/file-{file_index:03d}"
+LEROBOT_DATA_PATH = "data/" + LEROBOT_CHUNK_FILE + ".parquet"
+LEROBOT_VIDEO_PATH = "videos/{video_key}/" + LEROBOT_CHUNK_FILE + ".mp4"
+LEROBOT_EPISODES_PATH = "meta/episodes/" + LEROBOT_CHUNK_FILE + ".parquet"
+LEROBOT_VIDEO_KEY = "observation.image"
+LEROBOT_QUANTILES = (0.01, 0.10, 0.50, 0.90, 0.99)
+LEROBOT_STAT_FRAMES = 100  # frames per episode that image statistics look at (evenly spaced)
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    name: str | None = arg(None, "Minari dataset name, in its id cosmos_sim/<world>/<NAME>-v<VERSION>; none: the "
+                                 "dataset directory's name")
+    version: int = arg(0, "Minari dataset version")
+    verify: bool = arg(True, "verify the dataset (checksums, schema, counts) before exporting")
+    fps: int | None = arg(None, "LeRobot frames per second; none: the world's control rate")
+    video_quality: float = arg(8.0, "LeRobot H.264 quality, 0 (smallest) to 10 (best)")
+    data_file_mb: float = arg(100.0, "LeRobot: start a new data file after about this many MB of raw rows")
+    video_file_mb: float = arg(200.0, "LeRobot: start a new video file after about this many MB of raw frames")
+    chunks_size: int = arg(1000, "LeRobot: files per chunk directory")
+
+    def __post_init__(self):
+        if self.version < 0 or (self.fps is not None and self.fps < 1) or self.chunks_size < 1 or \
+                self.data_file_mb <= 0 or self.video_file_mb <= 0 or not 0 <= self.video_quality <= 10:
+            raise InputError("export needs version >= 0, fps >= 1, chunks_size >= 1, positive file sizes and "
+                             "video_quality in [0, 10]")
+
+
+@dataclass(frozen=True)
+class ImportConfig:
+    world: str | None = arg(None, "world the data belongs to; none: the one the dataset records")
+    default_camera: bool = arg(False, "frames without camera poses were rendered from the world's default camera")
+    shard_mb: float = arg(32.0, "target shard size in MB")
+
+    def __post_init__(self):
+        if self.shard_mb <= 0:
+            raise InputError(f"shard_mb must be > 0, got {self.shard_mb}")
+
+
+# --- optional packages ---------------------------------------------------------------------------------
+def _require_minari():
+    try:
+        import minari
+        import pyarrow  # noqa: F401  (Minari's Arrow storage)
+    except ImportError as e:
+        raise MissingPackageError(f"Minari interchange needs minari with its Arrow storage ({e.name} is not "
+                                  "installed): pip install 'cosmos_sim[minari]'") from None
+    return minari
+
+
+def _require_pyarrow():
+    try:
+        import pyarrow
+        import pyarrow.parquet
+    except ImportError:
+        raise MissingPackageError("the LeRobot export writes parquet with pyarrow, which is not installed: "
+                                  "pip install 'cosmos_sim[lerobot]'") from None
+    return pyarrow, pyarrow.parquet
+
+
+# --- entry points --------------------------------------------------------------------------------------
+def export_dataset(directory: str | os.PathLike, out: str | os.PathLike, format: str,
+                   config: ExportConfig = ExportConfig(), progress: bool = True) -> dict:
+    """Export the dataset at `directory` as `format` ('minari' or 'lerobot'); returns a summary."""
+    if format not in EXPORT_FORMATS:
+        raise UnknownChoiceError("export format", format, EXPORT_FORMATS)
+    fn = export_minari if format == "minari" else export_lerobot
+    return fn(directory, out, config, progress=progress)
+
+
+def import_dataset(source: str, out: str | os.PathLike, format: str = "minari",
+                   config: ImportConfig = ImportConfig(), progress: bool = True) -> dict:
+    """Import `source` (a Minari dataset id or path) as a dataset at `out`; returns its manifest."""
+    if format not in IMPORT_FORMATS:
+        raise UnknownChoiceError("import format", format, IMPORT_FORMATS)
+    return import_minari(source, out, config, progress=progress)
+
+
+def _open_source(directory: str | os.PathLike, config: ExportConfig) -> tuple[Path, EpisodeDataset]:
+    directory = dataset_directory(directory)
+    if config.verify:
+        require_intact(directory)
+    ds = EpisodeDataset(directory)
+    if not len(ds):
+        raise DatasetError(f"{directory} holds no episodes to export")
+    return directory, ds
+
+
+def _bar(n: int, desc: str, progress: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=n, desc=desc, unit="ep", disable=not progress)
+
+
+def _public_manifest(manifest: dict) -> dict:
+    """The manifest less what only makes sense beside its shard files."""
+    return {k: v for k, v in manifest.items() if k not in ("shards", "selection")}
+
+
+# --- Minari ---------------------------------------------------------------------------------------------
+def _id_part(text: str) -> str:
+    """`text` as one part of a Minari dataset id ([-_A-Za-z0-9])."""
+    part = re.sub(r"[^-\w]+", "_", text.lower()).strip("_-")
+    return re.sub(r"-v(\d+)$", r"_v\1", part) or "dataset"
+
+
+def minari_dataset_id(world: str, name: str, version: int = 0) -> str:
+    """`cosmos_sim/<world>/<name>-v<version>`: the id our Minari exports get."""
+    return f"{MINARI_NAMESPACE}/{_id_part(world)}/{_id_part(name)}-v{int(version)}"
+
+
+@contextlib.contextmanager
+def _minari_root(root: Path) -> Iterator[None]:
+    """Minari reads its root from MINARI_DATASETS_PATH on every call: point it at `root` for the block."""
+    before = os.environ.get("MINARI_DATASETS_PATH")
+    os.environ["MINARI_DATASETS_PATH"] = str(root)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("MINARI_DATASETS_PATH", None)
+        else:
+            os.environ["MINARI_DATASETS_PATH"] = before
+
+
+def _minari_env_spec(world, manifest: dict, image_size: tuple[int, int]):
+    """The Gymnasium spec of the env the data came from, or None for a Gymnasium-env world (see the module doc)."""
+    import gymnasium as gym
+
+    from cosmos_sim.envs.registration import env_id
+    from cosmos_sim.envs.source_env import is_env_world
+
+    if is_env_world(world):
+        return None
+    base = gym.spec(env_id(world.name))
+    collection = manifest.get("collection", {})
+    h, w = image_size
+    kwargs = {**base.kwargs, "backend": collection.get("backend", "mujoco"), "image_size": h if h == w else [h, w]}
+    if collection.get("camera", "fixed") != "fixed":
+        kwargs["camera"] = "random"
+    return dataclasses.replace(base, kwargs=kwargs)
+
+
+def _minari_spaces(spec: EpisodeSpec, env_spec=None):
+    """The dataset's observation and action spaces: the env's own where there is one (checked against the data)."""
+    import gymnasium as gym
+    from gymnasium import spaces
+
+    h, w = spec.image_size
+    obs = spaces.Dict({"pixels": spaces.Box(0, 255, (h, w, 3), np.uint8),
+                       "state": spaces.Box(-np.inf, np.inf, (spec.state_dim,), np.float32)})
+    act = spaces.Box(-1.0, 1.0, (spec.action_dim,), np.float32)
+    if env_spec is None:
+        return obs, act
+    env = gym.make(env_spec)
+    try:
+        env_obs, env_act = env.observation_space, env.action_space
+    finally:
+        env.close()
+    shapes = {k: getattr(env_obs.spaces.get(k), "shape", None) for k in ("pixels", "state")} \
+        if isinstance(env_obs, spaces.Dict) else {}
+    if shapes != {k: obs[k].shape for k in ("pixels", "state")} or env_act.shape != act.shape:
+        raise DatasetMismatchError(f"{env_spec.id} observes {env_obs} and takes {env_act}; the data holds {obs} "
+                                   f"and {act}")
+    return env_obs, env_act
+
+
+def _episode_buffer(index: int, ep: dict):
+    from minari.data_collector import EpisodeBuffer
+
+    return EpisodeBuffer(id=index, seed=int(ep["metadata"]["seed"]),
+                         observations={"pixels": ep["pixels"], "state": ep["states"]}, actions=ep["actions"],
+                         rewards=ep["rewards"], terminations=ep["terminated"].astype(bool),
+                         truncations=ep["truncated"].astype(bool),
+                         infos={"extrinsics": ep["extrinsics"], "fovy": ep["fovy"][:, None]})
+
+
+def export_minari(directory: str | os.PathLike, out: str | os.PathLike, config: ExportConfig = ExportConfig(),
+                  progress: bool = True) -> dict:
+    """Write the dataset at `directory` as a Minari dataset under the Minari root `out` (see the module doc).
+
+    Returns {"format", "dataset_id", "path", "episodes", "steps"}. Never overwrites a Minari dataset."""
+    minari = _require_minari()
+    directory, ds = _open_source(directory, config)
+    world = get_world(ds.world)
+    name = config.name or directory.resolve().name
+    dataset_id = minari_dataset_id(world.name, name, config.version)
+    out = Path(out)
+    final = out.joinpath(*dataset_id.split("/"))
+    if final.exists():
+        raise DatasetError(f"Minari dataset {dataset_id} already exists in {out}; choose another --name or --version")
+    out.mkdir(parents=True, exist_ok=True)
+    spec = _minari_env_spec(world, ds.manifest, ds.spec.image_size)
+    obs_space, act_space = _minari_spaces(ds.spec, spec)
+    collection = ds.manifest.get("collection", {})
+    description = (f"cosmos_sim {world.name} episodes ({collection.get('backend', '?')} backend, "
+                   f"{ds.spec.image_size[0]}x{ds.spec.image_size[1]} frames, policy {collection.get('policy', '?')}) "
+                   f"exported from {directory.resolve().name}")
+    stage = Path(tempfile.mkdtemp(prefix=".cosmos_sim-export.", dir=out))  # hidden: Minari's listing skips it
+    steps, dataset = 0, None
+    bar = _bar(len(ds), f"export minari {dataset_id}", progress)
+    try:
+        with _minari_root(stage), warnings.catch_warnings():
+            # Minari warns about every optional field left unset (permalink, e-mail, eval env): noise here.
+            warnings.filterwarnings("ignore", category=UserWarning, module=r"minari\.")
+            for start in range(0, len(ds), MINARI_BATCH):
+                eps = [ds[i] for i in range(start, min(start + MINARI_BATCH, len(ds)))]
+                buffers = [_episode_buffer(start + k, ep) for k, ep in enumerate(eps)]
+                if dataset is None:
+                    dataset = minari.create_dataset_from_buffers(
+                        dataset_id, buffers, env=spec, observation_space=obs_space, action_space=act_space,
+                        algorithm_name=f"cosmos_sim policy {collection.get('policy', 'unknown')}",
+                        author="cosmos_sim", description=description, data_format="arrow", jpeg_encoding=False)
+                else:
+                    dataset.update_dataset_from_buffer(buffers)
+                dataset.storage.update_episode_metadata(
+                    [{MINARI_EPISODE_KEY: json.dumps(ep["metadata"])} for ep in eps],
+                    [start + k for k in range(len(eps))])
+                steps += sum(len(ep["actions"]) for ep in eps)
+                bar.update(len(eps))
+            dataset.storage.update_metadata({MINARI_MANIFEST_KEY: json.dumps(_public_manifest(ds.manifest))})
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(stage.joinpath(*dataset_id.split("/")), final)
+        _adopt_namespaces(stage, out)
+    finally:
+        bar.close()
+        ds.close()
+        shutil.rmtree(stage, ignore_errors=True)
+    return {"format": "minari", "dataset_id": dataset_id, "path": str(final), "episodes": len(ds), "steps": steps}
+
+
+def _adopt_namespaces(stage: Path, root: Path) -> None:
+    """Copy the namespace metadata Minari wrote in `stage` to `root` where `root` has none yet."""
+    for meta in stage.rglob("namespace_metadata.json"):
+        target = root / meta.relative_to(stage)
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(meta, target)
+
+
+def _open_minari(source: str | os.PathLike):
+    """A MinariDataset from a dataset directory (or its data/ folder), else from a local dataset id."""
+    minari = _require_minari()
+    path = Path(source)
+    try:
+        if path.exists():
+            data = path / "data" if (path / "data" / "metadata.json").is_file() else path
+            if not (data / "metadata.json").is_file():
+                raise DatasetError(f"{path} is not a Minari dataset (no data/metadata.json)")
+            return minari.MinariDataset(data)
+        root = os.environ.get("MINARI_DATASETS_PATH", "~/.minari/datasets")
+        try:
+            return minari.load_dataset(str(source), download=False)
+        except FileNotFoundError:
+            raise MissingPathError(f"no Minari dataset {str(source)!r}: not a path, nor an id in the local Minari "
+                                   f"root {root} (MINARI_DATASETS_PATH); nothing is downloaded") from None
+    except ValueError as e:  # malformed ids, unsupported Minari versions, unreadable metadata
+        raise DatasetError(f"cannot open Minari dataset {str(source)!r}: {e}") from None
+
+
+def _import_world(dataset, stored: dict | None, config: ImportConfig):
+    if config.world is not None:
+        world = get_world(config.world)
+        if stored is not None and stored.get("world") != world.name:
+            raise DatasetMismatchError(f"the Minari dataset holds world {stored.get('world')}, not {world.name}")
+        return world
+    if stored is not None:
+        return get_world(stored["world"])
+    spec = dataset.env_spec
+    match = re.fullmatch(rf"{MINARI_NAMESPACE}/(\w+)-v0", spec.id) if spec is not None else None
+    if match is None:
+        raise DatasetMismatchError(f"the Minari dataset's env ({spec.id if spec else 'none recorded'}) is not a "
+                                   "cosmos_sim world: name the world its data fits with --world")
+    return get_world(match.group(1))
+
+
+def _check_spaces(dataset, world) -> tuple[int, int]:
+    """Raise DatasetMismatchError naming what our episodes need and the dataset lacks; return (H, W)."""
+    from gymnasium import spaces
+
+    obs, act = dataset.observation_space, dataset.action_space
+    if not isinstance(obs, spaces.Dict) or "pixels" not in obs.spaces or "state" not in obs.spaces:
+        raise DatasetMismatchError(f"the Minari dataset observes {obs}: importing needs a Dict observation with "
+                                   "'pixels' (uint8 [H, W, 3] frames) and 'state'; frames cannot be made from states")
+    px, st = obs["pixels"], obs["state"]
+    if not isinstance(px, spaces.Box) or px.dtype != np.uint8 or len(px.shape) != 3 or px.shape[2] != 3:
+        raise DatasetMismatchError(f"the Minari dataset's pixels are {px}, not uint8 RGB frames [H, W, 3]")
+    if not isinstance(st, spaces.Box) or st.shape != (world.state_dim,):
+        raise DatasetMismatchError(f"the Minari dataset's state is {st}; world {world.name} has a state of "
+                                   f"{world.state_dim} numbers")
+    if not isinstance(act, spaces.Box) or act.shape != (world.action_dim,):
+        raise DatasetMismatchError(f"the Minari dataset's actions are {act}; world {world.name} takes "
+                                   f"{world.action_dim} numbers")
+    return int(px.shape[0]), int(px.shape[1])
+
+
+def _foreign_manifest(dataset, world, image_size: tuple[int, int], seeds: list[int]) -> dict:
+    """A manifest for data that was not exported by us: what we know of it, honestly labelled."""
+    spec = dataset.env_spec
+    kwargs = spec.kwargs if spec is not None and spec.id.startswith(MINARI_NAMESPACE + "/") else {}
+    return {
+        "format": "cosmos_sim.dataset", "version": 1, "world": world.name, "world_hash": world.definition_hash(),
+        "image_size": list(image_size), "action_dim": world.action_dim, "state_dim": world.state_dim,
+        "action_names": list(world.action_names), "state_layout": [[n, k] for n, k in world.state_layout.entries],
+        "collection": {"world": world.name, "backend": kwargs.get("backend", "minari"),
+                       "policy": f"minari:{dataset.id}",
+                       "skill": [1.0, 1.0], "base_seed": min(seeds, default=0),
+                       "camera": "fixed" if kwargs.get("camera") in (None, "fixed") else "random",
+                       "image_size": image_size[0]},
+        "source": {"minari": dataset.id}, "shards": [],
+    }
+
+
+def _camera(ep, world, config: ImportConfig, n: int) -> tuple[np.ndarray, np.ndarray]:
+    infos = ep.infos or {}
+    if "extrinsics" in infos and "fovy" in infos:
+        return (np.asarray(infos["extrinsics"], np.float32).reshape(n, 4, 4),
+                np.asarray(infos["fovy"], np.float32).reshape(n))
+    if not config.default_camera:
+        raise DatasetMismatchError("the Minari dataset has no camera pose per frame (infos 'extrinsics' and 'fovy'); "
+                                   "if its frames were rendered from the world's default camera, say so with "
+                                   "--default-camera")
+    cam = world.default_camera
+    return (np.repeat(cam.extrinsics()[None].astype(np.float32), n, 0), np.full(n, cam.fovy, np.float32))
+
+
+def import_minari(source: str | os.PathLike, out: str | os.PathLike, config: ImportConfig = ImportConfig(),
+                  progress: bool = True) -> dict:
+    """Import the Minari dataset `source` (an id in the local Minari root, or a path) into a new dataset at
+    `out`; returns its manifest. What is supported, and what is refused, is in the module doc."""
+    import cosmos_sim
+
+    dataset = _open_minari(source)
+    meta = dataset.storage.metadata
+    stored = json.loads(meta[MINARI_MANIFEST_KEY]) if MINARI_MANIFEST_KEY in meta else None
+    world = _import_world(dataset, stored, config)
+    h, w = _check_spaces(dataset, world)
+    spec = EpisodeSpec(image_size=(h, w), action_dim=world.action_dim, state_dim=world.state_dim)
+    if stored is not None and tuple(stored.get("image_size", ())) != (h, w):
+        raise DatasetMismatchError(f"the Minari dataset's frames are {h}x{w}, its manifest says {stored['image_size']}")
+    ids = [int(i) for i in dataset.episode_indices]
+    metas = list(dataset.storage.get_episode_metadata(ids))
+    recorded = [m.get("seed") for m in metas]
+    own_seeds = all(s is not None for s in recorded) and len(set(recorded)) == len(recorded)
+    seeds = [int(s) for s in recorded] if own_seeds else ids  # no usable seeds: the episode ids stand in
+    manifest = {**stored, "shards": []} if stored is not None else _foreign_manifest(dataset, world, (h, w), seeds)
+    limit = config.shard_mb * 2**20
+    bar = _bar(len(ids), f"import minari {dataset.id}", progress)
+    try:
+        with staged_directory(out) as tmp:
+            buffer: list[dict] = []
+
+            def flush():
+                if buffer:
+                    name = f"shard-{buffer[0]['metadata']['seed']:09d}-{len(buffer):04d}.safetensors"
+                    manifest["shards"].append(write_shard(tmp, name, buffer, spec))
+                    buffer.clear()
+
+            for ep, m, seed in zip(dataset.iterate_episodes(ids), metas, seeds, strict=True):
+                T = len(ep.rewards)
+                pixels = np.asarray(ep.observations["pixels"], np.uint8)
+                extrinsics, fovy = _camera(ep, world, config, T + 1)
+                if MINARI_EPISODE_KEY in m:
+                    metadata = json.loads(m[MINARI_EPISODE_KEY])
+                else:
+                    metadata = {"world": world.name, "backend": manifest["collection"]["backend"], "seed": seed,
+                                "policy": manifest["collection"]["policy"], "image_size": [h, w],
+                                "world_hash": world.definition_hash(), "version": cosmos_sim.__version__,
+                                "length": T, "source": {"minari_episode": int(ep.id)}}
+                buffer.append({
+                    "pixels": pixels, "states": np.asarray(ep.observations["state"], np.float32),
+                    "extrinsics": extrinsics, "fovy": fovy, "actions": np.asarray(ep.actions, np.float32),
+                    "rewards": np.asarray(ep.rewards, np.float32),
+                    "terminated": np.asarray(ep.terminations).astype(np.uint8),
+                    "truncated": np.asarray(ep.truncations).astype(np.uint8), "metadata": metadata,
+                })
+                if sum(a.nbytes for e in buffer for a in e.values() if isinstance(a, np.ndarray)) >= limit:
+                    flush()
+                bar.update(1)
+            flush()
+            write_manifest(tmp, manifest)
+    finally:
+        bar.close()
+    return manifest
+
+
+# --- LeRobot v3 -----------------------------------------------------------------------------------------
+def _lerobot_fps(world, config: ExportConfig) -> int:
+    return int(config.fps or max(1, round(1.0 / float(getattr(world, "control_dt", 0.1) or 0.1))))
+
+
+def _success_source(world, ds: EpisodeDataset):
+    """How to tell success after each step: the world's rule, the env's recorded flags, or not at all."""
+    from cosmos_sim.envs.source_env import is_env_world
+
+    if not is_env_world(world):
+        return lambda ep: np.asarray(world.success(ep["states"][1:].astype(np.float64)), bool).reshape(-1)
+    if all("step_success" in ds.metadata(i) for i in range(len(ds))):
+        return lambda ep: np.asarray(ep["metadata"]["step_success"], bool)
+    return None
+
+
+def lerobot_features(world, spec: EpisodeSpec, fps: int, success: bool = True) -> dict:
+    """LeRobot's `features` for a dataset of `world`: dtype, shape and names of every column and video."""
+    h, w = spec.image_size
+    vh, vw = h + h % 2, w + w % 2  # H.264 (yuv420p) needs even sizes: odd frames are padded by one pixel
+    labels = world.state_layout.labels()
+    scalar = {"shape": [1], "names": None}
+    features = {
+        LEROBOT_VIDEO_KEY: {"dtype": "video", "shape": [vh, vw, 3], "names": ["height", "width", "channels"],
+                            "info": {"video.height": vh, "video.width": vw, "video.codec": "h264",
+                                     "video.pix_fmt": "yuv420p", "video.is_depth_map": False, "video.fps": fps,
+                                     "video.channels": 3, "has_audio": False, "is_depth_map": False}},
+        "observation.state": {"dtype": "float32", "shape": [spec.state_dim],
+                              "names": labels if len(labels) == spec.state_dim else None},
+        "observation.camera.extrinsics": {"dtype": "float32", "shape": [16],
+                                          "names": [f"r{i}c{j}" for i in range(4) for j in range(4)]},
+        "observation.camera.fovy": {"dtype": "float32", **scalar},
+        "action": {"dtype": "float32", "shape": [spec.action_dim], "names": list(world.action_names)},
+        "next.reward": {"dtype": "float32", **scalar},
+        "next.done": {"dtype": "bool", **scalar},
+    }
+    if success:
+        features["next.success"] = {"dtype": "bool", **scalar}
+    for key in ("timestamp", "frame_index", "episode_index", "index", "task_index"):
+        features[key] = {"dtype": "float32" if key == "timestamp" else "int64", **scalar}
+    return features
+
+
+def _columns(ep: dict, e: int, first_index: int, fps: int, success) -> dict[str, np.ndarray]:
+    """An episode's T LeRobot rows, column by column (the video column aside)."""
+    T = len(ep["actions"])
+    cols = {
+        "observation.state": ep["states"][:T],
+        "observation.camera.extrinsics": ep["extrinsics"][:T].reshape(T, 16),
+        "observation.camera.fovy": ep["fovy"][:T],
+        "action": ep["actions"],
+        "next.reward": ep["rewards"],
+        "next.done": (ep["terminated"] | ep["truncated"]).astype(bool),
+    }
+    if success is not None:
+        cols["next.success"] = success(ep)[:T]
+    cols["timestamp"] = (np.arange(T) / fps).astype(np.float32)
+    cols["frame_index"] = np.arange(T, dtype=np.int64)
+    cols["episode_index"] = np.full(T, e, np.int64)
+    cols["index"] = np.arange(first_index, first_index + T, dtype=np.int64)
+    cols["task_index"] = np.zeros(T, np.int64)
+    return cols
+
+
+def _arrow_table(pa, cols: dict[str, np.ndarray]):
+    arrays = {}
+    for key, a in cols.items():
+        a = np.ascontiguousarray(a)
+        arrays[key] = (pa.FixedSizeListArray.from_arrays(pa.array(a.reshape(-1)), a.shape[1]) if a.ndim == 2
+                       else pa.array(a))
+    return pa.table(arrays)
+
+
+def _stats(x: np.ndarray, image: bool = False) -> dict[str, np.ndarray]:
+    """LeRobot's per-feature statistics: min, max, mean, std, count and quantiles q01..q99 (images: per
+    channel in [0, 1], shaped [3, 1, 1])."""
+    n = len(x)
+    if image:
+        idx = np.unique(np.linspace(0, n - 1, min(n, LEROBOT_STAT_FRAMES)).astype(int))
+        v = x[idx].reshape(-1, x.shape[-1]).astype(np.float64) / 255.0
+    else:
+        v = x.reshape(n, -1).astype(np.float64)
+    s = {"min": v.min(0), "max": v.max(0), "mean": v.mean(0), "std": v.std(0)}
+    s |= {f"q{round(q * 100):02d}": np.quantile(v, q, axis=0) for q in LEROBOT_QUANTILES}
+    if image:
+        s = {k: a.reshape(-1, 1, 1) for k, a in s.items()}
+    s["count"] = np.array([n], np.int64)
+    return s
+
+
+def _aggregate(stats: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Episode statistics into dataset statistics, as LeRobot aggregates them (quantiles as an envelope)."""
+    counts = np.array([s["count"][0] for s in stats], np.float64)
+    means = np.stack([s["mean"] for s in stats])
+    w = counts.reshape(-1, *([1] * (means.ndim - 1)))
+    mean = (means * w).sum(0) / counts.sum()
+    var = ((np.stack([s["std"] for s in stats]) ** 2 + (means - mean) ** 2) * w).sum(0) / counts.sum()
+    out = {"min": np.min([s["min"] for s in stats], 0), "max": np.max([s["max"] for s in stats], 0),
+           "mean": mean, "std": np.sqrt(var), "count": np.array([int(counts.sum())], np.int64)}
+    for q in LEROBOT_QUANTILES:
+        key = f"q{round(q * 100):02d}"
+        out[key] = (np.min if q <= 0.5 else np.max)([s[key] for s in stats], 0)
+    return out
+
+
+class _Files:
+    """One kind of LeRobot file (data or video) that rolls over to the next chunk/file index past a size."""
+
+    def __init__(self, limit_mb: float, chunks_size: int):
+        self.limit, self.chunks_size = limit_mb * 2**20, chunks_size
+        self.chunk = self.file = 0
+        self.bytes = 0.0
+        self.writer = None
+
+    def next_episode(self, nbytes: int, close) -> None:
+        if self.writer is not None and self.bytes + nbytes > self.limit:
+            close(self.writer)
+            self.writer = None
+            self.bytes = 0.0
+            self.file += 1
+            if self.file == self.chunks_size:
+                self.chunk, self.file = self.chunk + 1, 0
+        self.bytes += nbytes
+
+    def path(self, template: str, **kw) -> str:
+        return template.format(chunk_index=self.chunk, file_index=self.file, **kw)
+
+
+def _number(x: float) -> int | float:
+    return int(x) if float(x).is_integer() else float(x)
+
+
+def _write_parquet(pq, table, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, path, compression="snappy")
+
+
+def _tasks_table(pa, task: str):
+    """meta/tasks.parquet as pandas would write LeRobot's tasks frame: task (the index) -> task_index."""
+    pandas_meta = {
+        "index_columns": ["task"], "column_indexes": [
+            {"name": None, "field_name": None, "pandas_type": "unicode", "numpy_type": "object",
+             "metadata": {"encoding": "UTF-8"}}],
+        "columns": [{"name": "task_index", "field_name": "task_index", "pandas_type": "int64", "numpy_type": "int64",
+                     "metadata": None},
+                    {"name": "task", "field_name": "task", "pandas_type": "unicode", "numpy_type": "object",
+                     "metadata": None}],
+        "creator": {"library": "pyarrow", "version": pa.__version__}, "pandas_version": "2.2.0",
+    }
+    table = pa.table({"task_index": pa.array([0], pa.int64()), "task": pa.array([task], pa.string())})
+    return table.replace_schema_metadata({b"pandas": json.dumps(pandas_meta).encode()})
+
+
+def export_lerobot(directory: str | os.PathLike, out: str | os.PathLike, config: ExportConfig = ExportConfig(),
+                   progress: bool = True) -> dict:
+    """Write the dataset at `directory` as a LeRobot v3.0 dataset in the new directory `out` (see the module
+    doc). Returns {"format", "path", "episodes", "frames", "fps"}."""
+    from cosmos_sim.video import VideoWriter
+
+    pa, pq = _require_pyarrow()
+    directory, ds = _open_source(directory, config)
+    world = get_world(ds.world)
+    fps = _lerobot_fps(world, config)
+    success = _success_source(world, ds)
+    features = lerobot_features(world, ds.spec, fps, success=success is not None)
+    task = world.description or world.name
+    data_files, video_files = _Files(config.data_file_mb, config.chunks_size), _Files(config.video_file_mb,
+                                                                                      config.chunks_size)
+    episodes: dict[str, list] = {}
+    all_stats: dict[str, list] = {}
+    total = 0
+    video_frames = 0  # frames already in the current video file
+    bar = _bar(len(ds), f"export lerobot {Path(out).name}", progress)
+    try:
+        with staged_directory(out) as root:
+            def close_data(writer):
+                writer.close()
+
+            def close_video(writer):
+                nonlocal video_frames
+                writer.close()
+                video_frames = 0
+
+            for e in range(len(ds)):
+                ep = ds[e]
+                T = len(ep["actions"])
+                cols = _columns(ep, e, total, fps, success)
+                table = _arrow_table(pa, cols)
+                data_files.next_episode(table.nbytes, close_data)
+                if data_files.writer is None:
+                    path = root / data_files.path(LEROBOT_DATA_PATH)
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    data_files.writer = pq.ParquetWriter(path, table.schema, compression="snappy")
+                data_files.writer.write_table(table)  # one row group per episode, as LeRobot writes them
+                frames = ep["pixels"][:T]
+                video_files.next_episode(frames.nbytes, close_video)
+                if video_files.writer is None:
+                    video_files.writer = VideoWriter(root / video_files.path(LEROBOT_VIDEO_PATH,
+                                                                             video_key=LEROBOT_VIDEO_KEY),
+                                                     fps=fps, quality=config.video_quality)
+                start = video_frames
+                for frame in frames:
+                    video_files.writer.append(frame)
+                video_frames += T
+                stats = {key: _stats(a) for key, a in cols.items()}
+                stats[LEROBOT_VIDEO_KEY] = _stats(frames, image=True)
+                row = {
+                    "episode_index": e, "tasks": [task], "length": T,
+                    "data/chunk_index": data_files.chunk, "data/file_index": data_files.file,
+                    "dataset_from_index": total, "dataset_to_index": total + T,
+                    f"videos/{LEROBOT_VIDEO_KEY}/chunk_index": video_files.chunk,
+                    f"videos/{LEROBOT_VIDEO_KEY}/file_index": video_files.file,
+                    f"videos/{LEROBOT_VIDEO_KEY}/from_timestamp": start / fps,
+                    f"videos/{LEROBOT_VIDEO_KEY}/to_timestamp": (start + T) / fps,
+                    "meta/episodes/chunk_index": 0, "meta/episodes/file_index": 0,
+                    "cosmos_sim/seed": int(ep["metadata"]["seed"]), "cosmos_sim/metadata": json.dumps(ep["metadata"]),
+                }
+                for key, s in stats.items():
+                    all_stats.setdefault(key, []).append(s)
+                    for stat, value in s.items():
+                        row[f"stats/{key}/{stat}"] = value.tolist()
+                for key, value in row.items():
+                    episodes.setdefault(key, []).append(value)
+                total += T
+                bar.update(1)
+            data_files.writer.close()
+            video_files.writer.close()
+            _write_parquet(pq, pa.table(episodes), root / LEROBOT_EPISODES_PATH.format(chunk_index=0, file_index=0))
+            _write_parquet(pq, _tasks_table(pa, task), root / "meta" / "tasks.parquet")
+            stats = {key: {k: v.tolist() for k, v in _aggregate(s).items()} for key, s in all_stats.items()}
+            info = {
+                "codebase_version": LEROBOT_VERSION, "robot_type": f"cosmos_sim.{world.name}",
+                "total_episodes": len(ds), "total_frames": total, "total_tasks": 1,
+                "chunks_size": config.chunks_size, "data_files_size_in_mb": _number(config.data_file_mb),
+                "video_files_size_in_mb": _number(config.video_file_mb), "fps": fps,
+                "splits": {"train": f"0:{len(ds)}"},
+                "data_path": LEROBOT_DATA_PATH, "video_path": LEROBOT_VIDEO_PATH, "features": features,
+            }
+            (root / "meta" / "info.json").write_text(json.dumps(info, indent=4) + "\n")
+            (root / "meta" / "stats.json").write_text(json.dumps(stats, indent=4) + "\n")
+            (root / "meta" / "cosmos_sim.json").write_text(json.dumps(
+                {"source": str(directory.resolve()), "manifest": _public_manifest(ds.manifest)}, indent=1) + "\n")
+    except BaseException:
+        for files in (data_files, video_files):
+            if files.writer is not None:
+                with contextlib.suppress(Exception):
+                    if hasattr(files.writer, "abort"):  # a video: drop its temp file
+                        files.writer.abort()
+                    else:
+                        files.writer.close()
+        raise
+    finally:
+        bar.close()
+        ds.close()
+    return {"format": "lerobot", "path": str(out), "episodes": len(ds), "frames": total, "fps": fps}
