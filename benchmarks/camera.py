@@ -12,6 +12,13 @@ states, renders them in physics under a new in-range pose B and rolls the model 
 frames twice: told the camera is at B, and told it is still at the episode's recorded pose A.
 Both are scored against physics at B (PSNR per horizon). Writes
 benchmarks/results/camera.json (or `--out`).
+
+    python benchmarks/camera.py --views MODEL [--world push] [--episodes 20]
+
+measures a trained model instead (`cosmos_sim.evaluation.views`): novel-view PSNR (a context frame at
+pose A, the rollout told pose B, scored against physics at B) beside the same-pose PSNR, and camera
+following (the learned env and physics along one smooth random camera path); writes
+benchmarks/results/camera_views_<name>.json.
 """
 
 from __future__ import annotations
@@ -44,8 +51,14 @@ def main() -> None:
     ap.add_argument("--eval-episodes", type=int, default=30)
     ap.add_argument("--out", default=str(ROOT / "results" / "camera.json"), help="results file")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--views", default=None, metavar="MODEL", help="measure this model's camera obedience instead")
+    ap.add_argument("--world", default="push")
+    ap.add_argument("--episodes", type=int, default=20)
+    ap.add_argument("--name", default=None, help="results name (default: the model directory's name)")
     args = ap.parse_args()
     os.environ.setdefault("MUJOCO_GL", "egl")
+    if args.views:
+        return views(args)
     run = Path(args.run)
     if not (run / "world_model.safetensors").is_file():
         tc = TrainConfig(steps=args.steps, batch_size=32, lr=1e-3, warmup_steps=100, time_limit_s=args.minutes * 60,
@@ -65,6 +78,36 @@ def main() -> None:
     camera = data.manifest.get("collection", {}).get("camera")
     out.write_text(json.dumps(
         {"benchmark": "camera", "args": vars(args), "data_camera": camera, "result": r, "model_info": model.info,
+         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "torch": torch.__version__}},
+        indent=1, default=str) + "\n")
+    print(f"wrote {out}")
+
+
+def views(args) -> None:
+    import time
+
+    from cosmos_sim.evaluation.views import ViewConfig, camera_following, novel_view
+    from cosmos_sim.world_model import WorldModel
+    from cosmos_sim.zoo import pretrained_path
+
+    path = pretrained_path(args.world) if args.views == "pretrained" else args.views
+    model = WorldModel.load(path, device=args.device)
+    cfg = ViewConfig(episodes=args.episodes)
+    t = time.perf_counter()
+    nv = novel_view(model, args.world, cfg, progress=True)
+    follow = camera_following(model, args.world, cfg, progress=True)
+    seconds = time.perf_counter() - t
+    print(f"\n{args.views}: trained cameras {nv['coverage']}; PSNR dB against physics, {args.episodes} episodes")
+    print(f"{'':>34} " + " ".join(f"{'h=' + str(h):>7}" for h in cfg.horizons))
+    for label, row in (("same pose (context at B, told B)", nv["same"]), ("novel view (context at A, told B)",
+                                                                            nv["novel"]),
+                       ("camera following (moving path)", follow["following"])):
+        print(f"{label:>34} " + " ".join(f"{row[h]:>7.2f}" for h in cfg.horizons))
+    name = args.name or ("pretrained_" + args.world if args.views == "pretrained" else Path(args.views).name)
+    out = ROOT / "results" / f"camera_views_{name}.json"
+    out.write_text(json.dumps(
+        {"benchmark": "camera_views", "model": str(args.views), "world": args.world, "novel_view": nv,
+         "camera_following": follow, "seconds": seconds, "model_info": model.info,
          "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "torch": torch.__version__}},
         indent=1, default=str) + "\n")
     print(f"wrote {out}")

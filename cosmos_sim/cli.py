@@ -139,7 +139,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 # --- collect, data -------------------------------------------------------------------------------------
 COLLECT = "cosmos_sim.data.collect:CollectConfig"
 COLLECT_FLAGS = {"world": (), "backend": (), "policy": (), "skill": (), "episodes": (), "base_seed": "--seed",
-                 "camera": (), "image_size": (), "workers": (), "shard_mb": ()}
+                 "camera": (), "image_size": (), "workers": (), "shard_mb": (), "views": ()}
 CURATE = "cosmos_sim.data.curate:CurateConfig"
 CURATE_FLAGS = ("min_motion", "motion_levels", "drop_diverged", "drop_duplicates")
 DATA_DIR = flag("dir", help="dataset directory")
@@ -254,7 +254,9 @@ TRAIN_ARGS = (config_flags(TRAIN, TRAIN_FLAGS), DEVICE,
 STAGE_ARGS = (flag("--data", required=True, help="dataset directory (from cosmos-sim collect)"),
               flag("--out", required=True, help="run directory (checkpoints, metrics.jsonl, config.json)"),
               *TRAIN_ARGS)
-STATE_MODEL = (flag("--state-model", choices=("mlp", "objects"), default="mlp",
+STATE_MODEL = (flag("--cross-view", action="store_true", help="data of several views (collect --views N): also "
+                    "train on targets from another view than the context, so frames follow the camera it is told"),
+               flag("--state-model", choices=("mlp", "objects"), default="mlp",
                     help="objects: over like objects (Drop)"),
                flag("--state-members", type=positive_int, default=None, help="an ensemble of K state models, whose "
                     "disagreement is info['uncertainty'] (default: 5 for mlp, 1 for objects)"),
@@ -291,7 +293,7 @@ def cmd_train_dynamics(args: argparse.Namespace) -> None:
                        overrides={"horizon": args.horizon} if args.horizon else {}, resume=args.resume,
                        device=args.device, state_steps=args.state_steps, state_model=args.state_model,
                        state_members=args.state_members, state_episodes=args.state_episodes,
-                       task_steps=args.task_steps)
+                       task_steps=args.task_steps, cross_view=args.cross_view)
     print(f"{args.out}: step {r['step']}, loss {r.get('loss', float('nan')):.4f}; world model: {r['world_model']}")
 
 
@@ -307,7 +309,7 @@ def cmd_train_all(args: argparse.Namespace) -> None:
                           tokenizer_train=replace(tc, steps=args.tokenizer_steps or tc.steps), dynamics_train=tc,
                           resume=args.resume, device=args.device, log=print, state_model=args.state_model,
                           state_members=args.state_members, state_episodes=args.state_episodes,
-                          state_steps=args.state_steps, task_steps=args.task_steps)
+                          state_steps=args.state_steps, task_steps=args.task_steps, cross_view=args.cross_view)
     from cosmos_sim.data import EpisodeDataset
 
     if EpisodeDataset(args.data).world.startswith("env:"):

@@ -187,8 +187,10 @@ class DatasetResets:
             e = int(np.searchsorted(self.offsets, k, side="right")) - 1
             t = k - int(self.offsets[e])
         ep = self.data[e]
-        camera = CameraPose.from_extrinsics(ep["extrinsics"][t], float(ep["fovy"][t]))
-        return ep["pixels"][t], ep["states"][t], camera
+        px, ext, fov = ep["pixels"][t], ep["extrinsics"][t], ep["fovy"][t]
+        if self.data.spec.views > 1:  # a multi-view recording: the episode starts from its first view
+            px, ext, fov = px[0], ext[0], fov[0]
+        return px, ep["states"][t], CameraPose.from_extrinsics(ext, float(fov))
 
     def close(self) -> None:
         self.data.close()

@@ -40,9 +40,10 @@ class CollectConfig:
     image_size: int = arg(64, "frame size in pixels")
     workers: int = arg(1, "worker processes")
     shard_mb: float = arg(32.0, "target shard size in MB")
+    views: int = arg(1, "camera views of each frame (1-8): each its own pose under --camera random or moving (a rig)")
 
     # Fields that define what the data is; a resume must agree on them.
-    IDENTITY = ("world", "backend", "policy", "skill", "base_seed", "camera", "image_size")
+    IDENTITY = ("world", "backend", "policy", "skill", "base_seed", "camera", "image_size", "views")
 
     def __post_init__(self):
         from cosmos_sim.envs.physics_env import PHYSICS_BACKENDS
@@ -69,10 +70,19 @@ class CollectConfig:
             raise InputError(f"skill range must satisfy 0 <= lo <= hi <= 1, got {self.skill}")
         if self.episodes < 1 or self.workers < 1 or self.shard_mb <= 0:
             raise InputError("episodes and workers must be >= 1 and shard_mb > 0")
+        from cosmos_sim.envs.physics_env import MAX_VIEWS
+
+        if not isinstance(self.views, int) or not 1 <= self.views <= MAX_VIEWS:
+            raise InputError(f"views must be an int from 1 to {MAX_VIEWS}, got {self.views!r}")
+        if self.views > 1 and (self.camera == "fixed" or is_env_world(world)):
+            raise InputError("several views need poses of their own: collect them with --camera random or moving")
 
     def identity(self) -> dict:
         d = asdict(self)
-        return {k: (list(d[k]) if isinstance(d[k], tuple) else d[k]) for k in self.IDENTITY}
+        out = {k: (list(d[k]) if isinstance(d[k], tuple) else d[k]) for k in self.IDENTITY}
+        if out["views"] == 1:  # single-view datasets keep the identity they had before views existed
+            del out["views"]
+        return out
 
     def to_dict(self) -> dict:
         return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v) for f in fields(self)}
@@ -101,8 +111,9 @@ def make_collection_env(config: CollectConfig):
     from cosmos_sim.envs.physics_env import make_physics_env
 
     camera = None if config.camera == "fixed" else "random"
+    views = {"cameras": [camera] * config.views} if config.views > 1 else {"camera": camera}
     return make_physics_env(config.world, backend=config.backend, obs_mode="both", image_size=config.image_size,
-                      camera=camera, camera_control=config.camera == "moving")
+                            camera_control=config.camera == "moving", **views)
 
 
 def rollout_episode(config: CollectConfig, seed: int, env=None) -> dict:
@@ -132,8 +143,9 @@ def rollout_episode(config: CollectConfig, seed: int, env=None) -> dict:
         return {
             "pixels": ep.observations["pixels"].astype(np.uint8),
             "states": np.stack(ep.infos["state"]).astype(np.float32),
-            "extrinsics": np.stack([c.extrinsics() for c in cams]).astype(np.float32),
-            "fovy": np.array([c.fovy for c in cams], dtype=np.float32),
+            "extrinsics": np.array([[v.extrinsics() for v in c] if config.views > 1 else c.extrinsics()
+                                    for c in cams], dtype=np.float32),
+            "fovy": np.array([[v.fovy for v in c] if config.views > 1 else c.fovy for c in cams], dtype=np.float32),
             "actions": np.clip(ep.actions[:, :world.action_dim], -1, 1).astype(np.float32),
             "rewards": ep.rewards.astype(np.float32),
             "terminated": terminated,
@@ -189,7 +201,7 @@ def collect_states(config: CollectConfig, progress: bool = False, task: dict | N
 def dataset_spec(config: CollectConfig) -> EpisodeSpec:
     world = get_world(config.world)
     return EpisodeSpec(image_size=(config.image_size, config.image_size), action_dim=world.action_dim,
-                       state_dim=world.state_dim)
+                       state_dim=world.state_dim, views=config.views)
 
 
 def new_manifest(config: CollectConfig) -> dict:
@@ -200,7 +212,8 @@ def new_manifest(config: CollectConfig) -> dict:
         "action_dim": world.action_dim, "state_dim": world.state_dim,
         "action_names": list(world.action_names), "state_layout": [[n, k] for n, k in world.state_layout.entries],
         "collection": config.identity(), "shards": [],
-    } | ({"source": source_description(world)} if hasattr(world, "env_id") else {})
+    } | ({"source": source_description(world)} if hasattr(world, "env_id") else {}) | (
+        {"views": config.views} if config.views > 1 else {})
 
 
 def source_description(world) -> dict:

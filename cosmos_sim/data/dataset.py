@@ -102,7 +102,8 @@ class WindowDataset(torch.utils.data.Dataset):
     """Windows of `context + horizon` consecutive frames and the actions between them.
 
     Item: frames uint8 [K+H, 3, h, w], actions float32 [K+H-1, A], states float32 [K+H, S],
-    extrinsics float32 [K+H, 4, 4], fovy float32 [K+H], episode and start indices.
+    extrinsics float32 [K+H, 4, 4], fovy float32 [K+H], episode and start indices, and the view.
+    A dataset of V camera views gives V items per window, one per view (`view` says which).
     """
 
     def __init__(self, directory: str | os.PathLike, context: int = 2, horizon: int = 1, stride: int = 1,
@@ -124,13 +125,15 @@ class WindowDataset(torch.utils.data.Dataset):
             raise DatasetError(f"no episode in {directory} has {self.length} frames for a window")
         self._eps = np.asarray(eps)
         self._cum = np.concatenate([[0], np.cumsum(counts)])
+        self.views = self.episodes.spec.views
 
     def __len__(self) -> int:
-        return int(self._cum[-1])
+        return int(self._cum[-1]) * self.views
 
     def __getitem__(self, idx: int) -> dict[str, torch.Tensor]:
         if not 0 <= idx < len(self):
             raise IndexError(f"window {idx} out of range for {len(self)}")
+        idx, view = divmod(idx, self.views)
         k = int(np.searchsorted(self._cum, idx, side="right") - 1)
         ep = int(self._eps[k])
         start = int(idx - self._cum[k]) * self.stride
@@ -138,12 +141,16 @@ class WindowDataset(torch.utils.data.Dataset):
         stop = start + self.length
         small = reader.small_arrays(e)
         pixels = reader.pixels(e, start, stop)
+        ext, fov = small["extrinsics"][start:stop], small["fovy"][start:stop]
+        if self.views > 1:
+            pixels, ext, fov = pixels[:, view], ext[:, view], fov[:, view]
         return {
             "frames": torch.from_numpy(np.ascontiguousarray(pixels.transpose(0, 3, 1, 2))),
             "actions": torch.from_numpy(small["actions"][start:stop - 1].copy()),
             "states": torch.from_numpy(small["states"][start:stop].copy()),
-            "extrinsics": torch.from_numpy(small["extrinsics"][start:stop].copy()),
-            "fovy": torch.from_numpy(small["fovy"][start:stop].copy()),
+            "extrinsics": torch.from_numpy(ext.copy()),
+            "fovy": torch.from_numpy(fov.copy()),
             "episode": torch.tensor(ep),
             "start": torch.tensor(start),
+            "view": torch.tensor(view),
         }

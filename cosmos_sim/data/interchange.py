@@ -156,6 +156,9 @@ def _open_source(directory: str | os.PathLike, config: ExportConfig) -> tuple[Pa
     ds = EpisodeDataset(directory)
     if not len(ds):
         raise DatasetError(f"{directory} holds no episodes to export")
+    if ds.spec.views > 1:
+        raise DatasetError(f"{directory} records {ds.spec.views} camera views per frame; export writes one camera "
+                           "per frame (multi-view export is not supported yet)")
     return directory, ds
 
 

@@ -1,7 +1,8 @@
 """The episode schema, checked when an episode is written rather than when it is read.
 
-An episode of T steps holds T+1 frames. Per frame: pixels, states, camera extrinsics and fov.
-Per step: actions, rewards, terminated, truncated. Metadata says where it came from.
+An episode of T steps holds T+1 frames. Per frame: pixels, states, camera extrinsics and fov (with V > 1
+views of one scene: pixels [V, H, W, 3], extrinsics [V, 4, 4] and fovy [V] per frame). Per step: actions,
+rewards, terminated, truncated. Metadata says where it came from.
 """
 
 from __future__ import annotations
@@ -21,27 +22,30 @@ REQUIRED_METADATA = ("world", "backend", "seed", "policy", "image_size", "world_
 
 @dataclass(frozen=True)
 class EpisodeSpec:
-    """What every episode of one dataset shares: image size and vector widths."""
+    """What every episode of one dataset shares: image size, vector widths and the number of camera views."""
 
     image_size: tuple[int, int]
     action_dim: int
     state_dim: int
+    views: int = 1
 
     def to_dict(self) -> dict:
-        return {"image_size": list(self.image_size), "action_dim": self.action_dim, "state_dim": self.state_dim}
+        d = {"image_size": list(self.image_size), "action_dim": self.action_dim, "state_dim": self.state_dim}
+        return d | ({"views": self.views} if self.views > 1 else {})  # single-view specs read as before
 
     @classmethod
     def from_dict(cls, d: dict) -> EpisodeSpec:
         return cls(image_size=tuple(int(v) for v in d["image_size"]), action_dim=int(d["action_dim"]),
-                   state_dim=int(d["state_dim"]))
+                   state_dim=int(d["state_dim"]), views=int(d.get("views", 1)))
 
     def item_shapes(self) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
         h, w = self.image_size
+        v = (self.views,) if self.views > 1 else ()
         return {
-            "pixels": ((h, w, 3), np.dtype(np.uint8)),
+            "pixels": ((*v, h, w, 3), np.dtype(np.uint8)),
             "states": ((self.state_dim,), np.dtype(np.float32)),
-            "extrinsics": ((4, 4), np.dtype(np.float32)),
-            "fovy": ((), np.dtype(np.float32)),
+            "extrinsics": ((*v, 4, 4), np.dtype(np.float32)),
+            "fovy": (v, np.dtype(np.float32)),
             "actions": ((self.action_dim,), np.dtype(np.float32)),
             "rewards": ((), np.dtype(np.float32)),
             "terminated": ((), np.dtype(np.uint8)),

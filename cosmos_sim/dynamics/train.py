@@ -15,7 +15,7 @@ from torch import nn
 from cosmos_sim.camera import CameraCoverage
 from cosmos_sim.data import EpisodeDataset
 from cosmos_sim.dynamics.base import build_dynamics, get_family
-from cosmos_sim.dynamics.latents import LatentWindows, load_or_build_cache
+from cosmos_sim.dynamics.latents import LatentWindows, load_or_build_cache, sequences
 from cosmos_sim.errors import DatasetError, InputError, UnknownChoiceError
 from cosmos_sim.tokenizer import CausalVideoTokenizer
 from cosmos_sim.tokenizer.train import split_episodes
@@ -284,7 +284,7 @@ def train_dynamics(data_dir: str | os.PathLike, tokenizer_path: str | os.PathLik
                    overrides: dict | None = None, resume: bool = False, device: str | None = None,
                    progress: bool = True, evaluate=None, state_steps: int | None = None,
                    state_horizon: int = 6, state_episodes: int = 0, state_model: str = "mlp",
-                   state_members: int | None = None, task_steps: int | None = None) -> dict:
+                   state_members: int | None = None, task_steps: int | None = None, cross_view: bool = False) -> dict:
     """Returns the trainer's result plus `world_model` (path of the exported file).
 
     `state_episodes`: extra episodes of states alone (nothing rendered, so cheap: `collect_states` with
@@ -300,6 +300,8 @@ def train_dynamics(data_dir: str | os.PathLike, tokenizer_path: str | os.PathLik
     predict as well as one wide MLP: docs/benchmarks.md), one for the object-centric model.
     `task_steps`: updates of the reward/termination/success head, for a Gymnasium env's data (`TaskHead`;
     default 8x the trainer's steps, at least 100, at most 3000).
+    `cross_view` (data of several views): windows whose targets come from another view than their context
+    (see `LatentWindows`), so the model renders the state from the pose it is told.
     """
     data_dir, out = Path(data_dir), Path(out)
     train_config = train_config or TrainConfig()
@@ -322,7 +324,8 @@ def train_dynamics(data_dir: str | os.PathLike, tokenizer_path: str | os.PathLik
     dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
     cache = load_or_build_cache(data_dir, tokenizer, tok_path, out / "cache", device=dev, progress=progress)
     train_eps, held = split_episodes(len(episodes))
-    stats = normalization(cache, train_eps, tokenizer.config.kind == "discrete")
+    train_seqs, train_eps = sequences(cache, train_eps), sequences(cache, train_eps, "first")  # cache indices
+    stats = normalization(cache, train_seqs, tokenizer.config.kind == "discrete")
     norm_cache = dict(cache)
     norm_cache["latents"] = (cache["latents"] - stats["latent_mean"]) / stats["latent_std"]
     norm_cache["states"] = (cache["states"] - stats["state_mean"]) / stats["state_std"]
@@ -330,7 +333,7 @@ def train_dynamics(data_dir: str | os.PathLike, tokenizer_path: str | os.PathLik
     dyn = build_dynamics(family, cfg)
     K = cfg["context"]
     H = dyn.config.window - K  # frames after the context per window
-    windows = LatentWindows(norm_cache, K, H, train_eps)
+    windows = LatentWindows(norm_cache, K, H, train_seqs, cross_view=cross_view)
     head = StateHead(tokenizer.config.latent_dim, tokenizer.config.latent_size, world.state_dim, world.action_dim,
                      slots=slots, members=state_members)
     head.set_statistics(stats, cache["states"], step_frames(cache, train_eps))
@@ -364,7 +367,8 @@ def train_dynamics(data_dir: str | os.PathLike, tokenizer_path: str | os.PathLik
         task_result = fit_task_head(task_head, train_steps, steps=task_steps, seed=train_config.seed, device=dev,
                                     progress=progress)
         task_result["task_seconds"] = time.perf_counter() - t0
-        task_result["task_metrics"] = task_metrics(task_head, task_data(norm_cache, targets, held or train_eps),
+        task_result["task_metrics"] = task_metrics(task_head, task_data(norm_cache, targets,
+                                                                        sequences(cache, held, "first") or train_eps),
                                                    float(train_steps["rewards"].mean()))
         if train_config.time_limit_s:  # the head's time counts against the budget too
             train_config = replace(train_config,
@@ -374,6 +378,8 @@ def train_dynamics(data_dir: str | os.PathLike, tokenizer_path: str | os.PathLik
     info = {"data": str(data_dir), "tokenizer": str(tok_path), "held_out_episodes": held, "preset": preset,
             "world_hash": world.definition_hash(),
             "backend": collection.get("backend", "mujoco"), "camera": collection.get("camera", "fixed")}
+    info["cross_view"] = bool(cross_view)
+    info["views"] = episodes.spec.views
     info["camera_coverage"] = CameraCoverage.of(info["camera"], world.default_camera, world.camera_range).to_dict()
     trainer = Trainer(trainee, windows, train_config, out, kind=KIND,
                       model_config={"family": family, "dynamics": cfg, "head": head.config}, device=device,

@@ -243,8 +243,11 @@ def model_summary(wm, model: Any) -> dict | None:
     path = wm.source or (str(model) if isinstance(model, (str, os.PathLike)) else None)
     if path is not None and Path(path).resolve().parent == models_dir().resolve():
         path = f"pretrained (cosmos_sim/models/{Path(path).name})"  # the same on every machine
+    from cosmos_sim.worlds import get_world
+
     return {"path": path, "world": wm.world,
             "family": wm.family, "image_size": wm.image_size,
+            "cameras": wm.camera_coverage(get_world(wm.world)).describe(),
             "dynamics_parameters": int(sum(p.numel() for p in wm.dynamics.parameters())),
             "tokenizer": wm.tokenizer.config.to_dict(), "info": json.loads(json.dumps(wm.info, default=str))}
 
@@ -283,7 +286,8 @@ def markdown(report: dict) -> str:
     m = report["model"]
     if m:
         lines += [f"World model: `{m['path']}` ({m['family']} dynamics, {m['dynamics_parameters'] / 1e6:.2f}M "
-                  f"parameters, {m['image_size']}x{m['image_size']} frames). Reference: MuJoCo.", ""]
+                  f"parameters, {m['image_size']}x{m['image_size']} frames; trained cameras: "
+                  f"{m.get('cameras', 'not recorded')}). Reference: MuJoCo.", ""]
     steps = ol["steps"]
     show = [s for s in (1, 2, 4, 8, 16, 32, 64) if s <= steps[-1]]
     entry = f"state_error/{ol['position_entry']}" if ol.get("position_entry") else None

@@ -154,7 +154,7 @@ def test_varied_experts_are_seeded_and_modified():
 def test_ctrl_c_exits_130_and_leaves_a_resumable_dataset(tmp_path, workers):
     """Ctrl-C (SIGINT to the terminal's process group) during `cosmos-sim collect`: exit status 130, one line
     saying how to resume, no traceback; the same command then completes the dataset."""
-    out, n = tmp_path / "interrupted", 12
+    out, n = tmp_path / "interrupted", 150  # long enough (several seconds) to be interrupted on a fast machine
     cmd = [sys.executable, "-m", "cosmos_sim", "collect", "--world", "push", "--policy", "random", "--image-size",
            "32", "--episodes", str(n), "--workers", str(workers), "--shard-mb", "0.01", "--out", str(out)]
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, start_new_session=True)
@@ -174,3 +174,61 @@ def test_ctrl_c_exits_130_and_leaves_a_resumable_dataset(tmp_path, workers):
     assert subprocess.run(cmd, capture_output=True).returncode == 0
     assert sorted(s for shard in read_manifest(out)["shards"] for s in shard["seeds"]) == list(range(n))
     assert verify(out) == []
+
+
+def test_multi_view_datasets_record_every_view_and_train(tmp_path):
+    """collect --views 2: each frame's views and poses; windows and latent caches take each view as its own
+    sequence, so the tokenizer and the dynamics train on them as they are."""
+    import gymnasium as gym
+
+    from cosmos_sim.dynamics.train import train_dynamics
+    from cosmos_sim.errors import DatasetError, InputError
+    from cosmos_sim.tokenizer import preset, train_tokenizer
+    from cosmos_sim.training import TrainConfig
+
+    cfg = CollectConfig(world="push", policy="random", image_size=32, episodes=3, camera="random", views=2)
+    assert cfg.identity()["views"] == 2 and "views" not in CollectConfig(**CFG, episodes=1).identity()
+    out = tmp_path / "views"
+    collect(cfg, out, progress=False)
+    ds = EpisodeDataset(out)
+    assert ds.spec.views == 2
+    ep = ds[0]
+    T = len(ep["actions"])
+    assert ep["pixels"].shape == (T + 1, 2, 32, 32, 3) and ep["extrinsics"].shape == (T + 1, 2, 4, 4)
+    env = gym.make("cosmos_sim/Push-v0", cameras=["random", "random"], image_size=32, obs_mode="pixels")
+    obs, info = env.reset(seed=ds.seeds[0])  # the same seed draws the same state and the same two poses
+    np.testing.assert_array_equal(obs, ep["pixels"][0])
+    np.testing.assert_allclose(np.stack([c.extrinsics() for c in info["camera"]]), ep["extrinsics"][0], atol=1e-6)
+    env.close()
+    assert verify(out) == []
+    windows = WindowDataset(out, context=2, horizon=1)
+    single = sum(max(0, ds.num_steps(i) + 1 - 3 + 1) for i in range(len(ds)))
+    assert len(windows) == 2 * single and int(windows[1]["view"]) == 1
+    np.testing.assert_array_equal(windows[1]["frames"][0].numpy().transpose(1, 2, 0), ep["pixels"][0, 1])
+    train_tokenizer(out, tmp_path / "tok", preset("tiny", 32), TrainConfig(steps=4, batch_size=4), progress=False)
+    train_dynamics(out, tmp_path / "tok", tmp_path / "dyn", "deterministic", "tiny",
+                   TrainConfig(steps=4, batch_size=4, warmup_steps=1), progress=False, state_steps=5, cross_view=True)
+    from cosmos_sim.dynamics.latents import LatentWindows, load_file
+
+    cache = load_file(next((tmp_path / "dyn" / "cache").glob("*.safetensors")))
+    assert int(cache["views"]) == 2 and len(cache["seeds"]) == 2 * len(ds)
+    same, cross = LatentWindows(cache, 2, 2, [0, 1]), LatentWindows(cache, 2, 2, [0, 1], cross_view=True)
+    assert len(cross) == 2 * len(same)  # each window also with the other view's targets
+    fo = cache["frame_offsets"].tolist()
+    item = next(cross[i] for i, (f, _, pad, d) in enumerate(cross.index) if d and not pad and f == fo[0] + 3)
+    torch.testing.assert_close(item["latents"][:2], cache["latents"][fo[0] + 3:fo[0] + 5])  # context: view 0
+    torch.testing.assert_close(item["latents"][2:], cache["latents"][fo[1] + 5:fo[1] + 7])  # targets: view 1
+    torch.testing.assert_close(item["plucker"][2:], cache["plucker"][fo[1] + 5:fo[1] + 7])
+    with pytest.raises(DatasetError, match="several camera views"):
+        LatentWindows({**cache, "views": torch.tensor(1)}, 2, 2, [0], cross_view=True)
+    learned = gym.make("cosmos_sim/Push-v0", backend="world_model", model=tmp_path / "dyn", obs_mode="pixels",
+                       cameras=["random", "random"], device="cpu")
+    assert learned.reset(seed=0)[0].shape == (2, 32, 32, 3)
+    learned.close()
+    from cosmos_sim.data.interchange import export_dataset
+
+    with pytest.raises(DatasetError, match="2 camera views"):
+        export_dataset(out, tmp_path / "exported", "lerobot", progress=False)
+    for bad in (dict(camera="fixed", views=2), dict(camera="random", views=9), dict(camera="random", views=0)):
+        with pytest.raises(InputError, match="views"):
+            CollectConfig(world="push", **bad)

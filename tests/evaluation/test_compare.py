@@ -37,6 +37,8 @@ def test_report_complete_and_deterministic(run, tmp_path):
     pairs = a["ranking"]["pairs"]
     assert pairs["pybullet"]["success"]["spearman"] == pytest.approx(1.0)
     assert "| learned |" in (tmp_path / "a" / "report.md").read_text()
+    assert a["model"]["cameras"].startswith("fixed (az ")  # the model's training cameras, in the report
+    assert "trained cameras: fixed (az " in (tmp_path / "a" / "report.md").read_text()
 
 
 def test_closed_loop_learned_matches_physics_start(run):

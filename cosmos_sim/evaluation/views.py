@@ -1,0 +1,162 @@
+"""Does a learned world obey its cameras? Novel views and camera following, scored against physics.
+
+- `novel_view`: context frame at pose A, rollout told pose B, scored against physics rendered at B; beside
+  it the same rollout from a context frame at B (the same-pose figure). A model that renders the state from
+  any pose scores the two alike; one that keeps the context's viewpoint falls behind at B.
+- `camera_following`: the learned env and the physics env stepped with the same actions and the same smooth
+  random camera path (`camera_control`), scored frame by frame.
+
+Both render the physics reference with several views of one state (`PhysicsEnv(cameras=[A, B])`), so A and
+B see exactly the same scene. Poses are drawn from the model's training range (`model.camera_coverage`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+from cosmos_sim.config import arg
+from cosmos_sim.errors import InputError
+
+
+@dataclass(frozen=True)
+class ViewConfig:
+    episodes: int = arg(20, "held-out start states (seeds SEED, SEED+1, ...)")
+    horizon: int = arg(16, "rollout steps")
+    policy: str = arg("scripted:0.5", "who acts (a policy spec)")
+    seed: int = arg(5000, "first seed (past the shipped models' training seeds)")
+    horizons: tuple[int, ...] = arg((1, 4, 16), "steps at which figures are reported")
+
+    def __post_init__(self):
+        if self.episodes < 1 or self.horizon < 1 or not self.horizons or max(self.horizons) > self.horizon:
+            raise InputError(f"need episodes >= 1 and horizons within 1..horizon, got {self}")
+
+
+def _psnr(pred: np.ndarray, ref: np.ndarray) -> float:
+    from cosmos_sim.evaluation.metrics import psnr
+
+    return float(psnr(torch.from_numpy(pred).float() / 255, torch.from_numpy(ref).float() / 255))
+
+
+def _physics_two_views(world, backend: str, image_size: int, seed: int, poses, config: ViewConfig):
+    """Frames of one episode from both poses, and its actions (the episode may end before the horizon)."""
+    from cosmos_sim.envs.physics_env import PhysicsEnv
+    from cosmos_sim.policies.base import batch_obs
+    from cosmos_sim.policies.registry import policy_from_spec
+
+    env = PhysicsEnv(world, backend=backend, cameras=list(poses), image_size=image_size, obs_mode="both",
+                     time_limit=False)
+    try:
+        obs, info = env.reset(seed=seed)
+        policy = policy_from_spec(config.policy, world, seed=seed)
+        frames, states, actions = [obs["pixels"]], [info["state"]], []
+        for _ in range(config.horizon):
+            a = policy.act(batch_obs(obs))[0]
+            obs, _, terminated, truncated, info = env.step(a)
+            frames.append(obs["pixels"])
+            states.append(info["state"])
+            actions.append(a)
+            if terminated or truncated:
+                break
+        return np.stack(frames), np.stack(states).astype(np.float32), np.stack(actions).astype(np.float32)
+    finally:
+        env.close()
+
+
+@torch.no_grad()
+def _rollout(model, frame0: np.ndarray, start_pose, state0: np.ndarray, actions: np.ndarray, pose) -> np.ndarray:
+    """One rollout: a context frame at `start_pose`, then every step told the camera is at `pose`."""
+    dev = model.device
+    ext0 = torch.from_numpy(start_pose.extrinsics().astype(np.float32)).to(dev)[None, None]
+    fov0 = torch.tensor([[start_pose.fovy]], dtype=torch.float32, device=dev)
+    st = model.start(torch.from_numpy(frame0).to(dev)[None, None], ext0, fov0,
+                     states=torch.from_numpy(state0).to(dev)[None])
+    rays = model.rays(torch.from_numpy(pose.extrinsics().astype(np.float32)).to(dev)[None],
+                      torch.tensor([pose.fovy], dtype=torch.float32, device=dev))
+    g = torch.Generator(device=dev).manual_seed(0)
+    out = []
+    for a in actions:
+        f, _ = model.step(st, torch.from_numpy(a).to(dev)[None], rays=rays, generator=g)
+        out.append(f[0].cpu().numpy())
+    return np.stack(out)
+
+
+def _summary(scores: dict[str, list[list[float]]], horizons: Sequence[int]) -> dict:
+    """Mean PSNR at each horizon over the episodes that lasted that long."""
+    out = {}
+    for name, per_episode in scores.items():
+        out[name] = {}
+        for h in horizons:
+            vals = [s[h - 1] for s in per_episode if len(s) >= h]
+            out[name][h] = float(np.mean(vals)) if vals else float("nan")
+        out[name]["episodes"] = len(per_episode)
+    return out
+
+
+def novel_view(model, world, config: ViewConfig = ViewConfig(), progress: bool = False) -> dict:
+    """Novel-view vs same-pose PSNR (dB) at each horizon; see the module docstring."""
+    from tqdm.auto import tqdm
+
+    from cosmos_sim.worlds import get_world
+
+    world = get_world(world)
+    cov = model.camera_coverage(world)
+    if cov.range is None:
+        raise InputError(f"{world.name}: this model was trained on one fixed camera ({cov.describe()}): a novel "
+                         "view is outside what it knows; train on random or moving cameras")
+    backend = model.info.get("backend", "mujoco")
+    scores: dict[str, list[list[float]]] = {"novel": [], "same": []}
+    for k in tqdm(range(config.episodes), desc="novel views", disable=not progress):
+        seed = config.seed + k
+        rng = np.random.default_rng([seed, 26])
+        a_pose, b_pose = cov.range.sample(rng), cov.range.sample(rng)
+        frames, states, actions = _physics_two_views(world, backend, model.image_size, seed, (a_pose, b_pose),
+                                                     config)
+        ref = frames[1:, 1]
+        for name, v0, p0 in (("novel", 0, a_pose), ("same", 1, b_pose)):
+            pred = _rollout(model, frames[0, v0], p0, states[0], actions, b_pose)
+            scores[name].append([_psnr(p, r) for p, r in zip(pred, ref, strict=True)])
+    result = _summary(scores, config.horizons)
+    result["gap"] = {h: result["same"][h] - result["novel"][h] for h in config.horizons}
+    return {"config": asdict(config), "coverage": cov.describe(), **result}
+
+
+def camera_following(model, world, config: ViewConfig = ViewConfig(), progress: bool = False) -> dict:
+    """PSNR (dB) of the learned env against physics along the same smooth random camera path."""
+    from tqdm.auto import tqdm
+
+    from cosmos_sim.envs.physics_env import PhysicsEnv
+    from cosmos_sim.envs.world_model_env import WorldModelEnv
+    from cosmos_sim.policies.base import batch_obs
+    from cosmos_sim.policies.explore import CameraWalk
+    from cosmos_sim.policies.registry import policy_from_spec
+    from cosmos_sim.worlds import get_world
+
+    world = get_world(world)
+    backend = model.info.get("backend", "mujoco")
+    kw = dict(camera="random", camera_control=True, obs_mode="pixels")
+    learned = WorldModelEnv(world, model=model, time_limit=False, **kw)
+    physics = PhysicsEnv(world, backend=backend, image_size=model.image_size, time_limit=False, **kw)
+    scores: list[list[float]] = []
+    try:
+        for k in tqdm(range(config.episodes), desc="camera following", disable=not progress):
+            seed = config.seed + k
+            obs_l, _ = learned.reset(seed=seed)
+            obs_p, info = physics.reset(seed=seed)  # the same state and the same first pose
+            policy, walk = policy_from_spec(config.policy, world, seed=seed), CameraWalk(seed=seed)
+            s = []
+            for _ in range(config.horizon):
+                a = np.concatenate([policy.act(batch_obs({"state": info["state"]}))[0], walk()])
+                obs_l, *_ = learned.step(a)
+                obs_p, _, terminated, truncated, info = physics.step(a)
+                s.append(_psnr(obs_l, obs_p))
+                if terminated or truncated:
+                    break
+            scores.append(s)
+    finally:
+        learned.close()
+        physics.close()
+    return {"config": asdict(config), **_summary({"following": scores}, config.horizons)}
