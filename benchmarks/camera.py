@@ -102,7 +102,7 @@ def views(args) -> None:
     for label, row in (("same pose (context at B, told B)", nv["same"]), ("novel view (context at A, told B)",
                                                                             nv["novel"]),
                        ("camera following (moving path)", follow["following"])):
-        print(f"{label:>34} " + " ".join(f"{row[h]:>7.2f}" for h in cfg.horizons))
+        print(f"{label:>34} " + " ".join(f"{row[str(h)]:>7.2f}" for h in cfg.horizons))
     name = args.name or ("pretrained_" + args.world if args.views == "pretrained" else Path(args.views).name)
     out = ROOT / "results" / f"camera_views_{name}.json"
     out.write_text(json.dumps(

@@ -30,6 +30,9 @@ class ViewConfig:
     seed: int = arg(5000, "first seed (past the shipped models' training seeds)")
     horizons: tuple[int, ...] = arg((1, 4, 16), "steps at which figures are reported")
 
+    def to_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
     def __post_init__(self):
         if self.episodes < 1 or self.horizon < 1 or not self.horizons or max(self.horizons) > self.horizon:
             raise InputError(f"need episodes >= 1 and horizons within 1..horizon, got {self}")
@@ -85,13 +88,13 @@ def _rollout(model, frame0: np.ndarray, start_pose, state0: np.ndarray, actions:
 
 
 def _summary(scores: dict[str, list[list[float]]], horizons: Sequence[int]) -> dict:
-    """Mean PSNR at each horizon over the episodes that lasted that long."""
+    """Mean PSNR at each horizon ("1", "4", ...: JSON keys) over the episodes that lasted that long."""
     out = {}
     for name, per_episode in scores.items():
         out[name] = {}
         for h in horizons:
             vals = [s[h - 1] for s in per_episode if len(s) >= h]
-            out[name][h] = float(np.mean(vals)) if vals else float("nan")
+            out[name][str(h)] = float(np.mean(vals)) if vals else float("nan")
         out[name]["episodes"] = len(per_episode)
     return out
 
@@ -120,8 +123,8 @@ def novel_view(model, world, config: ViewConfig = ViewConfig(), progress: bool =
             pred = _rollout(model, frames[0, v0], p0, states[0], actions, b_pose)
             scores[name].append([_psnr(p, r) for p, r in zip(pred, ref, strict=True)])
     result = _summary(scores, config.horizons)
-    result["gap"] = {h: result["same"][h] - result["novel"][h] for h in config.horizons}
-    return {"config": asdict(config), "coverage": cov.describe(), **result}
+    result["gap"] = {str(h): result["same"][str(h)] - result["novel"][str(h)] for h in config.horizons}
+    return {"config": config.to_dict(), "coverage": cov.describe(), **result}
 
 
 def camera_following(model, world, config: ViewConfig = ViewConfig(), progress: bool = False) -> dict:
@@ -159,4 +162,4 @@ def camera_following(model, world, config: ViewConfig = ViewConfig(), progress: 
     finally:
         learned.close()
         physics.close()
-    return {"config": asdict(config), **_summary({"following": scores}, config.horizons)}
+    return {"config": config.to_dict(), **_summary({"following": scores}, config.horizons)}

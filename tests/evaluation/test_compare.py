@@ -112,3 +112,22 @@ def test_drop_report_measures_physical_alignment(tmp_path):
     assert pa["episodes"] == 3 and set(pa["backends"]) == {"pybullet"}
     assert "## Physical alignment: passive drops (Drop)" in (tmp_path / "report.md").read_text()
     assert (tmp_path / pa["files"]["heights_plot"]).is_file()
+
+
+def test_a_model_of_many_poses_gets_the_camera_section(run, tmp_path):
+    """A model trained on a camera range is scored on novel views and camera following in the report."""
+    from cosmos_sim.camera import CameraCoverage
+    from cosmos_sim.world_model import WorldModel
+    from cosmos_sim.worlds import get_world
+
+    wm, w = WorldModel.load(run), get_world("push")
+    wm.info["camera_coverage"] = CameraCoverage.of("random", w.default_camera, w.camera_range).to_dict()
+    wm.save(tmp_path / "ranged.safetensors")
+    cfg = CompareConfig(world="push", policies=("random", "scripted:1"), episodes=2, open_loop_episodes=2, horizon=4,
+                        videos=0)
+    rep = compare(cfg, tmp_path / "ranged.safetensors", tmp_path / "out", progress=False)
+    nv = rep["cameras"]["novel_view"]
+    assert set(nv["same"]) == {"1", "4", "episodes"} and nv["coverage"].startswith("random: az 45..135")
+    text = (tmp_path / "out" / "report.md").read_text()
+    assert "## Cameras" in text and "| novel view |" in text and "| camera following |" in text
+    assert json.loads((tmp_path / "out" / "report.json").read_text())["cameras"]["novel_view"] == nv

@@ -21,9 +21,9 @@ def test_novel_view_and_camera_following(tiny_world_model):
     a, b = novel_view(model, "push", cfg), novel_view(model, "push", cfg)
     assert a == b  # seeded poses, policy and sampling
     for name in ("novel", "same"):
-        assert a[name]["episodes"] == 2 and all(math.isfinite(a[name][h]) for h in (1, 3))
-    assert a["gap"][1] == pytest.approx(a["same"][1] - a["novel"][1])
+        assert a[name]["episodes"] == 2 and all(math.isfinite(a[name][h]) for h in ("1", "3"))
+    assert a["gap"]["1"] == pytest.approx(a["same"]["1"] - a["novel"]["1"])
     f = camera_following(model, "push", cfg)
-    assert f["following"]["episodes"] == 2 and all(math.isfinite(f["following"][h]) for h in (1, 3))
+    assert f["following"]["episodes"] == 2 and all(math.isfinite(f["following"][h]) for h in ("1", "3"))
     with pytest.raises(InputError, match="horizons"):
         ViewConfig(horizon=4, horizons=(1, 16))
