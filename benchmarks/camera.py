@@ -32,6 +32,7 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).parent
+OBJECT_COLOURS = {"push": ((0.15, 0.3, 0.9), 0.05)}  # the block: its rgba in push.xml, its centre's height
 
 
 def main() -> None:
@@ -86,7 +87,7 @@ def main() -> None:
 def views(args) -> None:
     import time
 
-    from cosmos_sim.evaluation.views import ViewConfig, camera_following, novel_view
+    from cosmos_sim.evaluation.views import ViewConfig, camera_following, novel_view, view_consistency
     from cosmos_sim.world_model import WorldModel
     from cosmos_sim.zoo import pretrained_path
 
@@ -96,6 +97,9 @@ def views(args) -> None:
     t = time.perf_counter()
     nv = novel_view(model, args.world, cfg, progress=True)
     follow = camera_following(model, args.world, cfg, progress=True)
+    consistency = None
+    if args.world.lower() in OBJECT_COLOURS:  # the object read from each of two views (colour, centre height)
+        consistency = view_consistency(model, args.world, *OBJECT_COLOURS[args.world.lower()], cfg, progress=True)
     seconds = time.perf_counter() - t
     print(f"\n{args.views}: trained cameras {nv['coverage']}; PSNR dB against physics, {args.episodes} episodes")
     print(f"{'':>34} " + " ".join(f"{'h=' + str(h):>7}" for h in cfg.horizons))
@@ -103,11 +107,15 @@ def views(args) -> None:
                                                                             nv["novel"]),
                        ("camera following (moving path)", follow["following"])):
         print(f"{label:>34} " + " ".join(f"{row[str(h)]:>7.2f}" for h in cfg.horizons))
+    if consistency is not None:
+        for label, row in (("two views apart, learned (cm)", consistency["learned"]),
+                           ("two views apart, physics (cm)", consistency["physics"])):
+            print(f"{label:>34} " + " ".join(f"{row[str(h)]:>7.2f}" for h in cfg.horizons))
     name = args.name or ("pretrained_" + args.world if args.views == "pretrained" else Path(args.views).name)
     out = ROOT / "results" / f"camera_views_{name}.json"
     out.write_text(json.dumps(
         {"benchmark": "camera_views", "model": str(args.views), "world": args.world, "novel_view": nv,
-         "camera_following": follow, "seconds": seconds, "model_info": model.info,
+         "camera_following": follow, "view_consistency": consistency, "seconds": seconds, "model_info": model.info,
          "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "torch": torch.__version__}},
         indent=1, default=str) + "\n")
     print(f"wrote {out}")

@@ -163,3 +163,79 @@ def camera_following(model, world, config: ViewConfig = ViewConfig(), progress: 
         learned.close()
         physics.close()
     return {"config": config.to_dict(), **_summary({"following": scores}, config.horizons)}
+
+
+def read_position(frame: np.ndarray, pose, colour: Sequence[float], height: float,
+                  tolerance: float = 0.2) -> np.ndarray | None:
+    """Where an object of `colour` (rgb in [0, 1]) is on the plane z = `height`, read from one frame: the centroid
+    of its pixels (by chromaticity, so shading does not matter) cast back through the camera. None if unseen."""
+    x = frame.astype(np.float64) / 255.0
+    x = x / np.maximum(x.max(-1, keepdims=True), 1e-3)
+    ref = np.asarray(colour, dtype=np.float64)
+    ref = ref / ref.max()
+    i, j = np.nonzero(np.linalg.norm(x - ref, axis=-1) < tolerance)
+    if len(i) < 4:
+        return None
+    h, w = frame.shape[:2]
+    K = pose.intrinsics(h, w)
+    d = np.array([(j.mean() + 0.5 - K[0, 2]) / K[0, 0], (i.mean() + 0.5 - K[1, 2]) / K[1, 1], 1.0]) @ pose.rotation
+    eye = np.asarray(pose.eye)
+    if abs(d[2]) < 1e-9:
+        return None
+    return (eye + (height - eye[2]) / d[2] * d)[:2]
+
+
+def view_consistency(model, world, colour: Sequence[float], height: float, config: ViewConfig = ViewConfig(),
+                     progress: bool = False) -> dict:
+    """Do two predicted views show the object at the same place? The object's position read from each view of
+    a two-view learned rollout (`read_position`), their distance in cm per step; beside it the same read on
+    physics frames of the same views (what the reading itself disagrees by: the yardstick)."""
+    from tqdm.auto import tqdm
+
+    from cosmos_sim.envs.physics_env import PhysicsEnv
+    from cosmos_sim.envs.world_model_env import WorldModelEnv
+    from cosmos_sim.policies.base import batch_obs
+    from cosmos_sim.policies.registry import policy_from_spec
+    from cosmos_sim.worlds import get_world
+
+    world = get_world(world)
+    cov = model.camera_coverage(world)
+    if cov.range is None:
+        raise InputError(f"{world.name}: this model knows one fixed camera ({cov.describe()}): two views of it "
+                         "are one view")
+    backend = model.info.get("backend", "mujoco")
+    scores: dict[str, list[list[float]]] = {"learned": [], "physics": []}
+    for k in tqdm(range(config.episodes), desc="view consistency", disable=not progress):
+        seed = config.seed + k
+        rng = np.random.default_rng([seed, 27])
+        poses = [cov.range.sample(rng), cov.range.sample(rng)]
+        learned = WorldModelEnv(world, model=model, cameras=poses, obs_mode="pixels", time_limit=False)
+        physics = PhysicsEnv(world, backend=backend, cameras=poses, image_size=model.image_size, obs_mode="pixels",
+                             time_limit=False)
+        try:
+            learned.reset(seed=seed)
+            _, info = physics.reset(seed=seed)
+            policy = policy_from_spec(config.policy, world, seed=seed)
+            per = {"learned": [], "physics": []}
+            for _ in range(config.horizon):
+                a = policy.act(batch_obs({"state": info["state"]}))[0]
+                px_l, *_ = learned.step(a)
+                px_p, _, terminated, truncated, info = physics.step(a)
+                for name, px in (("learned", px_l), ("physics", px_p)):
+                    xy = [read_position(px[v], poses[v], colour, height) for v in range(2)]
+                    per[name].append(float("nan") if any(p is None for p in xy) else
+                                     100.0 * float(np.linalg.norm(xy[0] - xy[1])))
+                if terminated or truncated:
+                    break
+        finally:
+            learned.close()
+            physics.close()
+        for name in scores:
+            scores[name].append(per[name])
+    out = {}
+    for name, per_episode in scores.items():  # episodes where the object was seen in both views at step h
+        out[name] = {str(h): float(np.nanmean(v)) if len(v := [s[h - 1] for s in per_episode if len(s) >= h
+                                                               and np.isfinite(s[h - 1])]) else float("nan")
+                     for h in config.horizons}
+        out[name]["episodes"] = len(per_episode)
+    return {"config": config.to_dict(), "unit": "cm", **out}
