@@ -5,6 +5,11 @@ fast CPU default and the bar the diffusion and autoregressive families must beat
 
 next = last + f(last K latents, Plücker rays of the last and the next frame; action via FiLM)
 
+With `render=True` the base is not the last latent alone: a renderer R(next frame's rays; the action and the
+state it leads to via FiLM) draws the scene from the camera it is told, and a gate computed from the last
+and the next rays blends it with the last latent (copy where the camera stays, render where it moves):
+next = g * last + (1 - g) * R + f(..., R). For models that must follow any camera (issue 26).
+
 Training unrolls `horizon` steps, feeding predictions back in (gradients flow through the whole
 rollout), so the model learns to correct its own drift instead of only the one-step error.
 """
@@ -31,6 +36,7 @@ class DeterministicConfig(FamilyConfig):
     width: int = 128
     depth: int = 6
     late_weight: float = 1.0  # loss weight of the last rollout step relative to the first (linear ramp)
+    render: bool = False  # a state renderer under the camera as the base of each step (see the module docstring)
 
 
 
@@ -63,8 +69,17 @@ class DeterministicDynamics(nn.Module):
     def __init__(self, config: DeterministicConfig):
         super().__init__()
         self.config = c = config
-        cin = c.context * c.latent_channels + 12
+        cin = c.context * c.latent_channels + 12 + (c.latent_channels if c.render else 0)
         self.inp = nn.Conv2d(cin, c.width, 3, padding=1)
+        if c.render:
+            self.r_inp = nn.Conv2d(6, c.width, 3, padding=1)
+            self.r_cond = nn.Sequential(nn.Linear(c.action_dim, c.width), nn.SiLU(), nn.Linear(c.width, c.width))
+            self.r_blocks = nn.ModuleList([FiLMBlock(c.width, c.width) for _ in range(max(2, c.depth // 2))])
+            self.r_norm = nn.GroupNorm(8, c.width)
+            self.r_out = nn.Conv2d(c.width, c.latent_channels, 3, padding=1)
+            self.gate = nn.Conv2d(18, 1, 3, padding=1)
+            nn.init.zeros_(self.gate.weight)
+            nn.init.constant_(self.gate.bias, 2.0)  # starts near copying the last latent
         self.act = nn.Sequential(nn.Linear(c.action_dim, c.width), nn.SiLU(), nn.Linear(c.width, c.width))
         self.blocks = nn.ModuleList([FiLMBlock(c.width, c.width) for _ in range(c.depth)])
         self.out_norm = nn.GroupNorm(8, c.width)
@@ -84,12 +99,20 @@ class DeterministicDynamics(nn.Module):
 
     def step(self, past, past_plucker, action, plucker):
         """Differentiable one-step prediction (no checks): [B, K, D, h, w] -> [B, D, h, w]."""
-        x = torch.cat([past.flatten(1, 2), past_plucker[:, -1], plucker], dim=1)
-        h = self.inp(x)
+        parts, base = [past.flatten(1, 2), past_plucker[:, -1], plucker], past[:, -1]
+        if self.config.render:
+            r, rc = self.r_inp(plucker), self.r_cond(action)
+            for block in self.r_blocks:
+                r = block(r, rc)
+            r = self.r_out(F.silu(self.r_norm(r)))
+            g = torch.sigmoid(self.gate(torch.cat([past_plucker[:, -1], plucker, plucker - past_plucker[:, -1]], 1)))
+            parts.append(r)
+            base = g * base + (1 - g) * r
+        h = self.inp(torch.cat(parts, dim=1))
         cond = self.act(action)
         for block in self.blocks:
             h = block(h, cond)
-        return past[:, -1] + self.out(F.silu(self.out_norm(h)))
+        return base + self.out(F.silu(self.out_norm(h)))
 
     def predict(self, past, past_plucker, action, plucker, generator=None, cache=None):
         self._check(past, past_plucker, action, plucker)
