@@ -168,12 +168,14 @@ def camera_following(model, world, config: ViewConfig = ViewConfig(), progress: 
 def read_position(frame: np.ndarray, pose, colour: Sequence[float], height: float,
                   tolerance: float = 0.2) -> np.ndarray | None:
     """Where an object of `colour` (rgb in [0, 1]) is on the plane z = `height`, read from one frame: the centroid
-    of its pixels (by chromaticity, so shading does not matter) cast back through the camera. None if unseen."""
+    of its pixels (by chromaticity, so shading does not matter; dark pixels, whose chromaticity is noise in a
+    decoded frame, are left out) cast back through the camera. None if unseen."""
     x = frame.astype(np.float64) / 255.0
+    bright = x.max(-1) > 0.25
     x = x / np.maximum(x.max(-1, keepdims=True), 1e-3)
     ref = np.asarray(colour, dtype=np.float64)
     ref = ref / ref.max()
-    i, j = np.nonzero(np.linalg.norm(x - ref, axis=-1) < tolerance)
+    i, j = np.nonzero((np.linalg.norm(x - ref, axis=-1) < tolerance) & bright)
     if len(i) < 4:
         return None
     h, w = frame.shape[:2]
