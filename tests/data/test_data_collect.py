@@ -157,7 +157,13 @@ def test_ctrl_c_exits_130_and_leaves_a_resumable_dataset(tmp_path, workers):
     out, n = tmp_path / "interrupted", 150  # long enough (several seconds) to be interrupted on a fast machine
     cmd = [sys.executable, "-m", "cosmos_sim", "collect", "--world", "push", "--policy", "random", "--image-size",
            "32", "--episodes", str(n), "--workers", str(workers), "--shard-mb", "0.01", "--out", str(out)]
-    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    log = tmp_path / "stderr.txt"
+
+    def as_a_terminal_would():  # a background job (CI) inherits SIGINT ignored; a terminal's foreground does not
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+    with open(log, "w") as stderr:
+        proc = subprocess.Popen(cmd, stderr=stderr, start_new_session=True, preexec_fn=as_a_terminal_would)
     deadline = time.time() + 120
     while time.time() < deadline:  # interrupt once a few shards are down but before the end
         try:
@@ -167,7 +173,8 @@ def test_ctrl_c_exits_130_and_leaves_a_resumable_dataset(tmp_path, workers):
             pass
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+    proc.wait(timeout=60)
+    err = log.read_text()
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "re-run the same command to resume" in err, err
     assert 2 <= sum(s["episodes"] for s in read_manifest(out)["shards"]) < n
