@@ -334,17 +334,25 @@ class _Collector:
         self.on_message(msg)
 
 
-def collect(config: CollectConfig, out: str | os.PathLike, progress: bool = True) -> dict:
-    """Collect the missing episodes of `config` into `out`; returns the final manifest."""
-    from tqdm.auto import tqdm
-
-    out = Path(out)
+def pending(out: Path, config: CollectConfig) -> tuple[dict, list[int]]:
+    """The directory's manifest (prepared for a resume) and the seeds still to collect; with none left the
+    manifest is written as final."""
     manifest = prepare_directory(out, config)
     done = {seed for s in manifest["shards"] for seed in s["seeds"]}
     todo = [config.base_seed + i for i in range(config.episodes) if config.base_seed + i not in done]
     manifest["collection_config"] = config.to_dict()
     if not todo:
         write_manifest(out, manifest)
+    return manifest, todo
+
+
+def collect(config: CollectConfig, out: str | os.PathLike, progress: bool = True) -> dict:
+    """Collect the missing episodes of `config` into `out`; returns the final manifest."""
+    from tqdm.auto import tqdm
+
+    out = Path(out)
+    manifest, todo = pending(out, config)
+    if not todo:
         return manifest
     bar = tqdm(total=len(todo), desc=f"collect {config.world}/{config.backend}", unit="ep", disable=not progress)
     t0, frames = time.perf_counter(), 0

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cosmos_sim.config import arg
-from cosmos_sim.data.collect import CollectConfig, _Collector, _ListQueue, _worker, prepare_directory
+from cosmos_sim.data.collect import CollectConfig, _Collector, _ListQueue, _worker, pending
 from cosmos_sim.data.shards import write_manifest
 from cosmos_sim.errors import CorruptDataError, DatasetError, InputError, MissingPackageError
 from cosmos_sim.fileio import atomic_write_bytes
@@ -91,12 +91,8 @@ def collect_ray(config: CollectConfig, out: str | os.PathLike, ray_config: RayCo
 
     ray = _require_ray()
     out = Path(out)
-    manifest = prepare_directory(out, config)
-    done = {seed for s in manifest["shards"] for seed in s["seeds"]}
-    todo = [config.base_seed + i for i in range(config.episodes) if config.base_seed + i not in done]
-    manifest["collection_config"] = config.to_dict()
+    manifest, todo = pending(out, config)
     if not todo:
-        write_manifest(out, manifest)
         return manifest
     own = not ray.is_initialized()
     if own:
@@ -108,11 +104,11 @@ def collect_ray(config: CollectConfig, out: str | os.PathLike, ray_config: RayCo
     bar = tqdm(total=len(todo), desc=f"collect {config.world}/{config.backend} (ray)", unit="ep",
                disable=not progress)
     t0, frames = time.perf_counter(), 0
-    pending = [task.remote(config, seeds) for seeds in seed_ranges(todo, config.workers,
+    running = [task.remote(config, seeds) for seeds in seed_ranges(todo, config.workers,
                                                                     ray_config.episodes_per_task)]
     try:
-        while pending:
-            ready, pending = ray.wait(pending, num_returns=1)
+        while running:
+            ready, running = ray.wait(running, num_returns=1)
             try:
                 shards = ray.get(ready[0])
             except ray.exceptions.RayError as e:
@@ -134,7 +130,7 @@ def collect_ray(config: CollectConfig, out: str | os.PathLike, ray_config: RayCo
                                 "same command to resume") from None
     finally:
         bar.close()
-        for ref in pending:  # after an error or Ctrl-C: stop the tasks still running
+        for ref in running:  # after an error or Ctrl-C: stop the tasks still running
             ray.cancel(ref, force=True)
         if own:
             ray.shutdown()

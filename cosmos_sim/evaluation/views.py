@@ -99,18 +99,24 @@ def _summary(scores: dict[str, list[list[float]]], horizons: Sequence[int]) -> d
     return out
 
 
-def novel_view(model, world, config: ViewConfig = ViewConfig(), progress: bool = False) -> dict:
-    """Novel-view vs same-pose PSNR (dB) at each horizon; see the module docstring."""
-    from tqdm.auto import tqdm
-
+def _ranged(model, world):
+    """The world, the model's training cameras (a range: these measures need poses to choose from) and the
+    physics backend it learned."""
     from cosmos_sim.worlds import get_world
 
     world = get_world(world)
     cov = model.camera_coverage(world)
     if cov.range is None:
-        raise InputError(f"{world.name}: this model was trained on one fixed camera ({cov.describe()}): a novel "
+        raise InputError(f"{world.name}: this model was trained on one fixed camera ({cov.describe()}): another "
                          "view is outside what it knows; train on random or moving cameras")
-    backend = model.info.get("backend", "mujoco")
+    return world, cov, model.info.get("backend", "mujoco")
+
+
+def novel_view(model, world, config: ViewConfig = ViewConfig(), progress: bool = False) -> dict:
+    """Novel-view vs same-pose PSNR (dB) at each horizon; see the module docstring."""
+    from tqdm.auto import tqdm
+
+    world, cov, backend = _ranged(model, world)
     scores: dict[str, list[list[float]]] = {"novel": [], "same": []}
     for k in tqdm(range(config.episodes), desc="novel views", disable=not progress):
         seed = config.seed + k
@@ -198,14 +204,8 @@ def view_consistency(model, world, colour: Sequence[float], height: float, confi
     from cosmos_sim.envs.world_model_env import WorldModelEnv
     from cosmos_sim.policies.base import batch_obs
     from cosmos_sim.policies.registry import policy_from_spec
-    from cosmos_sim.worlds import get_world
 
-    world = get_world(world)
-    cov = model.camera_coverage(world)
-    if cov.range is None:
-        raise InputError(f"{world.name}: this model knows one fixed camera ({cov.describe()}): two views of it "
-                         "are one view")
-    backend = model.info.get("backend", "mujoco")
+    world, cov, backend = _ranged(model, world)
     scores: dict[str, list[list[float]]] = {"learned": [], "physics": []}
     for k in tqdm(range(config.episodes), desc="view consistency", disable=not progress):
         seed = config.seed + k
