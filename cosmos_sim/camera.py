@@ -176,7 +176,8 @@ class CameraRange:
         return (float(np.clip(azimuth, *self.azimuth)), float(np.clip(elevation, *self.elevation)),
                 float(np.clip(distance, *self.distance)))
 
-    def _params(self, pose: CameraPose) -> np.ndarray:
+    def orbit_params(self, pose: CameraPose) -> np.ndarray:
+        """The pose's (azimuth, elevation, distance), the azimuth taken as the turn nearest this range."""
         az, el, dist = pose.orbit_params()
         # orbit_params gives azimuth in (-180, 180]; take the turn nearest the range (e.g. 190, not -170).
         mid = 0.5 * (self.azimuth[0] + self.azimuth[1])
@@ -184,7 +185,7 @@ class CameraRange:
 
     def moved(self, pose: CameraPose, delta) -> CameraPose:
         """Apply a normalized (Δazimuth, Δelevation, Δdistance) step, staying inside the range."""
-        az, el, dist = self._params(pose)
+        az, el, dist = self.orbit_params(pose)
         d = np.clip(np.asarray(delta, dtype=np.float64), -1.0, 1.0) * np.asarray(self.max_step)
         az, el, dist = self.clamp(az + d[0], el + d[1], dist + d[2])
         return orbit(az, el, dist, pose.target, pose.fovy)
@@ -193,7 +194,7 @@ class CameraRange:
         """One normalized step for several views as a rig: every view changes by the same (Δazimuth,
         Δelevation, Δdistance), shortened so that the views inside the range stay inside it (views placed
         outside it move by the same change, so the rig keeps its shape)."""
-        params = np.stack([self._params(p) for p in poses])
+        params = np.stack([self.orbit_params(p) for p in poses])
         d = np.clip(np.asarray(delta, dtype=np.float64), -1.0, 1.0) * np.asarray(self.max_step)
         eps = 1e-9
         for k, (lo, hi) in enumerate((self.azimuth, self.elevation, self.distance)):
@@ -236,9 +237,7 @@ class CameraCoverage:
             return (np.allclose(pose.eye, self.pose.eye, atol=m) and np.allclose(pose.target, self.pose.target, atol=m)
                     and abs(pose.fovy - self.pose.fovy) <= deg)
         r = self.range
-        az, el, dist = pose.orbit_params()
-        mid = 0.5 * (r.azimuth[0] + r.azimuth[1])
-        az = mid + (az - mid + 180.0) % 360.0 - 180.0  # the turn nearest the range, as `CameraRange.moved`
+        az, el, dist = r.orbit_params(pose)
         return (r.azimuth[0] - deg <= az <= r.azimuth[1] + deg and r.elevation[0] - deg <= el <= r.elevation[1] + deg
                 and r.distance[0] - m <= dist <= r.distance[1] + m
                 and np.allclose(pose.target, r.target, atol=m) and abs(pose.fovy - r.fovy) <= deg)

@@ -86,6 +86,11 @@ def check_action(action, shape: tuple[int, ...]) -> np.ndarray:
 MAX_VIEWS = 8
 
 
+def side_by_side(views: np.ndarray) -> np.ndarray:
+    """Views [V, H, W, 3] as one picture [H, V * W, 3], left to right in `cameras` order: what render() shows."""
+    return np.concatenate(list(views), axis=1)
+
+
 def parse_cameras(cameras: Any, image_size: Any) -> tuple[list[CameraSpec], tuple[int, int]]:
     """`cameras=[view, ...]`, each a `CameraPose`, "default", "random", or `(view, image_size)`: the views'
     specs and their one image size (one observation array holds every view, so the sizes must agree)."""
@@ -242,7 +247,7 @@ class PhysicsEnv(gym.Env):
         if self._state is None:
             raise RuntimeError("call reset() before render()")
         px = self._pixels()
-        return np.concatenate(list(px), axis=1) if self.views is not None else px.copy()
+        return side_by_side(px) if self.views is not None else px.copy()
 
     def close(self):
         if getattr(self, "sim", None) is not None:

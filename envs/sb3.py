@@ -18,20 +18,13 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from cosmos_sim.envs.world_model_env import env_row
 from cosmos_sim.errors import InputError
 
 try:
     from stable_baselines3.common.vec_env import VecEnv
 except ImportError as e:  # pragma: no cover - the message is the point
     raise ImportError("cosmos_sim.envs.sb3 needs stable-baselines3: pip install stable-baselines3") from e
-
-
-def _rows(obs: Any, mask: np.ndarray) -> Any:
-    return {k: np.asarray(v)[mask] for k, v in obs.items()} if isinstance(obs, dict) else np.asarray(obs)[mask]
-
-
-def _row(obs: Any, i: int) -> Any:
-    return {k: np.asarray(v)[i].copy() for k, v in obs.items()} if isinstance(obs, dict) else np.asarray(obs)[i].copy()
 
 
 class SB3VecEnv(VecEnv):
@@ -72,7 +65,7 @@ class SB3VecEnv(VecEnv):
         if done.any():  # same-step autoreset: the finished envs start over now
             idx = np.flatnonzero(done)
             for i in idx:
-                infos[i]["terminal_observation"] = _row(obs, int(i))
+                infos[i]["terminal_observation"] = env_row(obs, int(i))
                 infos[i]["TimeLimit.truncated"] = bool(trunc[i] and not term[i])
             fresh, _ = self.envs.reset(options={"reset_mask": done})
             if isinstance(obs, dict):

@@ -41,6 +41,7 @@ from cosmos_sim.envs.physics_env import (
     observation_space,
     parse_cameras,
     parse_image_size,
+    side_by_side,
 )
 from cosmos_sim.envs.source_env import SOURCE_BACKEND
 from cosmos_sim.errors import (
@@ -537,7 +538,7 @@ class WorldModelEnv(gym.Env):
         if not self.core.started:
             raise RuntimeError("call reset() before render()")
         px = to_numpy(self.core.env_frames()[0])
-        return px if self.core.views is None else np.concatenate(list(px), axis=1)  # views side by side
+        return px if self.core.views is None else side_by_side(px)
 
     def close(self):
         if getattr(self, "core", None) is not None:
@@ -564,10 +565,10 @@ def parse_autoreset_mode(mode: str | AutoresetMode) -> AutoresetMode:
     return modes[mode]
 
 
-def _row(x: Any, i: int) -> Any:
+def env_row(x: Any, i: int) -> Any:
     """Env i's part of a batched observation or info entry (a copy)."""
     if isinstance(x, dict):
-        return {k: _row(v, i) for k, v in x.items()}
+        return {k: env_row(v, i) for k, v in x.items()}
     return x[i].clone() if isinstance(x, torch.Tensor) else np.array(x[i], copy=True)
 
 
@@ -682,8 +683,8 @@ class WorldModelVectorEnv(gym.vector.VectorEnv):
         info["final_obs"] = np.array([None] * self.num_envs, dtype=object)
         info["final_info"] = np.array([None] * self.num_envs, dtype=object)
         for i in idx:
-            info["final_obs"][i] = _row(final_obs, i)
-            info["final_info"][i] = {k: _row(v, i) for k, v in final_info.items()}
+            info["final_obs"][i] = env_row(final_obs, i)
+            info["final_info"][i] = env_row(final_info, i)
         info["_final_obs"], info["_final_info"] = mask, mask.copy()
         return (self._observe(), self._out(reward), self._out(terminated), self._out(truncated), info)
 
@@ -691,7 +692,7 @@ class WorldModelVectorEnv(gym.vector.VectorEnv):
         if self.render_mode is None:
             raise RuntimeError("render() needs render_mode='rgb_array'")
         px = to_numpy(self.core.env_frames())
-        return tuple(px if self.core.views is None else np.concatenate(list(px.swapaxes(0, 1)), axis=2))
+        return tuple(px if self.core.views is None else [side_by_side(p) for p in px])
 
     def close_extras(self, **kwargs):
         self.core.close()

@@ -99,19 +99,24 @@ collect(CollectConfig(world="push", policy="random", image_size=32, episodes={n}
 """
 
 
+def wait_for_shards(out, k: int, timeout: float = 120.0) -> None:
+    """Until a running collection's manifest lists `k` shards (or the timeout passes)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            if len(json.loads((out / "manifest.json").read_text())["shards"]) >= k:
+                return
+        except (FileNotFoundError, ValueError):  # not written yet, or caught mid-replace
+            pass
+        time.sleep(0.05)
+
+
 @pytest.mark.slow  # a killed worker process
 def test_sigkill_then_resume_loses_and_duplicates_nothing(tmp_path):
     out = tmp_path / "killed"
     n = 12
     proc = subprocess.Popen([sys.executable, "-c", SCRIPT.format(n=n, out=str(out))])
-    deadline = time.time() + 120
-    while time.time() < deadline:  # kill once a few shards are down but before the end
-        try:
-            if len(json.loads((out / "manifest.json").read_text())["shards"]) >= 3:
-                break
-        except (FileNotFoundError, ValueError):
-            pass
-        time.sleep(0.05)
+    wait_for_shards(out, 3)  # kill once a few shards are down but before the end
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     partial = read_manifest(out)
@@ -164,14 +169,7 @@ def test_ctrl_c_exits_130_and_leaves_a_resumable_dataset(tmp_path, workers):
 
     with open(log, "w") as stderr:
         proc = subprocess.Popen(cmd, stderr=stderr, start_new_session=True, preexec_fn=as_a_terminal_would)
-    deadline = time.time() + 120
-    while time.time() < deadline:  # interrupt once a few shards are down but before the end
-        try:
-            if len(json.loads((out / "manifest.json").read_text())["shards"]) >= 2:
-                break
-        except (FileNotFoundError, ValueError):
-            pass
-        time.sleep(0.05)
+    wait_for_shards(out, 2)  # interrupt once a few shards are down but before the end
     os.killpg(proc.pid, signal.SIGINT)
     proc.wait(timeout=60)
     err = log.read_text()
