@@ -32,7 +32,9 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).parent
-OBJECT_COLOURS = {"push": ((0.15, 0.3, 0.9), 0.05)}  # the block: its rgba in push.xml, its centre's height
+# the object read from each of two views: its rgba in the world's MJCF, the height of its centre at rest
+OBJECT_COLOURS = {"push": ((0.15, 0.3, 0.9), 0.05),  # the block
+                  "drop": ((0.15, 0.3, 0.9), 0.04)}  # obj1, the box
 
 
 def main() -> None:
@@ -87,20 +89,25 @@ def main() -> None:
 def views(args) -> None:
     import time
 
-    from cosmos_sim.evaluation.views import ViewConfig, camera_following, novel_view, view_consistency
+    from cosmos_sim.evaluation import views as measures
+    from cosmos_sim.video import save_png
     from cosmos_sim.world_model import WorldModel
     from cosmos_sim.zoo import pretrained_path
 
     path = pretrained_path(args.world) if args.views == "pretrained" else args.views
     model = WorldModel.load(path, device=args.device)
-    cfg = ViewConfig(episodes=args.episodes)
+    cfg = measures.ViewConfig(episodes=args.episodes)
     t = time.perf_counter()
-    nv = novel_view(model, args.world, cfg, progress=True)
-    follow = camera_following(model, args.world, cfg, progress=True)
+    nv = measures.novel_view(model, args.world, cfg, progress=True)
+    follow = measures.camera_following(model, args.world, cfg, progress=True)
     consistency = None
     if args.world.lower() in OBJECT_COLOURS:  # the object read from each of two views (colour, centre height)
-        consistency = view_consistency(model, args.world, *OBJECT_COLOURS[args.world.lower()], cfg, progress=True)
+        colour, height = OBJECT_COLOURS[args.world.lower()]
+        consistency = measures.view_consistency(model, args.world, colour, height, cfg, progress=True)
     seconds = time.perf_counter() - t
+    name = args.name or ("pretrained_" + args.world if args.views == "pretrained" else Path(args.views).name)
+    picture = save_png(ROOT / "results" / f"camera_views_{name}.png",
+                       measures.novel_view_grid(model, args.world, cfg))
     print(f"\n{args.views}: trained cameras {nv['coverage']}; PSNR dB against physics, {args.episodes} episodes")
     print(f"{'':>34} " + " ".join(f"{'h=' + str(h):>7}" for h in cfg.horizons))
     for label, row in (("same pose (context at B, told B)", nv["same"]), ("novel view (context at A, told B)",
@@ -111,14 +118,13 @@ def views(args) -> None:
         for label, row in (("two views apart, learned (cm)", consistency["learned"]),
                            ("two views apart, physics (cm)", consistency["physics"])):
             print(f"{label:>34} " + " ".join(f"{row[str(h)]:>7.2f}" for h in cfg.horizons))
-    name = args.name or ("pretrained_" + args.world if args.views == "pretrained" else Path(args.views).name)
     out = ROOT / "results" / f"camera_views_{name}.json"
     out.write_text(json.dumps(
         {"benchmark": "camera_views", "model": str(args.views), "world": args.world, "novel_view": nv,
          "camera_following": follow, "view_consistency": consistency, "seconds": seconds, "model_info": model.info,
          "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "torch": torch.__version__}},
         indent=1, default=str) + "\n")
-    print(f"wrote {out}")
+    print(f"wrote {out} and {picture} (context at A; physics and learned at B, h = 1 and {cfg.horizon})")
 
 
 if __name__ == "__main__":

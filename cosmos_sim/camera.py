@@ -300,3 +300,37 @@ def plucker_from_extrinsics(extrinsics, fovy, size: int):
     d = d / d.norm(dim=-1, keepdim=True)
     m = torch.cross(eye[:, None, None, :].expand_as(d), d, dim=-1)
     return torch.cat([d, m], dim=-1).permute(0, 3, 1, 2).contiguous()
+
+
+def ray_plane_hits(rays, sub: int, heights):
+    """Where a pinhole camera's rays cross horizontal planes, on a grid `sub` times finer than the rays given.
+
+    rays: Plücker rays [N, 6, h, w] of one pinhole camera per row (`plucker_from_extrinsics`). Returns
+    [N, 3 + 2 * len(heights), sub * h, sub * w]: each fine ray's direction, then the (x, y) where it meets
+    z = height for each height (clamped to +-3 m; a ray that does not descend is treated as grazing). A state
+    renderer reads these beside the state: whether a ray meets an object is then a comparison of the hit point
+    with the object's position, not a perspective projection the network must learn. The camera is recovered
+    from the rays themselves (its centre: the point nearest every ray; its image plane: directions are affine
+    in pixel position once scaled to unit depth), so any model that sees Plücker rays can use it.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    d, m = rays[:, :3], rays[:, 3:]
+    n, _, h, w = d.shape
+    dd, foot = d.flatten(2), torch.cross(d, m, dim=1).flatten(2)  # foot: each ray's point nearest the origin
+    eye3 = torch.eye(3, device=d.device, dtype=d.dtype)
+    centre = torch.linalg.solve(dd.shape[-1] * eye3 - dd @ dd.transpose(1, 2), foot.sum(-1))  # [N, 3]
+    axis = F.normalize(dd.mean(-1), dim=1)
+    unit_depth = d / (d * axis[:, :, None, None]).sum(1, keepdim=True)
+    du = (unit_depth[..., :, -1] - unit_depth[..., :, 0]).mean(-1) / max(w - 1, 1)  # per ray cell, along x
+    dv = (unit_depth[..., -1, :] - unit_depth[..., 0, :]).mean(-1) / max(h - 1, 1)
+    u = (torch.arange(w * sub, device=d.device, dtype=d.dtype) + 0.5) / sub - w / 2
+    v = (torch.arange(h * sub, device=d.device, dtype=d.dtype) + 0.5) / sub - h / 2
+    fine = F.normalize(unit_depth.mean((2, 3))[:, :, None, None] + u[None, None, None, :] * du[:, :, None, None]
+                       + v[None, None, :, None] * dv[:, :, None, None], dim=1)
+    dz = fine[:, 2:3].clamp(max=-1e-2)
+    out = [fine]
+    for z in heights:
+        out.append((centre[:, :2, None, None] + (z - centre[:, 2, None, None, None]) / dz * fine[:, :2]).clamp(-3, 3))
+    return torch.cat(out, 1)

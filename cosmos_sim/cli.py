@@ -287,11 +287,14 @@ def cmd_train_tokenizer(args: argparse.Namespace) -> None:
 
 
 def cmd_train_dynamics(args: argparse.Namespace) -> None:
+    from cosmos_sim.dynamics.deterministic import RENDER_PLANES
     from cosmos_sim.dynamics.train import train_dynamics
+
+    RENDER_HEAD = {"render": True, "render_planes": RENDER_PLANES, "render_weight": 1.0}
 
     r = train_dynamics(args.data, args.tokenizer, args.out, args.model, args.preset, _train_config(args),
                        overrides=({"horizon": args.horizon} if args.horizon else {}) | (
-                           {"render": True} if args.render_head else {}), resume=args.resume,
+                           RENDER_HEAD if args.render_head else {}), resume=args.resume,
                        device=args.device, state_steps=args.state_steps, state_model=args.state_model,
                        state_members=args.state_members, state_episodes=args.state_episodes,
                        task_steps=args.task_steps, cross_view=args.cross_view)
@@ -428,7 +431,8 @@ COMMANDS: list[Command] = [
             flag("--horizon", type=positive_int, default=None,
                  help="training rollout length on the model's own predictions (default: the preset's)"),
             flag("--render-head", action="store_true", help="deterministic family: a state renderer under the "
-                 "told camera as each step's base (with --cross-view: frames follow any camera)"),
+                 "told camera (reading where its rays meet tabletop planes) as each step's base, with its own "
+                 "loss on every frame (with --cross-view: frames follow any camera)"),
             *STATE_MODEL)),
     )),
 ]

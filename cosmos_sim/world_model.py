@@ -33,6 +33,7 @@ from cosmos_sim.training.checkpoint import read_checkpoint, resolve_checkpoint, 
 
 KIND = "world_model"
 FILE = "world_model.safetensors"
+CAMERA_MOVED = 1e-4  # a change in any Plücker ray above this between frames means the camera moved
 
 
 class StateHead(nn.Module):
@@ -523,11 +524,17 @@ class WorldModel(nn.Module):
         # the dynamics sees the action and the state it leads to (the state head runs first)
         nxt, state.cache = self.dynamics.predict(state.past, state.past_plucker, torch.cat([a, state.state], -1),
                                                  rays, generator=generator, cache=state.cache, **(sampling or {}))
+        # where the camera moved, the decoder starts afresh: its causal past shows the old viewpoint
+        moved = (rays - state.past_plucker[:, -1]).flatten(1).abs().amax(1) > CAMERA_MOVED
         state.past = torch.cat([state.past[:, 1:], nxt[:, None]], 1)
         state.past_plucker = torch.cat([state.past_plucker[:, 1:], rays[:, None]], 1)
         frames = None
         if decode:
-            frames = self._to_uint8(self.tokenizer.decode(self.denormalize(nxt[:, None]), state.stream))[:, 0]
+            state.stream.restart = moved if bool(moved.any()) else None
+            try:
+                frames = self._to_uint8(self.tokenizer.decode(self.denormalize(nxt[:, None]), state.stream))[:, 0]
+            finally:
+                state.stream.restart = None
         return frames, states
 
     # --- persistence -----------------------------------------------------------------------------

@@ -109,6 +109,24 @@ def test_plucker_rays(pose):
     assert (np.einsum("k,khw->hw", pose.rotation[2], d) > 0).all()
 
 
+@pytest.mark.parametrize("pose", POSES)
+def test_ray_plane_hits_recover_finer_rays_and_where_they_meet_the_planes(pose):
+    import torch
+
+    from cosmos_sim.camera import plucker_from_extrinsics, ray_plane_hits
+
+    ext, fov = torch.from_numpy(pose.extrinsics()[None].astype(np.float32)), torch.tensor([pose.fovy])
+    got = ray_plane_hits(plucker_from_extrinsics(ext, fov, 8).double(), 4, (0.0, 0.1))[0].numpy()
+    assert got.shape == (7, 32, 32)
+    fine = plucker_from_extrinsics(ext, fov, 32)[0, :3].double().numpy()  # the same camera's rays at 32 x 32
+    np.testing.assert_allclose(got[:3], fine, atol=1e-5)
+    eye = np.asarray(pose.eye)
+    for k, z in enumerate((0.0, 0.1)):
+        t = (z - eye[2]) / np.minimum(fine[2], -1e-2)
+        want = np.clip(eye[:2, None, None] + t * fine[:2], -3, 3)
+        np.testing.assert_allclose(got[3 + 2 * k:5 + 2 * k], want, atol=1e-4)
+
+
 # --- orbit, CameraRange, serialization ----------------------------------------------------------------
 def test_orbit_convention_negative_elevation_looks_down():
     pose = orbit(0.0, -30.0, 2.0, target=(0.1, 0.2, 0.3))

@@ -133,6 +133,26 @@ def novel_view(model, world, config: ViewConfig = ViewConfig(), progress: bool =
     return {"config": config.to_dict(), "coverage": cov.describe(), **result}
 
 
+def novel_view_grid(model, world, config: ViewConfig = ViewConfig(), rows: int = 4) -> np.ndarray:
+    """A picture of `novel_view`: per held-out episode, the context frame at A, then physics at B beside the
+    novel-view rollout at h = 1 and at the last horizon (uint8 [H, W, 3], labelled)."""
+    from cosmos_sim.video import grid
+
+    world, cov, backend = _ranged(model, world)
+    frames_rows, labels = [], []
+    for k in range(rows):
+        seed = config.seed + k
+        rng = np.random.default_rng([seed, 26])  # the poses novel_view scores on
+        a_pose, b_pose = cov.range.sample(rng), cov.range.sample(rng)
+        frames, states, actions = _physics_two_views(world, backend, model.image_size, seed, (a_pose, b_pose),
+                                                     config)
+        pred = _rollout(model, frames[0, 0], a_pose, states[0], actions, b_pose)
+        h = len(pred)
+        frames_rows.append([frames[0, 0], frames[1, 1], pred[0], frames[h, 1], pred[h - 1]])
+        labels.append(["context A", "physics B 1", "learned B 1", f"physics B {h}", f"learned B {h}"])
+    return grid(frames_rows, labels=labels, scale=3)
+
+
 def camera_following(model, world, config: ViewConfig = ViewConfig(), progress: bool = False) -> dict:
     """PSNR (dB) of the learned env against physics along the same smooth random camera path."""
     from tqdm.auto import tqdm

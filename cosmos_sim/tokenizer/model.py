@@ -131,10 +131,16 @@ def ihaar(y: torch.Tensor) -> torch.Tensor:
 
 # --- causal building blocks ---------------------------------------------------------------------
 class Stream:
-    """Per-layer caches of past activations for step-by-step (streaming) causal inference."""
+    """Per-layer caches of past activations for step-by-step (streaming) causal inference.
+
+    `restart` (bool [B], or None): rows whose next frame starts afresh, padded with its own activations as a
+    clip's first frame is, instead of carrying the past. A learned world sets it where the camera jumped: the
+    past frame then shows another viewpoint, and mixing it in draws a blend of the two views.
+    """
 
     def __init__(self):
         self.cache: dict[int, torch.Tensor] = {}
+        self.restart: torch.Tensor | None = None
 
 
 class CausalConv(nn.Module):
@@ -162,10 +168,12 @@ class CausalConv(nn.Module):
         if self.temporal is None:
             return y
         y = y.transpose(1, 2)  # [B, C, T, H, W]
+        own = y[:, :, :1].expand(-1, -1, self.kt - 1, -1, -1)
+        past = own
         if stream is not None and id(self) in stream.cache:
             past = stream.cache[id(self)]
-        else:
-            past = y[:, :, :1].expand(-1, -1, self.kt - 1, -1, -1)
+            if stream.restart is not None:
+                past = torch.where(stream.restart.view(-1, 1, 1, 1, 1), own, past)
         full = torch.cat([past, y], dim=2)
         if stream is not None:
             stream.cache[id(self)] = full[:, :, -(self.kt - 1):].detach()
@@ -215,14 +223,18 @@ class CausalAttention(nn.Module):
         B, T, C, H, W = x.shape
         h = self.norm(x).permute(0, 1, 3, 4, 2).reshape(B, T * H * W, C)
         q, k, v = self.qkv(h).view(B, T * H * W, 3, self.heads, C // self.heads).permute(2, 0, 3, 1, 4)
+        first = torch.zeros(B, dtype=torch.long, device=x.device)  # each row's first frame it may attend to
         if stream is not None:
             if id(self) in stream.cache:
-                pk, pv = stream.cache[id(self)]
+                pk, pv, first = stream.cache[id(self)]
+                if stream.restart is not None:
+                    first = torch.where(stream.restart, pk.shape[2] // (H * W), first)
                 k, v = torch.cat([pk, k], 2), torch.cat([pv, v], 2)
-            stream.cache[id(self)] = (k.detach(), v.detach())
+            stream.cache[id(self)] = (k.detach(), v.detach(), first)
         frame_q = torch.arange(q.shape[2], device=x.device) // (H * W) + (k.shape[2] - q.shape[2]) // (H * W)
         frame_k = torch.arange(k.shape[2], device=x.device) // (H * W)
-        mask = frame_k[None, :] <= frame_q[:, None]
+        mask = (frame_k[None, :] <= frame_q[:, None])[None] & (frame_k[None, None, :] >= first[:, None, None])
+        mask = mask[:, None]  # [B, 1 (heads), queries, keys]
         o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         o = self.out(o.transpose(1, 2).reshape(B, T * H * W, C))
         return x + o.view(B, T, H, W, C).permute(0, 1, 4, 2, 3)

@@ -50,6 +50,25 @@ def test_streaming_matches_whole_clip():
     assert torch.allclose(zs, z, atol=1e-5) and torch.allclose(ys, y, atol=1e-5)
 
 
+@pytest.mark.parametrize("attention", [False, True])
+def test_a_restarted_row_decodes_as_a_first_frame_and_the_others_stream_on(attention):
+    """Where a learned world's camera jumps, the decoder drops the old viewpoint for that row only."""
+    m = model(attention=attention)
+    z = m.encode(torch.rand(2, 4, 3, 32, 32) * 2 - 1)
+    with torch.no_grad():
+        whole = m.decode(z)
+        sd = Stream()
+        m.decode(z[:, :2], sd)
+        sd.restart = torch.tensor([True, False])
+        y2 = m.decode(z[:, 2:3], sd)
+        sd.restart = None
+        y3 = m.decode(z[:, 3:4], sd)
+        fresh = m.decode(z[:1, 2:4])  # row 0 from frame 2 on, as if that were its first frame
+    assert torch.allclose(y2[1], whole[1, 2:3], atol=1e-5) and torch.allclose(y3[1], whole[1, 3:4], atol=1e-5)
+    assert torch.allclose(y2[0], fresh[0, :1], atol=1e-5) and torch.allclose(y3[0], fresh[0, 1:], atol=1e-5)
+    assert not torch.allclose(y2[0], whole[0, 2:3], atol=1e-3)
+
+
 def test_haar_is_invertible():
     x = torch.randn(3, 5, 16, 16)
     assert torch.allclose(ihaar(haar(x)), x, atol=1e-6)
