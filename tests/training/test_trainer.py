@@ -177,8 +177,12 @@ def test_time_schedule_ends_the_cosine_at_the_time_limit_and_counts_across_resum
     t = trainer(tmp_path, cfg)
     result = t.fit()
     assert 0 < result["step"] < cfg.steps and result["train_seconds"] >= cfg.time_limit_s
-    lrs = [json.loads(line)["lr"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
-    assert lrs[-1] < cfg.lr * cfg.min_lr_ratio * 1.05 < max(lrs)  # decayed to the floor as time ran out
+    logs = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    # each step's rate follows the clock as the step before it left it (a loaded machine takes fewer, longer
+    # steps, so how close the last one comes to the floor varies; that it follows the clock does not)
+    for before, row in zip(logs[:-1], logs[1:], strict=True):
+        assert row["lr"] == pytest.approx(lr_at(cfg, row["step"] - 1, before["time_s"]), rel=1e-6)
+    assert logs[-1]["lr"] < 0.5 * max(row["lr"] for row in logs)  # well down the cosine as time ran out
     _, meta = read_checkpoint(t.checkpoints()[-1])
     assert meta["train_seconds"] >= cfg.time_limit_s
     again = trainer(tmp_path, cfg)
