@@ -201,7 +201,8 @@ def compare(config: CompareConfig, model: Any, out: str | os.PathLike, progress:
     if alignment is not None:
         report["physics_alignment"] = alignment
     if wm is not None and wm.camera_coverage(world).range is not None:  # trained on many poses: does it obey them?
-        from cosmos_sim.evaluation.views import ViewConfig, camera_following, novel_view
+        from cosmos_sim.evaluation.views import ViewConfig, camera_following, novel_view, novel_view_grid
+        from cosmos_sim.video import save_png
 
         t0 = time.perf_counter()
         H = min(16, config.horizon)
@@ -209,6 +210,8 @@ def compare(config: CompareConfig, model: Any, out: str | os.PathLike, progress:
                         seed=config.seed + 5000)
         report["cameras"] = {"novel_view": novel_view(wm, world, vc),
                              "camera_following": camera_following(wm, world, vc)}
+        save_png(out / "novel_views.png", novel_view_grid(wm, world, vc, rows=min(4, vc.episodes)))
+        files["novel_views"] = "novel_views.png"
         timing["cameras_s"] = time.perf_counter() - t0
     atomic_write_json(out / "report.json", report)
     atomic_write_bytes(out / "report.md", markdown(report).encode())
@@ -357,7 +360,8 @@ def markdown(report: dict) -> str:
         for label, row in (("same pose", nv["same"]), ("novel view", nv["novel"]),
                            ("camera following", fo["following"])):
             lines.append(f"| {label} | " + " | ".join(_fmt(row[h]) for h in hs) + " |")
-        lines += [""]
+        lines += ["", "Novel views (per row: the context frame at A, then MuJoCo and the learned world at B, at h = 1 "
+                  "and at the last step):", "", "![novel views](novel_views.png)", ""]
     lines += ["## How to read this", "",
               "- The PyBullet rows are the yardstick: a second physics engine simulating the same scene. A learned "
               "world that stays above the PyBullet line on PSNR (and below it on state error) is a closer twin of "

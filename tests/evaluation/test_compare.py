@@ -130,4 +130,6 @@ def test_a_model_of_many_poses_gets_the_camera_section(run, tmp_path):
     assert set(nv["same"]) == {"1", "4", "episodes"} and nv["coverage"].startswith("random: az 45..135")
     text = (tmp_path / "out" / "report.md").read_text()
     assert "## Cameras" in text and "| novel view |" in text and "| camera following |" in text
+    assert "(novel_views.png)" in text and rep["files"]["novel_views"] == "novel_views.png"
+    assert (tmp_path / "out" / "novel_views.png").read_bytes()[:4] == b"\x89PNG"
     assert json.loads((tmp_path / "out" / "report.json").read_text())["cameras"]["novel_view"] == nv
