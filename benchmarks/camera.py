@@ -98,7 +98,8 @@ def views(args) -> None:
     model = WorldModel.load(path, device=args.device)
     cfg = measures.ViewConfig(episodes=args.episodes)
     t = time.perf_counter()
-    nv = measures.novel_view(model, args.world, cfg, progress=True)
+    examples: list = []
+    nv = measures.novel_view(model, args.world, cfg, progress=True, examples=examples)
     follow = measures.camera_following(model, args.world, cfg, progress=True)
     consistency = None
     if args.world.lower() in OBJECT_COLOURS:  # the object read from each of two views (colour, centre height)
@@ -107,7 +108,7 @@ def views(args) -> None:
     seconds = time.perf_counter() - t
     name = args.name or ("pretrained_" + args.world if args.views == "pretrained" else Path(args.views).name)
     picture = save_png(ROOT / "results" / f"camera_views_{name}.png",
-                       measures.novel_view_grid(model, args.world, cfg))
+                       measures.novel_view_grid(examples))
     print(f"\n{args.views}: trained cameras {nv['coverage']}; PSNR dB against physics, {args.episodes} episodes")
     print(f"{'':>34} " + " ".join(f"{'h=' + str(h):>7}" for h in cfg.horizons))
     for label, row in (("same pose (context at B, told B)", nv["same"]), ("novel view (context at A, told B)",

@@ -287,10 +287,8 @@ def cmd_train_tokenizer(args: argparse.Namespace) -> None:
 
 
 def cmd_train_dynamics(args: argparse.Namespace) -> None:
-    from cosmos_sim.dynamics.deterministic import RENDER_PLANES
+    from cosmos_sim.dynamics.deterministic import RENDER_HEAD
     from cosmos_sim.dynamics.train import train_dynamics
-
-    RENDER_HEAD = {"render": True, "render_planes": RENDER_PLANES, "render_weight": 1.0}
 
     r = train_dynamics(args.data, args.tokenizer, args.out, args.model, args.preset, _train_config(args),
                        overrides=({"horizon": args.horizon} if args.horizon else {}) | (

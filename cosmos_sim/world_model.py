@@ -530,7 +530,7 @@ class WorldModel(nn.Module):
         state.past_plucker = torch.cat([state.past_plucker[:, 1:], rays[:, None]], 1)
         frames = None
         if decode:
-            state.stream.restart = moved if bool(moved.any()) else None
+            state.stream.restart = moved
             try:
                 frames = self._to_uint8(self.tokenizer.decode(self.denormalize(nxt[:, None]), state.stream))[:, 0]
             finally:

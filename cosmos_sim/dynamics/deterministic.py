@@ -51,6 +51,7 @@ class DeterministicConfig(FamilyConfig):
 
 RENDER_PLANES = (0.0, 0.05, 0.1, 0.2, 0.35, 0.5)  # tabletop heights: the table, objects on it, objects falling
 RAY_SUB = 2  # ray hits on a grid this many times finer than the latent's
+RENDER_HEAD = {"render": True, "render_planes": RENDER_PLANES, "render_weight": 1.0}  # `train dynamics --render-head`
 
 # preset -> config fields; the latent shape and action size come from the data (`latent_shapes`).
 PRESETS = {"tiny": {"width": 16, "depth": 1, "horizon": 2},
@@ -166,21 +167,21 @@ class DeterministicDynamics(nn.Module):
     def training_loss(self, batch):
         c = self.config
         K, H = c.context, c.horizon
-        renders, extra = None, {}
+        renders = None
         if c.render and c.render_weight > 0:  # R on every frame an action leads to, in one batch
             z, pl, a = batch["latents"], batch["plucker"], batch["actions"]
             B, L = z.shape[:2]
             renders = self.render(pl[:, 1:].flatten(0, 1), a[:, :L - 1].flatten(0, 1)).view(B, L - 1, *z.shape[2:])
-            extra["render_mse"] = ((renders - z[:, 1:]) ** 2).mean()
         preds = self.rollout(batch, H, renders)
         target = batch["latents"][:, K:K + H]
         per_step = ((preds - target) ** 2).mean(dim=(0, 2, 3, 4))
         w = torch.linspace(1.0, c.late_weight, H, device=per_step.device)
         loss = (per_step * w).sum() / w.sum()
         metrics = {"mse_first": per_step[0].detach(), "mse_last": per_step[-1].detach()}
-        if extra:
-            loss = loss + c.render_weight * extra["render_mse"]
-            metrics["render_mse"] = extra["render_mse"].detach()
+        if renders is not None:
+            render_mse = ((renders - batch["latents"][:, 1:]) ** 2).mean()
+            loss = loss + c.render_weight * render_mse
+            metrics["render_mse"] = render_mse.detach()
         return loss, metrics
 
 

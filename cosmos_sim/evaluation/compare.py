@@ -208,9 +208,10 @@ def compare(config: CompareConfig, model: Any, out: str | os.PathLike, progress:
         H = min(16, config.horizon)
         vc = ViewConfig(episodes=config.open_loop_episodes, horizon=H, horizons=tuple(h for h in (1, 4, 16) if h <= H),
                         seed=config.seed + 5000)
-        report["cameras"] = {"novel_view": novel_view(wm, world, vc),
+        examples: list = []
+        report["cameras"] = {"novel_view": novel_view(wm, world, vc, examples=examples),
                              "camera_following": camera_following(wm, world, vc)}
-        save_png(out / "novel_views.png", novel_view_grid(wm, world, vc, rows=min(4, vc.episodes)))
+        save_png(out / "novel_views.png", novel_view_grid(examples))
         files["novel_views"] = "novel_views.png"
         timing["cameras_s"] = time.perf_counter() - t0
     atomic_write_json(out / "report.json", report)

@@ -112,8 +112,11 @@ def _ranged(model, world):
     return world, cov, model.info.get("backend", "mujoco")
 
 
-def novel_view(model, world, config: ViewConfig = ViewConfig(), progress: bool = False) -> dict:
-    """Novel-view vs same-pose PSNR (dB) at each horizon; see the module docstring."""
+def novel_view(model, world, config: ViewConfig = ViewConfig(), progress: bool = False,
+               examples: list | None = None) -> dict:
+    """Novel-view vs same-pose PSNR (dB) at each horizon; see the module docstring. `examples`, when given,
+    receives each episode's physics frames [T+1, 2 (A, B), H, W, 3] and novel-view rollout [T, H, W, 3]: what
+    `novel_view_grid` draws."""
     from tqdm.auto import tqdm
 
     world, cov, backend = _ranged(model, world)
@@ -128,25 +131,23 @@ def novel_view(model, world, config: ViewConfig = ViewConfig(), progress: bool =
         for name, v0, p0 in (("novel", 0, a_pose), ("same", 1, b_pose)):
             pred = _rollout(model, frames[0, v0], p0, states[0], actions, b_pose)
             scores[name].append([_psnr(p, r) for p, r in zip(pred, ref, strict=True)])
+            if name == "novel" and examples is not None:
+                examples.append((frames, pred))
     result = _summary(scores, config.horizons)
     result["gap"] = {str(h): result["same"][str(h)] - result["novel"][str(h)] for h in config.horizons}
     return {"config": config.to_dict(), "coverage": cov.describe(), **result}
 
 
-def novel_view_grid(model, world, config: ViewConfig = ViewConfig(), rows: int = 4) -> np.ndarray:
-    """A picture of `novel_view`: per held-out episode, the context frame at A, then physics at B beside the
-    novel-view rollout at h = 1 and at the last horizon (uint8 [H, W, 3], labelled)."""
+def novel_view_grid(examples: Sequence[tuple[np.ndarray, np.ndarray]], rows: int = 4) -> np.ndarray:
+    """A picture of `novel_view` from the `examples` it gathered: per episode (the first `rows`), the context
+    frame at A, then physics at B beside the novel-view rollout at h = 1 and at the last step (uint8 [H, W, 3],
+    labelled)."""
     from cosmos_sim.video import grid
 
-    world, cov, backend = _ranged(model, world)
+    if not examples:
+        raise InputError("novel_view_grid needs the examples novel_view(..., examples=[]) gathered")
     frames_rows, labels = [], []
-    for k in range(rows):
-        seed = config.seed + k
-        rng = np.random.default_rng([seed, 26])  # the poses novel_view scores on
-        a_pose, b_pose = cov.range.sample(rng), cov.range.sample(rng)
-        frames, states, actions = _physics_two_views(world, backend, model.image_size, seed, (a_pose, b_pose),
-                                                     config)
-        pred = _rollout(model, frames[0, 0], a_pose, states[0], actions, b_pose)
+    for frames, pred in examples[:rows]:
         h = len(pred)
         frames_rows.append([frames[0, 0], frames[1, 1], pred[0], frames[h, 1], pred[h - 1]])
         labels.append(["context A", "physics B 1", "learned B 1", f"physics B {h}", f"learned B {h}"])

@@ -26,13 +26,17 @@ def test_novel_view_and_camera_following(tiny_world_model):
         novel_view(model, "push", cfg)  # a fixed-camera model has no novel view to be scored on
     w = get_world("push")
     model.info["camera_coverage"] = CameraCoverage.of("random", w.default_camera, w.camera_range).to_dict()
-    a, b = novel_view(model, "push", cfg), novel_view(model, "push", cfg)
+    examples: list = []
+    a, b = novel_view(model, "push", cfg, examples=examples), novel_view(model, "push", cfg)
     assert a == b  # seeded poses, policy and sampling
     for name in ("novel", "same"):
         assert a[name]["episodes"] == 2 and all(math.isfinite(a[name][h]) for h in ("1", "3"))
     assert a["gap"]["1"] == pytest.approx(a["same"]["1"] - a["novel"]["1"])
-    picture = novel_view_grid(model, "push", cfg, rows=2)
+    assert len(examples) == 2 and examples[0][1].shape == (3, model.image_size, model.image_size, 3)
+    picture = novel_view_grid(examples)
     assert picture.dtype == np.uint8 and picture.ndim == 3 and picture.shape[1] > 5 * 3 * model.image_size
+    with pytest.raises(InputError, match="examples"):
+        novel_view_grid([])
     f = camera_following(model, "push", cfg)
     assert f["following"]["episodes"] == 2 and all(math.isfinite(f["following"][h]) for h in ("1", "3"))
     c = view_consistency(model, "push", (0.15, 0.3, 0.9), 0.05, cfg)
