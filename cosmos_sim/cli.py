@@ -85,8 +85,11 @@ EVALUATE_FLAGS = ("world", "backend", "policy", "model", "episodes", "seed", "ca
 def cmd_compare(args: argparse.Namespace) -> None:
     from cosmos_sim.evaluation.compare import CompareConfig, compare, load_checked_model, summary_lines
 
+    if args.data is not None:
+        return _compare_data(args)
     if args.env is not None:
         return _compare_env(args)
+    _require_simulator(args)
 
     if args.model != "pretrained" and args.physics_only:
         raise InputError("--physics-only compares the physics backends alone: leave out --model")
@@ -98,6 +101,34 @@ def cmd_compare(args: argparse.Namespace) -> None:
         model = load_checked_model(args.model, cfg.world, cfg.device)  # a bad path or world fails here, first
     report = compare(cfg, model, args.out, progress=not args.no_progress)
     print("\n".join(summary_lines(report, args.out)))
+
+
+def _compare_data(args: argparse.Namespace) -> None:
+    """--model RUN --data DIR: open loop against recorded episodes (all a world with no simulator allows)."""
+    from cosmos_sim.evaluation.compare_data import DataCompareConfig, compare_data, summary_lines
+
+    if args.model == "pretrained" or args.physics_only or args.env is not None:
+        raise InputError("compare --data DIR needs --model RUN and neither --env nor --physics-only")
+    _check_device(args.device)
+    cfg = DataCompareConfig(open_loop_episodes=args.open_loop_episodes, horizon=args.horizon, seed=args.seed,
+                            videos=args.videos, device=args.device)
+    print("\n".join(summary_lines(compare_data(cfg, args.model, args.data, args.out, not args.no_progress),
+                                  args.out)))
+
+
+def _require_simulator(args: argparse.Namespace) -> None:
+    """A model of a recorded dataset's world (or such a --world) cannot be compared with physics: say so first."""
+    from cosmos_sim.worlds.dataset import require_simulator
+
+    world = args.world
+    if args.model != "pretrained" and not args.physics_only and Path(args.model).exists():
+        from cosmos_sim.training.checkpoint import read_metadata
+        from cosmos_sim.world_model import FILE
+
+        path = Path(args.model) / FILE if Path(args.model).is_dir() else Path(args.model)
+        if path.is_file():
+            world = read_metadata(path).get("world", world)
+    require_simulator(world, "closed-loop comparison (policies acting in physics)")
 
 
 def _compare_env(args: argparse.Namespace) -> None:
@@ -145,9 +176,9 @@ CURATE_FLAGS = ("min_motion", "motion_levels", "drop_diverged", "drop_duplicates
 DATA_DIR = flag("dir", help="dataset directory")
 EXPORT = "cosmos_sim.data.interchange:ExportConfig"
 EXPORT_FLAGS = {"name": (), "version": "--minari-version", "verify": (), "fps": (), "video_quality": (),
-                "data_file_mb": (), "video_file_mb": (), "chunks_size": ()}
+                "data_file_mb": (), "video_file_mb": (), "chunks_size": (), "lossless": ()}
 IMPORT = "cosmos_sim.data.interchange:ImportConfig"
-IMPORT_FLAGS = ("world", "default_camera", "shard_mb")
+IMPORT_FLAGS = ("world", "default_camera", "shard_mb", "image_size")
 MERGE = "cosmos_sim.data.merge:MergeConfig"
 MERGE_FLAGS = ("link", "verify")
 
@@ -231,8 +262,12 @@ def cmd_data_import(args: argparse.Namespace) -> None:
 
     m = import_dataset(args.source, args.out, args.format, config_from(IMPORT, args, IMPORT_FLAGS),
                        progress=not args.no_progress)
-    print(f"{args.out}: {sum(s['episodes'] for s in m['shards'])} episodes of {m['world']} in {len(m['shards'])} "
-          "shards")
+    print(f"{args.out}: {sum(s['episodes'] for s in m['shards'])} episodes of {m['world'].partition('?')[0]} in "
+          f"{len(m['shards'])} shards")
+    if "lerobot_import" in m:  # our own lossy export: everything exact but the frames
+        r = m["lerobot_import"]
+        print(f"frames: {r['pixels']}, {r['frames_differing']} of {r['frames']} differ from those exported "
+              "(export with --lossless for exact frames)")
 
 
 def cmd_data_merge(args: argparse.Namespace) -> None:
@@ -314,7 +349,11 @@ def cmd_train_all(args: argparse.Namespace) -> None:
                           state_steps=args.state_steps, task_steps=args.task_steps, cross_view=args.cross_view)
     from cosmos_sim.data import EpisodeDataset
 
-    if EpisodeDataset(args.data).world.startswith("env:"):
+    world = EpisodeDataset(args.data).world
+    if world.startswith("lerobot:"):  # a recorded dataset's world: no simulator, no gym id
+        print(f"world model: {r['world_model']}  (compare it open loop: cosmos-sim compare --model {args.out} "
+              f"--data {args.data} --out REPORT; closed loop needs a simulator)")
+    elif world.startswith("env:"):
         print(f"world model: {r['world_model']}  (use it: gym.make('cosmos_sim/Learned-v0', model='{args.out}'))")
     else:
         print(f"world model: {r['world_model']}  (use it: gym.make('cosmos_sim/<World>-v0', backend='world_model', "
@@ -362,11 +401,15 @@ COMMANDS: list[Command] = [
         flag("--model", default="pretrained", help="world model: run directory, world_model.safetensors or "
                                                    "'pretrained' (the world's shipped model) (default: pretrained)"),
         flag("--physics-only", action="store_true", help="compare PyBullet with MuJoCo only (no --model)"),
+        flag("--data", type=Path, default=None, metavar="DIR", help="open loop against this dataset's recorded "
+             "episodes instead of physics (its held-out ones when the model was trained on it): what a world with "
+             "no simulator allows, e.g. an imported LeRobot dataset; needs --model"),
         *ENV_FLAGS, flag("--out", type=Path, required=True, help="report directory"), NO_PROGRESS),
             description="Compare a world model with MuJoCo (and PyBullet as a physics-vs-physics yardstick):\n"
                         "open-loop PSNR/SSIM/state error against the horizon, closed-loop success of each policy\n"
                         "in every backend, and rank correlations. Writes report.json, report.md, PNG plots and\n"
-                        "MP4 videos (MuJoCo | PyBullet | learned | difference) into --out."),
+                        "MP4 videos (MuJoCo | PyBullet | learned | difference) into --out. --model RUN --data DIR:\n"
+                        "open loop against a dataset's recorded episodes instead (worlds with no simulator)."),
     Command("train-policy", "train a policy: PPO on any backend (the learned one batched on its device), or BC",
             cmd_train_policy, (
         config_flags(POLICY, POLICY_FLAGS, required=("algo",)),
@@ -399,10 +442,11 @@ COMMANDS: list[Command] = [
             flag("--format", required=True, help="minari or lerobot"), DATA_DIR,
             flag("out", help="minari: a Minari root (what MINARI_DATASETS_PATH names); lerobot: a new directory"),
             config_flags(EXPORT, EXPORT_FLAGS), NO_PROGRESS)),
-        Command("import", "import a Minari dataset (ours round-trips exactly; others need pixels, state, cameras)",
+        Command("import", "import a Minari or LeRobot v3.0 dataset (ours round-trip exactly; see docs/datasets.md)",
                 cmd_data_import, (
-            flag("--format", required=True, help="minari"),
-            flag("source", metavar="NAME_OR_PATH", help="a Minari dataset id (in the local Minari root) or directory"),
+            flag("--format", required=True, help="minari or lerobot"),
+            flag("source", metavar="NAME_OR_PATH", help="minari: a dataset id (in the local Minari root) or directory; "
+                                                        "lerobot: a LeRobot v3.0 dataset directory"),
             flag("out", help="new dataset directory"), config_flags(IMPORT, IMPORT_FLAGS), NO_PROGRESS)),
         Command("merge", "merge datasets of one collection with disjoint seeds into one (shards hard-linked)",
                 cmd_data_merge, (

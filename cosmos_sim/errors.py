@@ -67,3 +67,12 @@ class TrainingError(CosmosSimError):
 
 class RenderError(CosmosSimError, RuntimeError):
     """No GL backend can render frames here (MUJOCO_GL names one this machine lacks)."""
+
+
+class NoSimulatorError(CosmosSimError, RuntimeError):
+    """A world known only from recorded data (e.g. a real robot's LeRobot dataset) asked for what needs a simulator:
+    a physics backend, collection, closed-loop evaluation."""
+
+
+class EpisodeOverError(CosmosSimError, RuntimeError):
+    """An env whose episode ended was stepped again without a reset (vector envs with autoreset disabled)."""

@@ -204,9 +204,11 @@ class VideoWriter:
 
     The file appears at `path` when the block exits cleanly; if it raises, nothing is written.
     All frames must share one size; odd sizes are padded by one pixel (H.264 needs even sizes).
+    `lossless`: H.264 in RGB at qp 0 (libx264rgb, pixel format gbrp): frames decode exactly as written, in
+    bigger files that browsers do not play (`quality` is then unused).
     """
 
-    def __init__(self, path: str | os.PathLike, fps: float = 10.0, quality: float = 8.0):
+    def __init__(self, path: str | os.PathLike, fps: float = 10.0, quality: float = 8.0, lossless: bool = False):
         self.path = Path(path)
         if self.path.suffix.lower() != ".mp4":
             raise InputError(f"video path must end in .mp4, got {str(self.path)!r}")
@@ -214,6 +216,7 @@ class VideoWriter:
             raise InputError(f"fps must be a positive number, got {fps!r}")
         self.fps = float(fps)
         self.quality = float(quality)
+        self.lossless = bool(lossless)
         self.frames_written = 0
         self.frame_shape: tuple[int, int] | None = None
         self._tmp: Path | None = None
@@ -235,10 +238,12 @@ class VideoWriter:
 
             self._tmp = _temp_path(self.path)
             self.frame_shape = a.shape[:2]
+            codec = ({"codec": "libx264rgb", "pixelformat": "rgb24", "quality": None,
+                      "output_params": ["-qp", "0", "-preset", "veryfast"]} if self.lossless else
+                     {"codec": "libx264", "pixelformat": "yuv420p", "quality": self.quality})
             try:
-                self._writer = iio.get_writer(self._tmp, format="FFMPEG", mode="I", fps=self.fps, codec="libx264",
-                                              quality=self.quality, pixelformat="yuv420p", macro_block_size=1,
-                                              ffmpeg_log_level="error")
+                self._writer = iio.get_writer(self._tmp, format="FFMPEG", mode="I", fps=self.fps, macro_block_size=1,
+                                              ffmpeg_log_level="error", **codec)
             except Exception:
                 _discard(self._tmp)
                 self._tmp = None

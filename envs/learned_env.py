@@ -131,7 +131,7 @@ class LearnedEnv(WorldModelEnv):
 
 
 class LearnedVectorEnv(WorldModelVectorEnv):
-    """N learned twins stepped in one forward pass (NEXT_STEP or SAME_STEP autoreset, `reset_mask` resets), in
+    """N learned twins stepped in one forward pass (NEXT_STEP, SAME_STEP or DISABLED autoreset, `reset_mask` resets), in
     the source env's spaces: `WorldModelVectorEnv` with conversions at its edges."""
 
     def __init__(self, num_envs: int = 1, model: Any = None, obs_mode: str = "state", render_mode: str | None = None,

@@ -36,7 +36,7 @@ def make_vec_env(world: str, num_envs: int = 1, backend: str = "mujoco", max_epi
                  **kwargs) -> gym.vector.VectorEnv:
     """Vector entry point of every id: one batched WorldModelVectorEnv for the learned backend,
     a SyncVectorEnv of single envs for physics (pass vectorization_mode="async" to gym.make_vec for processes).
-    `autoreset_mode="next_step" | "same_step"` in every backend.
+    `autoreset_mode="next_step" | "same_step" | "disabled"` in every backend.
     `max_episode_steps` (gym.make_vec passes the registered one, or the caller's) is the one time limit."""
     if backend == "world_model":
         from cosmos_sim.envs.world_model_env import WorldModelVectorEnv
@@ -66,7 +66,9 @@ def make_world_vec_env(world: str | World, num_envs: int = 1, backend: str = "mu
     physics is the source env (`SourceEnv`, whatever physics `backend` says) and its learned backend the
     internal `WorldModelVectorEnv` (users get the source env's spaces from `cosmos_sim/Learned-v0`)."""
     from cosmos_sim.envs.source_env import SourceEnv, is_env_world
+    from cosmos_sim.worlds.dataset import require_simulator
 
+    require_simulator(world, f"a {backend} vector env")  # a recorded dataset's world has no gym id, no physics
     if not is_env_world(world):
         name = world.name if isinstance(world, World) else world
         from cosmos_sim.worlds import get_world

@@ -10,7 +10,8 @@ them (`TaskHead`).
 `SourceEnv` runs the env with `PhysicsEnv`'s interface (Dict(pixels, state) observations, actions in
 [-1, 1], `info["state"|"success"|"camera"|"diverged"]`), so collection, evaluation and PPO treat it as
 one more physics backend ("env"). Frames of Gymnasium's own MuJoCo envs are drawn by `mujoco.Renderer`
-from the env's camera settings, without shadows and reflections (fast on a CPU, and Gymnasium's
+from the env's camera settings (a free camera aimed at the scene's middle in the model's reference pose, the same
+for every episode), without shadows and reflections (fast on a CPU, and Gymnasium's
 offscreen viewer leaves later EGL contexts black once one is freed); other envs' `render()` output is
 resized to the requested size when its aspect ratio allows.
 """
@@ -109,6 +110,7 @@ class EnvWorld(World, register=False):
     """A registered Gymnasium env described as a world (see the module docstring). Use `get_world("env:<id>")`."""
 
     description = "a Gymnasium env: reward, termination and success learned from its data"
+    learned_task = True
 
     def __init__(self, env_id: str, env_kwargs: dict | None = None):
         check_env_id(env_id)
@@ -249,7 +251,7 @@ class _MujocoFrames:
         r = getattr(u, "mujoco_renderer", None)
         self.camera_id = getattr(r, "camera_id", -1)
         self.cam_config = dict(getattr(r, "default_cam_config", None) or {})
-        self.cam = None
+        self.cam = self._camera()
 
     def _camera(self):
         import mujoco
@@ -258,9 +260,14 @@ class _MujocoFrames:
         if self.camera_id is not None and self.camera_id >= 0:
             cam.type, cam.fixedcamid = mujoco.mjtCamera.mjCAMERA_FIXED, self.camera_id
             return cam
-        cam.type = mujoco.mjtCamera.mjCAMERA_FREE  # Gymnasium's offscreen viewer: look at the scene's middle
+        # Gymnasium's offscreen viewer: look at the scene's middle, which it takes from the state of the first frame it
+        # draws; we take it from the model's reference pose (qpos0), so that the camera, and every frame, does not
+        # depend on which episode was drawn first (a resumed or multi-worker collection draws them in another order).
+        cam.type = mujoco.mjtCamera.mjCAMERA_FREE
+        ref = mujoco.MjData(self.model)
+        mujoco.mj_forward(self.model, ref)
         for i in range(3):
-            cam.lookat[i] = np.median(self.data.geom_xpos[:, i])
+            cam.lookat[i] = np.median(ref.geom_xpos[:, i])
         cam.distance = self.model.stat.extent
         for key, value in self.cam_config.items():
             if isinstance(value, np.ndarray):
@@ -276,8 +283,6 @@ class _MujocoFrames:
             from cosmos_sim.envs.mujoco_sim import make_renderer
 
             self.renderer = make_renderer(self.model, *self.size)
-        if self.cam is None:  # set at the first frame, as Gymnasium's viewer is
-            self.cam = self._camera()
         self.renderer.update_scene(self.data, camera=self.cam, scene_option=self.option)
         scene = self.renderer.scene
         scene.flags[mujoco.mjtRndFlag.mjRND_SHADOW] = 0
@@ -356,6 +361,7 @@ class SourceEnv(gym.Env):
         super().reset(seed=seed)
         if seed is None:  # draw the env's seed from our generator, so reset() after reset(seed=s) is reproducible
             seed = int(self.np_random.integers(2**31 - 1))
+        seed_legacy_env(self.env, seed)
         obs, info = self.env.reset(seed=seed, options=options)
         self.env.action_space.seed(seed)
         self._state = self._read(obs)
@@ -410,6 +416,18 @@ class SourceEnv(gym.Env):
         if getattr(self, "env", None) is not None:
             self.env.close()
             self.env = None
+
+
+def seed_legacy_env(env: gym.Env, seed: int) -> None:
+    """Call the env's own `seed(seed)` where it keeps one (the old Gym API; Gymnasium's `Env` has none).
+
+    Such envs may ignore `reset(seed=)` and draw their initial state from an RNG that only `seed()` sets:
+    Meta-World v3's `SawyerXYZEnv.reset` ignores the seed, and its task wrapper draws the task (the object and
+    goal positions) from the env's RNG before the reset. Without this, episode seed s would not start where
+    reset(seed=s) does (a resumed or multi-worker collection would record other episodes than it names)."""
+    legacy_seed = getattr(env.unwrapped, "seed", None)
+    if callable(legacy_seed):
+        legacy_seed(seed)
 
 
 SUCCESS_KEYS = ("is_success", "success")

@@ -48,6 +48,7 @@ from cosmos_sim.errors import (
     ActionError,
     CameraError,
     ConfigMismatchError,
+    EpisodeOverError,
     InputError,
     MissingPathError,
     UnknownChoiceError,
@@ -227,7 +228,7 @@ class LearnedWorlds:
             raise InputError(f"halt_uncertainty must be > 0 (or None: never halt), got {halt_uncertainty!r}")
         self.ensemble, self.penalty, self.halt_at = ensemble, float(uncertainty_penalty), halt_uncertainty
         self.world = get_world(world)
-        self.learned_task = hasattr(self.world, "env_id")  # a Gymnasium env's twin: rewards from the task head
+        self.learned_task = self.world.learned_task  # a Gymnasium env's twin: rewards from the task head
         self.max_episode_steps = max_episode_steps or self.world.max_episode_steps
         self.obs_mode = check_obs_mode(obs_mode)
         self.device = resolve_device(device)
@@ -555,13 +556,18 @@ class WorldModelEnv(gym.Env):
 
 
 # --- gym.vector.VectorEnv -----------------------------------------------------------------------------
+AUTORESET_MODES = ("next_step", "same_step", "disabled")
+
+
 def parse_autoreset_mode(mode: str | AutoresetMode) -> AutoresetMode:
-    """The `AutoresetMode` named "next_step" or "same_step" (Gymnasium's own values are accepted too)."""
-    modes: dict = {"next_step": AutoresetMode.NEXT_STEP, "same_step": AutoresetMode.SAME_STEP}
-    for m in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP):
+    """The `AutoresetMode` named "next_step", "same_step" or "disabled" (Gymnasium's own values are accepted
+    too). "disabled": nothing resets by itself; the caller resets finished envs with
+    `reset(options={"reset_mask": mask})` before stepping them again (what torchrl's GymWrapper does)."""
+    modes: dict = {name: AutoresetMode[name.upper()] for name in AUTORESET_MODES}
+    for m in modes.copy().values():
         modes[m.value] = modes[m] = m
     if not isinstance(mode, (str, AutoresetMode)) or mode not in modes:
-        raise UnknownChoiceError("autoreset_mode", mode, ("next_step", "same_step"))
+        raise UnknownChoiceError("autoreset_mode", mode, AUTORESET_MODES)
     return modes[mode]
 
 
@@ -574,7 +580,8 @@ def env_row(x: Any, i: int) -> Any:
 
 class WorldModelVectorEnv(gym.vector.VectorEnv):
     """N learned envs stepped in one forward pass; per-env autoreset on the step after an episode ends
-    (Gymnasium's NEXT_STEP), or within the same step with `autoreset_mode="same_step"`.
+    (Gymnasium's NEXT_STEP), within the same step with `autoreset_mode="same_step"`, or never with
+    `autoreset_mode="disabled"` (the caller resets finished envs with `reset_mask`; torchrl's GymWrapper does).
 
     `array_type="torch"` returns observations, rewards and flags as tensors on the model's device
     (and accepts tensor actions there), so a GPU training loop never copies to the host.
@@ -656,8 +663,12 @@ class WorldModelVectorEnv(gym.vector.VectorEnv):
 
     def step(self, actions):
         a = self.core.check_actions(self._normalized_actions(actions))
-        reward, terminated, truncated = self.core.step(a)
         done_before = self._done
+        if self.autoreset_mode == AutoresetMode.DISABLED and bool(done_before.any()):
+            done = done_before.nonzero().flatten().tolist()
+            raise EpisodeOverError(f"envs {done} have finished their episodes; with autoreset_mode='disabled' reset "
+                                   "them (reset(options={'reset_mask': mask})) before stepping them again")
+        reward, terminated, truncated = self.core.step(a)
         if bool(done_before.any()):  # NEXT_STEP autoreset: these envs start over instead of stepping
             idx = done_before.nonzero().flatten().tolist()
             self.core.reset(idx)

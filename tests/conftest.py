@@ -1,9 +1,14 @@
 """Shared fixtures, and the guard that keeps tests from leaking global state into each other.
 
-Every test runs with one torch thread (the same numbers in any order, no oversubscription on small
-CI machines) and leaves torch's global switches and the registries (worlds, dynamics families, gym
-ids, policy kinds) as it found them, so the suite gives the same results run twice in one process
-or in any order.
+Every test runs with one torch thread (COSMOS_TEST_THREADS=2 runs it with two: another reduction
+order, so a test that leans on one machine's exact floating point shows up here first; .ci/run does
+both) and leaves torch's global switches and the registries (worlds, dynamics families, gym ids,
+policy kinds) as it found them, so the suite gives the same results run twice in one process or in
+any order.
+
+A test outside `slow` that steps an optimizer fails (in its body or in a fixture it sets up): the
+fast lane trains nothing. Fast tests that need a trained model load the tiny ones in tests/assets
+(rebuilt by tests/assets/build.py).
 """
 
 import os
@@ -13,18 +18,69 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 import gymnasium as gym  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
+from torch.optim.optimizer import register_optimizer_step_pre_hook  # noqa: E402
 
 from cosmos_sim.dynamics import FAMILIES  # noqa: E402
 from cosmos_sim.policies.saved import POLICY_KINDS  # noqa: E402
 from cosmos_sim.worlds import WORLDS, unregister_world  # noqa: E402
 
+THREADS = int(os.environ.get("COSMOS_TEST_THREADS", "1"))
+SEED_SHIFT = int(os.environ.get("COSMOS_TEST_SEED_SHIFT", "0"))  # a probe of margins (tests/margins.py), not CI
+
+
+class TrainsInFastTest(AssertionError):
+    """A test outside `slow` ran an optimizer step."""
+
+
+def _refuse_optimizer_steps(item):
+    def refuse(optimizer, args, kwargs):
+        raise TrainsInFastTest(f"{item.nodeid} is not marked slow but steps a {type(optimizer).__name__}: mark it "
+                               "@pytest.mark.slow, or use a model from tests/assets (tests/assets/build.py)")
+
+    return register_optimizer_step_pre_hook(refuse)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item):
+    """Fixture set-up counts: a session fixture that trains is set up by the first test that asks for it."""
+    handle = None if item.get_closest_marker("slow") else _refuse_optimizer_steps(item)
+    try:
+        return (yield)
+    finally:
+        if handle is not None:
+            handle.remove()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    handle = None if item.get_closest_marker("slow") else _refuse_optimizer_steps(item)
+    try:
+        return (yield)
+    finally:
+        if handle is not None:
+            handle.remove()
+
 
 @pytest.fixture(scope="session", autouse=True)
-def _one_thread():
+def _test_threads():
     before = torch.get_num_threads()
-    torch.set_num_threads(1)
+    torch.set_num_threads(THREADS)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _seed_shift():
+    """COSMOS_TEST_SEED_SHIFT=k: every torch.manual_seed(s) seeds s + k (another random path, same test)."""
+    if not SEED_SHIFT:
+        yield
+        return
+    seed = torch.manual_seed
+    torch.manual_seed = lambda s: seed(int(s) + SEED_SHIFT)
+    try:
+        yield
+    finally:
+        torch.manual_seed = seed
 
 
 @pytest.fixture(autouse=True)
@@ -50,17 +106,23 @@ def _leave_globals_as_found():
 
 @pytest.fixture(scope="session")
 def tiny_world_model(tmp_path_factory):
-    """A Push world model trained in seconds at 32x32 (deterministic family): (run dir, data dir)."""
+    """A tiny Push world model at 32x32 (deterministic family; tests/assets/tiny_push.safetensors) and the
+    data it was trained on, collected again: (run dir, data dir). Nothing is trained."""
     from cosmos_sim.data import CollectConfig, collect
-    from cosmos_sim.dynamics.train import train_dynamics
+
+    from assets.build import PUSH_DATA, TINY_PUSH, install
+
+    root = tmp_path_factory.mktemp("tiny_wm")
+    collect(CollectConfig(**PUSH_DATA), root / "data", progress=False)
+    return install(TINY_PUSH, root / "dyn"), root / "data"
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer(tiny_world_model):
+    """A tiny tokenizer run trained on `tiny_world_model`'s data, for slow tests that train dynamics on it."""
     from cosmos_sim.tokenizer import preset, train_tokenizer
     from cosmos_sim.training import TrainConfig
 
-    root = tmp_path_factory.mktemp("tiny_wm")
-    collect(CollectConfig(world="push", policy="mix", skill=(0.3, 1.0), image_size=32, episodes=6), root / "data",
-            progress=False)
-    train_tokenizer(root / "data", root / "tok", preset("tiny", 32), TrainConfig(steps=15, batch_size=4),
-                    progress=False)
-    train_dynamics(root / "data", root / "tok", root / "dyn", "deterministic", "tiny",
-                   TrainConfig(steps=20, batch_size=8, lr=3e-3, warmup_steps=2), progress=False)
-    return root / "dyn", root / "data"
+    run, data = tiny_world_model
+    train_tokenizer(data, run.parent / "tok", preset("tiny", 32), TrainConfig(steps=15, batch_size=4), progress=False)
+    return run.parent / "tok"

@@ -6,6 +6,8 @@ import pytest
 
 from cosmos_sim.cli import main
 
+from margins import above
+
 pytestmark = pytest.mark.slow  # trains tokenizers and dynamics
 
 
@@ -49,7 +51,7 @@ def test_train_tokenizer_improves_and_resumes(dataset, tmp_path, capsys):
             "--lr", "3e-3", "--eval-every", "10"]
     assert main([*args, "--steps", "40"]) == 0
     evals = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if "eval" in line]
-    assert evals[-1]["eval"]["psnr"] > evals[0]["eval"]["psnr"] + 1.0
+    above("PSNR gain dB", evals[-1]["eval"]["psnr"] - evals[0]["eval"]["psnr"], 1.0)
     assert list(run.glob("recon_step*.png"))
     assert main([*args, "--steps", "50", "--resume"]) == 0
     assert (run / "checkpoints" / "step-00000050.safetensors").is_file()

@@ -20,6 +20,7 @@ from cosmos_sim.worlds.push import Push
 from cosmos_sim.worlds.reach import Reach
 from cosmos_sim.worlds.drop import Drop
 # isort: on
+from cosmos_sim.worlds.dataset import DatasetWorld  # also lets get_world("lerobot:...") resolve
 
 __all__ = ["WORLDS", "World", "StateLayout", "get_world", "world_names", "register_world", "unregister_world",
-           "watch_worlds", "world_list", "Push", "Reach", "Drop"]
+           "watch_worlds", "world_list", "Push", "Reach", "Drop", "DatasetWorld"]

@@ -116,6 +116,11 @@ class World:
     # (actuator position entry, object position entry) for ContactExplorer to push through; None: smooth
     # random actions (the action already acts on the object, or there is no object).
     contact_targets: ClassVar[tuple[str, str] | None] = None
+    # Reward, termination and success come from the data and a world model's learned heads, not from the methods
+    # below (a Gymnasium env's world, a recorded dataset's world).
+    learned_task: ClassVar[bool] = False
+    # False: a world known from recorded data alone (worlds/dataset.py); whatever needs physics refuses it.
+    simulator: ClassVar[bool] = True
 
     # The scripted expert (`expert` below) and how `ScriptedPolicy` makes it sloppy as skill falls to 0:
     expert_miss: ClassVar[tuple[float, float] | None] = None  # length range (m) of a mistaken episode's aim error

@@ -9,6 +9,7 @@ collected: nothing lost, nothing duplicated.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
 import queue
@@ -49,8 +50,10 @@ class CollectConfig:
         from cosmos_sim.envs.physics_env import PHYSICS_BACKENDS
         from cosmos_sim.envs.source_env import SOURCE_BACKEND, SourceEnvError, is_env_world
         from cosmos_sim.policies.registry import collection_specs
+        from cosmos_sim.worlds.dataset import require_simulator
 
         world = get_world(self.world)
+        require_simulator(world, "collection")  # a recorded dataset's world
         object.__setattr__(self, "world", world.name)
         object.__setattr__(self, "skill", tuple(float(s) for s in self.skill))
         if self.camera not in CAMERA_MODES:
@@ -155,6 +158,7 @@ def rollout_episode(config: CollectConfig, seed: int, env=None) -> dict:
                 "policy": policy.name, "policy_params": {"kind": config.policy, "skill": skill},
                 "camera_mode": config.camera, "image_size": list(env.image_size),
                 "world_hash": world.definition_hash(), "version": cosmos_sim.__version__,
+                "simulator": simulator_versions(config.backend),
                 "diverged": bool(ep.infos["diverged"][-1]), "success": bool(ep.success[-1]), "length": T, **extra,
             },
         }
@@ -214,6 +218,18 @@ def new_manifest(config: CollectConfig) -> dict:
         "collection": config.identity(), "shards": [],
     } | ({"source": source_description(world)} if hasattr(world, "env_id") else {}) | (
         {"views": config.views} if config.views > 1 else {})
+
+
+def simulator_versions(backend: str) -> dict[str, str]:
+    """The physics package versions an episode came from: MuJoCo 3.x and 4.x differ in contacts (docs/benchmarks.md)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    names = {"mujoco": ("mujoco",), "pybullet": ("pybullet",), "env": ("mujoco",)}.get(backend, ())
+    out = {}
+    for name in names:
+        with contextlib.suppress(PackageNotFoundError):
+            out[name] = version(name)
+    return out
 
 
 def source_description(world) -> dict:

@@ -33,12 +33,14 @@ def info(directory: str | os.PathLike, thumbnails: str | os.PathLike | None = No
     ds = EpisodeDataset(directory)
     m = ds.manifest
     world = get_world(ds.world)
-    policies, cameras, backends = Counter(), Counter(), Counter()
+    policies, policy_success, cameras, backends = Counter(), Counter(), Counter(), Counter()
     moved, success, diverged, steps = [], 0, 0, 0
     for i in range(len(ds)):
         r, e = ds.locate(i)
         meta = r.metadata[e]
-        policies[meta.get("policy_params", {}).get("kind", meta["policy"])] += 1
+        policy = meta.get("policy_params", {}).get("kind", meta["policy"])
+        policies[policy] += 1
+        policy_success[policy] += bool(meta.get("success"))
         cameras[meta.get("camera_mode", "?")] += 1
         backends[meta["backend"]] += 1
         success += bool(meta.get("success"))
@@ -51,7 +53,8 @@ def info(directory: str | os.PathLike, thumbnails: str | os.PathLike | None = No
         "directory": str(directory), "world": ds.world, "image_size": list(ds.spec.image_size),
         "episodes": len(ds), "steps": steps, "frames": steps + len(ds), "shards": len(m["shards"]),
         "bytes": sum(s["bytes"] for s in m["shards"]),
-        "backends": dict(backends), "policies": dict(policies), "cameras": dict(cameras),
+        "backends": dict(backends), "policies": dict(policies),
+        "policy_success": {k: policy_success[k] / n for k, n in policies.items()}, "cameras": dict(cameras),
         "success_rate": success / max(len(ds), 1), "diverged": diverged,
         "objects_moved_share": (sum(moved) / len(moved)) if moved else None,
         "curated": m.get("selection") is not None,
@@ -63,8 +66,8 @@ def info(directory: str | os.PathLike, thumbnails: str | os.PathLike | None = No
         frames = []
         for i in idx:
             r, e = ds.locate(int(i))
-            px = r.pixels(e)
-            frames.append(px[len(px) // 2])
+            frame = r.pixels(e)[r.num_steps(e) // 2]
+            frames.append(np.concatenate(list(frame), axis=1) if frame.ndim == 4 else frame)  # views side by side
         save_png(thumbnails, tile(frames, scale=2, cols=8))
         report["thumbnails"] = str(thumbnails)
     ds.close()
@@ -118,8 +121,19 @@ def info_table(r: dict) -> str:
     moved = "n/a" if r["objects_moved_share"] is None else f"{100 * r['objects_moved_share']:.0f}%"
     rows = [("world", r["world"]), ("image size", "x".join(map(str, r["image_size"]))),
             ("episodes", r["episodes"]), ("frames", r["frames"]), ("shards", r["shards"]),
-            ("size", f"{r['bytes'] / 2**20:.1f} MiB"), ("backends", r["backends"]), ("policies", r["policies"]),
+            ("size", f"{r['bytes'] / 2**20:.1f} MiB"), ("backends", r["backends"]),
             ("cameras", r["cameras"]), ("success", f"{100 * r['success_rate']:.0f}%"),
             ("objects moved", moved), ("diverged", r["diverged"]), ("curated view", r["curated"]),
             ("thumbnails", r.get("thumbnails", "-"))]
-    return format_table(["", ""], rows)
+    return format_table(["", ""], rows) + "\n\n" + policy_table(r)
+
+
+def policy_table(r: dict) -> str:
+    """One line per collection policy, most episodes first: its share of the episodes and its success."""
+    from cosmos_sim.text import format_table
+
+    total = max(r["episodes"], 1)
+    success = r.get("policy_success", {})  # reports written before it was kept lack it
+    rows = [(name, n, f"{100 * n / total:.0f}%", f"{100 * success[name]:.0f}%" if name in success else "-")
+            for name, n in sorted(r["policies"].items(), key=lambda kv: (-kv[1], kv[0]))]
+    return format_table(["policy", "episodes", "share", "success"], rows)

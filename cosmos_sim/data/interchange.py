@@ -1,4 +1,4 @@
-"""Dataset interchange: our sharded datasets out to Minari and LeRobot v3, and Minari datasets in.
+"""Dataset interchange: our sharded datasets out to Minari and LeRobot v3, and both formats in.
 
 Minari (`export_minari`, `cosmos-sim data export --format minari DIR ROOT`): written through Minari's own
 API (`create_dataset_from_buffers`, Arrow storage, no JPEG: lossless) under the Minari root ROOT, as
@@ -11,18 +11,10 @@ camera mode, so `dataset.recover_environment()` makes the physics env it came fr
 carry no spec: our actions are rescaled to [-1, 1]). Our manifest (less its shard list) is kept in the
 dataset's metadata and each episode's metadata in the episode's, so an import gives the dataset back exactly.
 
-LeRobot v3.0 (`export_lerobot`, `--format lerobot DIR OUT`): the layout of LeRobot's `CODEBASE_VERSION
-"v3.0"`, written with pyarrow and imageio's ffmpeg (the lerobot package is not needed): `meta/info.json`,
-`meta/stats.json`, `meta/tasks.parquet`, `meta/episodes/chunk-000/file-000.parquet`, frames in
-`data/chunk-XXX/file-YYY.parquet` (one row group per episode) and H.264 MP4s in
-`videos/observation.image/chunk-XXX/file-YYY.mp4`, many episodes per file. A row is a LeRobot frame: the
-observation at step t (image, `observation.state`, the camera), the `action` taken there and what followed
-it (`next.reward`, `next.done`, `next.success`). So an episode of T steps gives T rows: the frame after
-the last action has no action and is left out (as LeRobot's recorder does). Frames go through lossy H.264.
-Our episode metadata is kept in the episodes table (`cosmos_sim/seed`, `cosmos_sim/metadata`) and the
-manifest in `meta/cosmos_sim.json`.
+LeRobot v3.0 (`data export|import --format lerobot`): `cosmos_sim.data.lerobot`, whose names are importable from
+here too (`export_lerobot`, `import_lerobot`, `lerobot_features`, the `LEROBOT_*` constants).
 
-Import (`import_minari`, `data import --format minari NAME_OR_PATH OUT`): datasets exported by us come back
+Minari import (`import_minari`, `data import --format minari NAME_OR_PATH OUT`): datasets exported by us come back
 array for array. Others must fit one of our worlds and carry what our episodes hold: a `Dict` observation with
 `pixels` (uint8 [H, W, 3]) and `state` (the world's state width), actions of the world's action width, and a
 camera pose per frame (infos `extrinsics` and `fovy`; or `default_camera` when the frames were rendered from
@@ -65,19 +57,11 @@ from cosmos_sim.errors import (
 from cosmos_sim.worlds import get_world
 
 EXPORT_FORMATS = ("minari", "lerobot")
-IMPORT_FORMATS = ("minari",)
+IMPORT_FORMATS = ("minari", "lerobot")
 MINARI_NAMESPACE = "cosmos_sim"
 MINARI_MANIFEST_KEY = "cosmos_sim_manifest"  # dataset metadata: our manifest less its shards (JSON)
 MINARI_EPISODE_KEY = "cosmos_sim"  # episode metadata: our episode metadata (JSON)
 MINARI_BATCH = 16  # episodes handed to Minari at a time (memory stays bounded)
-LEROBOT_VERSION = "v3.0"
-LEROBOT_CHUNK_FILE = "chunk-{chunk_index:03d}/file-{file_index:03d}"
-LEROBOT_DATA_PATH = "data/" + LEROBOT_CHUNK_FILE + ".parquet"
-LEROBOT_VIDEO_PATH = "videos/{video_key}/" + LEROBOT_CHUNK_FILE + ".mp4"
-LEROBOT_EPISODES_PATH = "meta/episodes/" + LEROBOT_CHUNK_FILE + ".parquet"
-LEROBOT_VIDEO_KEY = "observation.image"
-LEROBOT_QUANTILES = (0.01, 0.10, 0.50, 0.90, 0.99)
-LEROBOT_STAT_FRAMES = 100  # frames per episode that image statistics look at (evenly spaced)
 
 
 @dataclass(frozen=True)
@@ -91,6 +75,8 @@ class ExportConfig:
     data_file_mb: float = arg(100.0, "LeRobot: start a new data file after about this many MB of raw rows")
     video_file_mb: float = arg(200.0, "LeRobot: start a new video file after about this many MB of raw frames")
     chunks_size: int = arg(1000, "LeRobot: files per chunk directory")
+    lossless: bool = arg(False, "LeRobot: lossless H.264 (RGB, qp 0), so frames import back exactly; bigger files "
+                                "that browsers do not play")
 
     def __post_init__(self):
         if self.version < 0 or (self.fps is not None and self.fps < 1) or self.chunks_size < 1 or \
@@ -101,13 +87,18 @@ class ExportConfig:
 
 @dataclass(frozen=True)
 class ImportConfig:
-    world: str | None = arg(None, "world the data belongs to; none: the one the dataset records")
+    world: str | None = arg(None, "world the data belongs to; none: the one the dataset records (LeRobot data of no "
+                                  "world of ours: a world described from its features)")
     default_camera: bool = arg(False, "frames without camera poses were rendered from the world's default camera")
     shard_mb: float = arg(32.0, "target shard size in MB")
+    image_size: int | None = arg(None, "LeRobot: resize every frame to N x N (a world model's tokenizer takes square "
+                                       "frames); none: as stored")
 
     def __post_init__(self):
         if self.shard_mb <= 0:
             raise InputError(f"shard_mb must be > 0, got {self.shard_mb}")
+        if self.image_size is not None and not 8 <= int(self.image_size) <= 1024:
+            raise InputError(f"image_size must be from 8 to 1024 pixels, got {self.image_size}")
 
 
 # --- optional packages ---------------------------------------------------------------------------------
@@ -126,7 +117,7 @@ def _require_pyarrow():
         import pyarrow
         import pyarrow.parquet
     except ImportError:
-        raise MissingPackageError("the LeRobot export writes parquet with pyarrow, which is not installed: "
+        raise MissingPackageError("LeRobot interchange reads and writes parquet with pyarrow, which is not installed: "
                                   "pip install 'cosmos_sim[lerobot]'") from None
     return pyarrow, pyarrow.parquet
 
@@ -137,28 +128,38 @@ def export_dataset(directory: str | os.PathLike, out: str | os.PathLike, format:
     """Export the dataset at `directory` as `format` ('minari' or 'lerobot'); returns a summary."""
     if format not in EXPORT_FORMATS:
         raise UnknownChoiceError("export format", format, EXPORT_FORMATS)
-    fn = export_minari if format == "minari" else export_lerobot
-    return fn(directory, out, config, progress=progress)
+    if format == "lerobot":
+        from cosmos_sim.data.lerobot import export_lerobot
+
+        return export_lerobot(directory, out, config, progress=progress)
+    return export_minari(directory, out, config, progress=progress)
 
 
 def import_dataset(source: str, out: str | os.PathLike, format: str = "minari",
                    config: ImportConfig = ImportConfig(), progress: bool = True) -> dict:
-    """Import `source` (a Minari dataset id or path) as a dataset at `out`; returns its manifest."""
+    """Import `source` (a Minari dataset id or path, or a LeRobot v3.0 directory) as a dataset at `out`; returns
+    its manifest."""
     if format not in IMPORT_FORMATS:
         raise UnknownChoiceError("import format", format, IMPORT_FORMATS)
+    if format == "lerobot":
+        from cosmos_sim.data.lerobot import import_lerobot
+
+        return import_lerobot(source, out, config, progress=progress)
     return import_minari(source, out, config, progress=progress)
 
 
-def _open_source(directory: str | os.PathLike, config: ExportConfig) -> tuple[Path, EpisodeDataset]:
+def _open_source(directory: str | os.PathLike, config: ExportConfig, views: bool = False
+                 ) -> tuple[Path, EpisodeDataset]:
+    """The verified dataset to export; `views`: the format takes several camera views per frame."""
     directory = dataset_directory(directory)
     if config.verify:
         require_intact(directory)
     ds = EpisodeDataset(directory)
     if not len(ds):
         raise DatasetError(f"{directory} holds no episodes to export")
-    if ds.spec.views > 1:
-        raise DatasetError(f"{directory} records {ds.spec.views} camera views per frame; export writes one camera "
-                           "per frame (multi-view export is not supported yet)")
+    if ds.spec.views > 1 and not views:
+        raise DatasetError(f"{directory} records {ds.spec.views} camera views per frame; this format takes one "
+                           "camera per frame (export it to LeRobot, which keeps every view)")
     return directory, ds
 
 
@@ -406,6 +407,9 @@ def import_minari(source: str | os.PathLike, out: str | os.PathLike, config: Imp
     `out`; returns its manifest. What is supported, and what is refused, is in the module doc."""
     import cosmos_sim
 
+    if config.image_size is not None:
+        raise InputError("image_size (--image-size) resizes LeRobot imports; a Minari import keeps its frames as they "
+                         "are")
     dataset = _open_minari(source)
     meta = dataset.storage.metadata
     stored = json.loads(meta[MINARI_MANIFEST_KEY]) if MINARI_MANIFEST_KEY in meta else None
@@ -460,258 +464,16 @@ def import_minari(source: str | os.PathLike, out: str | os.PathLike, config: Imp
     return manifest
 
 
-# --- LeRobot v3 -----------------------------------------------------------------------------------------
-def _lerobot_fps(world, config: ExportConfig) -> int:
-    return int(config.fps or max(1, round(1.0 / float(getattr(world, "control_dt", 0.1) or 0.1))))
+# --- LeRobot (cosmos_sim/data/lerobot.py), importable from here as before ----------------------------------
+_LEROBOT_NAMES = ("export_lerobot", "import_lerobot", "lerobot_features", "LEROBOT_VERSION", "LEROBOT_CHUNK_FILE",
+                  "LEROBOT_DATA_PATH", "LEROBOT_VIDEO_PATH", "LEROBOT_EPISODES_PATH", "LEROBOT_VIDEO_KEY",
+                  "LEROBOT_QUANTILES", "LEROBOT_STAT_FRAMES")
 
 
-def _success_source(world, ds: EpisodeDataset):
-    """How to tell success after each step: the world's rule, the env's recorded flags, or not at all."""
-    from cosmos_sim.envs.source_env import is_env_world
+def __getattr__(name: str):
+    # lerobot.py imports this module's configs and helpers, so it is loaded on first use rather than at import
+    if name in _LEROBOT_NAMES:
+        from cosmos_sim.data import lerobot
 
-    if not is_env_world(world):
-        return lambda ep: np.asarray(world.success(ep["states"][1:].astype(np.float64)), bool).reshape(-1)
-    if all("step_success" in ds.metadata(i) for i in range(len(ds))):
-        return lambda ep: np.asarray(ep["metadata"]["step_success"], bool)
-    return None
-
-
-def lerobot_features(world, spec: EpisodeSpec, fps: int, success: bool = True) -> dict:
-    """LeRobot's `features` for a dataset of `world`: dtype, shape and names of every column and video."""
-    h, w = spec.image_size
-    vh, vw = h + h % 2, w + w % 2  # H.264 (yuv420p) needs even sizes: odd frames are padded by one pixel
-    labels = world.state_layout.labels()
-    scalar = {"shape": [1], "names": None}
-    features = {
-        LEROBOT_VIDEO_KEY: {"dtype": "video", "shape": [vh, vw, 3], "names": ["height", "width", "channels"],
-                            "info": {"video.height": vh, "video.width": vw, "video.codec": "h264",
-                                     "video.pix_fmt": "yuv420p", "video.is_depth_map": False, "video.fps": fps,
-                                     "video.channels": 3, "has_audio": False, "is_depth_map": False}},
-        "observation.state": {"dtype": "float32", "shape": [spec.state_dim],
-                              "names": labels if len(labels) == spec.state_dim else None},
-        "observation.camera.extrinsics": {"dtype": "float32", "shape": [16],
-                                          "names": [f"r{i}c{j}" for i in range(4) for j in range(4)]},
-        "observation.camera.fovy": {"dtype": "float32", **scalar},
-        "action": {"dtype": "float32", "shape": [spec.action_dim], "names": list(world.action_names)},
-        "next.reward": {"dtype": "float32", **scalar},
-        "next.done": {"dtype": "bool", **scalar},
-    }
-    if success:
-        features["next.success"] = {"dtype": "bool", **scalar}
-    for key in ("timestamp", "frame_index", "episode_index", "index", "task_index"):
-        features[key] = {"dtype": "float32" if key == "timestamp" else "int64", **scalar}
-    return features
-
-
-def _columns(ep: dict, e: int, first_index: int, fps: int, success) -> dict[str, np.ndarray]:
-    """An episode's T LeRobot rows, column by column (the video column aside)."""
-    T = len(ep["actions"])
-    cols = {
-        "observation.state": ep["states"][:T],
-        "observation.camera.extrinsics": ep["extrinsics"][:T].reshape(T, 16),
-        "observation.camera.fovy": ep["fovy"][:T],
-        "action": ep["actions"],
-        "next.reward": ep["rewards"],
-        "next.done": (ep["terminated"] | ep["truncated"]).astype(bool),
-    }
-    if success is not None:
-        cols["next.success"] = success(ep)[:T]
-    cols["timestamp"] = (np.arange(T) / fps).astype(np.float32)
-    cols["frame_index"] = np.arange(T, dtype=np.int64)
-    cols["episode_index"] = np.full(T, e, np.int64)
-    cols["index"] = np.arange(first_index, first_index + T, dtype=np.int64)
-    cols["task_index"] = np.zeros(T, np.int64)
-    return cols
-
-
-def _arrow_table(pa, cols: dict[str, np.ndarray]):
-    arrays = {}
-    for key, a in cols.items():
-        a = np.ascontiguousarray(a)
-        arrays[key] = (pa.FixedSizeListArray.from_arrays(pa.array(a.reshape(-1)), a.shape[1]) if a.ndim == 2
-                       else pa.array(a))
-    return pa.table(arrays)
-
-
-def _stats(x: np.ndarray, image: bool = False) -> dict[str, np.ndarray]:
-    """LeRobot's per-feature statistics: min, max, mean, std, count and quantiles q01..q99 (images: per
-    channel in [0, 1], shaped [3, 1, 1])."""
-    n = len(x)
-    if image:
-        idx = np.unique(np.linspace(0, n - 1, min(n, LEROBOT_STAT_FRAMES)).astype(int))
-        v = x[idx].reshape(-1, x.shape[-1]).astype(np.float64) / 255.0
-    else:
-        v = x.reshape(n, -1).astype(np.float64)
-    s = {"min": v.min(0), "max": v.max(0), "mean": v.mean(0), "std": v.std(0)}
-    s |= {f"q{round(q * 100):02d}": np.quantile(v, q, axis=0) for q in LEROBOT_QUANTILES}
-    if image:
-        s = {k: a.reshape(-1, 1, 1) for k, a in s.items()}
-    s["count"] = np.array([n], np.int64)
-    return s
-
-
-def _aggregate(stats: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    """Episode statistics into dataset statistics, as LeRobot aggregates them (quantiles as an envelope)."""
-    counts = np.array([s["count"][0] for s in stats], np.float64)
-    means = np.stack([s["mean"] for s in stats])
-    w = counts.reshape(-1, *([1] * (means.ndim - 1)))
-    mean = (means * w).sum(0) / counts.sum()
-    var = ((np.stack([s["std"] for s in stats]) ** 2 + (means - mean) ** 2) * w).sum(0) / counts.sum()
-    out = {"min": np.min([s["min"] for s in stats], 0), "max": np.max([s["max"] for s in stats], 0),
-           "mean": mean, "std": np.sqrt(var), "count": np.array([int(counts.sum())], np.int64)}
-    for q in LEROBOT_QUANTILES:
-        key = f"q{round(q * 100):02d}"
-        out[key] = (np.min if q <= 0.5 else np.max)([s[key] for s in stats], 0)
-    return out
-
-
-class _Files:
-    """One kind of LeRobot file (data or video) that rolls over to the next chunk/file index past a size."""
-
-    def __init__(self, limit_mb: float, chunks_size: int):
-        self.limit, self.chunks_size = limit_mb * 2**20, chunks_size
-        self.chunk = self.file = 0
-        self.bytes = 0.0
-        self.writer = None
-
-    def next_episode(self, nbytes: int, close) -> None:
-        if self.writer is not None and self.bytes + nbytes > self.limit:
-            close(self.writer)
-            self.writer = None
-            self.bytes = 0.0
-            self.file += 1
-            if self.file == self.chunks_size:
-                self.chunk, self.file = self.chunk + 1, 0
-        self.bytes += nbytes
-
-    def path(self, template: str, **kw) -> str:
-        return template.format(chunk_index=self.chunk, file_index=self.file, **kw)
-
-
-def _number(x: float) -> int | float:
-    return int(x) if float(x).is_integer() else float(x)
-
-
-def _write_parquet(pq, table, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(table, path, compression="snappy")
-
-
-def _tasks_table(pa, task: str):
-    """meta/tasks.parquet as pandas would write LeRobot's tasks frame: task (the index) -> task_index."""
-    pandas_meta = {
-        "index_columns": ["task"], "column_indexes": [
-            {"name": None, "field_name": None, "pandas_type": "unicode", "numpy_type": "object",
-             "metadata": {"encoding": "UTF-8"}}],
-        "columns": [{"name": "task_index", "field_name": "task_index", "pandas_type": "int64", "numpy_type": "int64",
-                     "metadata": None},
-                    {"name": "task", "field_name": "task", "pandas_type": "unicode", "numpy_type": "object",
-                     "metadata": None}],
-        "creator": {"library": "pyarrow", "version": pa.__version__}, "pandas_version": "2.2.0",
-    }
-    table = pa.table({"task_index": pa.array([0], pa.int64()), "task": pa.array([task], pa.string())})
-    return table.replace_schema_metadata({b"pandas": json.dumps(pandas_meta).encode()})
-
-
-def export_lerobot(directory: str | os.PathLike, out: str | os.PathLike, config: ExportConfig = ExportConfig(),
-                   progress: bool = True) -> dict:
-    """Write the dataset at `directory` as a LeRobot v3.0 dataset in the new directory `out` (see the module
-    doc). Returns {"format", "path", "episodes", "frames", "fps"}."""
-    from cosmos_sim.video import VideoWriter
-
-    pa, pq = _require_pyarrow()
-    directory, ds = _open_source(directory, config)
-    world = get_world(ds.world)
-    fps = _lerobot_fps(world, config)
-    success = _success_source(world, ds)
-    features = lerobot_features(world, ds.spec, fps, success=success is not None)
-    task = world.description or world.name
-    data_files, video_files = _Files(config.data_file_mb, config.chunks_size), _Files(config.video_file_mb,
-                                                                                      config.chunks_size)
-    episodes: dict[str, list] = {}
-    all_stats: dict[str, list] = {}
-    total = 0
-    video_frames = 0  # frames already in the current video file
-    bar = _bar(len(ds), f"export lerobot {Path(out).name}", progress)
-    try:
-        with staged_directory(out) as root:
-            def close_data(writer):
-                writer.close()
-
-            def close_video(writer):
-                nonlocal video_frames
-                writer.close()
-                video_frames = 0
-
-            for e in range(len(ds)):
-                ep = ds[e]
-                T = len(ep["actions"])
-                cols = _columns(ep, e, total, fps, success)
-                table = _arrow_table(pa, cols)
-                data_files.next_episode(table.nbytes, close_data)
-                if data_files.writer is None:
-                    path = root / data_files.path(LEROBOT_DATA_PATH)
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    data_files.writer = pq.ParquetWriter(path, table.schema, compression="snappy")
-                data_files.writer.write_table(table)  # one row group per episode, as LeRobot writes them
-                frames = ep["pixels"][:T]
-                video_files.next_episode(frames.nbytes, close_video)
-                if video_files.writer is None:
-                    video_files.writer = VideoWriter(root / video_files.path(LEROBOT_VIDEO_PATH,
-                                                                             video_key=LEROBOT_VIDEO_KEY),
-                                                     fps=fps, quality=config.video_quality)
-                start = video_frames
-                for frame in frames:
-                    video_files.writer.append(frame)
-                video_frames += T
-                stats = {key: _stats(a) for key, a in cols.items()}
-                stats[LEROBOT_VIDEO_KEY] = _stats(frames, image=True)
-                row = {
-                    "episode_index": e, "tasks": [task], "length": T,
-                    "data/chunk_index": data_files.chunk, "data/file_index": data_files.file,
-                    "dataset_from_index": total, "dataset_to_index": total + T,
-                    f"videos/{LEROBOT_VIDEO_KEY}/chunk_index": video_files.chunk,
-                    f"videos/{LEROBOT_VIDEO_KEY}/file_index": video_files.file,
-                    f"videos/{LEROBOT_VIDEO_KEY}/from_timestamp": start / fps,
-                    f"videos/{LEROBOT_VIDEO_KEY}/to_timestamp": (start + T) / fps,
-                    "meta/episodes/chunk_index": 0, "meta/episodes/file_index": 0,
-                    "cosmos_sim/seed": int(ep["metadata"]["seed"]), "cosmos_sim/metadata": json.dumps(ep["metadata"]),
-                }
-                for key, s in stats.items():
-                    all_stats.setdefault(key, []).append(s)
-                    for stat, value in s.items():
-                        row[f"stats/{key}/{stat}"] = value.tolist()
-                for key, value in row.items():
-                    episodes.setdefault(key, []).append(value)
-                total += T
-                bar.update(1)
-            data_files.writer.close()
-            video_files.writer.close()
-            _write_parquet(pq, pa.table(episodes), root / LEROBOT_EPISODES_PATH.format(chunk_index=0, file_index=0))
-            _write_parquet(pq, _tasks_table(pa, task), root / "meta" / "tasks.parquet")
-            stats = {key: {k: v.tolist() for k, v in _aggregate(s).items()} for key, s in all_stats.items()}
-            info = {
-                "codebase_version": LEROBOT_VERSION, "robot_type": f"cosmos_sim.{world.name}",
-                "total_episodes": len(ds), "total_frames": total, "total_tasks": 1,
-                "chunks_size": config.chunks_size, "data_files_size_in_mb": _number(config.data_file_mb),
-                "video_files_size_in_mb": _number(config.video_file_mb), "fps": fps,
-                "splits": {"train": f"0:{len(ds)}"},
-                "data_path": LEROBOT_DATA_PATH, "video_path": LEROBOT_VIDEO_PATH, "features": features,
-            }
-            (root / "meta" / "info.json").write_text(json.dumps(info, indent=4) + "\n")
-            (root / "meta" / "stats.json").write_text(json.dumps(stats, indent=4) + "\n")
-            (root / "meta" / "cosmos_sim.json").write_text(json.dumps(
-                {"source": str(directory.resolve()), "manifest": _public_manifest(ds.manifest)}, indent=1) + "\n")
-    except BaseException:
-        for files in (data_files, video_files):
-            if files.writer is not None:
-                with contextlib.suppress(Exception):
-                    if hasattr(files.writer, "abort"):  # a video: drop its temp file
-                        files.writer.abort()
-                    else:
-                        files.writer.close()
-        raise
-    finally:
-        bar.close()
-        ds.close()
-    return {"format": "lerobot", "path": str(out), "episodes": len(ds), "frames": total, "fps": fps}
+        return getattr(lerobot, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

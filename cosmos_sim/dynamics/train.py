@@ -125,15 +125,17 @@ def fit_state_model(head: StateHead, windows: dict[str, torch.Tensor], steps: in
 
 def task_targets(episodes: EpisodeDataset) -> dict[str, torch.Tensor]:
     """Per step, in the latent cache's order: rewards [N], terminated [N] and (when the env reports it)
-    success after the step [N]; `has_success` says whether any episode had a success signal."""
+    success after the step [N]; `has_success` says whether any episode had a success signal. With V camera
+    views the cache holds V sequences per episode, so each episode's steps repeat V times."""
     rewards, terminated, success, has = [], [], [], False
     for i in range(len(episodes)):
         reader, e = episodes.locate(i)
         small, meta = reader.small_arrays(e), reader.metadata[e]
-        rewards.append(torch.from_numpy(small["rewards"].astype(np.float32)))
-        terminated.append(torch.from_numpy(small["terminated"].astype(bool)))
         T = len(small["rewards"])
-        success.append(torch.tensor(meta.get("step_success", [0] * T), dtype=torch.bool))
+        for _ in range(episodes.spec.views):
+            rewards.append(torch.from_numpy(small["rewards"].astype(np.float32)))
+            terminated.append(torch.from_numpy(small["terminated"].astype(bool)))
+            success.append(torch.tensor(meta.get("step_success", [0] * T), dtype=torch.bool))
         has = has or bool(meta.get("has_success", False))
     return {"rewards": torch.cat(rewards), "terminated": torch.cat(terminated), "success": torch.cat(success),
             "has_success": torch.tensor(has)}
@@ -339,7 +341,7 @@ def train_dynamics(data_dir: str | os.PathLike, tokenizer_path: str | os.PathLik
     head.set_statistics(stats, cache["states"], step_frames(cache, train_eps))
     state_steps = min(4000, 8 * train_config.steps) if state_steps is None else int(state_steps)
     state_result = {}
-    extra_task: dict | None = {} if hasattr(world, "env_id") else None  # the extra episodes' steps, for the task head
+    extra_task: dict | None = {} if world.learned_task else None  # the extra episodes' steps, for the task head
     ckpts = sorted((out / "checkpoints").glob("step-*.safetensors"))
     if state_steps > 0 and not (resume and ckpts):
         t0 = time.perf_counter()
@@ -356,7 +358,7 @@ def train_dynamics(data_dir: str | os.PathLike, tokenizer_path: str | os.PathLik
             train_config = replace(train_config,
                                    time_limit_s=max(1.0, train_config.time_limit_s - state_result["state_seconds"]))
     task_head, task_result = None, {}
-    if hasattr(world, "env_id"):  # a Gymnasium env: reward, termination and success are learned (TaskHead)
+    if world.learned_task:  # a Gymnasium env or recorded dataset: reward, termination and success are learned
         targets = task_targets(episodes)
         task_head = TaskHead(world.state_dim, world.action_dim, has_success=bool(targets["has_success"]))
         t0 = time.perf_counter()

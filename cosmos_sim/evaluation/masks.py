@@ -65,6 +65,6 @@ class MedianBackground:
 
 
 def background_renderer(world: str | World, image_size: tuple[int, int]) -> BackgroundRenderer | MedianBackground:
-    """The empty-scene renderer of a world (a median background for a Gymnasium env's world)."""
+    """The empty-scene renderer of a world (a median background for a Gymnasium env's or a dataset's world)."""
     w = get_world(world)
-    return MedianBackground() if hasattr(w, "env_id") else BackgroundRenderer(w, image_size)
+    return MedianBackground() if w.learned_task else BackgroundRenderer(w, image_size)

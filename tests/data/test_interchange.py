@@ -153,8 +153,8 @@ def test_minari_errors(source, tmp_path, monkeypatch):
         ic.import_minari("cosmos_sim/push/nothing-v0", tmp_path / "x", progress=False)
     with pytest.raises(DatasetError, match="not a Minari dataset"):
         ic.import_minari(str(source), tmp_path / "x", progress=False)
-    with pytest.raises(UnknownChoiceError, match="import format 'lerobot'"):
-        ic.import_dataset(str(source), tmp_path / "x", "lerobot")
+    with pytest.raises(UnknownChoiceError, match="import format 'hdf5'"):
+        ic.import_dataset(str(source), tmp_path / "x", "hdf5")
     monkeypatch.setitem(sys.modules, "minari", None)  # as if minari were not installed
     with pytest.raises(MissingPackageError, match=r"pip install 'cosmos_sim\[minari\]'"):
         ic.export_minari(source, tmp_path, progress=False)

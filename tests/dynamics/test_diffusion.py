@@ -9,6 +9,8 @@ from cosmos_sim.dynamics.base import FAMILIES, build_dynamics
 from cosmos_sim.dynamics.diffusion import DiffusionConfig, DiffusionDynamics
 from cosmos_sim.errors import ActionError, UnknownChoiceError
 
+from margins import below
+
 TINY = dict(latent_channels=4, latent_size=4, action_dim=2, context=2, horizon=2, patch=2, width=64, depth=2,
             heads=4, mlp_ratio=2)
 D, h, A, K = 4, 4, 2, 2
@@ -130,7 +132,7 @@ def trained():
 @pytest.mark.slow  # trains
 def test_training_loss_decreases(trained):
     _, _, before, after = trained
-    assert after < 0.6 * before, (before, after)
+    below("loss / before", after / before, 0.6)
 
 
 @pytest.mark.slow  # trains
@@ -141,10 +143,11 @@ def test_samplers_agree_on_trained_toy(trained):
     assert torch.isfinite(euler).all() and torch.isfinite(heun).all()
     assert torch.equal(heun, seeded_predict(m, x, 0, steps=24, sampler="heun"))
     scale = batch["latents"].std()
-    assert (euler - heun).abs().mean() < 0.25 * scale
+    below("|euler - heun| / scale", (euler - heun).abs().mean() / scale, 0.25)
     few = seeded_predict(m, x, 0)  # the default few-step sampler beats copying the last frame
     target = batch["latents"][:8, K]
-    assert (few - target).square().mean() < 0.5 * (x[0][:, -1] - target).square().mean()
+    copy_last = (x[0][:, -1] - target).square().mean()
+    below("few-step error / copy-last error", (few - target).square().mean() / copy_last, 0.5)
 
 
 def test_bf16_autocast():

@@ -11,6 +11,7 @@ from cosmos_sim.errors import UnknownChoiceError
 from cosmos_sim.world_model import StateHead, WorldModel
 
 from dynamics.toy_states import pusher_block, pusher_start, toy_cache
+from margins import above, below
 
 
 def toy_windows():
@@ -21,6 +22,7 @@ def toy_windows():
     return state_windows(cache, list(range(60)), horizon=4)
 
 
+@pytest.mark.slow  # trains
 def test_members_differ_and_disagree_more_off_the_data():
     from cosmos_sim.dynamics.train import fit_state_model
 
@@ -36,8 +38,8 @@ def test_members_differ_and_disagree_more_off_the_data():
         mean_err = ((head(w["start"], w["actions"][:, 0]) - w["next"][:, 0]) ** 2).mean()
     assert not torch.allclose(head.ensemble.weights[0][0], head.ensemble.weights[0][1])
     assert on.std(0).mean() > 0  # members differ
-    assert off.std(0).mean() > 5 * on.std(0).mean()  # ... and far more where there was no data
-    assert mean_err < 0.01  # the mean still fits the data
+    above("disagreement off / on the data", off.std(0).mean() / on.std(0).mean(), 5)  # far more with no data
+    below("mean's error", mean_err, 0.01)  # the mean still fits the data
 
 
 def test_ensemble_save_load_and_single_member_files(tiny_world_model, tmp_path):
@@ -114,11 +116,11 @@ def test_bad_ensemble_settings(tiny_world_model):
 
 
 @pytest.mark.slow  # trains a tiny world model
-def test_train_dynamics_with_an_ensemble_state_model(tiny_world_model, tmp_path):
+def test_train_dynamics_with_an_ensemble_state_model(tiny_world_model, tiny_tokenizer, tmp_path):
     from cosmos_sim.cli import main
 
-    run, data = tiny_world_model
-    assert main(["train", "dynamics", "--data", str(data), "--tokenizer", str(run.parent / "tok"), "--out",
+    _, data = tiny_world_model
+    assert main(["train", "dynamics", "--data", str(data), "--tokenizer", str(tiny_tokenizer), "--out",
                  str(tmp_path / "dyn"), "--preset", "tiny", "--steps", "4", "--batch-size", "4", "--warmup-steps",
                  "1", "--state-steps", "20", "--state-members", "3"]) == 0
     m = WorldModel.load(tmp_path / "dyn")

@@ -80,10 +80,10 @@ def test_register_family_checks_presets_and_names():
 
 
 @pytest.mark.slow  # trains
-def test_toy_family_trains_loads_and_steps(toy, tiny_world_model, tmp_path):
+def test_toy_family_trains_loads_and_steps(toy, tiny_world_model, tiny_tokenizer, tmp_path):
     """A family from outside the package goes through the public API: train, save, load, env steps."""
-    run, data = tiny_world_model
-    r = train_dynamics(data, run.parent / "tok", tmp_path / "toy", "toy", "tiny",
+    _, data = tiny_world_model
+    r = train_dynamics(data, tiny_tokenizer, tmp_path / "toy", "toy", "tiny",
                        TrainConfig(steps=4, batch_size=4, warmup_steps=1), progress=False, state_steps=4)
     m = WorldModel.load(r["world_model"])
     assert m.family == "toy" and isinstance(m.dynamics, ToyDynamics) and m.dynamics.config.width == 8

@@ -1,10 +1,14 @@
 """The deterministic family's optional state renderer (issue 26): shapes, the gate's start, learning a pose."""
 
+import pytest
 import torch
 
 from cosmos_sim.dynamics.deterministic import DeterministicConfig, DeterministicDynamics
 
+from margins import below
 
+
+@pytest.mark.slow  # trains
 def test_render_head_steps_and_learns_to_follow_the_camera():
     torch.manual_seed(0)
     cfg = DeterministicConfig(latent_channels=4, latent_size=4, action_dim=3, context=2, horizon=1, width=16,
@@ -27,7 +31,7 @@ def test_render_head_steps_and_learns_to_follow_the_camera():
         opt.zero_grad()
         loss.backward()
         opt.step()
-    assert loss.item() < 0.05 * first
+    below("loss / first loss", loss.item() / first, 0.05)
     plain = DeterministicDynamics(DeterministicConfig(latent_channels=4, latent_size=4, action_dim=3, width=16,
                                                       depth=2))
     assert not hasattr(plain, "gate") and plain.predict(past, pp, a, pl)[0].shape == (B, 4, 4, 4)
@@ -65,6 +69,7 @@ def test_the_geometric_renderer_has_its_own_loss_and_reuses_it_in_the_rollout():
         DeterministicDynamics(DeterministicConfig(render_planes=(0.0,)))
 
 
+@pytest.mark.slow  # trains
 def test_the_geometric_renderer_learns_where_an_object_is_seen():
     """A latent that marks the cells whose rays meet the table near a point given in the state: a comparison
     of hit and state positions, which the plane hits make a short job."""
@@ -86,4 +91,5 @@ def test_the_geometric_renderer_learns_where_an_object_is_seen():
         opt.zero_grad()
         loss.backward()
         opt.step()
-    assert loss.item() < 0.25 * first and loss.item() < 0.25 * target.var().item()
+    below("loss / first loss", loss.item() / first, 0.25)
+    below("loss / target variance", loss.item() / target.var().item(), 0.25)

@@ -93,7 +93,14 @@ def pair_ratios(sims, top, bottom, speed):
             for name, sim in sims.items()}
 
 
-@pytest.mark.parametrize("obj", ["obj0", "obj1"])  # a sphere and a box landing flat
+# MuJoCo 3.3.0's box-box collider gives a box landing flat on the table box half the depth 4.x gives it (2e-5 vs
+# 4e-5 m at first touch), and the box rebounds at 0.27-0.29 of its impact speed instead of 0.41 (spheres: the same
+# 0.41 in both). PyBullet follows 4.x. docs/benchmarks.md (MuJoCo 3.3 and 4.0) has the figures.
+MUJOCO3_BOX = pytest.mark.xfail(int(mujoco.__version__.split(".")[0]) < 4, strict=True,
+                                reason="MuJoCo 3.x bounces a box off the table box less than 4.x (and PyBullet) do")
+
+
+@pytest.mark.parametrize("obj", ["obj0", pytest.param("obj1", marks=MUJOCO3_BOX)])  # a sphere and a box landing flat
 @pytest.mark.parametrize("speed", [1.0, 2.0])
 def test_object_table_rebound_matches_mujoco(sims, obj, speed):
     ratios = table_ratios(sims, obj, speed)

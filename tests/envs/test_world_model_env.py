@@ -262,7 +262,7 @@ def test_same_step_autoreset_mode(run, array_type):
     o_s, r_s, te_s, tr_s, info = same.step(a if array_type == "numpy" else torch.as_tensor(a))
     assert not as_np(tr_s).any() and "final_obs" not in info  # the new episodes step on
     with pytest.raises(UnknownChoiceError, match="autoreset_mode"):
-        WorldModelVectorEnv("push", autoreset_mode="disabled", **kw)
+        WorldModelVectorEnv("push", autoreset_mode="never", **kw)
     same.close()
     nxt.close()
     # The same keyword for the physics backends' vector envs (Gymnasium's SyncVectorEnv does the work).

@@ -14,6 +14,7 @@ TINY = dict(world="push", rounds=2, real_steps=150, imagined_steps=1024, num_env
             eval_episodes=2, halt_uncertainty="data", branch=True)
 
 
+@pytest.mark.slow  # trains
 def test_two_rounds_run_log_plot_and_resume_after_a_kill(tiny_world_model, tmp_path, monkeypatch):
     run, _ = tiny_world_model
     cfg = DynaConfig(**TINY)

@@ -23,6 +23,7 @@ def trainer(out, cfg=CFG, model=None, config=None):
                    progress=False)
 
 
+@pytest.mark.slow  # trains
 def test_resume_is_exact(tmp_path):
     straight = trainer(tmp_path / "a")
     straight.fit()
@@ -51,12 +52,14 @@ def test_lr_schedule_warms_up_then_decays():
     assert lrs[-1] < lrs[3] and lrs[-1] >= CFG.lr * CFG.min_lr_ratio
 
 
+@pytest.mark.slow  # trains
 def test_keeps_last_k(tmp_path):
     t = trainer(tmp_path, TrainConfig(steps=10, batch_size=8, checkpoint_every=2, keep_last=2))
     t.fit()
     assert [p.name for p in t.checkpoints()] == ["step-00000008.safetensors", "step-00000010.safetensors"]
 
 
+@pytest.mark.slow  # trains
 def test_nan_loss_is_skipped_and_counted(tmp_path):
     t = trainer(tmp_path, model=ToyModel(nan_at={2, 5}))
     result = t.fit()
@@ -79,12 +82,14 @@ def test_non_finite_tensor_is_never_written(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.slow  # trains
 def test_config_mismatch_names_both_sides(tmp_path):
     trainer(tmp_path).fit()
     with pytest.raises(ConfigMismatchError, match="width: checkpoint has 16, caller has 32"):
         trainer(tmp_path, config={"width": 32}).fit(resume=True)
 
 
+@pytest.mark.slow  # trains
 def test_refuses_pickles_truncation_and_bad_headers(tmp_path, monkeypatch):
     def boom(*a, **k):
         raise AssertionError("something tried to unpickle")
@@ -168,6 +173,7 @@ def test_header_length_starting_like_a_pickle_is_still_read(tmp_path):
     assert meta["note"] == "x" * pad and struct.unpack("<Q", path.read_bytes()[:8])[0] >= 128
 
 
+@pytest.mark.slow  # trains
 def test_time_schedule_ends_the_cosine_at_the_time_limit_and_counts_across_resumes(tmp_path):
     cfg = TrainConfig(steps=10**6, batch_size=8, lr=1e-2, warmup_steps=2, time_limit_s=0.4, schedule_by_time=True,
                       checkpoint_every=10**9, log_every=1)
@@ -193,6 +199,7 @@ def test_step_schedule_ignores_the_clock():
     assert lr_at(CFG, 5, train_s=1e9) == lr_at(CFG, 5)
 
 
+@pytest.mark.slow  # trains
 def test_step_scheduled_time_limit_counts_per_call(tmp_path):
     cfg = TrainConfig(steps=10**6, batch_size=8, time_limit_s=0.2, checkpoint_every=10**9)
     first = trainer(tmp_path, cfg).fit()
@@ -209,6 +216,7 @@ def test_fewer_samples_than_processes_is_a_clear_error():
     assert len(list(zip(range(5), ResumableSampler(4, seed=0, rank=3, world_size=4), strict=False))) == 5
 
 
+@pytest.mark.slow  # trains
 def test_tensorboard_events_beside_the_metrics_and_purged_on_resume(tmp_path):
     from cosmos_sim.training.events import read_scalars
 
