@@ -348,12 +348,13 @@ def cmd_train_all(args: argparse.Namespace) -> None:
                           state_members=args.state_members, state_episodes=args.state_episodes,
                           state_steps=args.state_steps, task_steps=args.task_steps, cross_view=args.cross_view)
     from cosmos_sim.data import EpisodeDataset
+    from cosmos_sim.worlds.base import DATASET, GYM_ENV, world_kind
 
     world = EpisodeDataset(args.data).world
-    if world.startswith("lerobot:"):  # a recorded dataset's world: no simulator, no gym id
+    if world_kind(world) == DATASET:  # a recorded dataset's world: no simulator, no gym id
         print(f"world model: {r['world_model']}  (compare it open loop: cosmos-sim compare --model {args.out} "
               f"--data {args.data} --out REPORT; closed loop needs a simulator)")
-    elif world.startswith("env:"):
+    elif world_kind(world) == GYM_ENV:
         print(f"world model: {r['world_model']}  (use it: gym.make('cosmos_sim/Learned-v0', model='{args.out}'))")
     else:
         print(f"world model: {r['world_model']}  (use it: gym.make('cosmos_sim/<World>-v0', backend='world_model', "

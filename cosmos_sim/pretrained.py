@@ -21,8 +21,10 @@ REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 
 def model_card(model) -> str:
     """A model card: what the model is, how it was trained, its held-out figures, and how to use it."""
+    from cosmos_sim.worlds.base import GYM_ENV, world_kind
+
     info = model.info
-    is_env = str(model.world).startswith("env:")
+    is_env = world_kind(str(model.world)) == GYM_ENV
     use = ('gym.make("cosmos_sim/Learned-v0", model=WorldModel.from_pretrained(PATH))' if is_env else
            f'gym.make("cosmos_sim/{model.world}-v0", backend="world_model", model=WorldModel.from_pretrained(PATH))')
     facts = {k: info[k] for k in ("data", "preset", "steps", "backend", "camera", "world_hash", "task_metrics")

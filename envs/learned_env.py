@@ -24,7 +24,7 @@ from gymnasium import spaces
 from gymnasium.vector.utils import batch_space
 
 from cosmos_sim.envs.registration import LEARNED_ID
-from cosmos_sim.envs.source_env import EnvWorld, SourceEnvError, check_source_action, env_world, is_env_world
+from cosmos_sim.envs.source_env import EnvWorld, SourceEnvError, check_source_action, env_world
 from cosmos_sim.envs.world_model_env import (
     LearnedWorlds,
     WorldModelEnv,
@@ -33,6 +33,7 @@ from cosmos_sim.envs.world_model_env import (
     to_numpy,
 )
 from cosmos_sim.errors import ActionError, ConfigMismatchError, InputError, MissingPathError, UnknownChoiceError
+from cosmos_sim.worlds.base import GYM_ENV, world_kind
 
 TWIN_OBS_MODES = ("state", "pixels", "both")
 
@@ -50,13 +51,13 @@ def load_twin_model(model: Any, device: torch.device, env: str | None = None):
         model = WorldModel.load(model, device=device)
     elif not isinstance(model, WorldModel):
         raise TypeError(f"model must be a path or a WorldModel, got {type(model).__name__}")
-    if not is_env_world(model.world):
+    if world_kind(model.world) != GYM_ENV:
         raise ConfigMismatchError(f"this world model was trained on the cosmos_sim world {model.world!r}, not on a "
                                   f"Gymnasium env: use gym.make('cosmos_sim/{model.world}-v0', "
                                   "backend='world_model', model=...)")
     world = env_world(model.world)
     if env is not None:
-        asked = env if is_env_world(env) else None
+        asked = env if world_kind(env) == GYM_ENV else None
         if asked is None and env != world.env_id:
             raise ConfigMismatchError(f"world model is for {world.name!r}, caller has env {env!r}")
         if asked is not None and asked != world.name:

@@ -12,6 +12,7 @@ from gymnasium import spaces
 from cosmos_sim.camera import CameraPose
 from cosmos_sim.errors import ActionError, CameraError, InputError, UnknownChoiceError
 from cosmos_sim.worlds import World, get_world
+from cosmos_sim.worlds.base import GYM_ENV, world_kind
 
 OBS_MODES = ("pixels", "state", "both")
 PHYSICS_BACKENDS = ("mujoco", "pybullet")
@@ -143,9 +144,9 @@ def observation(obs_mode: str, pixels: Callable[[], Any], state: Any) -> Any:
 def make_physics_env(world: str | World, backend: str = "mujoco", **kwargs) -> gym.Env:
     """The physics env of any world: `PhysicsEnv` for cosmos_sim worlds, `SourceEnv` for a Gymnasium env's
     world ("env:<id>"), whose one physics backend is the env itself (`backend` is then ignored)."""
-    from cosmos_sim.envs.source_env import SourceEnv, is_env_world
+    from cosmos_sim.envs.source_env import SourceEnv
 
-    if is_env_world(world):
+    if world_kind(world) == GYM_ENV:
         return SourceEnv(world, **kwargs)
     return PhysicsEnv(world, backend=backend, **kwargs)
 

@@ -11,6 +11,7 @@ import gymnasium as gym
 from cosmos_sim.envs.physics_env import PHYSICS_BACKENDS, PhysicsEnv
 from cosmos_sim.errors import InputError, UnknownChoiceError
 from cosmos_sim.worlds import World, watch_worlds
+from cosmos_sim.worlds.base import GYM_ENV, world_kind
 
 BACKENDS = (*PHYSICS_BACKENDS, "world_model")
 
@@ -65,11 +66,11 @@ def make_world_vec_env(world: str | World, num_envs: int = 1, backend: str = "mu
     evaluation and training use inside. A Gymnasium env's world ("env:<id>") has no gym id of its own: its
     physics is the source env (`SourceEnv`, whatever physics `backend` says) and its learned backend the
     internal `WorldModelVectorEnv` (users get the source env's spaces from `cosmos_sim/Learned-v0`)."""
-    from cosmos_sim.envs.source_env import SourceEnv, is_env_world
+    from cosmos_sim.envs.source_env import SourceEnv
     from cosmos_sim.worlds.dataset import require_simulator
 
     require_simulator(world, f"a {backend} vector env")  # a recorded dataset's world has no gym id, no physics
-    if not is_env_world(world):
+    if world_kind(world) != GYM_ENV:
         name = world.name if isinstance(world, World) else world
         from cosmos_sim.worlds import get_world
 

@@ -30,9 +30,9 @@ from gymnasium import spaces
 
 from cosmos_sim.camera import CameraRange, orbit
 from cosmos_sim.errors import ActionError, CosmosSimError, UnknownChoiceError
-from cosmos_sim.worlds.base import StateLayout, World, register_world_resolver
+from cosmos_sim.worlds.base import GYM_ENV, GYM_ENV_PREFIX, StateLayout, World, register_world_resolver
 
-PREFIX = "env:"
+PREFIX = GYM_ENV_PREFIX
 SOURCE_BACKEND = "env"
 # A fixed, nominal camera: the source env renders from its own camera; the model sees constant rays.
 NOMINAL_CAMERA = orbit(90.0, -45.0, 2.0)
@@ -110,7 +110,7 @@ class EnvWorld(World, register=False):
     """A registered Gymnasium env described as a world (see the module docstring). Use `get_world("env:<id>")`."""
 
     description = "a Gymnasium env: reward, termination and success learned from its data"
-    learned_task = True
+    kind = GYM_ENV
 
     def __init__(self, env_id: str, env_kwargs: dict | None = None):
         check_env_id(env_id)
@@ -218,10 +218,6 @@ def env_world(env_id_or_name: str, env_kwargs: dict | str | None = None) -> EnvW
 
 
 register_world_resolver(PREFIX, env_world)
-
-
-def is_env_world(world: Any) -> bool:
-    return isinstance(world, EnvWorld) or (isinstance(world, str) and world.startswith(PREFIX))
 
 
 # --- frames --------------------------------------------------------------------------------------------

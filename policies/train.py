@@ -11,6 +11,7 @@ from pathlib import Path
 from cosmos_sim.config import arg
 from cosmos_sim.errors import InputError
 from cosmos_sim.worlds import get_world
+from cosmos_sim.worlds.base import GYM_ENV, world_kind
 
 ALGOS = ("ppo", "bc")
 
@@ -112,7 +113,7 @@ def train_policy(config: PolicyTrainConfig, out: str | Path, progress: bool = Tr
         envs.close()
     rets = r["episode_returns"]
     last = sum(rets[-20:]) / max(1, len(rets[-20:]))
-    world_arg = c.world if c.world.startswith("env:") else c.world.lower()  # env ids are case-sensitive
+    world_arg = c.world if world_kind(c.world) == GYM_ENV else c.world.lower()  # env ids are case-sensitive
     r["summary"] = [f"ppo on {kw['backend']}: {r['steps']} env steps in {r['wall_s']:.0f} s, {len(rets)} episodes, "
                     f"mean return of the last 20: {last:.2f}; policy: {r['policy_path']}",
                     f"evaluate it: cosmos-sim evaluate --world {world_arg} --backend {kw['backend']} "

@@ -28,6 +28,9 @@ from cosmos_sim.camera import CameraPose, CameraRange
 from cosmos_sim.errors import InputError, MissingPathError, UnknownChoiceError
 from cosmos_sim.worlds.mjcf import Element, Mjcf, load_mjcf
 
+SCENE, GYM_ENV, DATASET = "scene", "gym_env", "dataset"  # World.kind
+GYM_ENV_PREFIX, DATASET_PREFIX = "env:", "lerobot:"  # world names of a Gymnasium env's twin, of a recorded dataset
+KIND_PREFIXES = {GYM_ENV_PREFIX: GYM_ENV, DATASET_PREFIX: DATASET}
 
 class Sim(Protocol):
     """What a world needs from a physics backend. Names refer to MJCF bodies, joints and sites."""
@@ -116,11 +119,13 @@ class World:
     # (actuator position entry, object position entry) for ContactExplorer to push through; None: smooth
     # random actions (the action already acts on the object, or there is no object).
     contact_targets: ClassVar[tuple[str, str] | None] = None
-    # Reward, termination and success come from the data and a world model's learned heads, not from the methods
-    # below (a Gymnasium env's world, a recorded dataset's world).
-    learned_task: ClassVar[bool] = False
-    # False: a world known from recorded data alone (worlds/dataset.py); whatever needs physics refuses it.
-    simulator: ClassVar[bool] = True
+    # What the world is: SCENE, an MJCF scene of ours (MuJoCo and PyBullet backends; reward, success and the expert
+    # as code); GYM_ENV, a Gymnasium env's twin (envs/source_env.py); DATASET, recorded data alone, with no
+    # simulator (worlds/dataset.py). `world_kind` reads it from a world's name too, without building the world.
+    kind: ClassVar[str] = "scene"
+    # Falling objects (state entries of their positions) whose drops, bounces and rests the physics-alignment
+    # section of a comparison measures; none: the section does not apply.
+    falling_objects: ClassVar[tuple[str, ...]] = ()
 
     # The scripted expert (`expert` below) and how `ScriptedPolicy` makes it sloppy as skill falls to 0:
     expert_miss: ClassVar[tuple[float, float] | None] = None  # length range (m) of a mistaken episode's aim error
@@ -134,6 +139,16 @@ class World:
     off_ladder: ClassVar[tuple[str, ...]] = (
         "scripted:1@speed=0.25", "scripted:1@speed=0.5", "scripted:1@act=0.25", "scripted:1@act=0.5",
         "scripted:1@noise=1", "scripted:1@noise=0.5", "scripted:1@speed=0.5@act=0.5")
+
+    @property
+    def learned_task(self) -> bool:
+        """Reward, termination and success come from data and a world model's learned heads, not from code."""
+        return self.kind != SCENE
+
+    @property
+    def simulator(self) -> bool:
+        """False for a world known from recorded data alone: whatever needs physics refuses it."""
+        return self.kind != DATASET
 
     def __init_subclass__(cls, register: bool = True, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -316,6 +331,17 @@ def world_list(values: Sequence[str] | None) -> list[World]:
 # prefix -> function from a full name to a World: worlds that are not classes in the registry, such as the
 # learned twin of a Gymnasium env ("env:Reacher-v5", cosmos_sim.envs.source_env), which needs gym to build.
 _RESOLVERS: dict[str, Callable[[str], World]] = {}
+
+
+def world_kind(world: str | World) -> str:
+    """SCENE, GYM_ENV or DATASET (see `World.kind`), from a world or from its name alone: the names of twins and
+    datasets carry their kind's prefix, so a manifest's or model's world name is read without building it."""
+    if isinstance(world, World):
+        return world.kind
+    for prefix, kind in KIND_PREFIXES.items():
+        if isinstance(world, str) and world.startswith(prefix):
+            return kind
+    return SCENE
 
 
 def register_world_resolver(prefix: str, resolve: Callable[[str], World]) -> None:

@@ -25,9 +25,9 @@ import numpy as np
 
 from cosmos_sim.camera import CameraPose, CameraRange, orbit
 from cosmos_sim.errors import InputError, NoSimulatorError
-from cosmos_sim.worlds.base import StateLayout, World, register_world_resolver
+from cosmos_sim.worlds.base import DATASET, DATASET_PREFIX, StateLayout, World, register_world_resolver
 
-PREFIX = "lerobot:"
+PREFIX = DATASET_PREFIX
 SPEC_KEYS = ("state", "actions", "low", "high", "fps", "cameras", "max_steps")
 NOMINAL_ELEVATION, NOMINAL_DISTANCE, NOMINAL_AZIMUTH = -45.0, 2.0, 90.0
 OPEN_LOOP_HINT = "compare a world model of it open loop against its episodes: cosmos-sim compare --model RUN --data DIR"
@@ -96,8 +96,7 @@ class DatasetWorld(World, register=False):
     """A recorded dataset described as a world (see the module docstring). Use `get_world("lerobot:...")`."""
 
     description = "a recorded dataset with no simulator: reward, termination and success learned from its data"
-    learned_task = True
-    simulator = False
+    kind = DATASET
 
     def __init__(self, dataset: str, spec: dict):
         _check_spec(spec)
@@ -186,10 +185,6 @@ def dataset_world(name_or_label: str, spec: dict | None = None) -> DatasetWorld:
     if not name.startswith(PREFIX):
         raise InputError(f"a dataset world's name starts with {PREFIX!r}, got {name[:80]!r}")
     return _dataset_world(name)
-
-
-def is_dataset_world(world: Any) -> bool:
-    return isinstance(world, DatasetWorld) or (isinstance(world, str) and world.startswith(PREFIX))
 
 
 register_world_resolver(PREFIX, dataset_world)

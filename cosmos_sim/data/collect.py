@@ -25,6 +25,7 @@ from cosmos_sim.data.schema import EpisodeSpec
 from cosmos_sim.data.shards import MANIFEST, ShardReader, read_manifest, shard_entry, write_manifest, write_shard
 from cosmos_sim.errors import CorruptDataError, DatasetError, DatasetMismatchError, InputError, UnknownChoiceError
 from cosmos_sim.worlds import get_world
+from cosmos_sim.worlds.base import GYM_ENV, world_kind
 
 CAMERA_MODES = ("fixed", "random", "moving")
 
@@ -48,7 +49,7 @@ class CollectConfig:
 
     def __post_init__(self):
         from cosmos_sim.envs.physics_env import PHYSICS_BACKENDS
-        from cosmos_sim.envs.source_env import SOURCE_BACKEND, SourceEnvError, is_env_world
+        from cosmos_sim.envs.source_env import SOURCE_BACKEND, SourceEnvError
         from cosmos_sim.policies.registry import collection_specs
         from cosmos_sim.worlds.dataset import require_simulator
 
@@ -58,7 +59,7 @@ class CollectConfig:
         object.__setattr__(self, "skill", tuple(float(s) for s in self.skill))
         if self.camera not in CAMERA_MODES:
             raise UnknownChoiceError("camera mode", self.camera, CAMERA_MODES)
-        if is_env_world(world):  # a Gymnasium env: its own physics, its own camera
+        if world_kind(world) == GYM_ENV:  # a Gymnasium env: its own physics, its own camera
             object.__setattr__(self, "backend", SOURCE_BACKEND)
             if self.camera != "fixed":
                 raise SourceEnvError(f"{world.name} renders from its own camera: collect it with camera 'fixed'")
@@ -77,7 +78,7 @@ class CollectConfig:
 
         if not isinstance(self.views, int) or not 1 <= self.views <= MAX_VIEWS:
             raise InputError(f"views must be an int from 1 to {MAX_VIEWS}, got {self.views!r}")
-        if self.views > 1 and (self.camera == "fixed" or is_env_world(world)):
+        if self.views > 1 and (self.camera == "fixed" or world_kind(world) == GYM_ENV):
             raise InputError("several views need poses of their own: collect them with --camera random or moving")
 
     def identity(self) -> dict:
@@ -216,7 +217,7 @@ def new_manifest(config: CollectConfig) -> dict:
         "action_dim": world.action_dim, "state_dim": world.state_dim,
         "action_names": list(world.action_names), "state_layout": [[n, k] for n, k in world.state_layout.entries],
         "collection": config.identity(), "shards": [],
-    } | ({"source": source_description(world)} if hasattr(world, "env_id") else {}) | (
+    } | ({"source": source_description(world)} if world.kind == GYM_ENV else {}) | (
         {"views": config.views} if config.views > 1 else {})
 
 

@@ -55,6 +55,7 @@ from cosmos_sim.errors import (
     UnknownChoiceError,
 )
 from cosmos_sim.worlds import get_world
+from cosmos_sim.worlds.base import GYM_ENV, world_kind
 
 EXPORT_FORMATS = ("minari", "lerobot")
 IMPORT_FORMATS = ("minari", "lerobot")
@@ -205,9 +206,8 @@ def _minari_env_spec(world, manifest: dict, image_size: tuple[int, int]):
     import gymnasium as gym
 
     from cosmos_sim.envs.registration import env_id
-    from cosmos_sim.envs.source_env import is_env_world
 
-    if is_env_world(world):
+    if world_kind(world) == GYM_ENV:
         return None
     base = gym.spec(env_id(world.name))
     collection = manifest.get("collection", {})

@@ -175,7 +175,7 @@ def compare(config: CompareConfig, model: Any, out: str | os.PathLike, progress:
 
     # physical alignment: passive drops, in worlds whose objects fall
     alignment = None
-    if getattr(world, "falling_objects", ()) and config.alignment_episodes > 0:
+    if world.falling_objects and config.alignment_episodes > 0:
         from cosmos_sim.evaluation.physics_alignment import AlignmentConfig, physics_alignment
 
         t0 = time.perf_counter()

@@ -95,7 +95,7 @@ class AlignmentConfig:
 def falling_objects(world: str | World) -> tuple[str, ...]:
     """The world's declared falling objects, checked: each is a geom with `<name>_pos[3]` and `<name>_vel[3]`."""
     world = get_world(world)
-    names = tuple(getattr(world, "falling_objects", ()) or ())
+    names = tuple(world.falling_objects)
     if not names:
         raise InputError(f"world {world.name} declares no falling_objects; physics alignment needs objects whose "
                          "geom names prefix <name>_pos[3] and <name>_vel[3] state entries (see worlds/drop.py)")
