@@ -53,7 +53,7 @@ VARIANTS: dict[str, tuple[dict, int, float]] = {
 
 def probe(args) -> None:
     """CPU seconds a training step (steps 12-32 of a 32-step run), per distinct variant."""
-    from cosmos_sim.dynamics.train import train_dynamics
+    from cosmos_sim.dynamics.train import StateModelConfig, train_dynamics
     from cosmos_sim.training import TrainConfig
 
     path = RESULTS / "ar_sweep_probe.json"
@@ -67,7 +67,7 @@ def probe(args) -> None:
         train_dynamics(args.data, args.tokenizer, out, "autoregressive", "small",
                        TrainConfig(steps=32, batch_size=32, lr=lr, warmup_steps=1, log_every=1,
                                    checkpoint_every=10**9, seed=seed),
-                       overrides={"temperature": 0.0, **ov}, progress=False, state_steps=50)
+                       overrides={"temperature": 0.0, **ov}, progress=False, state=StateModelConfig(steps=50))
         logged = {m["step"]: m["time_s"] for m in map(json.loads, (out / "metrics.jsonl").open())}
         done[name] = (logged[32] - logged[12]) / 20
         print(f"{name:>14} {done[name]:.3f} s/step", flush=True)
@@ -101,7 +101,7 @@ def one(args) -> None:
     torch.set_num_threads(1)
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False  # as on the CPU
     from cosmos_sim.data import EpisodeDataset
-    from cosmos_sim.dynamics.train import train_dynamics
+    from cosmos_sim.dynamics.train import StateModelConfig, train_dynamics
     from cosmos_sim.evaluation.masks import BackgroundRenderer
     from cosmos_sim.evaluation.open_loop import held_out
     from cosmos_sim.tokenizer.train import split_episodes
@@ -125,7 +125,7 @@ def one(args) -> None:
                      ema_decay=0.995, log_every=50, seed=seed)
     r = train_dynamics(args.data, args.tokenizer, ROOT / ".runs" / f"ar_sweep_{name}", "autoregressive", "small", tc,
                        overrides={"temperature": 0.0, **ov}, progress=False, device=args.device,
-                       state_steps=min(4000, 8 * steps))
+                       state=StateModelConfig(steps=min(4000, 8 * steps)))
     _, held = split_episodes(len(EpisodeDataset(args.data)))
     held = held[: args.eval_episodes]
     m = WorldModel.load(r["world_model"], device=args.device)

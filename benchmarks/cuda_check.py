@@ -58,7 +58,7 @@ def main() -> None:
     import cosmos_sim  # noqa: F401
     from cosmos_sim.data import CollectConfig, EpisodeDataset, collect
     from cosmos_sim.dynamics.train import train_dynamics
-    from cosmos_sim.envs.world_model_env import WorldModelEnv, WorldModelVectorEnv
+    from cosmos_sim.envs.world_model_env import LearnedEnvConfig, WorldModelEnv, WorldModelVectorEnv
     from cosmos_sim.tokenizer import preset, train_tokenizer
     from cosmos_sim.training import TrainConfig
     from cosmos_sim.world_model import WorldModel
@@ -116,8 +116,8 @@ def main() -> None:
     def _vec():
         outs = []
         for _ in range(2):
-            env = WorldModelVectorEnv("push", num_envs=16, model=model, obs_mode="both", device=dev,
-                                      array_type="torch")
+            env = WorldModelVectorEnv(LearnedEnvConfig(world="push", model=model, obs_mode="both", device=dev,
+                                                       array_type="torch"), num_envs=16)
             obs, _ = env.reset(seed=3)
             g = torch.Generator(device=dev).manual_seed(0)
             for _ in range(120):  # past the 100-step limit: autoresets included
@@ -132,7 +132,8 @@ def main() -> None:
     def _check_env():
         from gymnasium.utils.env_checker import check_env
 
-        check_env(WorldModelEnv("push", model=model, obs_mode="both", device=dev), skip_render_check=True)
+        check_env(WorldModelEnv(LearnedEnvConfig(world="push", model=model, obs_mode="both", device=dev)),
+                  skip_render_check=True)
 
     @check("diffusion / autoregressive sampling on cuda: same seed => same sample")
     def _sampling():

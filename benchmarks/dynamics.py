@@ -34,7 +34,7 @@ RUNS = {  # name -> (family, overrides)
 
 def main() -> None:
     from cosmos_sim.data import EpisodeDataset
-    from cosmos_sim.dynamics.train import train_dynamics
+    from cosmos_sim.dynamics.train import StateModelConfig, train_dynamics
     from cosmos_sim.evaluation.open_loop import held_out
     from cosmos_sim.tokenizer.train import split_episodes
     from cosmos_sim.training import TrainConfig
@@ -74,7 +74,8 @@ def main() -> None:
         # where the probe's step time is off
         probe = train_dynamics(args.data, tok, run / "probe", family, args.preset,
                                TrainConfig(steps=32, batch_size=args.batch_size, warmup_steps=1, log_every=1),
-                               overrides=overrides, progress=False, device=args.device, state_steps=200)
+                               overrides=overrides, progress=False, device=args.device,
+                               state=StateModelConfig(steps=200))
         logged = {m["step"]: m["time_s"] for m in map(json.loads, (run / "probe" / "metrics.jsonl").open())}
         step_s = (logged[32] - logged[16]) / 16  # steady state: the first steps are slower
         update_s = probe["state_update_seconds"]
@@ -87,7 +88,7 @@ def main() -> None:
                          ema_decay=0.995, log_every=50, seed=args.seed)
         t = time.perf_counter()
         r = train_dynamics(args.data, tok, run, family, args.preset, tc, overrides=overrides, device=args.device,
-                           state_steps=min(4000, 8 * steps))
+                           state=StateModelConfig(steps=min(4000, 8 * steps)))
         wall = time.perf_counter() - t
         model = WorldModel.load(r["world_model"], device=args.device)
         ev = held_out(model, args.data, held)

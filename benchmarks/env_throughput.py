@@ -96,10 +96,10 @@ def world_model(family: str, runs: Path, device: str, demo: Path | None = None):
 def learned_rate(model, N: int, seconds: float, device: str, min_steps: int = 5, obs_mode: str = "both"
                  ) -> tuple[float, float]:
     """(env steps/s, ms per batched step) over at least `seconds` and `min_steps` steps."""
-    from cosmos_sim.envs.world_model_env import WorldModelVectorEnv
+    from cosmos_sim.envs.world_model_env import LearnedEnvConfig, WorldModelVectorEnv
 
-    env = WorldModelVectorEnv("push", num_envs=N, model=model, obs_mode=obs_mode, device=device,
-                              array_type="torch" if device == "cuda" else "numpy")
+    env = WorldModelVectorEnv(LearnedEnvConfig(world="push", model=model, obs_mode=obs_mode, device=device,
+                                               array_type="torch" if device == "cuda" else "numpy"), num_envs=N)
     env.reset(seed=0)
     rng = np.random.default_rng(0)
     acts = [rng.uniform(-1, 1, (N, 2)).astype(np.float32) for _ in range(8)]

@@ -18,12 +18,10 @@ os.environ.setdefault("LP_NUM_THREADS", "0")
 from cosmos_sim.camera import CameraPose, CameraRange, orbit  # noqa: E402
 from cosmos_sim.envs.registration import register_envs  # noqa: E402
 from cosmos_sim.errors import ActionError, CameraError, CosmosSimError, UnknownChoiceError  # noqa: E402
+from cosmos_sim.version import __version__  # noqa: E402
 from cosmos_sim.worlds import WORLDS, World, get_world  # noqa: E402
 
-__version__ = "0.1.0"
-
 register_envs()
-
 
 
 def __getattr__(name: str):

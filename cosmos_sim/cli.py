@@ -1,42 +1,20 @@
 """`cosmos-sim`: the command line. It parses, calls the library, and prints what the library returns.
 
-Each subcommand is one `cmd_*` function plus one `Command` row in `COMMANDS`: its flags are declared in the
-row, one by one (`flag`) or generated from a config dataclass (`config_flags`), so `--help` shows the config's
-own defaults. A command's help is its function's docstring. User errors (unknown names, bad values, missing
-files: the package's `CosmosSimError`s) print one line, `cosmos-sim: error: ...`, on stderr and exit with
-status 1 (2 for command-line syntax errors, 130 for Ctrl-C); any other exception is a bug and shows its
-traceback. Set COSMOS_SIM_DEBUG=1 to get the traceback of a user error too.
+Each subcommand is one `cmd_*` function plus one `Command` row in `COMMANDS`, which declares its flags one by
+one (`flag`) or generates them from a config dataclass (`config_flags`), so `--help` shows the config's own
+defaults. Errors and exit statuses: see `cosmos_sim.cli_support`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from cosmos_sim.cli_support import (
-    EXIT_ERROR,
-    EXIT_OK,
-    NO_PROGRESS,
-    PROG,
-    TRACK,
-    Command,
-    config_flags,
-    config_from,
-    flag,
-    run,
-)
+from cosmos_sim import cli_support
+from cosmos_sim.cli_support import DEVICE, ENV_FLAGS, NO_PROGRESS, TRACK, Command, config_flags, config_from, flag, run
 from cosmos_sim.config import positive_int
-from cosmos_sim.errors import InputError
-
-DEVICE = flag("--device", default=None, help="cpu or cuda (default: cuda when available)")
-def _check_device(device: str | None) -> None:
-    import torch
-
-    if device is not None and device.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError(f"device {device!r} asked for, but CUDA is not available on this machine")
 
 
 # --- worlds, demo --------------------------------------------------------------------------------------
@@ -48,30 +26,21 @@ def cmd_worlds(args: argparse.Namespace) -> None:
     print(json.dumps(infos, indent=2) if args.json else "\n\n".join("\n".join(world_lines(d)) for d in infos))
 
 
-def cmd_demo(args: argparse.Namespace) -> None:
-    from cosmos_sim import demo
+DEMO = "cosmos_sim.demo:DemoCommand"
+DEMO_FLAGS = ("train", "world", "preset", "episodes", "seed", "physics_only", "image_size")
 
-    if args.physics_only:
-        s = demo.physics_demo(args.worlds, args.episodes or 20, args.image_size, args.out, seed=args.seed,
-                              progress=False if args.no_progress else None)
-        print("\n".join(demo.physics_summary_lines(s)))
-        return
-    _check_device(args.device)
-    if not args.train:
-        r = demo.run_zoo_demo(args.out, args.worlds, episodes=args.episodes or 30, device=args.device,
-                              seed=args.seed, progress=not args.no_progress)
-        print("\n".join(demo.zoo_summary_lines(r)))
-        return
-    cfg = demo.demo_config(args.preset, args.world, episodes=args.episodes, device=args.device, seed=args.seed)
-    result = demo.run_demo(cfg, args.out, progress=not args.no_progress)
-    print("\n".join(["", f"Done in {sum(result['times'].values()):.0f} s. Summary:", *demo.summary_lines(result)]))
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    from cosmos_sim.demo import run_command
+
+    print("\n".join(run_command(config_from(DEMO, args, DEMO_FLAGS), args.out, args.worlds, args.device,
+                                progress=not args.no_progress)))
 
 
 def cmd_models(args: argparse.Namespace) -> None:
-    from cosmos_sim.zoo import models_table, shipped_info, shipped_worlds
+    from cosmos_sim.zoo import models_command
 
-    infos = [shipped_info(w) for w in shipped_worlds()]
-    print(json.dumps(infos, indent=2) if args.json else models_table(infos))
+    print(models_command(args.json))
 
 
 # --- compare, evaluate ---------------------------------------------------------------------------------
@@ -83,88 +52,17 @@ EVALUATE_FLAGS = ("world", "backend", "policy", "model", "episodes", "seed", "ca
 
 
 def cmd_compare(args: argparse.Namespace) -> None:
-    from cosmos_sim.evaluation.compare import CompareConfig, compare, load_checked_model, summary_lines
+    from cosmos_sim.evaluation.compare import run_command
 
-    if args.data is not None:
-        return _compare_data(args)
-    if args.env is not None:
-        return _compare_env(args)
-    _require_simulator(args)
-
-    if args.model != "pretrained" and args.physics_only:
-        raise InputError("--physics-only compares the physics backends alone: leave out --model")
-    backends = ("mujoco", "pybullet") if args.physics_only else CompareConfig.backends
-    cfg = config_from(COMPARE, args, COMPARE_FLAGS, backends=backends)
-    model = None
-    if not args.physics_only:
-        _check_device(cfg.device)
-        model = load_checked_model(args.model, cfg.world, cfg.device)  # a bad path or world fails here, first
-    report = compare(cfg, model, args.out, progress=not args.no_progress)
-    print("\n".join(summary_lines(report, args.out)))
-
-
-def _compare_data(args: argparse.Namespace) -> None:
-    """--model RUN --data DIR: open loop against recorded episodes (all a world with no simulator allows)."""
-    from cosmos_sim.evaluation.compare_data import DataCompareConfig, compare_data, summary_lines
-
-    if args.model == "pretrained" or args.physics_only or args.env is not None:
-        raise InputError("compare --data DIR needs --model RUN and neither --env nor --physics-only")
-    _check_device(args.device)
-    cfg = DataCompareConfig(open_loop_episodes=args.open_loop_episodes, horizon=args.horizon, seed=args.seed,
-                            videos=args.videos, device=args.device)
-    print("\n".join(summary_lines(compare_data(cfg, args.model, args.data, args.out, not args.no_progress),
-                                  args.out)))
-
-
-def _require_simulator(args: argparse.Namespace) -> None:
-    """A model of a recorded dataset's world (or such a --world) cannot be compared with physics: say so first."""
-    from cosmos_sim.worlds.dataset import require_simulator
-
-    world = args.world
-    if args.model != "pretrained" and not args.physics_only and Path(args.model).exists():
-        from cosmos_sim.training.checkpoint import read_metadata
-        from cosmos_sim.world_model import FILE
-
-        path = Path(args.model) / FILE if Path(args.model).is_dir() else Path(args.model)
-        if path.is_file():
-            world = read_metadata(path).get("world", world)
-    require_simulator(world, "closed-loop comparison (policies acting in physics)")
-
-
-def _compare_env(args: argparse.Namespace) -> None:
-    from cosmos_sim.evaluation.compare_env import EnvCompareConfig, compare_env
-
-    _env_world(args)  # an unknown id or bad kwargs fail here, first
-    if args.model == "pretrained" or args.physics_only:
-        raise InputError("compare --env needs --model RUN (a world model trained on the env's data)")
-    _check_device(args.device)
-    policies = ("random",) if list(args.policies) == ["ladder"] else args.policies  # "ladder" is the worlds' experts
-    cfg = EnvCompareConfig(env=args.env, env_kwargs=args.env_kwargs or "{}", policies=policies,
-                           episodes=args.episodes, seed=args.seed, open_loop_episodes=args.open_loop_episodes,
-                           horizon=args.horizon, videos=args.videos, device=args.device,
-                           open_loop_policy=("random" if args.open_loop_policy == "scripted:0.75"
-                                             else args.open_loop_policy))
-    r = compare_env(cfg, args.model, args.out, progress=not args.no_progress)
-    c, rk = r["ranking"]["return"] or {}, r["ranking"]
-    for row in rk["rows"]:
-        print(f"{row['name']:>28}  env return {row['env_return']:9.2f}  learned {row['learned_return']:9.2f}")
-    rho = c.get("spearman")
-    print(f"ranking by return: Spearman {'n/a' if rho is None else f'{rho:.2f}'} over {len(rk['rows'])} policies; "
-          f"return spread {rk['return_spread']:.1f}; reward MAE/step {r['open_loop']['reward_mae_per_step']:.4f}")
-    print(f"report: {args.out / 'report.md'}")
+    print("\n".join(run_command({n: getattr(args, n) for n in COMPARE_FLAGS}, args.out, model=args.model,
+                                physics_only=args.physics_only, data=args.data, env=args.env,
+                                env_kwargs=args.env_kwargs, progress=not args.no_progress)))
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    from cosmos_sim.evaluation.closed_loop import run_evaluation, summary_table
-    from cosmos_sim.fileio import atomic_write_json
+    from cosmos_sim.evaluation.closed_loop import run_command
 
-    cfg = config_from(EVALUATE, args, EVALUATE_FLAGS)
-    _check_device(cfg.device)
-    r = run_evaluation(cfg)
-    print(summary_table(r))
-    if args.out is not None:
-        atomic_write_json(args.out, r)
-        print(f"wrote {args.out}")
+    print("\n".join(run_command(config_from(EVALUATE, args, EVALUATE_FLAGS), args.out)))
 
 
 # --- collect, data -------------------------------------------------------------------------------------
@@ -183,100 +81,52 @@ MERGE = "cosmos_sim.data.merge:MergeConfig"
 MERGE_FLAGS = ("link", "verify")
 
 
-ENV_FLAGS = (flag("--env", default=None, metavar="ID", help="a Gymnasium env id instead of --world (e.g. "
-                   "Reacher-v5): its learned twin is gym.make('cosmos_sim/Learned-v0', model=RUN)"),
-             flag("--env-kwargs", default=None, metavar="JSON", help="with --env: keyword arguments of gym.make, "
-                  "as a JSON object"))
-
-
-def _env_world(args: argparse.Namespace) -> str | None:
-    """--env ID [--env-kwargs JSON] -> the env's world name ("env:ID..."), checked; None without --env."""
-    if args.env is None:
-        if args.env_kwargs is not None:
-            raise InputError("--env-kwargs needs --env ID")
-        return None
-    from cosmos_sim.envs.source_env import canonical_kwargs, env_world
-
-    return env_world(args.env, json.loads(canonical_kwargs(args.env_kwargs))).name
-
-
 def cmd_collect(args: argparse.Namespace) -> None:
-    from cosmos_sim.data import collect
+    from cosmos_sim.data.collect import summary_line
+    from cosmos_sim.data.ray_collect import collect_on
 
-    extra = {}
-    if (name := _env_world(args)) is not None:  # Gymnasium envs have no scripted expert: the default mixes noise
-        extra = {"world": name, "policy": "random,explore" if args.policy == "mix" else args.policy}
-    config = config_from(COLLECT, args, COLLECT_FLAGS, **extra)
-    if args.ray is not None:  # Ray tasks instead of worker processes
-        from cosmos_sim.data.ray_collect import RayConfig, collect_ray
-
-        m = collect_ray(config, args.out, RayConfig(address=args.ray), progress=not args.no_progress)
-    else:
-        m = collect(config, args.out, progress=not args.no_progress)
-    print(f"{args.out}: {sum(s['episodes'] for s in m['shards'])} episodes, "
-          f"{sum(s['frames'] for s in m['shards'])} frames in {len(m['shards'])} shards")
+    env = cli_support.env_world(args)  # --env ID: the env's world in place of --world
+    config = config_from(COLLECT, args, COLLECT_FLAGS, **({"world": env} if env else {}))
+    print(summary_line(collect_on(config, args.out, args.ray, progress=not args.no_progress), args.out))
 
 
 def cmd_data_info(args: argparse.Namespace) -> None:
-    from cosmos_sim.data.inspect import info, info_table
+    from cosmos_sim.data.inspect import info_command
 
-    r = info(args.dir, thumbnails=args.thumbnails or Path(args.dir) / "thumbnails.png")
-    print(json.dumps(r, indent=2) if args.json else info_table(r))
+    print(info_command(args.dir, args.thumbnails, args.json))
 
 
-def cmd_data_verify(args: argparse.Namespace) -> int:
-    from cosmos_sim.data.inspect import verify
+def cmd_data_verify(args: argparse.Namespace) -> None:
+    from cosmos_sim.data.inspect import verify_command
 
-    problems = verify(args.dir)
-    for name, msg in problems:
-        print(f"{name}: {msg}", file=sys.stderr)
-    if problems:
-        print(f"{PROG}: error: {len(problems)} problem(s) in {args.dir}", file=sys.stderr)
-        return EXIT_ERROR
-    print(f"{args.dir}: OK (checksums, schema and counts)")
-    return EXIT_OK
+    print(verify_command(args.dir))
 
 
 def cmd_data_curate(args: argparse.Namespace) -> None:
-    from cosmos_sim.data.curate import curate
+    from cosmos_sim.data.curate import curate, summary_line
 
-    s = curate(args.dir, args.out, config_from(CURATE, args, CURATE_FLAGS))
-    print(f"{args.out}: kept {s['kept']} of {s['episodes_in']} episodes; dropped " +
-          ", ".join(f"{v} {k}" for k, v in s["dropped"].items()) + f" (see {Path(args.out) / 'curation.json'})")
+    print(summary_line(curate(args.dir, args.out, config_from(CURATE, args, CURATE_FLAGS)), args.out))
 
 
 def cmd_data_export(args: argparse.Namespace) -> None:
-    from cosmos_sim.data.interchange import export_dataset
+    from cosmos_sim.data.interchange import export_dataset, export_summary
 
-    r = export_dataset(args.dir, args.out, args.format, config_from(EXPORT, args, EXPORT_FLAGS),
-                       progress=not args.no_progress)
-    if r["format"] == "minari":
-        print(f"{r['path']}: Minari dataset {r['dataset_id']} ({r['episodes']} episodes, {r['steps']} steps); "
-              f"load it with MINARI_DATASETS_PATH={args.out} and minari.load_dataset({r['dataset_id']!r})")
-    else:
-        print(f"{r['path']}: LeRobot v3.0 dataset ({r['episodes']} episodes, {r['frames']} frames at {r['fps']} fps)")
+    print(export_summary(export_dataset(args.dir, args.out, args.format, config_from(EXPORT, args, EXPORT_FLAGS),
+                                        progress=not args.no_progress), args.out))
 
 
 def cmd_data_import(args: argparse.Namespace) -> None:
-    from cosmos_sim.data.interchange import import_dataset
+    from cosmos_sim.data.interchange import import_dataset, import_summary
 
-    m = import_dataset(args.source, args.out, args.format, config_from(IMPORT, args, IMPORT_FLAGS),
-                       progress=not args.no_progress)
-    print(f"{args.out}: {sum(s['episodes'] for s in m['shards'])} episodes of {m['world'].partition('?')[0]} in "
-          f"{len(m['shards'])} shards")
-    if "lerobot_import" in m:  # our own lossy export: everything exact but the frames
-        r = m["lerobot_import"]
-        print(f"frames: {r['pixels']}, {r['frames_differing']} of {r['frames']} differ from those exported "
-              "(export with --lossless for exact frames)")
+    print("\n".join(import_summary(import_dataset(args.source, args.out, args.format,
+                                                  config_from(IMPORT, args, IMPORT_FLAGS),
+                                                  progress=not args.no_progress), args.out)))
 
 
 def cmd_data_merge(args: argparse.Namespace) -> None:
-    from cosmos_sim.data.merge import merge
+    from cosmos_sim.data.merge import merge, summary_line
 
-    m = merge(args.dirs, args.out, config_from(MERGE, args, MERGE_FLAGS))
-    s = m["merge"]
-    print(f"{args.out}: {s['episodes']} episodes from {len(s['sources'])} datasets ({s['linked']} shards linked, "
-          f"{s['copied']} copied)")
+    print(summary_line(merge(args.dirs, args.out, config_from(MERGE, args, MERGE_FLAGS)), args.out))
 
 
 # --- train, train-policy -------------------------------------------------------------------------------
@@ -289,83 +139,55 @@ TRAIN_ARGS = (config_flags(TRAIN, TRAIN_FLAGS), DEVICE,
 STAGE_ARGS = (flag("--data", required=True, help="dataset directory (from cosmos-sim collect)"),
               flag("--out", required=True, help="run directory (checkpoints, metrics.jsonl, config.json)"),
               *TRAIN_ARGS)
+STATE = "cosmos_sim.dynamics.train:StateModelConfig"
+STATE_FLAGS = {"model": "--state-model", "members": "--state-members", "steps": "--state-steps",
+               "task_steps": "--task-steps", "episodes": "--state-episodes"}
 STATE_MODEL = (flag("--cross-view", action="store_true", help="data of several views (collect --views N): also "
                     "train on targets from another view than the context, so frames follow the camera it is told"),
-               flag("--state-model", choices=("mlp", "objects"), default="mlp",
-                    help="objects: over like objects (Drop)"),
-               flag("--state-members", type=positive_int, default=None, help="an ensemble of K state models, whose "
-                    "disagreement is info['uncertainty'] (default: 5 for mlp, 1 for objects)"),
-               flag("--state-steps", type=int, default=None,
-                    help="state-model updates before the latent training (default: 8x --steps, at most 4000)"),
-               flag("--task-steps", type=int, default=None, help="updates of a Gymnasium env's learned reward/"
-                    "termination/success head (default: 8x --steps, at least 100, at most 3000)"),
-               flag("--state-episodes", type=int, default=0, help="extra episodes of states alone (nothing "
-                    "rendered: cheap), collected as the dataset was, for the state model (and a Gymnasium env's "
-                    "reward/termination head) (default: 0)"))
+               config_flags(STATE, STATE_FLAGS, flag_dests=True))
 POLICY = "cosmos_sim.policies.train:PolicyTrainConfig"
 POLICY_FLAGS = ("algo", "world", "backend", "model", "data", "obs_mode", "num_envs", "steps", "lr", "seed", "device",
                 "save_every", "dyna_rounds", "real_steps", "uncertainty_penalty", "halt_uncertainty")
 
 
 def _train_config(args: argparse.Namespace):
-    _check_device(args.device)
+    cli_support.check_device(args.device)
     return config_from(TRAIN, args, TRAIN_FLAGS)
 
 
 def cmd_train_tokenizer(args: argparse.Namespace) -> None:
-    from cosmos_sim.tokenizer import train_tokenizer
+    from cosmos_sim.tokenizer.train import summary_line, train_tokenizer
 
     r = train_tokenizer(args.data, args.out, args.preset, _train_config(args), resume=args.resume, device=args.device)
-    ev = r["eval"]
-    print(f"{args.out}: step {r['step']}, held-out PSNR {ev['psnr']:.2f} dB (objects {ev['psnr_objects']:.2f} dB), "
-          f"SSIM {ev['ssim']:.3f}; reconstruction grids in {args.out}")
+    print(summary_line(r, args.out))
 
 
 def cmd_train_dynamics(args: argparse.Namespace) -> None:
-    from cosmos_sim.dynamics.deterministic import RENDER_HEAD
-    from cosmos_sim.dynamics.train import train_dynamics
+    from cosmos_sim.dynamics.train import family_overrides, train_dynamics
 
     r = train_dynamics(args.data, args.tokenizer, args.out, args.model, args.preset, _train_config(args),
-                       overrides=({"horizon": args.horizon} if args.horizon else {}) | (
-                           RENDER_HEAD if args.render_head else {}), resume=args.resume,
-                       device=args.device, state_steps=args.state_steps, state_model=args.state_model,
-                       state_members=args.state_members, state_episodes=args.state_episodes,
-                       task_steps=args.task_steps, cross_view=args.cross_view)
+                       overrides=family_overrides(args.horizon, args.render_head), resume=args.resume,
+                       device=args.device, state=config_from(STATE, args, STATE_FLAGS, flag_dests=True),
+                       cross_view=args.cross_view)
     print(f"{args.out}: step {r['step']}, loss {r.get('loss', float('nan')):.4f}; world model: {r['world_model']}")
 
 
 def cmd_train_all(args: argparse.Namespace) -> None:
-    from dataclasses import replace
+    from cosmos_sim.dynamics.train import train_world_model, usage_line
 
-    from cosmos_sim.dynamics.train import train_world_model
-
-    if not args.data or not args.out:
-        raise InputError("train needs --data DIR and --out RUN (or a stage: train tokenizer|dynamics)")
     tc = _train_config(args)
-    r = train_world_model(args.data, args.out, args.tokenizer_preset, args.model, args.preset,
-                          tokenizer_train=replace(tc, steps=args.tokenizer_steps or tc.steps), dynamics_train=tc,
-                          resume=args.resume, device=args.device, log=print, state_model=args.state_model,
-                          state_members=args.state_members, state_episodes=args.state_episodes,
-                          state_steps=args.state_steps, task_steps=args.task_steps, cross_view=args.cross_view)
-    from cosmos_sim.data import EpisodeDataset
-    from cosmos_sim.worlds.base import DATASET, GYM_ENV, world_kind
-
-    world = EpisodeDataset(args.data).world
-    if world_kind(world) == DATASET:  # a recorded dataset's world: no simulator, no gym id
-        print(f"world model: {r['world_model']}  (compare it open loop: cosmos-sim compare --model {args.out} "
-              f"--data {args.data} --out REPORT; closed loop needs a simulator)")
-    elif world_kind(world) == GYM_ENV:
-        print(f"world model: {r['world_model']}  (use it: gym.make('cosmos_sim/Learned-v0', model='{args.out}'))")
-    else:
-        print(f"world model: {r['world_model']}  (use it: gym.make('cosmos_sim/<World>-v0', backend='world_model', "
-              f"model='{args.out}'))")
+    r = train_world_model(args.data, args.out, args.tokenizer_preset, args.model, args.preset, dynamics_train=tc,
+                          tokenizer_train=config_from(TRAIN, args, TRAIN_FLAGS, steps=args.tokenizer_steps or tc.steps),
+                          resume=args.resume, device=args.device, log=print, cross_view=args.cross_view,
+                          state=config_from(STATE, args, STATE_FLAGS, flag_dests=True))
+    print(usage_line(args.data, args.out, r["world_model"]))
 
 
 def cmd_train_policy(args: argparse.Namespace) -> None:
     from cosmos_sim.policies.train import train_policy
 
     cfg = config_from(POLICY, args, POLICY_FLAGS)
-    _check_device(cfg.device)
+    cli_support.check_device(cfg.device)
     print("\n".join(train_policy(cfg, args.out, progress=not args.no_progress)["summary"]))
 
 
@@ -379,19 +201,9 @@ COMMANDS: list[Command] = [
     Command("demo", "the shipped learned twin of every world against MuJoCo and PyBullet (--train: the whole loop)",
             cmd_demo, (
         flag("--out", type=Path, default=Path("demo_out"), help="output directory (default: %(default)s)"),
-        flag("--train", action="store_true", help="collect, train and compare one world (--world) instead"),
-        flag("--world", default="push", help="with --train: the world (default: push)"),
-        flag("--preset", default="cpu", help="with --train: cpu (about 20 min on 2 cores), gpu (CUDA) or smoke "
-                                             "(seconds, for tests) (default: %(default)s)"),
-        flag("--episodes", type=positive_int, default=None, help="closed-loop episodes per policy and backend "
-             "(default: 30); with --train: episodes to collect (default: the preset's); with --physics-only: per "
-             "world and backend (default: 20)"),
-        flag("--seed", type=int, default=0, help="seed of collection, training and evaluation (default: 0)"),
-        flag("--physics-only", action="store_true",
-             help="only run the scripted expert in MuJoCo and PyBullet and write side-by-side videos"),
+        config_flags(DEMO, DEMO_FLAGS),
         flag("--worlds", nargs="+", metavar="WORLD", help="worlds to compare, or with --physics-only to run "
                                                           "(default: all with a shipped model / all)"),
-        flag("--image-size", type=positive_int, default=64, help="with --physics-only: frame size (default: 64)"),
         DEVICE, NO_PROGRESS),
             description="Compare each world's shipped learned twin with MuJoCo and PyBullet: OUT/<world>/report.md\n"
                         "and a table of all worlds in OUT/report.md. --train: collect, train (time-boxed) and compare\n"
@@ -402,9 +214,8 @@ COMMANDS: list[Command] = [
         flag("--model", default="pretrained", help="world model: run directory, world_model.safetensors or "
                                                    "'pretrained' (the world's shipped model) (default: pretrained)"),
         flag("--physics-only", action="store_true", help="compare PyBullet with MuJoCo only (no --model)"),
-        flag("--data", type=Path, default=None, metavar="DIR", help="open loop against this dataset's recorded "
-             "episodes instead of physics (its held-out ones when the model was trained on it): what a world with "
-             "no simulator allows, e.g. an imported LeRobot dataset; needs --model"),
+        flag("--data", type=Path, default=None, metavar="DIR", help="with --model: open loop against this dataset's "
+             "episodes instead of physics (its held-out ones), all a world with no simulator allows"),
         *ENV_FLAGS, flag("--out", type=Path, required=True, help="report directory"), NO_PROGRESS),
             description="Compare a world model with MuJoCo (and PyBullet as a physics-vs-physics yardstick):\n"
                         "open-loop PSNR/SSIM/state error against the horizon, closed-loop success of each policy\n"
@@ -461,7 +272,8 @@ COMMANDS: list[Command] = [
         flag("--tokenizer-preset", default="cv8", help="tokenizer preset (default: cv8)"),
         flag("--tokenizer-steps", type=positive_int, default=None, help="tokenizer steps (default: --steps)"),
         flag("--model", default="deterministic", help="dynamics family (default: deterministic)"),
-        flag("--preset", default="small", help="dynamics preset (default: small)"), *STATE_MODEL), subcommands=(
+        flag("--preset", default="small", help="dynamics preset (default: small)"), *STATE_MODEL),
+            needs=("--data DIR", "--out RUN"), subcommands=(
         Command("tokenizer", "train a causal video tokenizer (continuous or FSQ) with the shared trainer",
                 cmd_train_tokenizer, (*STAGE_ARGS, flag("--preset", default="cv8", help="tokenizer preset, e.g. "
                                                         "cv8, cv16, dv8, tiny (default: cv8)"))),
@@ -484,6 +296,3 @@ COMMANDS: list[Command] = [
 def main(argv: Sequence[str] | None = None) -> int:
     return run(COMMANDS, argv)
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -3,6 +3,10 @@ and user errors become one line on stderr.
 
 A `Command` row declares its flags: one by one (`flag`), or generated from a config dataclass
 (`config_flags`, see `cosmos_sim.config.add_args`) so `--help` shows the config's own defaults.
+User errors (unknown names, bad values, missing files: the package's `CosmosSimError`s) print one line,
+`cosmos-sim: error: ...`, on stderr and exit with status 1 (2 for command-line syntax errors, 130 for
+Ctrl-C); any other exception is a bug and shows its traceback. Set COSMOS_SIM_DEBUG=1 to get the
+traceback of a user error too.
 """
 
 from __future__ import annotations
@@ -10,13 +14,15 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from cosmos_sim.config import add_args, from_args
+from cosmos_sim.errors import InputError
 
 PROG = "cosmos-sim"
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -34,22 +40,69 @@ def _config_class(target: str) -> type:
     return getattr(importlib.import_module(module), cls)
 
 
-def config_flags(target: str, names, **kw) -> AddArgs:
-    """Flags generated from the config dataclass `target` (see `cosmos_sim.config.add_args`)."""
-    return lambda p: add_args(p, _config_class(target), names, **kw)
+def _dests(names, flag_dests: bool) -> dict[str, str]:
+    """Config field -> its flag's dest: the field's name, or with `flag_dests` the flag's own (as argparse
+    names it: "--state-steps" -> state_steps) where `names` gives the field a flag of its own."""
+    given = dict(names) if isinstance(names, Mapping) else {n: () for n in names}
+    flags = {n: (f if isinstance(f, str) else next(iter(f), None)) for n, f in given.items()}
+    return {n: f.lstrip("-").replace("-", "_") if flag_dests and f else n for n, f in flags.items()}
 
 
-def config_from(target: str, args: argparse.Namespace, names, **extra):
+class _Dests:
+    """A parser whose arguments land in other dests (see `config_flags`)."""
+
+    def __init__(self, parser: argparse.ArgumentParser, dests: dict[str, str]):
+        self.parser, self.dests = parser, dests
+
+    def add_argument(self, *opts, dest: str, **kw):
+        return self.parser.add_argument(*opts, dest=self.dests[dest], **kw)
+
+
+def config_flags(target: str, names, *, flag_dests: bool = False, **kw) -> AddArgs:
+    """Flags generated from the config dataclass `target` (see `cosmos_sim.config.add_args`). `flag_dests`:
+    a field given a flag of its own ({"steps": "--state-steps"}) is parsed into that flag's dest, so configs
+    with like-named fields share one command (read them back with `config_from(..., flag_dests=True)`)."""
+    return lambda p: add_args(_Dests(p, _dests(names, flag_dests)), _config_class(target), names, **kw)
+
+
+def config_from(target: str, args: argparse.Namespace, names, *, flag_dests: bool = False, **extra):
     """The config `target` the parsed flags describe."""
-    return from_args(_config_class(target), args, names, **extra)
+    dests = _dests(names, flag_dests)
+    values = argparse.Namespace(**{n: getattr(args, d) for n, d in dests.items()})
+    return from_args(_config_class(target), values, dests, **extra)
 
 
 NO_PROGRESS = flag("--no-progress", action="store_true", help="hide progress bars")
+DEVICE = flag("--device", default=None, help="cpu or cuda (default: cuda when available)")
+ENV_FLAGS = (flag("--env", default=None, metavar="ID", help="a Gymnasium env id instead of --world (e.g. "
+                   "Reacher-v5): its learned twin is gym.make('cosmos_sim/Learned-v0', model=RUN)"),
+             flag("--env-kwargs", default=None, metavar="JSON", help="with --env: keyword arguments of gym.make, "
+                  "as a JSON object"))
+
+
+def check_device(device: str | None) -> None:
+    """A bad or unavailable --device fails here, before any work (see `cosmos_sim.device.resolve_device`)."""
+    from cosmos_sim.device import resolve_device
+
+    resolve_device(device)
+
+
+def env_world(args: argparse.Namespace) -> str | None:
+    """--env ID [--env-kwargs JSON] -> the env's world name ("env:ID..."), checked; None without --env."""
+    if args.env is None:
+        if args.env_kwargs is not None:
+            raise InputError("--env-kwargs needs --env ID")
+        return None
+    from cosmos_sim.envs.source_env import canonical_kwargs, env_world
+
+    return env_world(args.env, json.loads(canonical_kwargs(args.env_kwargs))).name
 
 
 @dataclass(frozen=True)
 class Command:
-    """One subcommand: `help` is its line in `cosmos-sim --help`; `description` its own --help text."""
+    """One subcommand: `help` is its line in `cosmos-sim --help`; `description` its own --help text. `needs`:
+    flags ("--data DIR") the command needs when run itself (argparse cannot require them of a command with
+    subcommands: a subcommand's arguments are not its group's)."""
 
     name: str
     help: str
@@ -57,6 +110,13 @@ class Command:
     args: tuple[AddArgs, ...] = ()
     description: str | None = None
     subcommands: tuple[Command, ...] = ()
+    needs: tuple[str, ...] = ()
+
+    def check_needs(self, args: argparse.Namespace) -> None:
+        """An InputError naming the flags in `needs` (and the subcommands) when one is missing."""
+        if any(not getattr(args, n.split()[0].lstrip("-").replace("-", "_")) for n in self.needs):
+            subs = f" (or a subcommand: {self.name} {'|'.join(c.name for c in self.subcommands)})"
+            raise InputError(f"{self.name} needs {' and '.join(self.needs)}{subs if self.subcommands else ''}")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -78,11 +138,11 @@ def _add_commands(parent: argparse.ArgumentParser, commands: Sequence[Command]) 
             add(p)
         if c.subcommands:
             _add_commands(p, c.subcommands)
-        p.set_defaults(_run=c.run, _parser=p)
+        p.set_defaults(_run=c.run, _parser=p, _command=c)
 
 
 def build_parser(commands: Sequence[Command]) -> argparse.ArgumentParser:
-    from cosmos_sim import __version__
+    from cosmos_sim.version import __version__
 
     p = _Parser(prog=PROG, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False,
                 description="cosmos_sim: learned world models as Gymnasium envs, beside MuJoCo and PyBullet twins.\n"
@@ -126,6 +186,7 @@ def run(commands: Sequence[Command], argv: Sequence[str] | None = None) -> int:
         args._parser.print_help()
         return EXIT_OK if args._parser is parser else EXIT_USAGE
     try:
+        args._command.check_needs(args)
         with _tracking(args):
             return int(args._run(args) or EXIT_OK)
     except CosmosSimError as e:  # the package's own user errors; anything else is a bug: its traceback shows

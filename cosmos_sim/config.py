@@ -16,13 +16,14 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 
-def arg(default: Any, help: str, flag: tuple[str, float] | None = None) -> Any:
+def arg(default: Any, help: str, flag: tuple[str, float] | None = None, parse: Any = None) -> Any:
     """A dataclass field with its help text (shown by `--help` where the field is a flag).
 
     `flag=("--minutes", 60.0)`: on the command line the field is that flag, in units `scale` times the
-    field's (the config keeps seconds; people type minutes).
+    field's (the config keeps seconds; people type minutes). `parse`: the flag's own argparse type (e.g.
+    `positive_int`, so a bad value is a usage error) instead of the one the annotation gives.
     """
-    return dataclasses.field(default=default, metadata={"help": help, "flag": flag})
+    return dataclasses.field(default=default, metadata={"help": help, "flag": flag, "parse": parse})
 
 
 def positive_int(text: str) -> int:
@@ -74,7 +75,7 @@ def add_args(parser: argparse.ArgumentParser, cls: type, names: Iterable[str] | 
     flags = dict(names) if isinstance(names, Mapping) else {n: () for n in names}
     for name, given in flags.items():
         f = by_name[name]
-        kind, shown = _parser_for(hints[name]), _show(f.default)
+        kind, shown = f.metadata.get("parse") or _parser_for(hints[name]), _show(f.default)
         opts = ((given,) if isinstance(given, str) else tuple(given)) or ("--" + name.replace("_", "-"),)
         if f.metadata.get("flag"):  # a flag in other units: parsed into the field's own
             (flag, scale), unit = f.metadata["flag"], kind

@@ -21,7 +21,8 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from cosmos_sim.errors import MissingPathError, UnknownChoiceError
+from cosmos_sim.config import arg, positive_int
+from cosmos_sim.errors import InputError, MissingPathError, UnknownChoiceError
 from cosmos_sim.zoo import Recipe, recipe
 
 
@@ -69,10 +70,54 @@ def demo_config(preset: str, world: str = "push", episodes: int | None = None, d
     return DemoConfig(r, **{**fields, **({"device": device} if device else {})})
 
 
+PHYSICS_EPISODES, ZOO_EPISODES = 20, 30  # default episodes per world and backend / per policy and backend
+
+
+@dataclass(frozen=True)
+class DemoCommand:
+    """What `cosmos-sim demo` runs: the shipped twins, the whole loop (`train`) or physics alone."""
+
+    train: bool = arg(False, "collect, train and compare one world (--world) instead")
+    world: str = arg("push", "with --train: the world")
+    preset: str = arg("cpu", "with --train: cpu (about 20 min on 2 cores), gpu (CUDA) or smoke (seconds, for tests)")
+    episodes: int | None = arg(None, f"closed-loop episodes per policy and backend (none: {ZOO_EPISODES}); with "
+                                     "--train: episodes to collect (none: the preset's); with --physics-only: per "
+                                     f"world and backend (none: {PHYSICS_EPISODES})", parse=positive_int)
+    seed: int = arg(0, "seed of collection, training and evaluation")
+    physics_only: bool = arg(False, "only run the scripted expert in MuJoCo and PyBullet and write side-by-side "
+                                    "videos")
+    image_size: int = arg(64, "with --physics-only: frame size", parse=positive_int)
+
+    def __post_init__(self):
+        if (self.episodes is not None and self.episodes < 1) or self.image_size < 1:
+            raise InputError("demo needs episodes >= 1 and image_size >= 1")
+
+
+def run_command(command: DemoCommand, out: str | Path, worlds=None, device: str | None = None,
+                progress: bool = True) -> list[str]:
+    """`cosmos-sim demo`: the shipped models of `worlds` against physics (`run_zoo_demo`); with `train` the
+    whole loop for one world (`run_demo`, the `preset`'s episodes unless `episodes`); with `physics_only` the
+    scripted expert in each engine (`physics_demo`, at `image_size`). Returns the summary lines to print."""
+    c = command
+    if c.physics_only:
+        s = physics_demo(worlds, c.episodes or PHYSICS_EPISODES, c.image_size, out, seed=c.seed,
+                         progress=None if progress else False)
+        return physics_summary_lines(s)
+    from cosmos_sim.device import resolve_device
+
+    resolve_device(device)  # a bad or unavailable device fails before any work
+    if not c.train:
+        return zoo_summary_lines(run_zoo_demo(out, worlds, episodes=c.episodes or ZOO_EPISODES, device=device,
+                                              seed=c.seed, progress=progress))
+    result = run_demo(demo_config(c.preset, c.world, episodes=c.episodes, device=device, seed=c.seed), out,
+                      progress=progress)
+    return ["", f"Done in {sum(result['times'].values()):.0f} s. Summary:", *summary_lines(result)]
+
+
 def run_demo(config: DemoConfig, out: str | Path, progress: bool = True, log=print) -> dict:
     """The whole loop for one world (see the module docstring); returns the report, timings and `out`."""
     from cosmos_sim.data import collect
-    from cosmos_sim.dynamics.train import train_world_model
+    from cosmos_sim.dynamics.train import StateModelConfig, train_world_model
     from cosmos_sim.evaluation.compare import CompareConfig, compare
     from cosmos_sim.tokenizer import preset
     from cosmos_sim.world_model import FILE
@@ -97,8 +142,9 @@ def run_demo(config: DemoConfig, out: str | Path, progress: bool = True, log=pri
     trained = train_world_model(
         out / "data", out, r.tokenizer, r.family, r.preset,
         tokenizer_train=replace(tok, time_limit_s=config.tokenizer_minutes * 60),
-        dynamics_train=replace(dyn, time_limit_s=config.dynamics_minutes * 60), state_steps=r.state_steps,
-        state_episodes=r.state_episodes,
+        dynamics_train=replace(dyn, time_limit_s=config.dynamics_minutes * 60),
+        # the recipe's steps and state-only episodes; the model kind and members are the trainer's defaults
+        state=StateModelConfig(steps=r.state_steps, episodes=r.state_episodes),
         resume=True, device=config.device, progress=progress, log=lambda msg: log(f"      {msg}"))
     times["tokenizer_s"], times["dynamics_s"] = trained["tokenizer_s"], trained["dynamics_s"]
 

@@ -59,12 +59,6 @@ def upscale(frame, factor: int) -> np.ndarray:
     return np.repeat(np.repeat(a, factor, axis=0), factor, axis=1)
 
 
-def upscale_to(frame, min_width: int) -> np.ndarray:
-    """Upscale by the smallest integer factor that makes the frame at least `min_width` wide."""
-    a = as_frame(frame)
-    return upscale(a, max(1, -(-int(min_width) // a.shape[1])))
-
-
 _FONTS: dict[int, object] = {}
 
 

@@ -19,13 +19,13 @@ import os
 import platform
 import time
 from dataclasses import asdict, dataclass, replace
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from cosmos_sim.camera import CameraCoverage
 from cosmos_sim.config import arg
-from cosmos_sim.errors import CheckpointError, InputError, UnknownChoiceError
+from cosmos_sim.errors import CheckpointError, InputError
+from cosmos_sim.shipped import models_dir, pretrained_path, shipped_path, shipped_worlds  # noqa: F401
 from cosmos_sim.worlds import World, get_world
 
 PRETRAINED = "pretrained"
@@ -53,6 +53,7 @@ class Recipe:
     dynamics_steps: int = arg(1500, "dynamics optimizer steps")
     dynamics_batch: int = arg(32, "dynamics batch size")
     dynamics_lr: float = arg(1e-3, "dynamics peak learning rate")
+    # the state model's fields (`state_config`), flat so a recorded recipe reads as it was written
     state_steps: int = arg(4000, "state-model updates before the latent training")
     state_episodes: int = arg(0, "extra episodes of states alone (cheap: nothing rendered) for the state model")
     state_model: str = arg("mlp", "state model: mlp, or objects (an interaction network over like objects)")
@@ -75,6 +76,13 @@ class Recipe:
         return CollectConfig(world=self.world, policy=self.policy, skill=self.skill, episodes=self.episodes,
                              base_seed=self.data_seed, camera=self.camera, image_size=self.image_size,
                              workers=workers)
+
+    def state_config(self):
+        """The `StateModelConfig` of the dynamics training (its other fields at their defaults)."""
+        from cosmos_sim.dynamics.train import StateModelConfig
+
+        return StateModelConfig(model=self.state_model, members=self.state_members, steps=self.state_steps,
+                                episodes=self.state_episodes)
 
     def collect_command(self) -> str:
         """The `cosmos-sim collect` line that records the same dataset."""
@@ -113,34 +121,7 @@ def recipe(world: str | World) -> Recipe:
     return RECIPES.get(name, Recipe(name))
 
 
-# --- shipped models --------------------------------------------------------------------------------
-def models_dir() -> Path:
-    return Path(str(resources.files("cosmos_sim") / "models"))
-
-
-def shipped_path(world: str | World) -> Path:
-    return models_dir() / f"{get_world(world).name.lower()}.safetensors"
-
-
-def shipped_worlds() -> list[str]:
-    """Names of the worlds (in registry order) that have a shipped model."""
-    from cosmos_sim.worlds import WORLDS
-
-    return [name for name in WORLDS if shipped_path(name).is_file()]
-
-
-def pretrained_path(world: str | World) -> Path:
-    """The shipped model of `world`; a world without one is an error naming those that have one."""
-    w = get_world(world)
-    path = shipped_path(w)
-    if not path.is_file():
-        have = [n.lower() for n in shipped_worlds()]
-        raise UnknownChoiceError(f"shipped world model (none for {w.name.lower()}; build one with "
-                                 "`python benchmarks/zoo.py build --worlds " + w.name.lower() + "`)",
-                                 w.name.lower(), have)
-    return path
-
-
+# --- shipped models (where they are: cosmos_sim/shipped.py) ------------------------------------------
 def shipped_info(world: str | World) -> dict[str, Any]:
     """What `cosmos-sim models` shows: training facts from the file's metadata, headline figures beside it."""
     from cosmos_sim.training.checkpoint import read_metadata
@@ -193,31 +174,30 @@ def build(world: str | World, work: str | os.PathLike = "zoo_out", out: str | os
     """
     import torch
 
-    import cosmos_sim
     from cosmos_sim.data import EpisodeDataset, collect
     from cosmos_sim.data.shards import MANIFEST
+    from cosmos_sim.device import resolve_device
     from cosmos_sim.dynamics.train import train_world_model
+    from cosmos_sim.version import __version__
     from cosmos_sim.world_model import WorldModel
 
     r = recipe_override or recipe(world)
     w = get_world(r.world)
     root = Path(work) / w.name.lower()
-    dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    dev = resolve_device(device)
     t0 = time.perf_counter()
     log(f"{w.name}: collecting {r.episodes} episodes -> {root / 'data'}")
     collect(r.collect_config(workers), root / "data", progress=progress)
     tok_train, dyn_train = r.train_configs()
     trained = train_world_model(root / "data", root, r.tokenizer, r.family, r.preset, tokenizer_train=tok_train,
                                 dynamics_train=dyn_train, resume=True, device=dev, progress=progress,
-                                log=lambda msg: log(f"{w.name}: {msg}"), state_steps=r.state_steps,
-                                state_episodes=r.state_episodes, state_model=r.state_model,
-                                state_members=r.state_members)
+                                log=lambda msg: log(f"{w.name}: {msg}"), state=r.state_config())
     model = WorldModel.load(trained["world_model"])
     model.info = model.info | {
         "recipe": r.to_dict(), "dataset_command": r.collect_command(),
         "dataset_manifest_sha256": _sha256(root / "data" / MANIFEST),
         "dataset_sha256": EpisodeDataset(root / "data").digest(), "tokenizer_steps": r.tokenizer_steps,
-        "dynamics_steps": r.dynamics_steps, "device": str(dev), "cosmos_sim_version": cosmos_sim.__version__,
+        "dynamics_steps": r.dynamics_steps, "device": str(dev), "cosmos_sim_version": __version__,
         "torch": torch.__version__, "machine": platform.machine(), "world_hash": w.definition_hash(),
         "build_seconds": round(time.perf_counter() - t0, 1)}
     path = model.save(out or shipped_path(w), half=True)
@@ -230,3 +210,9 @@ def with_steps(r: Recipe, scale: float) -> Recipe:
     return replace(r, tokenizer_steps=max(1, round(r.tokenizer_steps * scale)),
                    dynamics_steps=max(1, round(r.dynamics_steps * scale)),
                    state_steps=max(1, round(r.state_steps * scale)), state_episodes=round(r.state_episodes * scale))
+
+
+def models_command(as_json: bool = False) -> str:
+    """What `cosmos-sim models` prints: a table of the shipped models, or their full facts as JSON."""
+    infos = [shipped_info(w) for w in shipped_worlds()]
+    return json.dumps(infos, indent=2) if as_json else models_table(infos)

@@ -8,38 +8,33 @@ space), `"pixels"` the predicted frame alone; `render_mode="rgb_array"` renders 
 puts it in `info["pixels"]` too. Resets come from the source env itself (`reset_source="env"`: its reset
 with the episode's seed gives the first state and frame) or from a dataset's recorded episodes.
 
-Inside, `LearnedWorlds` does the work in the normalized action space every cosmos_sim model uses; only
-the edges convert (`EnvWorld.from_source_action`, `EnvWorld.state_to_obs`).
+`LearnedEnv(config)` and `LearnedVectorEnv(config, num_envs)` are `WorldModelEnv` and `WorldModelVectorEnv`
+made from a `LearnedEnvConfig` whose `world` is None (`env=` checks the model's env): the batched core does
+the work in the normalized action space every cosmos_sim model uses; only the edges convert
+(`GymEnvWorld.from_source_action`, `GymEnvWorld.state_to_obs`).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import torch
 from gymnasium import spaces
-from gymnasium.vector.utils import batch_space
 
-from cosmos_sim.envs.registration import LEARNED_ID
-from cosmos_sim.envs.source_env import EnvWorld, SourceEnvError, check_source_action, env_world
-from cosmos_sim.envs.world_model_env import (
-    LearnedWorlds,
-    WorldModelEnv,
-    WorldModelVectorEnv,
-    resolve_device,
-    to_numpy,
-)
-from cosmos_sim.errors import ActionError, ConfigMismatchError, InputError, MissingPathError, UnknownChoiceError
+from cosmos_sim.device import resolve_device
+from cosmos_sim.envs.learned_config import LEARNED_ID, LearnedEnvConfig
+from cosmos_sim.envs.learned_core import BatchedLearnedCore
+from cosmos_sim.envs.source_env import GymEnvWorld, SourceEnvError, check_source_action, env_world
+from cosmos_sim.envs.world_model_env import WorldModelEnv, WorldModelVectorEnv, to_numpy
+from cosmos_sim.errors import ActionError, ConfigMismatchError, InputError, MissingPathError
 from cosmos_sim.worlds.base import GYM_ENV, world_kind
-
-TWIN_OBS_MODES = ("state", "pixels", "both")
 
 
 def load_twin_model(model: Any, device: torch.device, env: str | None = None):
-    """The WorldModel of a Gymnasium env's twin, and its EnvWorld. `env` (an id) given => checked."""
+    """The WorldModel of a Gymnasium env's twin, and its GymEnvWorld. `env` (an id) given => checked."""
     from cosmos_sim.world_model import WorldModel
 
     if model is None:
@@ -65,14 +60,7 @@ def load_twin_model(model: Any, device: torch.device, env: str | None = None):
     return model.to(device), world
 
 
-def _core_kwargs(obs_mode: str, reset_source: Any) -> tuple[str, Any]:
-    if obs_mode not in TWIN_OBS_MODES:
-        raise UnknownChoiceError("obs_mode", obs_mode, TWIN_OBS_MODES)
-    source = "physics" if isinstance(reset_source, str) and reset_source == "env" else reset_source
-    return ("state" if obs_mode == "state" else "both"), source
-
-
-def twin_observation_space(world: EnvWorld, obs_mode: str, image_size: tuple[int, int]) -> spaces.Space:
+def twin_observation_space(world: GymEnvWorld, obs_mode: str, image_size: tuple[int, int]) -> spaces.Space:
     pixels = spaces.Box(0, 255, (*image_size, 3), np.uint8)
     if obs_mode == "state":
         return world.observation_source
@@ -81,32 +69,29 @@ def twin_observation_space(world: EnvWorld, obs_mode: str, image_size: tuple[int
     return spaces.Dict({"pixels": pixels, "state": world.observation_source})
 
 
-def _twin_core(model: Any, num_envs: int, obs_mode: str, render_mode: str | None, device, reset_source: Any,
-               sampling: Mapping[str, Any] | None, env: str | None, ensemble: str) -> tuple[EnvWorld, LearnedWorlds]:
-    """The EnvWorld read from the model and the batched core both twin envs run on."""
-    if render_mode not in (None, "rgb_array"):
-        raise UnknownChoiceError("render_mode", render_mode, ["rgb_array"])
-    dev = resolve_device(device)
-    model, world = load_twin_model(model, dev, env)
-    core_mode, source = _core_kwargs(obs_mode, reset_source)
-    return world, LearnedWorlds(world, model, num_envs, obs_mode=core_mode, device=dev, reset_source=source,
-                                sampling=sampling, render=render_mode is not None, ensemble=ensemble)
+def twin_core(config: LearnedEnvConfig, num_envs: int, render: bool) -> BatchedLearnedCore:
+    """The batched core of a twin: the model and GymEnvWorld read (and checked) from `config.model`, frames
+    decoded for "pixels" and "both", resets from the source env ("env", also "physics") or a dataset."""
+    config.check_twin()
+    device = resolve_device(config.device)
+    model, world = load_twin_model(config.model, device, config.env)
+    source = "physics" if config.reset_source == "env" else config.reset_source
+    core = replace(config, world=world, env=None, model=model, device=str(device), reset_source=source,
+                   obs_mode="state" if (config.obs_mode or "state") == "state" else "both")
+    return BatchedLearnedCore(core, num_envs, render=render)
 
 
 class LearnedEnv(WorldModelEnv):
     """One learned twin of a Gymnasium env (see the module docstring): `WorldModelEnv` with the source env's
-    spaces at its edges."""
+    spaces at its edges. `LearnedEnv(LearnedEnvConfig(model=RUN))`."""
 
-    def __init__(self, model: Any = None, obs_mode: str = "state", render_mode: str | None = None,
-                 device: str | torch.device | None = None, reset_source: str | os.PathLike = "env",
-                 sampling: Mapping[str, Any] | None = None, env: str | None = None, ensemble: str = "mean"):
-        self.world, self.core = _twin_core(model, 1, obs_mode, render_mode, device, reset_source, sampling, env,
-                                           ensemble)
-        self.obs_mode, self.render_mode, self.backend = obs_mode, render_mode, "world_model"
-        self.image_size = self.core.image_size
-        self.metadata = {**self.metadata, "render_fps": round(1.0 / self.world.control_dt)}
-        self.observation_space = twin_observation_space(self.world, obs_mode, self.core.image_size)
-        self.action_space = self.world.action_source
+    default_obs_mode = "state"
+
+    def _make_core(self, config: LearnedEnvConfig, num_envs: int) -> BatchedLearnedCore:
+        return twin_core(config, num_envs, render=self.render_mode is not None)
+
+    def _spaces(self) -> tuple[spaces.Space, spaces.Space]:
+        return twin_observation_space(self.world, self.obs_mode, self.core.image_size), self.world.action_source
 
     def _normalized_action(self, action) -> np.ndarray:
         return check_source_action(self.world, action)
@@ -125,7 +110,7 @@ class LearnedEnv(WorldModelEnv):
 
     def _info(self) -> dict:
         info = {"success": bool(self.core.success()[0]), "uncertainty": float(self.core.uncertainty[0]),
-                "halted": bool(self.core.halted[0]), "diverged": bool(self.core.diverged[0])}
+                "halted": False, "diverged": bool(self.core.diverged[0])}
         if self.core.decode:
             info["pixels"] = to_numpy(self.core.frames[0])
         return info
@@ -135,22 +120,9 @@ class LearnedVectorEnv(WorldModelVectorEnv):
     """N learned twins stepped in one forward pass (NEXT_STEP, SAME_STEP or DISABLED autoreset, `reset_mask` resets), in
     the source env's spaces: `WorldModelVectorEnv` with conversions at its edges."""
 
-    def __init__(self, num_envs: int = 1, model: Any = None, obs_mode: str = "state", render_mode: str | None = None,
-                 device: str | torch.device | None = None, reset_source: str | os.PathLike = "env",
-                 sampling: Mapping[str, Any] | None = None, env: str | None = None, ensemble: str = "mean",
-                 autoreset_mode: str = "next_step"):
-        self._set_autoreset_mode(autoreset_mode)
-        self.world, self.core = _twin_core(model, num_envs, obs_mode, render_mode, device, reset_source, sampling,
-                                           env, ensemble)
-        self.num_envs, self.obs_mode, self.render_mode = num_envs, obs_mode, render_mode
-        self.array_type, self.backend = "numpy", "world_model"
-        self.metadata = {**self.metadata, "render_fps": round(1.0 / self.world.control_dt),
-                         "autoreset_mode": self.autoreset_mode}
-        self.single_observation_space = twin_observation_space(self.world, obs_mode, self.core.image_size)
-        self.single_action_space = self.world.action_source
-        self.observation_space = batch_space(self.single_observation_space, num_envs)
-        self.action_space = batch_space(self.single_action_space, num_envs)
-        self._done = torch.zeros(num_envs, dtype=torch.bool, device=self.core.device)
+    default_obs_mode = "state"
+    _make_core = LearnedEnv._make_core
+    _spaces = LearnedEnv._spaces
 
     def step(self, actions):
         obs, reward, terminated, truncated, info = super().step(actions)
@@ -170,16 +142,9 @@ class LearnedVectorEnv(WorldModelVectorEnv):
         return pixels if self.obs_mode == "pixels" else {"pixels": pixels, "state": obs}
 
     def _info(self) -> dict:
+        flags = self._flag_info()
         return {"success": to_numpy(self.core.success()), "uncertainty": to_numpy(self.core.uncertainty),
-                "halted": to_numpy(self.core.halted), "diverged": to_numpy(self.core.diverged)}
+                "halted": flags.pop("halted"), "diverged": to_numpy(self.core.diverged)} | flags
 
 
-def make_learned_env(**kwargs) -> LearnedEnv:
-    return LearnedEnv(**kwargs)
-
-
-def make_learned_vec_env(num_envs: int = 1, **kwargs) -> LearnedVectorEnv:
-    return LearnedVectorEnv(num_envs=num_envs, **kwargs)
-
-
-__all__ = ["LEARNED_ID", "LearnedEnv", "LearnedVectorEnv", "SourceEnvError"]
+__all__ = ["LEARNED_ID", "LearnedEnv", "LearnedVectorEnv", "SourceEnvError", "twin_core", "load_twin_model"]

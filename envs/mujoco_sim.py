@@ -18,8 +18,10 @@ import mujoco  # noqa: E402
 import numpy as np  # noqa: E402
 
 from cosmos_sim.camera import CameraPose  # noqa: E402
-from cosmos_sim.envs.physics_env import MAX_SPEED  # noqa: E402
-from cosmos_sim.worlds.base import World  # noqa: E402
+from cosmos_sim.worlds.base import (
+    MAX_SPEED,  # noqa: E402
+    World,  # noqa: E402
+)
 
 _NEAR, _FAR = 0.01, 20.0
 # MuJoCo resets the data (and raises one of these) when positions, velocities or accelerations blow up.

@@ -12,18 +12,12 @@ from gymnasium import spaces
 from cosmos_sim.camera import CameraPose
 from cosmos_sim.errors import ActionError, CameraError, InputError, UnknownChoiceError
 from cosmos_sim.worlds import World, get_world
-from cosmos_sim.worlds.base import GYM_ENV, world_kind
 
 OBS_MODES = ("pixels", "state", "both")
 PHYSICS_BACKENDS = ("mujoco", "pybullet")
 MAX_IMAGE_SIZE = 256
 # A state entry beyond this magnitude means the simulation blew up (positions in m, speeds in m/s).
 DIVERGENCE_BOUND = 1e3
-# A velocity coordinate (m/s of a free body or slide joint, rad/s of a hinge) beyond this means the solver
-# blew up. Both backends apply it: PyBullet clamps each velocity coordinate at 100 instead of producing
-# NaN, so its blow-ups read as ~100; MuJoCo resets its data and warns (caught separately). Nothing in
-# our worlds moves near this fast (a fall from 10 m reaches 14 m/s).
-MAX_SPEED = 90.0
 
 
 def parse_image_size(image_size) -> tuple[int, int]:
@@ -139,16 +133,6 @@ def observation(obs_mode: str, pixels: Callable[[], Any], state: Any) -> Any:
     if obs_mode == "pixels":
         return pixels()
     return {"pixels": pixels(), "state": state}
-
-
-def make_physics_env(world: str | World, backend: str = "mujoco", **kwargs) -> gym.Env:
-    """The physics env of any world: `PhysicsEnv` for cosmos_sim worlds, `SourceEnv` for a Gymnasium env's
-    world ("env:<id>"), whose one physics backend is the env itself (`backend` is then ignored)."""
-    from cosmos_sim.envs.source_env import SourceEnv
-
-    if world_kind(world) == GYM_ENV:
-        return SourceEnv(world, **kwargs)
-    return PhysicsEnv(world, backend=backend, **kwargs)
 
 
 class PhysicsEnv(gym.Env):

@@ -18,8 +18,7 @@ import numpy as np
 import pybullet as p
 
 from cosmos_sim.camera import CameraPose
-from cosmos_sim.envs.physics_env import MAX_SPEED
-from cosmos_sim.worlds.base import World
+from cosmos_sim.worlds.base import MAX_SPEED, World
 
 _NEAR, _FAR = 0.01, 20.0
 # Plain ints: compiled-model arrays hold numpy ints, which do not compare equal to the enums.

@@ -1,4 +1,8 @@
-"""Gym ids `cosmos_sim/<World>-v0`, registered when `cosmos_sim` is imported.
+"""Gym ids `cosmos_sim/<World>-v0` and `cosmos_sim/Learned-v0`, registered when `cosmos_sim` is imported.
+
+The learned backend's keywords are the fields of one `LearnedEnvConfig` (envs/learned_config.py; an unknown
+keyword is an `UnknownKeywordError` naming it); `make_learned(config)` makes the env it describes, inside the
+uncertainty-shaping wrappers it asks for (envs/shaping.py).
 
 The ids follow the world registry: a world defined after the import (a user's module, a test) gets its id
 when its class is defined, and loses it when the world is unregistered.
@@ -6,8 +10,12 @@ when its class is defined, and loses it when the world is unregistered.
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import Any
+
 import gymnasium as gym
 
+from cosmos_sim.envs.learned_config import LEARNED_ID, LearnedEnvConfig, UnknownKeywordError, parse_autoreset_mode
 from cosmos_sim.envs.physics_env import PHYSICS_BACKENDS, PhysicsEnv
 from cosmos_sim.errors import InputError, UnknownChoiceError
 from cosmos_sim.worlds import World, watch_worlds
@@ -27,9 +35,7 @@ def make_env(world: str, backend: str = "mujoco", **kwargs) -> gym.Env:
     if backend in PHYSICS_BACKENDS:
         return PhysicsEnv(world, backend=backend, **kwargs)
     if backend == "world_model":
-        from cosmos_sim.envs.world_model_env import WorldModelEnv
-
-        return WorldModelEnv(world, **kwargs)
+        return learned_from_kwargs({"world": world, **kwargs})
     raise UnknownChoiceError("backend", backend, BACKENDS)
 
 
@@ -40,15 +46,11 @@ def make_vec_env(world: str, num_envs: int = 1, backend: str = "mujoco", max_epi
     `autoreset_mode="next_step" | "same_step" | "disabled"` in every backend.
     `max_episode_steps` (gym.make_vec passes the registered one, or the caller's) is the one time limit."""
     if backend == "world_model":
-        from cosmos_sim.envs.world_model_env import WorldModelVectorEnv
-
-        return WorldModelVectorEnv(world, num_envs=num_envs, max_episode_steps=max_episode_steps, **kwargs)
+        return learned_from_kwargs({"world": world, "max_episode_steps": max_episode_steps, **kwargs}, num_envs)
     if backend not in PHYSICS_BACKENDS:
         raise UnknownChoiceError("backend", backend, BACKENDS)
     if "array_type" in kwargs:
         raise InputError("array_type applies to backend='world_model' only")
-    from cosmos_sim.envs.world_model_env import parse_autoreset_mode
-
     mode = parse_autoreset_mode(kwargs.pop("autoreset_mode", "next_step"))
 
     def one() -> gym.Env:
@@ -58,6 +60,52 @@ def make_vec_env(world: str, num_envs: int = 1, backend: str = "mujoco", max_epi
                                       max_episode_steps)
 
     return gym.vector.SyncVectorEnv([one for _ in range(num_envs)], autoreset_mode=mode)
+
+
+# --- the learned backend: one LearnedEnvConfig, shaping as wrappers ------------------------------------------
+def make_learned(config: LearnedEnvConfig, num_envs: int | None = None, render_mode: str | None = None) -> Any:
+    """The learned env a `LearnedEnvConfig` describes: a `WorldModelEnv` (`num_envs=None`) or
+    `WorldModelVectorEnv`, a Gymnasium env's twin (`LearnedEnv`, `LearnedVectorEnv`) where `config.world` is
+    None, inside the shaping wrappers its `uncertainty_penalty` / `halt_uncertainty` ask for (envs/shaping.py)."""
+    from cosmos_sim.envs.shaping import shape
+
+    if config.world is None:
+        from cosmos_sim.envs import learned_env
+
+        Single, Vector = learned_env.LearnedEnv, learned_env.LearnedVectorEnv
+    else:
+        from cosmos_sim.envs import world_model_env
+
+        Single, Vector = world_model_env.WorldModelEnv, world_model_env.WorldModelVectorEnv
+    unshaped = replace(config, uncertainty_penalty=0.0, halt_uncertainty=None)
+    env = (Single(unshaped, render_mode=render_mode) if num_envs is None
+           else Vector(unshaped, num_envs=num_envs, render_mode=render_mode))
+    return shape(env, config.uncertainty_penalty, config.halt_uncertainty)
+
+
+def learned_from_kwargs(kwargs: dict, num_envs: int | None = None, where: str | None = None) -> Any:
+    """`make_learned` of the config that `gym.make`'s keywords spell (`render_mode` aside)."""
+    render_mode = kwargs.pop("render_mode", None)
+    name = where or (env_id(str(getattr(kwargs.get("world"), "name", kwargs.get("world"))))
+                     if kwargs.get("world") is not None else LEARNED_ID)
+    return make_learned(LearnedEnvConfig.from_kwargs(kwargs, where=name), num_envs, render_mode)
+
+
+def make_twin_env(**kwargs) -> gym.Env:
+    """Entry point of `cosmos_sim/Learned-v0` (a Gymnasium env's twin: its world is the model's)."""
+    _no_world(kwargs)
+    return learned_from_kwargs(kwargs)
+
+
+def make_twin_vec_env(num_envs: int = 1, **kwargs) -> gym.vector.VectorEnv:
+    """Vector entry point of `cosmos_sim/Learned-v0`."""
+    _no_world(kwargs)
+    return learned_from_kwargs(kwargs, num_envs)
+
+
+def _no_world(kwargs: dict) -> None:
+    if "world" in kwargs:
+        raise UnknownKeywordError(f"{LEARNED_ID} takes no world=: it reads its env from the model (env= checks it)")
 
 
 def make_world_vec_env(world: str | World, num_envs: int = 1, backend: str = "mujoco", **kwargs
@@ -76,9 +124,7 @@ def make_world_vec_env(world: str | World, num_envs: int = 1, backend: str = "mu
 
         return gym.make_vec(env_id(get_world(name).name), num_envs=num_envs, backend=backend, **kwargs)
     if backend == "world_model":
-        from cosmos_sim.envs.world_model_env import WorldModelVectorEnv
-
-        return WorldModelVectorEnv(world, num_envs=num_envs, **kwargs)
+        return learned_from_kwargs({"world": world, **kwargs}, num_envs, where="a learned vector env")
     kwargs = {k: v for k, v in kwargs.items() if k not in ("camera",) or v is not None}
     return gym.vector.SyncVectorEnv([lambda: SourceEnv(world, **kwargs) for _ in range(num_envs)])
 
@@ -97,15 +143,12 @@ def _unregister_id(world: type[World]) -> None:
 _watching = False
 
 
-LEARNED_ID = "cosmos_sim/Learned-v0"  # the learned twin of any Gymnasium env (envs/learned_env.py)
-
-
 def register_envs() -> None:
     """Register the id of every world, now and as worlds register later, and `cosmos_sim/Learned-v0` (idempotent)."""
     global _watching
     if LEARNED_ID not in gym.registry:
-        gym.register(id=LEARNED_ID, entry_point="cosmos_sim.envs.learned_env:make_learned_env",
-                     vector_entry_point="cosmos_sim.envs.learned_env:make_learned_vec_env")
+        gym.register(id=LEARNED_ID, entry_point="cosmos_sim.envs.registration:make_twin_env",
+                     vector_entry_point="cosmos_sim.envs.registration:make_twin_vec_env")
     if not _watching:
         _watching = True
         watch_worlds(_register_id, _unregister_id)

@@ -1,6 +1,6 @@
 """Any Gymnasium env as a world: the source of a learned twin.
 
-`EnvWorld` describes a registered Gymnasium env (a `Box` action space and a `Box` or flat `Dict`-of-`Box`
+`GymEnvWorld` describes a registered Gymnasium env (a `Box` action space and a `Box` or flat `Dict`-of-`Box`
 observation, rendered as `rgb_array`) the way a `World` describes a MuJoCo scene: its state vector is the
 flattened observation, its actions are normalized to [-1, 1] (the env's own bounds are mapped linearly),
 and its name is `env:<id>` (plus the kwargs as JSON), so datasets and models say which env and settings
@@ -106,7 +106,7 @@ def _flat_entries(space: spaces.Space, env_id: str) -> tuple[tuple[str, int], ..
                          "Dict of float Box vectors (the state it learns), with pixels from render()")
 
 
-class EnvWorld(World, register=False):
+class GymEnvWorld(World, register=False):
     """A registered Gymnasium env described as a world (see the module docstring). Use `get_world("env:<id>")`."""
 
     description = "a Gymnasium env: reward, termination and success learned from its data"
@@ -205,13 +205,13 @@ class EnvWorld(World, register=False):
 
 
 @lru_cache(maxsize=64)
-def _env_world(name: str) -> EnvWorld:
+def _env_world(name: str) -> GymEnvWorld:
     env_id, kwargs = parse_world_name(name)
-    return EnvWorld(env_id, kwargs)
+    return GymEnvWorld(env_id, kwargs)
 
 
-def env_world(env_id_or_name: str, env_kwargs: dict | str | None = None) -> EnvWorld:
-    """The EnvWorld of an env id (+ kwargs) or of its world name "env:<id>..."; made once per process."""
+def env_world(env_id_or_name: str, env_kwargs: dict | str | None = None) -> GymEnvWorld:
+    """The GymEnvWorld of an env id (+ kwargs) or of its world name "env:<id>..."; made once per process."""
     name = env_id_or_name if env_id_or_name.startswith(PREFIX) else world_name(
         env_id_or_name, json.loads(canonical_kwargs(env_kwargs)))
     return _env_world(name)
@@ -315,12 +315,12 @@ class SourceEnv(gym.Env):
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
 
-    def __init__(self, world: str | EnvWorld, backend: str = SOURCE_BACKEND, obs_mode: str = "both",
+    def __init__(self, world: str | GymEnvWorld, backend: str = SOURCE_BACKEND, obs_mode: str = "both",
                  image_size: int | tuple[int, int] = 64, camera: Any = None, camera_control: bool = False,
                  render_mode: str | None = None):
         from cosmos_sim.envs.physics_env import check_obs_mode, observation_space, parse_image_size
 
-        self.world = world if isinstance(world, EnvWorld) else env_world(world)
+        self.world = world if isinstance(world, GymEnvWorld) else env_world(world)
         if camera not in (None, "default") or camera_control:
             raise SourceEnvError(f"{self.world.name} renders from its own camera: camera= and camera_control "
                                  "apply to cosmos_sim worlds only")
@@ -436,7 +436,7 @@ def _info_success(info: dict) -> bool:
     return False
 
 
-def check_source_action(world: EnvWorld, action: Any) -> np.ndarray:
+def check_source_action(world: GymEnvWorld, action: Any) -> np.ndarray:
     """An action in the source env's Box (shape, finite) -> normalized [-1, 1]."""
     try:
         a = np.asarray(action, dtype=np.float64)
@@ -449,7 +449,7 @@ def check_source_action(world: EnvWorld, action: Any) -> np.ndarray:
     return world.from_source_action(a)
 
 
-def check_render(world: EnvWorld, image_size: int | tuple[int, int]) -> None:
+def check_render(world: GymEnvWorld, image_size: int | tuple[int, int]) -> None:
     """Render one frame at `image_size` (reset with seed 0): a frame size that cannot be had fails here,
     before any collection."""
     env = SourceEnv(world, obs_mode="pixels", image_size=image_size)

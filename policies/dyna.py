@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 from cosmos_sim.config import arg
+from cosmos_sim.device import resolve_device
 from cosmos_sim.errors import InputError
 from cosmos_sim.policies.base import obs_dict
 
@@ -125,7 +126,7 @@ def collect_real(world: str, policy, steps: int, seed: int) -> dict[str, np.ndar
     (a Policy, or a function of the episode's seed giving one, as `mix` draws per episode): flat states
     [E + steps', S], actions [steps', A] and `offsets` [E + 1] (episode e's actions are
     offsets[e]:offsets[e+1]; its states the same range shifted by e)."""
-    from cosmos_sim.envs.physics_env import make_physics_env
+    from cosmos_sim.envs.physics import make_physics_env
     from cosmos_sim.policies.rollout import run_episode
 
     env = make_physics_env(world, backend="mujoco", obs_mode="state")
@@ -240,7 +241,7 @@ def run_dyna(config: DynaConfig, model: Any, out: str | os.PathLike, device: str
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    dev = resolve_device(device)
     model = load_checked_model(model, config.world, dev)
     saved = out / "config.json"
     if saved.is_file() and json.loads(saved.read_text()) != json.loads(json.dumps(config.to_dict())):

@@ -34,6 +34,7 @@ from torch import nn
 from torch.distributions import Normal
 
 from cosmos_sim.config import arg
+from cosmos_sim.device import resolve_device
 from cosmos_sim.errors import InputError
 from cosmos_sim.policies.base import obs_dict, space_dict
 from cosmos_sim.policies.networks import ObsEncoder
@@ -247,9 +248,8 @@ def train_ppo(envs: VectorEnv, config: PPOConfig, obs_mode: str, out: str | Path
     torch.manual_seed(config.seed)
     next_obs = obs_dict(envs.reset(seed=config.seed)[0])
     as_torch = isinstance(next_obs[keys[0]], torch.Tensor)
-    if device is None:
-        device = next_obs[keys[0]].device if as_torch else ("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
+    # the envs' own device when they hand out tensors, else the one asked for (None: CUDA when available)
+    device = next_obs[keys[0]].device if device is None and as_torch else resolve_device(device)
 
     def to_t(x: Any) -> torch.Tensor:  # env output -> tensor on `device` (no copy when already there)
         return x.to(device) if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x), device=device)

@@ -105,16 +105,37 @@ def _leave_globals_as_found():
 
 
 @pytest.fixture(scope="session")
-def tiny_world_model(tmp_path_factory):
-    """A tiny Push world model at 32x32 (deterministic family; tests/assets/tiny_push.safetensors) and the
-    data it was trained on, collected again: (run dir, data dir). Nothing is trained."""
+def push_data(tmp_path_factory):
+    """Six Push episodes at 32x32 from the fixed camera, experts of skill 0.3-1 (the data of tiny_world_model):
+    shared by the session, so read it, never write into it."""
     from cosmos_sim.data import CollectConfig, collect
 
-    from assets.build import PUSH_DATA, TINY_PUSH, install
+    from assets.build import PUSH_DATA
 
-    root = tmp_path_factory.mktemp("tiny_wm")
-    collect(CollectConfig(**PUSH_DATA), root / "data", progress=False)
-    return install(TINY_PUSH, root / "dyn"), root / "data"
+    out = tmp_path_factory.mktemp("push_data") / "data"
+    collect(CollectConfig(**PUSH_DATA), out, progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def push_views_data(tmp_path_factory):
+    """Three Push episodes at 32x32, each from its own random camera, in several shards: what the dataset
+    interchange tests round-trip. Shared by the session: read it, never write into it."""
+    from cosmos_sim.data import CollectConfig, collect
+
+    out = tmp_path_factory.mktemp("push_views") / "push_data"
+    collect(CollectConfig(world="push", policy="mix", skill=(0.3, 1.0), camera="random", image_size=32, episodes=3,
+                          shard_mb=0.05), out, progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_world_model(tmp_path_factory, push_data):
+    """A tiny Push world model at 32x32 (deterministic family; tests/assets/tiny_push.safetensors) and the
+    data it was trained on (`push_data`): (run dir, data dir). Nothing is trained."""
+    from assets.build import TINY_PUSH, install
+
+    return install(TINY_PUSH, tmp_path_factory.mktemp("tiny_wm") / "dyn"), push_data
 
 
 @pytest.fixture(scope="session")

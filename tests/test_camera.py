@@ -10,6 +10,7 @@ import pytest
 import cosmos_sim  # noqa: F401  (registers the gym ids)
 from cosmos_sim.camera import CameraPose, CameraRange, orbit
 from cosmos_sim.errors import CameraError
+from cosmos_sim.worlds import WORLDS
 from cosmos_sim.worlds.base import StateLayout, World
 
 
@@ -352,7 +353,7 @@ def colour_labels(img: np.ndarray) -> np.ndarray:
     return labels
 
 
-@pytest.mark.parametrize("world", ["Push", "Reach", "Drop"])
+@pytest.mark.parametrize("world", list(WORLDS))  # every registered world (at import: the built-in ones)
 def test_worlds_look_the_same_in_both_backends(world):
     envs = {b: gym.make(f"cosmos_sim/{world}-v0", backend=b, camera="random", obs_mode="pixels") for b in
             ("mujoco", "pybullet")}

@@ -180,3 +180,38 @@ def test_only_the_packages_own_errors_are_one_line(capsys):
         else:
             with pytest.raises(type(exc)):
                 run(commands, ["boom"])
+
+
+def test_train_help_shows_the_state_model_config_defaults(capsys):
+    """The --state-* flags come from StateModelConfig's fields (its defaults and help, not a second copy), beside
+    the trainer's like-named ones (--steps), and build the config back."""
+    from dataclasses import fields
+
+    from cosmos_sim.cli_support import build_parser, config_from
+    from cosmos_sim.dynamics.train import StateModelConfig
+
+    for path in (["train"], ["train", "dynamics"]):
+        with pytest.raises(SystemExit):
+            cli.main([*path, "--help"])
+        text = "".join(capsys.readouterr().out.split())  # argparse wraps lines, at hyphens too
+        for f in fields(StateModelConfig):
+            if f.name in cli.STATE_FLAGS:
+                shown = "none" if f.default is None else f.default
+                want = "".join(f"{f.metadata['help']} (default: {shown})".split())
+                assert cli.STATE_FLAGS[f.name] in text and want in text, (path, f.name)
+    args = build_parser(cli.COMMANDS).parse_args(["train", "dynamics", "--data", "d", "--out", "o", "--tokenizer",
+                                                  "t", "--steps", "7", "--state-steps", "30", "--state-model",
+                                                  "objects", "--task-steps", "5"])
+    state = config_from(cli.STATE, args, cli.STATE_FLAGS, flag_dests=True)
+    assert state == StateModelConfig(model="objects", steps=30, task_steps=5) and args.steps == 7
+
+
+@pytest.mark.parametrize("argv", [["--out", "R"], ["--data", "D", "--out", "R", "--state-model", "gnn"],
+                                  ["--data", "D", "--out", "R", "--state-members", "0"]])
+def test_train_checks_its_flags_before_any_work(capsys, tmp_path, argv):
+    code, _, err = run(capsys, "train", *[str(tmp_path / a) if a in "DR" else a for a in argv])
+    assert code == 1 and len(err.strip().splitlines()) == 1, err
+    if "--data" not in argv:
+        assert err.strip() == ("cosmos-sim: error: train needs --data DIR and --out RUN (or a subcommand: train "
+                               "tokenizer|dynamics)")
+    assert not (tmp_path / "R").exists()

@@ -9,7 +9,7 @@ import pytest
 import torch
 from gymnasium.utils.env_checker import check_env
 
-from cosmos_sim import zoo
+from cosmos_sim import shipped, zoo
 from cosmos_sim.cli import main
 from cosmos_sim.errors import CheckpointError, UnknownChoiceError
 from cosmos_sim.training.checkpoint import read_checkpoint, read_metadata
@@ -29,6 +29,33 @@ def test_recipes():
         zoo.Recipe("push", episodes=0)
     with pytest.raises(UnknownChoiceError):
         zoo.Recipe("pong")
+
+
+def test_recipes_map_to_a_state_model_config():
+    from cosmos_sim.dynamics.train import StateModelConfig
+
+    assert zoo.recipe("drop").state_config() == StateModelConfig(model="objects", members=1, steps=6000,
+                                                                   episodes=6000)
+    r = StateModelConfig().resolved(100, objects=False)  # None: what the trainer's steps and the model kind say
+    assert (r.members, r.steps, r.task_steps, r.horizon, r.episodes) == (5, 800, 800, 6, 0)
+    r = StateModelConfig().resolved(10_000, objects=True)
+    assert (r.members, r.steps, r.task_steps) == (1, 4000, 3000)
+    assert StateModelConfig(steps=0, task_steps=7).resolved(1, objects=False).task_steps == 7
+    assert StateModelConfig().resolved(1, objects=False).task_steps == 100
+    with pytest.raises(UnknownChoiceError):
+        StateModelConfig(model="gnn")
+    with pytest.raises(ValueError, match="members"):
+        StateModelConfig(members=0)
+
+
+@pytest.mark.parametrize("world", zoo.shipped_worlds())
+def test_a_shipped_models_recorded_recipe_still_loads(world):
+    recorded = zoo.shipped_info(world)["info"]["recipe"]  # written before some fields existed
+    r = zoo.Recipe(**recorded)
+    assert {k: v for k, v in r.to_dict().items() if k in recorded} == recorded
+    s = r.state_config()
+    assert (s.model, s.steps, s.episodes) == (recorded.get("state_model", "mlp"), recorded["state_steps"],
+                                              recorded["state_episodes"])
 
 
 @pytest.mark.parametrize("world", zoo.shipped_worlds())
@@ -77,7 +104,7 @@ def test_half_precision_save_round_trip_and_metadata(tiny_world_model, tmp_path)
 @pytest.fixture
 def zoo_dir(tmp_path, monkeypatch, tiny_world_model):
     """A models directory holding one (tiny) Push model, in place of the package's."""
-    monkeypatch.setattr(zoo, "models_dir", lambda: tmp_path)
+    monkeypatch.setattr(shipped, "models_dir", lambda: tmp_path)
     m = WorldModel.load(tiny_world_model[0])
     from cosmos_sim.worlds import get_world
 

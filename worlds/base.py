@@ -31,6 +31,12 @@ from cosmos_sim.worlds.mjcf import Element, Mjcf, load_mjcf
 SCENE, GYM_ENV, DATASET = "scene", "gym_env", "dataset"  # World.kind
 GYM_ENV_PREFIX, DATASET_PREFIX = "env:", "lerobot:"  # world names of a Gymnasium env's twin, of a recorded dataset
 KIND_PREFIXES = {GYM_ENV_PREFIX: GYM_ENV, DATASET_PREFIX: DATASET}
+# A velocity coordinate (m/s of a free body or slide joint, rad/s of a hinge) beyond this means the solver
+# blew up. Both backends apply it: PyBullet clamps each velocity coordinate at 100 instead of producing
+# NaN, so its blow-ups read as ~100; MuJoCo resets its data and warns (caught separately). Nothing in
+# our worlds moves near this fast (a fall from 10 m reaches 14 m/s).
+MAX_SPEED = 90.0
+
 
 class Sim(Protocol):
     """What a world needs from a physics backend. Names refer to MJCF bodies, joints and sites."""

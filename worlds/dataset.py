@@ -1,7 +1,7 @@
 """A world known from recorded data alone: a dataset with no simulator behind it (a real robot's LeRobot data).
 
 `DatasetWorld` is what `cosmos_sim.data.lerobot.import_lerobot` makes of a dataset that is not one of ours and
-fits none of our worlds. It is described from the dataset's features, as `EnvWorld` is from a Gymnasium env's
+fits none of our worlds. It is described from the dataset's features, as `GymEnvWorld` is from a Gymnasium env's
 spaces: the state vector is `observation.state` (one entry per name where the dataset names its entries), the
 actions are `action`, mapped linearly from the range the data spans ([low, high] per dimension) onto [-1, 1],
 the control rate is the dataset's fps, and there is one camera per video key (V keys: V views, each given a
@@ -9,7 +9,7 @@ nominal pose at evenly spaced azimuths; the poses label the views for a world mo
 
 Its name is `lerobot:<dataset>?<spec as canonical JSON>`, so the name alone -- in a dataset's manifest or a
 model's file -- rebuilds the world (`get_world` resolves the prefix). Reward, termination and success are not
-code: they come from the data, and a world model learns them (`TaskHead`), as for `EnvWorld`. Anything that
+code: they come from the data, and a world model learns them (`TaskHead`), as for `GymEnvWorld`. Anything that
 needs a simulator (a physics backend, collection, closed-loop evaluation) raises `NoSimulatorError`.
 """
 

@@ -28,13 +28,15 @@ from cosmos_sim.worlds import get_world
 from cosmos_sim.worlds.base import GYM_ENV, world_kind
 
 CAMERA_MODES = ("fixed", "random", "moving")
+ENV_POLICY = "random,explore"  # the default policy for a Gymnasium env, which has no scripted expert
 
 
 @dataclass(frozen=True)
 class CollectConfig:
     world: str = arg("Push", "world name, e.g. push")
     backend: str = arg("mujoco", "physics backend: mujoco or pybullet")
-    policy: str = arg("mix", "scripted, explore, random or mix (one of them drawn per episode)")
+    policy: str | None = arg(None, "scripted, explore, random or mix (one of them drawn per episode); none: mix, or "
+                                   "random,explore for a Gymnasium env (it has no scripted expert)")
     skill: tuple[float, float] = arg((1.0, 1.0), "expert skill, or a range LO:HI drawn per episode")
     episodes: int = arg(100, "episodes wanted in the dataset")
     base_seed: int = arg(0, "episode i uses seed SEED + i")
@@ -61,6 +63,8 @@ class CollectConfig:
             raise UnknownChoiceError("camera mode", self.camera, CAMERA_MODES)
         if world_kind(world) == GYM_ENV:  # a Gymnasium env: its own physics, its own camera
             object.__setattr__(self, "backend", SOURCE_BACKEND)
+            if self.policy is None:  # no scripted expert: the default mixes exploration and noise
+                object.__setattr__(self, "policy", ENV_POLICY)
             if self.camera != "fixed":
                 raise SourceEnvError(f"{world.name} renders from its own camera: collect it with camera 'fixed'")
             from cosmos_sim.envs.source_env import check_render
@@ -68,6 +72,8 @@ class CollectConfig:
             check_render(world, self.image_size)
         elif self.backend not in PHYSICS_BACKENDS:
             raise UnknownChoiceError("backend", self.backend, PHYSICS_BACKENDS)
+        if self.policy is None:
+            object.__setattr__(self, "policy", "mix")
         collection_specs(self.policy, world)
         lo, hi = self.skill
         if not (0.0 <= lo <= hi <= 1.0):
@@ -112,7 +118,7 @@ class _WithCameraWalk:
 
 
 def make_collection_env(config: CollectConfig):
-    from cosmos_sim.envs.physics_env import make_physics_env
+    from cosmos_sim.envs.physics import make_physics_env
 
     camera = None if config.camera == "fixed" else "random"
     views = {"cameras": [camera] * config.views} if config.views > 1 else {"camera": camera}
@@ -122,11 +128,11 @@ def make_collection_env(config: CollectConfig):
 
 def rollout_episode(config: CollectConfig, seed: int, env=None) -> dict:
     """One episode as the schema's dict of arrays. Shared by collection and tests."""
-    import cosmos_sim
     from cosmos_sim.envs.source_env import SOURCE_BACKEND
     from cosmos_sim.policies.explore import CameraWalk
     from cosmos_sim.policies.registry import collection_policy
     from cosmos_sim.policies.rollout import run_episode
+    from cosmos_sim.version import __version__
 
     own_env = env is None
     env = make_collection_env(config) if own_env else env
@@ -158,7 +164,7 @@ def rollout_episode(config: CollectConfig, seed: int, env=None) -> dict:
                 "world": world.name, "backend": config.backend, "seed": int(seed),
                 "policy": policy.name, "policy_params": {"kind": config.policy, "skill": skill},
                 "camera_mode": config.camera, "image_size": list(env.image_size),
-                "world_hash": world.definition_hash(), "version": cosmos_sim.__version__,
+                "world_hash": world.definition_hash(), "version": __version__,
                 "simulator": simulator_versions(config.backend),
                 "diverged": bool(ep.infos["diverged"][-1]), "success": bool(ep.success[-1]), "length": T, **extra,
             },
@@ -179,7 +185,7 @@ def collect_states(config: CollectConfig, progress: bool = False, task: dict | N
     """
     from tqdm.auto import tqdm
 
-    from cosmos_sim.envs.physics_env import make_physics_env
+    from cosmos_sim.envs.physics import make_physics_env
     from cosmos_sim.policies.registry import collection_policy
     from cosmos_sim.policies.rollout import run_episode
 
@@ -364,7 +370,8 @@ def pending(out: Path, config: CollectConfig) -> tuple[dict, list[int]]:
 
 
 def collect(config: CollectConfig, out: str | os.PathLike, progress: bool = True) -> dict:
-    """Collect the missing episodes of `config` into `out`; returns the final manifest."""
+    """Collect the missing episodes of `config` into `out` with `config.workers` worker processes; returns the
+    final manifest. (`ray_collect.collect_on` picks these processes or Ray tasks.)"""
     from tqdm.auto import tqdm
 
     out = Path(out)
@@ -433,3 +440,10 @@ def collect(config: CollectConfig, out: str | os.PathLike, progress: bool = True
     if errors:
         raise DatasetError("collection failed; re-run the same command to resume:\n" + errors[0])
     return manifest
+
+
+def summary_line(manifest: dict, out: str | os.PathLike) -> str:
+    """What `cosmos-sim collect` prints when it is done."""
+    shards = manifest["shards"]
+    return (f"{out}: {sum(s['episodes'] for s in shards)} episodes, {sum(s['frames'] for s in shards)} frames in "
+            f"{len(shards)} shards")

@@ -74,3 +74,10 @@ def curate(directory: str | os.PathLike, out: str | os.PathLike, config: CurateC
     write_manifest(out, view)
     atomic_write_bytes(out / "curation.json", (json.dumps(summary, indent=1) + "\n").encode())
     return summary
+
+
+def summary_line(summary: dict, out: str | os.PathLike) -> str:
+    """What `cosmos-sim data curate` prints."""
+    dropped = ", ".join(f"{v} {k}" for k, v in summary["dropped"].items())
+    return (f"{out}: kept {summary['kept']} of {summary['episodes_in']} episodes; dropped {dropped} "
+            f"(see {Path(out) / 'curation.json'})")

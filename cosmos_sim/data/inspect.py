@@ -18,7 +18,7 @@ MOVED_THRESHOLD = 0.01  # metres: an object that travelled less than this "did n
 
 def objects_moved(world, states: np.ndarray) -> bool | None:
     """Did any of the world's objects travel? None for worlds without objects."""
-    entries = getattr(world, "object_entries", ())
+    entries = world.object_entries
     if not entries:
         return None
     L = world.state_layout
@@ -137,3 +137,24 @@ def policy_table(r: dict) -> str:
     rows = [(name, n, f"{100 * n / total:.0f}%", f"{100 * success[name]:.0f}%" if name in success else "-")
             for name, n in sorted(r["policies"].items(), key=lambda kv: (-kv[1], kv[0]))]
     return format_table(["policy", "episodes", "share", "success"], rows)
+
+
+def verify_command(directory: str | os.PathLike) -> str:
+    """`cosmos-sim data verify`: every problem on stderr, then one CorruptDataError naming how many; or OK."""
+    import sys
+
+    problems = verify(directory)
+    for name, msg in problems:
+        print(f"{name}: {msg}", file=sys.stderr)
+    if problems:  # the one-line error after the list
+        raise CorruptDataError(f"{len(problems)} problem(s) in {directory}")
+    return f"{directory}: OK (checksums, schema and counts)"
+
+
+def info_command(directory: str | os.PathLike, thumbnails: str | os.PathLike | None = None,
+                 as_json: bool = False) -> str:
+    """What `cosmos-sim data info` prints (the thumbnail grid goes to DIR/thumbnails.png unless named)."""
+    import json
+
+    r = info(directory, thumbnails=thumbnails or Path(directory) / "thumbnails.png")
+    return json.dumps(r, indent=2) if as_json else info_table(r)

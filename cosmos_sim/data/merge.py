@@ -182,3 +182,10 @@ def merge(inputs: Sequence[str | os.PathLike], out: str | os.PathLike, config: M
                            "linked": counts["link"], "copied": counts["copy"]}
         write_manifest(tmp, merged)
     return merged
+
+
+def summary_line(manifest: dict, out: str | os.PathLike) -> str:
+    """What `cosmos-sim data merge` prints."""
+    s = manifest["merge"]
+    return (f"{out}: {s['episodes']} episodes from {len(s['sources'])} datasets ({s['linked']} shards linked, "
+            f"{s['copied']} copied)")

@@ -135,3 +135,13 @@ def collect_ray(config: CollectConfig, out: str | os.PathLike, ray_config: RayCo
         if own:
             ray.shutdown()
     return manifest
+
+
+def collect_on(config: CollectConfig, out: str | os.PathLike, ray: str | None = None, progress: bool = True) -> dict:
+    """`cosmos-sim collect`: in local worker processes (`collect`), or with Ray tasks when `ray` names where
+    ('local' for a new local instance, 'auto', 'host:port')."""
+    from cosmos_sim.data.collect import collect
+
+    if ray is None:
+        return collect(config, out, progress=progress)
+    return collect_ray(config, out, RayConfig(address=ray), progress=progress)

@@ -176,8 +176,7 @@ def register_family(name: str, config_cls: type, *, presets: Mapping[str, Mappin
 
 
 def get_family(name: str) -> Family:
-    import cosmos_sim.dynamics  # noqa: F401  (registers the built-in families)
-
+    # The built-in families are registered: importing this module imported the `cosmos_sim.dynamics` package first.
     if name not in FAMILIES:
         raise UnknownChoiceError("dynamics model", name, FAMILIES)
     return FAMILIES[name]

@@ -51,7 +51,8 @@ class DeterministicConfig(FamilyConfig):
 
 RENDER_PLANES = (0.0, 0.05, 0.1, 0.2, 0.35, 0.5)  # tabletop heights: the table, objects on it, objects falling
 RAY_SUB = 2  # ray hits on a grid this many times finer than the latent's
-RENDER_HEAD = {"render": True, "render_planes": RENDER_PLANES, "render_weight": 1.0}  # `train dynamics --render-head`
+# `train dynamics --render-head`: the config fields that turn the plane-hit renderer on
+RENDERER_OVERRIDES = {"render": True, "render_planes": RENDER_PLANES, "render_weight": 1.0}
 
 # preset -> config fields; the latent shape and action size come from the data (`latent_shapes`).
 PRESETS = {"tiny": {"width": 16, "depth": 1, "horizon": 2},

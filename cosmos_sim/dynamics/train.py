@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +13,9 @@ import torch
 from torch import nn
 
 from cosmos_sim.camera import CameraCoverage
+from cosmos_sim.config import arg
 from cosmos_sim.data import EpisodeDataset
+from cosmos_sim.device import resolve_device
 from cosmos_sim.dynamics.base import build_dynamics, get_family
 from cosmos_sim.dynamics.latents import LatentWindows, load_or_build_cache, sequences
 from cosmos_sim.errors import DatasetError, InputError, UnknownChoiceError
@@ -24,6 +26,48 @@ from cosmos_sim.training.checkpoint import resolve_checkpoint
 from cosmos_sim.world_model import FILE, StateHead, TaskHead, WorldModel, object_slots
 
 KIND = "dynamics"
+STATE_MODELS = ("mlp", "objects")
+DEFAULT_MEMBERS = 5  # a new MLP state model is an ensemble: it reports its uncertainty
+
+
+@dataclass(frozen=True)
+class StateModelConfig:
+    """The state model `train_dynamics` fits first, on states alone (cheap), and a Gymnasium env's learned
+    reward/termination/success head. The state model decides rewards and success, so it can learn from far
+    more motion than the frames show (`episodes`). None: a default that follows the model kind or the
+    trainer's steps (`resolved`)."""
+
+    model: str = arg("mlp", "mlp, or objects: an interaction network over like objects (Drop)")
+    members: int | None = arg(None, "an ensemble of K state models, whose disagreement is info['uncertainty'] "
+                                    "(none: 5 for mlp, 1 for objects)")
+    steps: int | None = arg(None, "state-model updates before the latent training (none: 8x --steps, at most "
+                                  "4000; a resumed run skips them)")
+    horizon: int = arg(6, "length of the state model's own rollouts it learns from")
+    episodes: int = arg(0, "extra episodes of states alone (nothing rendered: cheap), collected as the dataset "
+                           "was, for the state model (and a Gymnasium env's reward/termination head)")
+    task_steps: int | None = arg(None, "updates of a Gymnasium env's learned reward/termination/success head "
+                                       "(none: 8x --steps, at least 100, at most 3000)")
+
+    def __post_init__(self):
+        if self.model not in STATE_MODELS:
+            raise UnknownChoiceError("state model", self.model, STATE_MODELS)
+        if self.members is not None and self.members < 1:
+            raise InputError(f"state model members must be >= 1, got {self.members}")
+
+    def resolved(self, train_steps: int, objects: bool) -> StateModelConfig:
+        """Every None filled in, for a trainer of `train_steps` steps and an object-centric model or not."""
+        return replace(self, members=(1 if objects else DEFAULT_MEMBERS) if self.members is None else self.members,
+                       steps=min(4000, 8 * train_steps) if self.steps is None else int(self.steps),
+                       task_steps=(min(3000, max(100, 8 * train_steps)) if self.task_steps is None
+                                   else int(self.task_steps)))
+
+
+def family_overrides(horizon: int | None = None, render_head: bool = False) -> dict:
+    """A family's config fields set by `train dynamics` flags: the rollout `horizon`, the deterministic
+    family's state renderer (`RENDERER_OVERRIDES`)."""
+    from cosmos_sim.dynamics.deterministic import RENDERER_OVERRIDES
+
+    return ({"horizon": horizon} if horizon else {}) | (RENDERER_OVERRIDES if render_head else {})
 
 
 def dynamics_config(family: str, preset: str, tokenizer: CausalVideoTokenizer, action_dim: int, **overrides) -> dict:
@@ -210,10 +254,6 @@ def fit_task_head(head: TaskHead, train: dict[str, torch.Tensor], steps: int = 3
     return {"task_steps": steps, "task_loss": float(loss.detach())}
 
 
-STATE_MODELS = ("mlp", "objects")
-DEFAULT_MEMBERS = 5  # a new MLP state model is an ensemble: it reports its uncertainty
-
-
 def state_model_slots(state_model: str, world) -> list[list[int]] | None:
     """The object slots the chosen state model uses (None: the MLP)."""
     if state_model not in STATE_MODELS:
@@ -284,24 +324,20 @@ def normalization(cache: dict, episodes: list[int], discrete: bool) -> dict[str,
 def train_dynamics(data_dir: str | os.PathLike, tokenizer_path: str | os.PathLike, out: str | os.PathLike,
                    family: str = "deterministic", preset: str = "small", train_config: TrainConfig | None = None,
                    overrides: dict | None = None, resume: bool = False, device: str | None = None,
-                   progress: bool = True, evaluate=None, state_steps: int | None = None,
-                   state_horizon: int = 6, state_episodes: int = 0, state_model: str = "mlp",
-                   state_members: int | None = None, task_steps: int | None = None, cross_view: bool = False) -> dict:
+                   progress: bool = True, evaluate=None, state: StateModelConfig | None = None,
+                   cross_view: bool = False) -> dict:
     """Returns the trainer's result plus `world_model` (path of the exported file).
 
-    `state_episodes`: extra episodes of states alone (nothing rendered, so cheap: `collect_states` with
-    the dataset's own collection settings and seeds past its own) for the state model, which decides
-    rewards and success, so it can see far more motion than the frames do.
-    `state_steps`: updates of the state model before the latent training (default 8x the
-    trainer's steps, at most 4000); a resumed run skips them (its head is in the checkpoint).
-    `train_config.time_limit_s` covers the state model too: its time is taken off the trainer's.
-    `state_model`: "mlp" (one network over the whole state) or "objects" (an interaction network
-    over the world's like objects, `object_slots`; for worlds of several objects such as Drop).
-    `state_members`: K > 1 trains an ensemble of K MLP state models on bootstrapped batches; the learned
-    env then reports their disagreement as `info["uncertainty"]`. None: DEFAULT_MEMBERS for the MLP (five
-    predict as well as one wide MLP: docs/benchmarks.md), one for the object-centric model.
-    `task_steps`: updates of the reward/termination/success head, for a Gymnasium env's data (`TaskHead`;
-    default 8x the trainer's steps, at least 100, at most 3000).
+    `state` (`StateModelConfig`): the state model, fitted first. Its `episodes` are extra episodes of states
+    alone (`collect_states` with the dataset's own collection settings and seeds past its own). Its `steps`
+    run before the latent training; a resumed run skips them (its head is in the checkpoint);
+    `train_config.time_limit_s` covers them too: their time is taken off the trainer's. `model`: "mlp" (one
+    network over the whole state) or "objects" (an interaction network over the world's like objects,
+    `object_slots`; for worlds of several objects such as Drop). `members`: K > 1 trains an ensemble of K
+    MLP state models on bootstrapped batches; the learned env then reports their disagreement as
+    `info["uncertainty"]`. None: DEFAULT_MEMBERS for the MLP (five predict as well as one wide MLP:
+    docs/benchmarks.md), one for the object-centric model. `task_steps`: updates of the
+    reward/termination/success head, for a Gymnasium env's data (`TaskHead`).
     `cross_view` (data of several views): windows whose targets come from another view than their context
     (see `LatentWindows`), so the model renders the state from the pose it is told.
     """
@@ -311,9 +347,9 @@ def train_dynamics(data_dir: str | os.PathLike, tokenizer_path: str | os.PathLik
     from cosmos_sim.worlds import get_world
 
     world = get_world(episodes.world)
-    slots = state_model_slots(state_model, world)
-    if state_members is None:
-        state_members = 1 if slots else DEFAULT_MEMBERS
+    state = state or StateModelConfig()
+    slots = state_model_slots(state.model, world)
+    state = state.resolved(train_config.steps, objects=bool(slots))
     tok_path = resolve_checkpoint(tokenizer_path)
     tokenizer = CausalVideoTokenizer.load(tok_path)
     if tokenizer.config.image_size != episodes.spec.image_size[0]:
@@ -323,7 +359,7 @@ def train_dynamics(data_dir: str | os.PathLike, tokenizer_path: str | os.PathLik
                                    f"{data_dir} holds {episodes.spec.image_size}")
     # the dynamics is conditioned on the action and the next state (see DynamicsTrainee)
     cfg = dynamics_config(family, preset, tokenizer, world.action_dim + world.state_dim, **(overrides or {}))
-    dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    dev = resolve_device(device)
     cache = load_or_build_cache(data_dir, tokenizer, tok_path, out / "cache", device=dev, progress=progress)
     train_eps, held = split_episodes(len(episodes))
     train_seqs, train_eps = sequences(cache, train_eps), sequences(cache, train_eps, "first")  # cache indices
@@ -337,23 +373,22 @@ def train_dynamics(data_dir: str | os.PathLike, tokenizer_path: str | os.PathLik
     H = dyn.config.window - K  # frames after the context per window
     windows = LatentWindows(norm_cache, K, H, train_seqs, cross_view=cross_view)
     head = StateHead(tokenizer.config.latent_dim, tokenizer.config.latent_size, world.state_dim, world.action_dim,
-                     slots=slots, members=state_members)
+                     slots=slots, members=state.members)
     head.set_statistics(stats, cache["states"], step_frames(cache, train_eps))
-    state_steps = min(4000, 8 * train_config.steps) if state_steps is None else int(state_steps)
     state_result = {}
     extra_task: dict | None = {} if world.learned_task else None  # the extra episodes' steps, for the task head
     ckpts = sorted((out / "checkpoints").glob("step-*.safetensors"))
-    if state_steps > 0 and not (resume and ckpts):
+    if state.steps > 0 and not (resume and ckpts):
         t0 = time.perf_counter()
-        runs = state_windows(norm_cache, train_eps, state_horizon)
-        if state_episodes > 0:
-            extra = extra_state_windows(episodes.manifest, state_episodes, stats, state_horizon, progress,
+        runs = state_windows(norm_cache, train_eps, state.horizon)
+        if state.episodes > 0:
+            extra = extra_state_windows(episodes.manifest, state.episodes, stats, state.horizon, progress,
                                         task=extra_task)
             runs = {k: torch.cat([v, extra[k]]) for k, v in runs.items()}
-        state_result = fit_state_model(head, runs, state_steps,
+        state_result = fit_state_model(head, runs, state.steps,
                                        seed=train_config.seed, device=dev, progress=progress)
         state_result["state_seconds"] = time.perf_counter() - t0
-        state_result["state_episodes"] = state_episodes
+        state_result["state_episodes"] = state.episodes
         if train_config.time_limit_s:
             train_config = replace(train_config,
                                    time_limit_s=max(1.0, train_config.time_limit_s - state_result["state_seconds"]))
@@ -365,8 +400,7 @@ def train_dynamics(data_dir: str | os.PathLike, tokenizer_path: str | os.PathLik
         train_steps = task_data(norm_cache, targets, train_eps)
         if extra_task:
             train_steps = {k: torch.cat([v, extra_task[k]]) for k, v in train_steps.items()}
-        task_steps = min(3000, max(100, 8 * train_config.steps)) if task_steps is None else int(task_steps)
-        task_result = fit_task_head(task_head, train_steps, steps=task_steps, seed=train_config.seed, device=dev,
+        task_result = fit_task_head(task_head, train_steps, steps=state.task_steps, seed=train_config.seed, device=dev,
                                     progress=progress)
         task_result["task_seconds"] = time.perf_counter() - t0
         task_result["task_metrics"] = task_metrics(task_head, task_data(norm_cache, targets,
@@ -413,6 +447,7 @@ def train_world_model(data_dir: str | os.PathLike, out: str | os.PathLike, token
     OUT/world_model.safetensors. With `resume`, a finished stage is skipped and a stage cut short
     continues from its checkpoints, so re-running after an interruption picks up where it stopped.
 
+    `dynamics_kwargs` go to `train_dynamics` (`state=StateModelConfig(...)`, `cross_view=`, `overrides=`).
     Returns the stages' results (None where skipped), their wall seconds and the world model's path.
     """
     import shutil
@@ -446,3 +481,17 @@ def train_world_model(data_dir: str | os.PathLike, out: str | os.PathLike, token
         result["dynamics"] = r
     result["dynamics_s"] = time.perf_counter() - t0
     return result
+
+
+def usage_line(data_dir: str | os.PathLike, out: str | os.PathLike, world_model: str) -> str:
+    """What `cosmos-sim train` prints last: the world model trained into `out`, and how to use it."""
+    from cosmos_sim.worlds.base import DATASET, GYM_ENV, world_kind
+
+    world = EpisodeDataset(data_dir).world
+    if world_kind(world) == DATASET:  # a recorded dataset's world: no simulator, no gym id
+        return (f"world model: {world_model}  (compare it open loop: cosmos-sim compare --model {out} "
+                f"--data {data_dir} --out REPORT; closed loop needs a simulator)")
+    if world_kind(world) == GYM_ENV:
+        return f"world model: {world_model}  (use it: gym.make('cosmos_sim/Learned-v0', model='{out}'))"
+    return (f"world model: {world_model}  (use it: gym.make('cosmos_sim/<World>-v0', backend='world_model', "
+            f"model='{out}'))")

@@ -146,7 +146,7 @@ def run_evaluation(config: EvalConfig) -> dict:
     One backend: that backend's result. Several: {"world", "policy", "backends": {backend: result}}
     plus "exploitation_gap" when the learned world is among them and physics too.
     """
-    from cosmos_sim.evaluation.compare import load_checked_model
+    from cosmos_sim.evaluation.model import load_checked_model
 
     c = config
     model = None
@@ -194,3 +194,17 @@ def summary_table(result: dict) -> str:
     gaps = [f"exploitation gap (learned minus {b} success): {ci(g)} points"
             for b, g in result.get("exploitation_gap", {}).items()]
     return "\n".join([table, *gaps])
+
+
+def run_command(config: EvalConfig, out: str | os.PathLike | None = None) -> list[str]:
+    """`cosmos-sim evaluate`: run, print the table, and write the result as JSON to `out` when given."""
+    from cosmos_sim.device import resolve_device
+    from cosmos_sim.fileio import atomic_write_json
+
+    resolve_device(config.device)  # a bad or missing device is named before any work
+    result = run_evaluation(config)
+    lines = [summary_table(result)]
+    if out is not None:
+        atomic_write_json(out, result)
+        lines.append(f"wrote {out}")
+    return lines

@@ -12,12 +12,16 @@ trained on, else DIR's episodes; with several views, each view is rolled out on 
 Closed loop -- policies acting, success rates, returns, rankings -- needs something to act in: for a world with
 no simulator the report says so and has no closed-loop section; for our worlds and Gymnasium envs
 `cosmos-sim compare --world W` / `--env ID` runs it.
+
+The report's measures are sections (`SECTIONS`, the protocol in `report.py`): the open loop, the task heads, the
+file index. The closed loop is no section: nothing runs, and the report says why (closed_loop null, and
+closed_loop_note), in report.json between the task heads and the files.
 """
 
 from __future__ import annotations
 
-import json
 import os
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +31,18 @@ import torch
 
 from cosmos_sim.config import arg
 from cosmos_sim.errors import DatasetMismatchError, InputError
-from cosmos_sim.fileio import atomic_write_bytes, atomic_write_json
+from cosmos_sim.evaluation.compare_env import open_loop_metrics
+from cosmos_sim.evaluation.model import load_checked_model, model_summary
+from cosmos_sim.evaluation.report import (
+    Context,
+    FileIndex,
+    TaskHeads,
+    na,
+    render,
+    report_dir,
+    run_sections,
+    write_report,
+)
 
 SCHEMA = "cosmos_sim.data_report/1"
 HORIZONS = (1, 4, 8, 16, 32)
@@ -47,6 +62,12 @@ class DataCompareConfig:
                 raise InputError(f"{name} must be >= 1, got {getattr(self, name)}")
         if int(self.videos) < 0:
             raise InputError(f"videos must be >= 0, got {self.videos}")
+
+    @classmethod
+    def from_compare_flags(cls, flags: Mapping[str, Any]) -> DataCompareConfig:
+        """The config of `cosmos-sim compare --data`, from the compare command's flags (the open-loop ones)."""
+        return cls(open_loop_episodes=flags["open_loop_episodes"], horizon=flags["horizon"], seed=flags["seed"],
+                   videos=flags["videos"], device=flags["device"])
 
 
 def world_label(world) -> str:
@@ -106,12 +127,8 @@ def compare_data(config: DataCompareConfig, model: Any, data: str | os.PathLike,
                  progress: bool = True) -> dict:
     """Open loop of `model` against the episodes of the dataset `data`; writes report.json, report.md, a plot
     and videos into `out`; returns the report."""
-    from tqdm.auto import tqdm
-
     from cosmos_sim.data import EpisodeDataset
     from cosmos_sim.data.merge import dataset_directory
-    from cosmos_sim.evaluation.compare import load_checked_model, model_summary
-    from cosmos_sim.evaluation.compare_env import open_loop_metrics
     from cosmos_sim.worlds import get_world
 
     data = dataset_directory(data)
@@ -122,44 +139,74 @@ def compare_data(config: DataCompareConfig, model: Any, data: str | os.PathLike,
         raise DatasetMismatchError(f"the world model draws {wm.image_size}x{wm.image_size} frames; {data} holds "
                                    f"{ds.spec.image_size[0]}x{ds.spec.image_size[1]}")
     eps, which = _episodes(wm, ds, data, config.open_loop_episodes)
-    views = ds.spec.views
-    has_reward = ds.manifest.get("source", {}).get("has_reward", True) is not False
-    g = torch.Generator(device=wm.device).manual_seed(config.seed)
-    rows = []
-    for i in tqdm(eps, desc="open loop", disable=not progress, unit="ep"):
-        ep = ds[i]
-        for v in range(views):
-            rows.append(_rollout(wm, world, ep, v if views > 1 else None, config.horizon, g) | {"episode": i,
-                                                                                                "view": v})
-    ds.close()
-    state_std = wm.state_std.cpu().numpy()
-    learned = open_loop_metrics(rows, state_std)
-    still = [r | {"twin_pixels": np.repeat(r["pixels"][:1], r["T"] + 1, 0),
-                  "twin_states": np.repeat(r["states"][:1], r["T"] + 1, 0), "twin_rewards": np.zeros(r["T"])}
-             for r in rows]
-    copy = open_loop_metrics(still, state_std)
-    if not has_reward:  # the recording has no rewards: an error against zeros would say nothing
-        learned["curves"].pop("reward_abs_error")
-        learned["reward_mae_per_step"] = None
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    files = {"report": "report.md", "horizon_plot": "horizon.png", "videos": []}
-    _plot(learned, copy["curves"], out / files["horizon_plot"], world_label(world))
-    for r in rows[:config.videos]:
-        name = f"episode{r['episode']}_view{r['view']}.mp4"
-        _video(out / name, r, fps=round(1.0 / world.control_dt))
-        files["videos"].append(name)
-    report = {"schema": SCHEMA, "config": asdict(config), "world": world.name, "world_label": world_label(world),
-              "simulator": bool(world.simulator), "data": str(data), "episodes": eps, "episodes_from": which,
-              "views": views, "model": model_summary(wm, model),
-              "open_loop": {"steps": learned["steps"], "curves": learned["curves"],
-                            "reward_mae_per_step": learned["reward_mae_per_step"],
-                            "copy_first": {k: copy["curves"][k] for k in ("psnr", "state_error")}},
-              "task_head": wm.info.get("task_metrics"), "closed_loop": None,
-              "closed_loop_note": closed_loop_note(world), "files": files}
-    atomic_write_json(out / "report.json", json.loads(json.dumps(report, default=str)))
-    atomic_write_bytes(out / "report.md", markdown(report).encode())
-    return report
+    ctx = Context(config, world, wm, Path(out), progress, shared={"dataset": ds},
+                  files={"report": "report.md", "horizon_plot": "horizon.png", "videos": []})
+    ctx.report |= {"schema": SCHEMA, "config": asdict(config), "world": world.name, "world_label": world_label(world),
+                   "simulator": bool(world.simulator), "data": str(data), "episodes": eps, "episodes_from": which,
+                   "views": ds.spec.views, "model": model_summary(wm, model)}
+    run_sections(ctx, SECTIONS[:2])
+    ctx.report |= {"closed_loop": None, "closed_loop_note": closed_loop_note(world)}
+    run_sections(ctx, SECTIONS[2:])
+    write_report(ctx, markdown(ctx.report), timing=False)
+    return ctx.report
+
+
+class OpenLoop:
+    """Each episode (each view) replayed in the model from its first frame and true state, scored per step
+    against the recording, beside the first frame held; draws the horizon plot and the videos."""
+
+    key, timing = "open_loop", None
+
+    def applies(self, ctx: Context) -> bool:
+        return True
+
+    def run(self, ctx: Context) -> dict:
+        from tqdm.auto import tqdm
+
+        wm, world, ds, views = ctx.model, ctx.world, ctx.shared["dataset"], ctx.report["views"]
+        has_reward = ds.manifest.get("source", {}).get("has_reward", True) is not False
+        g = torch.Generator(device=wm.device).manual_seed(ctx.config.seed)
+        rows = []
+        for i in tqdm(ctx.report["episodes"], desc="open loop", disable=not ctx.progress, unit="ep"):
+            ep = ds[i]
+            for v in range(views):
+                rows.append(_rollout(wm, world, ep, v if views > 1 else None, ctx.config.horizon, g)
+                            | {"episode": i, "view": v})
+        ds.close()
+        state_std = wm.state_std.cpu().numpy()
+        learned = open_loop_metrics(rows, state_std)
+        still = [r | {"twin_pixels": np.repeat(r["pixels"][:1], r["T"] + 1, 0),
+                      "twin_states": np.repeat(r["states"][:1], r["T"] + 1, 0), "twin_rewards": np.zeros(r["T"])}
+                 for r in rows]
+        copy = open_loop_metrics(still, state_std)
+        if not has_reward:  # the recording has no rewards: an error against zeros would say nothing
+            learned["curves"].pop("reward_abs_error")
+            learned["reward_mae_per_step"] = None
+        report_dir(ctx.out)  # only now: a model or dataset that fails leaves no report directory behind
+        _plot(learned, copy["curves"], ctx.out / ctx.files["horizon_plot"], world_label(world))
+        for r in rows[:ctx.config.videos]:
+            name = f"episode{r['episode']}_view{r['view']}.mp4"
+            _video(ctx.out / name, r, fps=round(1.0 / world.control_dt))
+            ctx.files["videos"].append(name)
+        return {"steps": learned["steps"], "curves": learned["curves"],
+                "reward_mae_per_step": learned["reward_mae_per_step"],
+                "copy_first": {k: copy["curves"][k] for k in ("psnr", "state_error")}}
+
+    def markdown(self, ol: dict, report: dict) -> str:
+        c, cp = ol["curves"], ol["copy_first"]
+        lines = ["## Open loop", "",
+                 "| step | PSNR dB | first frame held | state error (spreads) | held | |reward error| |",
+                 "|---:|---:|---:|---:|---:|---:|"]
+        for h in sorted({*(x for x in HORIZONS if x <= len(ol["steps"])), len(ol["steps"])}):
+            rerr = c.get("reward_abs_error")
+            lines.append(f"| {h} | {na(_at(c['psnr'], h))} | {na(_at(cp['psnr'], h))} | "
+                         f"{na(_at(c['state_error'], h), 3)} | {na(_at(cp['state_error'], h), 3)} | "
+                         f"{na(_at(rerr, h), 4) if rerr else 'no rewards'} |")
+        lines += ["", f"Reward MAE per step: {na(ol['reward_mae_per_step'], 4)}.", ""]
+        return "\n".join(lines)
+
+
+SECTIONS = (OpenLoop(), TaskHeads(), FileIndex())
 
 
 def _plot(learned: dict, copy: dict, path: Path, title: str) -> None:
@@ -199,10 +246,6 @@ def _at(curve: list, h: int) -> float | None:
     return curve[h - 1] if h <= len(curve) else None
 
 
-def _f(v, d: int = 2) -> str:
-    return "n/a" if v is None else f"{v:.{d}f}"
-
-
 def summary_lines(report: dict, out: str | os.PathLike) -> list[str]:
     """What `cosmos-sim compare --data` prints: the open-loop figures at a few horizons, and the closed loop's fate."""
     ol = report["open_loop"]
@@ -210,7 +253,7 @@ def summary_lines(report: dict, out: str | os.PathLike) -> list[str]:
     c, cp = ol["curves"], ol["copy_first"]
 
     def row(curve, d=2):
-        return " / ".join(_f(_at(curve, h), d) for h in hs)
+        return " / ".join(na(_at(curve, h), d) for h in hs)
 
     h = "/".join(str(x) for x in hs)
     lines = [f"open loop, {report['world_label']}: {len(report['episodes'])} {report['episodes_from']} x "
@@ -224,26 +267,25 @@ def summary_lines(report: dict, out: str | os.PathLike) -> list[str]:
 
 
 def markdown(report: dict) -> str:
-    ol, th = report["open_loop"], report.get("task_head") or {}
-    c, cp = ol["curves"], ol["copy_first"]
     m = report["model"] or {}
-    lines = [f"# {report['world_label']}: world model against its recorded episodes", "",
-             f"Model: `{m.get('path')}` ({m.get('family')}, {m.get('image_size')} px). Data: `{report['data']}`, "
-             f"{len(report['episodes'])} {report['episodes_from']} ({report['views']} view(s), each rolled out on "
-             "its own), from the first frame and the true state, fed the recorded actions and cameras.", "",
-             "## Open loop", "",
-             "| step | PSNR dB | first frame held | state error (spreads) | held | |reward error| |",
-             "|---:|---:|---:|---:|---:|---:|"]
-    for h in sorted({*(x for x in HORIZONS if x <= len(ol["steps"])), len(ol["steps"])}):
-        rerr = c.get("reward_abs_error")
-        lines.append(f"| {h} | {_f(_at(c['psnr'], h))} | {_f(_at(cp['psnr'], h))} | {_f(_at(c['state_error'], h), 3)} "
-                     f"| {_f(_at(cp['state_error'], h), 3)} | {_f(_at(rerr, h), 4) if rerr else 'no rewards'} |")
-    lines += ["", f"Reward MAE per step: {_f(ol['reward_mae_per_step'], 4)}.", ""]
-    if th:
-        lines += ["## Reward and termination heads (held-out steps of the training data)", "",
-                  f"Reward MAE {_f(th.get('reward_mae'), 4)} (a constant: {_f(th.get('reward_mae_constant'), 4)}); "
-                  f"termination precision {_f(th.get('termination_precision'))}, recall "
-                  f"{_f(th.get('termination_recall'))}.", ""]
-    lines += ["## Closed loop", "", report["closed_loop_note"][0].upper() + report["closed_loop_note"][1:] + ".", "",
-              "![horizon](horizon.png)", "", *[f"- video: [{v}]({v})" for v in report["files"]["videos"]], ""]
-    return "\n".join(lines)
+    note = report["closed_loop_note"]
+    head = [f"# {report['world_label']}: world model against its recorded episodes", "",
+            f"Model: `{m.get('path')}` ({m.get('family')}, {m.get('image_size')} px). Data: `{report['data']}`, "
+            f"{len(report['episodes'])} {report['episodes_from']} ({report['views']} view(s), each rolled out on "
+            "its own), from the first frame and the true state, fed the recorded actions and cameras.", ""]
+    closed = "\n".join(["## Closed loop", "", note[0].upper() + note[1:] + ".", ""])
+    return "\n".join([render(report, SECTIONS[:2], head="\n".join(head)), closed, render(report, SECTIONS[2:])])
+
+
+# --- `cosmos-sim compare --data` -------------------------------------------------------------------------
+def run_command(model: str, data: str | os.PathLike, flags: Mapping[str, Any], out: str | os.PathLike, *,
+                physics_only: bool = False, env: str | None = None, progress: bool = True) -> list[str]:
+    """`cosmos-sim compare --model RUN --data DIR`: the model against the dataset's recorded episodes, open loop
+    (all a world with no simulator allows); `flags` are the compare command's; returns the lines to print."""
+    from cosmos_sim.device import resolve_device
+
+    if model == "pretrained" or physics_only or env is not None:
+        raise InputError("compare --data DIR needs --model RUN and neither --env nor --physics-only")
+    resolve_device(flags["device"])
+    cfg = DataCompareConfig.from_compare_flags(flags)
+    return summary_lines(compare_data(cfg, model, data, out, progress), out)

@@ -9,13 +9,16 @@ task head's held-out accuracy from training, plots and side-by-side videos.
 
 A policy ladder for any env: `--policies random,RUN/checkpoints` expands a directory of PPO checkpoints
 (`cosmos-sim train-policy --save-every N`) into one policy per checkpoint, in training order.
+
+The report is a list of sections (`SECTIONS`, the protocol in `report.py`); report.md shows the policies
+first (`MARKDOWN`).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -26,8 +29,18 @@ import torch
 from cosmos_sim.config import arg
 from cosmos_sim.errors import InputError
 from cosmos_sim.evaluation.closed_loop import evaluate_policies
+from cosmos_sim.evaluation.report import (
+    Context,
+    FileIndex,
+    TaskHeads,
+    json_safe,
+    na,
+    render,
+    report_dir,
+    run_sections,
+    write_report,
+)
 from cosmos_sim.evaluation.stats import correlations
-from cosmos_sim.fileio import atomic_write_bytes, atomic_write_json
 
 SCHEMA = "cosmos_sim.env_report/1"
 CHECKPOINT_GLOB = "step_*"
@@ -61,6 +74,18 @@ class EnvCompareConfig:
 
     def to_dict(self) -> dict:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_compare_flags(cls, env: str, env_kwargs: str | None, flags: Mapping[str, Any]) -> EnvCompareConfig:
+        """The config `cosmos-sim compare --env ID` means: its flags are a world's (CompareConfig's), and a
+        world's defaults -- the ladder of experts, an expert's actions open loop -- mean random here: an env
+        has no expert."""
+        policies = ("random",) if list(flags["policies"]) == ["ladder"] else flags["policies"]
+        return cls(env=env, env_kwargs=env_kwargs or "{}", policies=policies, episodes=flags["episodes"],
+                   seed=flags["seed"], open_loop_episodes=flags["open_loop_episodes"], horizon=flags["horizon"],
+                   videos=flags["videos"], device=flags["device"],
+                   open_loop_policy="random" if flags["open_loop_policy"] == "scripted:0.75"
+                   else flags["open_loop_policy"])
 
 
 def expand_env_policies(specs: str | tuple[str, ...] | list[str]) -> list[str]:
@@ -149,71 +174,137 @@ def open_loop_metrics(rows: list[dict], state_std: np.ndarray) -> dict:
     return {"steps": steps, "curves": curves, "reward_mae_per_step": float(all_r.mean())}
 
 
-# --- the whole comparison ------------------------------------------------------------------------------
+# --- the report ----------------------------------------------------------------------------------------
 def compare_env(config: EnvCompareConfig, model: Any, out: str | os.PathLike, progress: bool = True) -> dict:
-    from tqdm.auto import tqdm
-
     from cosmos_sim.envs.learned_env import load_twin_model
     from cosmos_sim.envs.world_model_env import resolve_device
 
     dev = resolve_device(config.device)
     wm, world = load_twin_model(model, dev, config.world_name)  # another env or kwargs fails here, first
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    timing: dict[str, float] = {}
-
-    t0 = time.perf_counter()
-    seeds = list(range(config.seed, config.seed + config.open_loop_episodes))
-    ol = open_loop_env(world, wm, seeds, config.horizon, config.open_loop_policy)
-    open_loop = open_loop_metrics(ol["episodes"], wm.state_std.cpu().numpy())
-    timing["open_loop_s"] = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    closed: dict[str, dict] = {}
-    for backend in tqdm(("env", "world_model"), desc="closed loop", disable=not progress):
-        res = evaluate_policies(world.name, backend, list(config.policies), episodes=config.episodes,
-                                seed=config.seed, model=wm if backend == "world_model" else None, device=config.device)
-        closed[backend] = {spec: {k: r[k] for k in ("success_rate", "return", "length", "per_episode")}
-                           for spec, r in res.items()}
-    timing["closed_loop_s"] = time.perf_counter() - t0
-
-    ref = [closed["env"][p]["return"]["mean"] for p in config.policies]
-    got = [closed["world_model"][p]["return"]["mean"] for p in config.policies]
-    rows = [{"policy": p, "name": short_name(p), "env_return": a, "learned_return": b,
-             "env_success": 100 * closed["env"][p]["success_rate"]["mean"],
-             "learned_success": 100 * closed["world_model"][p]["success_rate"]["mean"],
-             "env_length": closed["env"][p]["length"]["mean"],
-             "learned_length": closed["world_model"][p]["length"]["mean"]}
-            for p, a, b in zip(config.policies, ref, got, strict=True)]
-    ranking = {"rows": rows, "return": correlations(ref, got) if len(ref) > 1 else None,
-               "return_spread": float(max(ref) - min(ref)),
-               "return_mae": float(np.mean(np.abs(np.asarray(ref) - np.asarray(got))))}
-
-    files = {"report": "report.md", "horizon_plot": "horizon.png", "ranking_plot": "ranking.png", "videos": []}
-    _plots(open_loop, rows, out, files, world.name)
-    for e in range(min(config.videos, len(ol["episodes"]))):
-        name = f"episode{e}_seed{seeds[e]}.mp4"
-        _video(out / name, ol["episodes"][e], fps=round(1.0 / world.control_dt))
-        files["videos"].append(name)
-    report = {"schema": SCHEMA, "config": config.to_dict(), "world": world.name,
-              "source": {"env_id": world.env_id, "env_kwargs": world.env_kwargs,
-                         "observation_space": str(world.observation_source),
-                         "action_space": str(world.action_source)},
-              "model": {"path": wm.source, "family": wm.family, "image_size": wm.image_size,
-                        "info": json.loads(json.dumps(wm.info, default=str))},
-              "task_head": wm.info.get("task_metrics"), "open_loop": open_loop, "closed_loop": closed,
-              "ranking": ranking, "files": files}
-    atomic_write_json(out / "report.json", report)
-    atomic_write_bytes(out / "report.md", markdown(report).encode())
-    atomic_write_json(out / "timing.json", timing)
-    return report
+    ctx = Context(config, world, wm, report_dir(out), progress,
+                  files={"report": "report.md", "horizon_plot": "horizon.png", "ranking_plot": "ranking.png",
+                         "videos": []})
+    ctx.report |= {"schema": SCHEMA, "config": config.to_dict(), "world": world.name,
+                   "source": {"env_id": world.env_id, "env_kwargs": world.env_kwargs,
+                              "observation_space": str(world.observation_source),
+                              "action_space": str(world.action_source)},
+                   "model": {"path": wm.source, "family": wm.family, "image_size": wm.image_size,
+                             "info": json_safe(wm.info)}}
+    run_sections(ctx, SECTIONS)
+    write_report(ctx, markdown(ctx.report))
+    return ctx.report
 
 
-def _plots(open_loop: dict, rows: list[dict], out: Path, files: dict, title: str) -> None:
+class OpenLoop:
+    """The env's actions replayed in the twin from the env's first frame and state; draws the horizon plot and
+    the side-by-side videos."""
+
+    key, timing = "open_loop", "open_loop_s"
+
+    def applies(self, ctx: Context) -> bool:
+        return True
+
+    def run(self, ctx: Context) -> dict:
+        c, world = ctx.config, ctx.world
+        seeds = list(range(c.seed, c.seed + c.open_loop_episodes))
+        rows = open_loop_env(world, ctx.model, seeds, c.horizon, c.open_loop_policy)["episodes"]
+        result = open_loop_metrics(rows, ctx.model.state_std.cpu().numpy())
+        _plot_horizon(result, ctx.out / ctx.files["horizon_plot"], world.name)
+        for e in range(min(c.videos, len(rows))):
+            name = f"episode{e}_seed{seeds[e]}.mp4"
+            _video(ctx.out / name, rows[e], fps=round(1.0 / world.control_dt))
+            ctx.files["videos"].append(name)
+        return result
+
+    def markdown(self, ol: dict, report: dict) -> str:
+        lines = ["## Open loop", "", "| step | PSNR dB | state error | |reward error| |", "|---:|---:|---:|---:|"]
+        for h in sorted({1, 4, 8, 16, 32, len(ol["steps"])}):
+            if h <= len(ol["steps"]):
+                cv = ol["curves"]
+                lines.append(f"| {h} | {na(cv['psnr'][h - 1])} | {na(cv['state_error'][h - 1], 3)} | "
+                             f"{na(cv['reward_abs_error'][h - 1], 4)} |")
+        return "\n".join([*lines, ""])
+
+
+class ClosedLoop:
+    """Each policy in the env and in the twin over the same seeds: return, success, length."""
+
+    key, timing = "closed_loop", "closed_loop_s"
+
+    def applies(self, ctx: Context) -> bool:
+        return True
+
+    def run(self, ctx: Context) -> dict:
+        from tqdm.auto import tqdm
+
+        c, closed = ctx.config, {}
+        for backend in tqdm(("env", "world_model"), desc="closed loop", disable=not ctx.progress):
+            res = evaluate_policies(ctx.world.name, backend, list(c.policies), episodes=c.episodes, seed=c.seed,
+                                    model=ctx.model if backend == "world_model" else None, device=c.device)
+            closed[backend] = {spec: {k: r[k] for k in ("success_rate", "return", "length", "per_episode")}
+                               for spec, r in res.items()}
+        return closed
+
+    def markdown(self, closed: dict, report: dict) -> str:
+        lines = ["## Policies (closed loop, same seeds in both)", "",
+                 "| policy | env return | learned return | env success % | learned success % | env length | "
+                 "learned length |", "|---|---:|---:|---:|---:|---:|---:|"]
+        for r in report["ranking"]["rows"]:
+            lines.append(f"| {r['name']} | {r['env_return']:.1f} | {r['learned_return']:.1f} | "
+                         f"{r['env_success']:.0f} | {r['learned_success']:.0f} | {r['env_length']:.0f} | "
+                         f"{r['learned_length']:.0f} |")
+        return "\n".join([*lines, ""])
+
+
+class Ranking:
+    """The policies ranked by mean return in the env and in the twin; draws the return scatter."""
+
+    key, timing = "ranking", None
+
+    def applies(self, ctx: Context) -> bool:
+        return "closed_loop" in ctx.report
+
+    def run(self, ctx: Context) -> dict:
+        closed, policies = ctx.report["closed_loop"], ctx.config.policies
+        ref = [closed["env"][p]["return"]["mean"] for p in policies]
+        got = [closed["world_model"][p]["return"]["mean"] for p in policies]
+        rows = [{"policy": p, "name": short_name(p), "env_return": a, "learned_return": b,
+                 "env_success": 100 * closed["env"][p]["success_rate"]["mean"],
+                 "learned_success": 100 * closed["world_model"][p]["success_rate"]["mean"],
+                 "env_length": closed["env"][p]["length"]["mean"],
+                 "learned_length": closed["world_model"][p]["length"]["mean"]}
+                for p, a, b in zip(policies, ref, got, strict=True)]
+        _plot_returns(rows, ctx.out / ctx.files["ranking_plot"], ctx.world.name)
+        return {"rows": rows, "return": correlations(ref, got) if len(ref) > 1 else None,
+                "return_spread": float(max(ref) - min(ref)),
+                "return_mae": float(np.mean(np.abs(np.asarray(ref) - np.asarray(got))))}
+
+    def markdown(self, rk: dict, report: dict) -> str:
+        c = rk["return"] or {}
+        return "\n".join([
+            f"Ranking by mean return: Spearman ρ = {na(c.get('spearman'))}, Pearson r = {na(c.get('pearson'))} "
+            f"over {len(rk['rows'])} policies.",
+            f"Return spread of the policies (env): {rk['return_spread']:.1f}; mean |return error|: "
+            f"{rk['return_mae']:.1f}; reward MAE per step (open loop): "
+            f"{report['open_loop']['reward_mae_per_step']:.4f}.", ""])
+
+
+# run, and report.json, in this order
+SECTIONS = (TaskHeads(), OpenLoop(), ClosedLoop(), Ranking(), FileIndex(("horizon", "ranking")))
+MARKDOWN = (SECTIONS[2], SECTIONS[3], SECTIONS[0], SECTIONS[1], SECTIONS[4])  # report.md: the policies first
+
+
+def markdown(report: dict) -> str:
+    m = report["model"]
+    return render(report, MARKDOWN, head="\n".join([
+        f"# {report['world']}: learned twin against the env", "",
+        f"Model: `{m['path']}` ({m['family']}, {m['image_size']} px).", ""]))
+
+
+def _plot_horizon(open_loop: dict, path: Path, title: str) -> None:
     from cosmos_sim.evaluation.plots import _plt, _save
 
     plt = _plt()
-
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
     for ax, (key, label) in zip(axes, [("psnr", "PSNR (dB)"), ("state_error", "state error (spreads)"),
                                        ("reward_abs_error", "|reward error|")], strict=True):
@@ -222,7 +313,13 @@ def _plots(open_loop: dict, rows: list[dict], out: Path, files: dict, title: str
         ax.set_title(label)
     fig.suptitle(f"{title}: the twin against the env, open loop")
     fig.tight_layout()
-    _save(fig, out / files["horizon_plot"])
+    _save(fig, path)
+
+
+def _plot_returns(rows: list[dict], path: Path, title: str) -> None:
+    from cosmos_sim.evaluation.plots import _plt, _save
+
+    plt = _plt()
     fig, ax = plt.subplots(figsize=(4.5, 4))
     x, y = [r["env_return"] for r in rows], [r["learned_return"] for r in rows]
     ax.scatter(x, y)
@@ -234,7 +331,7 @@ def _plots(open_loop: dict, rows: list[dict], out: Path, files: dict, title: str
     ax.set_ylabel("learned twin mean return")
     ax.set_title(f"{title}: return per policy", fontsize=9)
     fig.tight_layout()
-    _save(fig, out / files["ranking_plot"])
+    _save(fig, path)
 
 
 def _video(path: Path, row: dict, fps: float) -> None:
@@ -248,35 +345,31 @@ def _video(path: Path, row: dict, fps: float) -> None:
     write_mp4(path, frames, fps=fps)
 
 
-def markdown(report: dict) -> str:
-    rk, ol, th = report["ranking"], report["open_loop"], report.get("task_head") or {}
+# --- `cosmos-sim compare --env` --------------------------------------------------------------------------
+def run_command(env: str, env_kwargs: str | None, model: str, flags: Mapping[str, Any], out: str | os.PathLike, *,
+                physics_only: bool = False, progress: bool = True) -> list[str]:
+    """`cosmos-sim compare --env ID [--env-kwargs JSON] --model RUN`: the env and its kwargs are checked, then the
+    model; `flags` are the world flags (`EnvCompareConfig.from_compare_flags`); returns the lines to print."""
+    from cosmos_sim.device import resolve_device
+    from cosmos_sim.envs.source_env import canonical_kwargs, env_world
+
+    env_world(env, json.loads(canonical_kwargs(env_kwargs)))  # an unknown id or bad kwargs fail here, first
+    if model == "pretrained" or physics_only:
+        raise InputError("compare --env needs --model RUN (a world model trained on the env's data)")
+    resolve_device(flags["device"])
+    cfg = EnvCompareConfig.from_compare_flags(env, env_kwargs, flags)
+    return summary_lines(compare_env(cfg, model, out, progress=progress), out)
+
+
+def summary_lines(report: dict, out: str | os.PathLike) -> list[str]:
+    """What `cosmos-sim compare --env` prints: each policy's return in the env and in the twin, the ranking."""
+    rk = report["ranking"]
     c = rk["return"] or {}
-
-    def f(v, d=2):
-        return "n/a" if v is None else f"{v:.{d}f}"
-
-    lines = [f"# {report['world']}: learned twin against the env", "",
-             f"Model: `{report['model']['path']}` ({report['model']['family']}, {report['model']['image_size']} px).",
-             "", "## Policies (closed loop, same seeds in both)", "",
-             "| policy | env return | learned return | env success % | learned success % | env length | "
-             "learned length |", "|---|---:|---:|---:|---:|---:|---:|"]
-    for r in rk["rows"]:
-        lines.append(f"| {r['name']} | {r['env_return']:.1f} | {r['learned_return']:.1f} | {r['env_success']:.0f} | "
-                     f"{r['learned_success']:.0f} | {r['env_length']:.0f} | {r['learned_length']:.0f} |")
-    lines += ["", f"Ranking by mean return: Spearman ρ = {f(c.get('spearman'))}, Pearson r = {f(c.get('pearson'))} "
-                  f"over {len(rk['rows'])} policies.",
-              f"Return spread of the policies (env): {rk['return_spread']:.1f}; mean |return error|: "
-              f"{rk['return_mae']:.1f}; reward MAE per step (open loop): {ol['reward_mae_per_step']:.4f}.", "",
-              "## Reward and termination heads (held-out steps of the training data)", "",
-              f"Reward MAE {f(th.get('reward_mae'), 4)} (a constant predictor: {f(th.get('reward_mae_constant'), 4)}), "
-              f"correlation {f(th.get('reward_corr'), 3)}; termination precision {f(th.get('termination_precision'))}, "
-              f"recall {f(th.get('termination_recall'))} (termination rate {f(th.get('termination_rate'), 4)}).", "",
-              "## Open loop", "", "| step | PSNR dB | state error | |reward error| |", "|---:|---:|---:|---:|"]
-    for h in sorted({1, 4, 8, 16, 32, len(ol["steps"])}):
-        if h <= len(ol["steps"]):
-            cv = ol["curves"]
-            lines.append(f"| {h} | {f(cv['psnr'][h - 1])} | {f(cv['state_error'][h - 1], 3)} | "
-                         f"{f(cv['reward_abs_error'][h - 1], 4)} |")
-    lines += ["", "![horizon](horizon.png) ![ranking](ranking.png)", "",
-              *[f"- video: [{v}]({v})" for v in report["files"]["videos"]], ""]
-    return "\n".join(lines)
+    lines = [f"{row['name']:>28}  env return {row['env_return']:9.2f}  learned {row['learned_return']:9.2f}"
+             for row in rk["rows"]]
+    rho = c.get("spearman")
+    lines.append(f"ranking by return: Spearman {'n/a' if rho is None else f'{rho:.2f}'} over {len(rk['rows'])} "
+                 f"policies; return spread {rk['return_spread']:.1f}; reward MAE/step "
+                 f"{report['open_loop']['reward_mae_per_step']:.4f}")
+    lines.append(f"report: {Path(out) / 'report.md'}")
+    return lines

@@ -75,7 +75,7 @@ def record(world: str | World, seeds: Sequence[int], steps: int, policy: str, ca
 
     It keeps stepping after success: a fixed-length reference to compare step by step.
     """
-    from cosmos_sim.envs.physics_env import make_physics_env
+    from cosmos_sim.envs.physics import make_physics_env
     from cosmos_sim.policies.registry import policy_from_spec
     from cosmos_sim.policies.rollout import run_episode
 
@@ -96,7 +96,7 @@ def replay(world: str | World, backend: str, ref: Trajectories, camera: Any = No
     The camera: `camera` as given to the reference's env (the same seed draws the same pose), or
     one `CameraPose` per episode in `poses` (a new viewpoint of the same episodes).
     """
-    from cosmos_sim.envs.physics_env import make_physics_env
+    from cosmos_sim.envs.physics import make_physics_env
     from cosmos_sim.policies.rollout import ReplayPolicy, run_episode
 
     if ref.seeds is None:

@@ -159,7 +159,7 @@ def camera_following(model, world, config: ViewConfig = ViewConfig(), progress: 
     from tqdm.auto import tqdm
 
     from cosmos_sim.envs.physics_env import PhysicsEnv
-    from cosmos_sim.envs.world_model_env import WorldModelEnv
+    from cosmos_sim.envs.world_model_env import LearnedEnvConfig, WorldModelEnv
     from cosmos_sim.policies.base import batch_obs
     from cosmos_sim.policies.explore import CameraWalk
     from cosmos_sim.policies.registry import policy_from_spec
@@ -168,7 +168,7 @@ def camera_following(model, world, config: ViewConfig = ViewConfig(), progress: 
     world = get_world(world)
     backend = model.info.get("backend", "mujoco")
     kw = dict(camera="random", camera_control=True, obs_mode="pixels")
-    learned = WorldModelEnv(world, model=model, time_limit=False, **kw)
+    learned = WorldModelEnv(LearnedEnvConfig(world=world, model=model, time_limit=False, **kw))
     physics = PhysicsEnv(world, backend=backend, image_size=model.image_size, time_limit=False, **kw)
     scores: list[list[float]] = []
     try:
@@ -222,7 +222,7 @@ def view_consistency(model, world, colour: Sequence[float], height: float, confi
     from tqdm.auto import tqdm
 
     from cosmos_sim.envs.physics_env import PhysicsEnv
-    from cosmos_sim.envs.world_model_env import WorldModelEnv
+    from cosmos_sim.envs.world_model_env import LearnedEnvConfig, WorldModelEnv
     from cosmos_sim.policies.base import batch_obs
     from cosmos_sim.policies.registry import policy_from_spec
 
@@ -232,7 +232,8 @@ def view_consistency(model, world, colour: Sequence[float], height: float, confi
         seed = config.seed + k
         rng = np.random.default_rng([seed, 27])
         poses = [cov.range.sample(rng), cov.range.sample(rng)]
-        learned = WorldModelEnv(world, model=model, cameras=poses, obs_mode="pixels", time_limit=False)
+        learned = WorldModelEnv(LearnedEnvConfig(world=world, model=model, cameras=poses, obs_mode="pixels",
+                                                 time_limit=False))
         physics = PhysicsEnv(world, backend=backend, cameras=poses, image_size=model.image_size, obs_mode="pixels",
                              time_limit=False)
         try:

@@ -70,10 +70,6 @@ class TokenizerConfig:
     def latent_size(self) -> int:
         return self.image_size // self.spatial
 
-    @property
-    def codebook_size(self) -> int:
-        return math.prod(self.fsq_levels)
-
     def to_dict(self) -> dict:
         d = asdict(self)
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}
@@ -262,6 +258,7 @@ class FSQ(nn.Module):
         return q / (self.levels // 2)
 
     def codes_to_indices(self, q: torch.Tensor) -> torch.Tensor:
+        """Codes [..., D] -> one integer per code (a mixed-radix number of its digits)."""
         digits = torch.round(q * (self.levels // 2) + self.levels // 2).long()
         return (digits * self.basis).sum(-1)
 
@@ -360,17 +357,6 @@ class CausalVideoTokenizer(nn.Module):
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(frames))
-
-    def indices(self, latents: torch.Tensor) -> torch.Tensor:
-        """Discrete tokenizers: quantized latents [..., D, h, w] -> code indices [..., h, w]."""
-        if self.fsq is None:
-            raise InputError("a continuous tokenizer has no code indices")
-        return self.fsq.codes_to_indices(latents.movedim(-3, -1))
-
-    def from_indices(self, idx: torch.Tensor) -> torch.Tensor:
-        if self.fsq is None:
-            raise InputError("a continuous tokenizer has no code indices")
-        return self.fsq.indices_to_codes(idx).movedim(-1, -3).float()
 
     # --- persistence ---------------------------------------------------------------------------
     def save(self, path) -> None:

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cosmos_sim.data import EpisodeDataset, WindowDataset
-from cosmos_sim.evaluation.metrics import psnr, ssim
+from cosmos_sim.data.dataset import EpisodeDataset, WindowDataset  # not the package: its collect needs policies
+from cosmos_sim.frame_metrics import background_renderer, psnr, ssim
 from cosmos_sim.tokenizer.model import KIND, CausalVideoTokenizer, TokenizerConfig, pixels_to_unit, unit_to_pixels
 from cosmos_sim.training import TrainConfig, Trainer
 
@@ -30,8 +30,6 @@ def evaluate_tokenizer(model: CausalVideoTokenizer, data_dir: str | os.PathLike,
                        max_clips: int = 48, grid_path: str | os.PathLike | None = None,
                        device: str | torch.device = "cpu") -> dict:
     """Whole-frame PSNR, object-pixel PSNR and SSIM of reconstructions of held-out clips."""
-    from cosmos_sim.evaluation.masks import background_renderer
-
     model = model.eval()
     L = clip_length(model.config)
     ds = WindowDataset(data_dir, context=L, horizon=0, stride=L, episodes=episodes)
@@ -100,3 +98,10 @@ def train_tokenizer(data_dir: str | os.PathLike, out: str | os.PathLike, config:
     if trainer.rank == 0:
         (out / "result.json").write_text(json.dumps(result, indent=1) + "\n")
     return result
+
+
+def summary_line(result: dict, out) -> str:
+    """What `cosmos-sim train tokenizer` prints when it is done."""
+    ev = result["eval"]
+    return (f"{out}: step {result['step']}, held-out PSNR {ev['psnr']:.2f} dB (objects {ev['psnr_objects']:.2f} dB), "
+            f"SSIM {ev['ssim']:.3f}; reconstruction grids in {out}")

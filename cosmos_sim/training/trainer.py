@@ -25,6 +25,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from cosmos_sim.config import arg
+from cosmos_sim.device import resolve_device
 from cosmos_sim.errors import CheckpointError, InputError, TrainingError
 from cosmos_sim.training.checkpoint import (
     check_config,
@@ -138,7 +139,7 @@ def setup_distributed() -> tuple[int, int, torch.device | None]:
     if world <= 1 or is_dist():
         return (dist.get_rank(), dist.get_world_size(), None) if is_dist() else (0, 1, None)
     local = int(os.environ.get("LOCAL_RANK", "0"))
-    if torch.cuda.is_available():
+    if resolve_device().type == "cuda":
         torch.cuda.set_device(local)
         dist.init_process_group("nccl")
         return dist.get_rank(), world, torch.device("cuda", local)
@@ -154,7 +155,7 @@ class Trainer:
                  evaluate: Callable[[nn.Module, int, Path], dict] | None = None,
                  collate_fn: Callable | None = None, extra_metadata: dict | None = None, progress: bool = True):
         self.rank, self.world, dist_device = setup_distributed()
-        self.device = torch.device(dist_device or device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.device = dist_device or resolve_device(device)
         self.cfg, self.kind, self.model_config = config, kind, model_config
         self.out = Path(out)
         self.extra = extra_metadata or {}

@@ -67,7 +67,7 @@ def build_tiny_push(out: Path = TINY_PUSH) -> Path:
 
 def build_pointmass_twin(out: Path = POINTMASS_TWIN) -> Path:
     from cosmos_sim.data import CollectConfig, collect
-    from cosmos_sim.dynamics.train import train_dynamics
+    from cosmos_sim.dynamics.train import StateModelConfig, train_dynamics
     from cosmos_sim.tokenizer import preset, train_tokenizer
     from cosmos_sim.training import TrainConfig
 
@@ -82,7 +82,7 @@ def build_pointmass_twin(out: Path = POINTMASS_TWIN) -> Path:
                         progress=False)
         train_dynamics(root / "data", root / "tok", root / "run", "deterministic", "tiny",
                        TrainConfig(steps=10, batch_size=8, lr=3e-3, warmup_steps=2), progress=False,
-                       state_steps=600, task_steps=800)
+                       state=StateModelConfig(steps=600, task_steps=800))
         return _stamp(root / "run", out, "PointMass twin 32x32: state 600, task heads 800, dynamics 10 steps")
 
 

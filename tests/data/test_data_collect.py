@@ -187,7 +187,7 @@ def test_multi_view_datasets_record_every_view_and_train(tmp_path):
     sequence, so the tokenizer and the dynamics train on them as they are."""
     import gymnasium as gym
 
-    from cosmos_sim.dynamics.train import train_dynamics
+    from cosmos_sim.dynamics.train import StateModelConfig, train_dynamics
     from cosmos_sim.errors import DatasetError, InputError
     from cosmos_sim.tokenizer import preset, train_tokenizer
     from cosmos_sim.training import TrainConfig
@@ -213,7 +213,8 @@ def test_multi_view_datasets_record_every_view_and_train(tmp_path):
     np.testing.assert_array_equal(windows[1]["frames"][0].numpy().transpose(1, 2, 0), ep["pixels"][0, 1])
     train_tokenizer(out, tmp_path / "tok", preset("tiny", 32), TrainConfig(steps=4, batch_size=4), progress=False)
     train_dynamics(out, tmp_path / "tok", tmp_path / "dyn", "deterministic", "tiny",
-                   TrainConfig(steps=4, batch_size=4, warmup_steps=1), progress=False, state_steps=5, cross_view=True)
+                   TrainConfig(steps=4, batch_size=4, warmup_steps=1), progress=False, state=StateModelConfig(steps=5),
+                   cross_view=True)
     from cosmos_sim.dynamics.latents import LatentWindows, load_file
 
     cache = load_file(next((tmp_path / "dyn" / "cache").glob("*.safetensors")))

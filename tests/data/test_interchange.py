@@ -9,13 +9,15 @@ import numpy as np
 import pytest
 
 from cosmos_sim import cli
-from cosmos_sim.data import CollectConfig, EpisodeDataset, collect, read_manifest
+from cosmos_sim.data import EpisodeDataset, read_manifest
 from cosmos_sim.data import interchange as ic
+from cosmos_sim.data import minari as minari_format
 from cosmos_sim.data.inspect import verify
 from cosmos_sim.errors import (
     CorruptDataError,
     DatasetError,
     DatasetMismatchError,
+    InputError,
     MissingPackageError,
     MissingPathError,
     UnknownChoiceError,
@@ -26,12 +28,8 @@ KEYS = ("pixels", "states", "actions", "rewards", "extrinsics", "fovy", "termina
 
 
 @pytest.fixture(scope="module")
-def source(tmp_path_factory):
-    """Three Push episodes at 32x32, each from its own random camera, in several shards."""
-    out = tmp_path_factory.mktemp("interchange") / "push_data"
-    collect(CollectConfig(world="push", policy="mix", skill=(0.3, 1.0), camera="random", image_size=32, episodes=3,
-                          shard_mb=0.05), out, progress=False)
-    return out
+def source(push_views_data):
+    return push_views_data  # three Push episodes at 32x32 from random cameras (tests/conftest.py)
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +53,7 @@ def assert_same_datasets(got_dir, want_dir) -> None:
 # --- Minari ------------------------------------------------------------------------------------------------
 def test_minari_export_loads_with_minari_and_equals_ours(source, episodes, tmp_path, monkeypatch):
     minari = pytest.importorskip("minari")
-    monkeypatch.setattr(ic, "MINARI_BATCH", 2)  # first batch creates the dataset, the next one appends to it
+    monkeypatch.setattr(minari_format, "MINARI_BATCH", 2)  # first batch creates the dataset, the next one appends to it
     r = ic.export_minari(source, tmp_path, progress=False)
     assert r["dataset_id"] == "cosmos_sim/push/push_data-v0" and r["episodes"] == 3
     monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path))
@@ -83,12 +81,13 @@ def test_minari_export_loads_with_minari_and_equals_ours(source, episodes, tmp_p
         env.close()
     with pytest.raises(DatasetError, match="already exists"):
         ic.export_minari(source, tmp_path, progress=False)
-    assert ic.export_minari(source, tmp_path, ic.ExportConfig(version=1), progress=False)["dataset_id"].endswith("-v1")
+    r = ic.export_minari(source, tmp_path, ic.MinariExportConfig(version=1), progress=False)
+    assert r["dataset_id"].endswith("-v1")
 
 
 def test_minari_round_trip_is_exact(source, tmp_path):
     pytest.importorskip("minari")
-    r = ic.export_minari(source, tmp_path / "root", ic.ExportConfig(name="trip"), progress=False)
+    r = ic.export_minari(source, tmp_path / "root", ic.MinariExportConfig(name="trip"), progress=False)
     manifest = ic.import_minari(r["path"], tmp_path / "back", progress=False)  # by path: no env var needed
     assert verify(tmp_path / "back") == []
     assert_same_datasets(tmp_path / "back", source)
@@ -126,16 +125,16 @@ def test_foreign_minari_import_names_what_is_missing(episodes, tmp_path, monkeyp
     pytest.importorskip("minari")
     states_only = _foreign(tmp_path, monkeypatch, episodes, "state")
     with pytest.raises(DatasetMismatchError, match="'pixels'"):
-        ic.import_minari(states_only, tmp_path / "a", ic.ImportConfig(world="push"), progress=False)
+        ic.import_minari(states_only, tmp_path / "a", ic.MinariImportConfig(world="push"), progress=False)
     with_pixels = _foreign(tmp_path, monkeypatch, episodes, "both")
     with pytest.raises(DatasetMismatchError, match="--world"):
         ic.import_minari(with_pixels, tmp_path / "a", progress=False)
     with pytest.raises(DatasetMismatchError, match="world Reach has a state of 10 numbers"):
-        ic.import_minari(with_pixels, tmp_path / "a", ic.ImportConfig(world="reach"), progress=False)
+        ic.import_minari(with_pixels, tmp_path / "a", ic.MinariImportConfig(world="reach"), progress=False)
     with pytest.raises(DatasetMismatchError, match="camera pose"):
-        ic.import_minari(with_pixels, tmp_path / "a", ic.ImportConfig(world="push"), progress=False)
+        ic.import_minari(with_pixels, tmp_path / "a", ic.MinariImportConfig(world="push"), progress=False)
     assert not (tmp_path / "a").exists()
-    m = ic.import_minari(with_pixels, tmp_path / "a", ic.ImportConfig(world="push", default_camera=True),
+    m = ic.import_minari(with_pixels, tmp_path / "a", ic.MinariImportConfig(world="push", default_camera=True),
                          progress=False)
     assert verify(tmp_path / "a") == [] and m["collection"]["policy"] == "minari:other/both-v0"
     ds = EpisodeDataset(tmp_path / "a")
@@ -245,7 +244,7 @@ def test_lerobot_files_roll_over(source, episodes, tmp_path):
     import pyarrow.parquet as pq
 
     out = tmp_path / "small_files"
-    ic.export_lerobot(source, out, ic.ExportConfig(data_file_mb=1e-4, video_file_mb=1e-4, chunks_size=2),
+    ic.export_lerobot(source, out, ic.LeRobotExportConfig(data_file_mb=1e-4, video_file_mb=1e-4, chunks_size=2),
                       progress=False)
     eps = pq.read_table(out / "meta/episodes/chunk-000/file-000.parquet").to_pydict()
     # a file per episode, two files per chunk: (0, 0), (0, 1), (1, 0)
@@ -286,6 +285,32 @@ def test_bad_input_is_refused_with_typed_errors(source, tmp_path):
     shard.write_bytes(bytes(data))
     with pytest.raises(CorruptDataError, match="fails verification"):
         ic.export_dataset(bad, tmp_path / "x", "lerobot")
+    assert not (tmp_path / "x").exists()
+
+
+def test_each_format_takes_its_own_config(source, tmp_path, capsys):
+    """The flags of `data export|import` (ExportConfig, ImportConfig) hold every format's options; each format
+    reads its own: an export option of the other format is ignored, an import option of it given a value refused."""
+    from cosmos_sim.data.interchange_common import own_config
+
+    flags = ic.ExportConfig(name="n", version=2, verify=False, fps=5, lossless=True)
+    assert isinstance(flags, ic.MinariExportConfig) and isinstance(flags, ic.LeRobotExportConfig)
+    assert own_config(ic.MinariExportConfig, flags) == ic.MinariExportConfig(name="n", version=2, verify=False)
+    assert own_config(ic.LeRobotExportConfig, flags) == ic.LeRobotExportConfig(fps=5, lossless=True, verify=False)
+    assert own_config(ic.LeRobotImportConfig, ic.ImportConfig(world="push", image_size=16)) == \
+        ic.LeRobotImportConfig(world="push", image_size=16)
+    assert own_config(ic.MinariImportConfig, None) == ic.MinariImportConfig()
+    with pytest.raises(InputError, match="LeRobot export needs fps >= 1"):  # checked whatever the format, as its flag
+        ic.ExportConfig(fps=0)
+    with pytest.raises(InputError, match="Minari export needs version >= 0"):
+        ic.ExportConfig(version=-1)
+    with pytest.raises(InputError, match="expected a MinariExportConfig, got a LeRobotExportConfig"):
+        ic.export_dataset(source, tmp_path / "x", "minari", ic.LeRobotExportConfig())
+    with pytest.raises(InputError, match="resizes LeRobot imports"):
+        ic.import_dataset(str(source), tmp_path / "x", "minari", ic.ImportConfig(image_size=16))
+    assert cli.main(["data", "import", "--format", "minari", str(source), str(tmp_path / "x"), "--image-size", "16",
+                     "--no-progress"]) == 1
+    assert "--image-size" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
 
 

@@ -37,12 +37,8 @@ ACTION_NAMES = ["m0", "m1", "m2"]
 
 # --- our own export --------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def source(tmp_path_factory):
-    """Three Push episodes at 32x32, each from its own random camera, in several shards."""
-    out = tmp_path_factory.mktemp("lerobot_import") / "push_data"
-    collect(CollectConfig(world="push", policy="mix", skill=(0.3, 1.0), camera="random", image_size=SIZE, episodes=3,
-                          shard_mb=0.05), out, progress=False)
-    return out
+def source(push_views_data):
+    return push_views_data  # three Push episodes at 32x32 from random cameras (tests/conftest.py)
 
 
 def assert_same_datasets(got_dir, want_dir, pixels: bool = True) -> None:
@@ -62,7 +58,7 @@ def assert_same_datasets(got_dir, want_dir, pixels: bool = True) -> None:
 
 
 def test_our_lossless_export_round_trips_exactly(source, tmp_path):
-    r = ic.export_lerobot(source, tmp_path / "lr", ic.ExportConfig(lossless=True), progress=False)
+    r = ic.export_lerobot(source, tmp_path / "lr", ic.LeRobotExportConfig(lossless=True), progress=False)
     info = json.loads((tmp_path / "lr/meta/info.json").read_text())
     assert info["features"]["observation.image"]["info"]["video.pix_fmt"] == "gbrp"
     assert r["frames"] == sum(len(EpisodeDataset(source)[i]["actions"]) for i in range(3))  # T rows per episode
@@ -90,7 +86,7 @@ def test_multi_view_export_round_trips_exactly(tmp_path):
     src = tmp_path / "views"
     collect(CollectConfig(world="push", policy="mix", camera="random", image_size=SIZE, episodes=2, views=2), src,
             progress=False)
-    ic.export_lerobot(src, tmp_path / "lr", ic.ExportConfig(lossless=True), progress=False)
+    ic.export_lerobot(src, tmp_path / "lr", ic.LeRobotExportConfig(lossless=True), progress=False)
     f = json.loads((tmp_path / "lr/meta/info.json").read_text())["features"]
     assert [k for k in f if f[k]["dtype"] == "video"] == ["observation.images.view0", "observation.images.view1"]
     assert f["observation.camera.view1.extrinsics"]["shape"] == [16]
@@ -103,7 +99,7 @@ def test_multi_view_export_round_trips_exactly(tmp_path):
 def test_an_export_without_our_episode_columns_imports_as_data_of_its_world(source, tmp_path):
     """Without the final frames (an export from before they were kept) the rows are LeRobot frames as any: the
     world comes from meta/cosmos_sim.json, the camera from our camera columns, and T = N - 1."""
-    ic.export_lerobot(source, tmp_path / "lr", ic.ExportConfig(lossless=True), progress=False)
+    ic.export_lerobot(source, tmp_path / "lr", ic.LeRobotExportConfig(lossless=True), progress=False)
     path = tmp_path / "lr/meta/episodes/chunk-000/file-000.parquet"
     table = pq.read_table(path)
     pq.write_table(table.select([c for c in table.column_names if not c.startswith("cosmos_sim/final")]), path)
@@ -238,7 +234,7 @@ def robot(tmp_path_factory):
 @pytest.fixture(scope="module")
 def robot_import(robot, tmp_path_factory):
     out = tmp_path_factory.mktemp("robot_import") / "data"
-    manifest = ic.import_lerobot(robot[0], out, ic.ImportConfig(shard_mb=0.05), progress=False)
+    manifest = ic.import_lerobot(robot[0], out, ic.LeRobotImportConfig(shard_mb=0.05), progress=False)
     return out, manifest
 
 
@@ -305,7 +301,7 @@ def test_a_world_less_dataset_has_no_simulator(robot_import, tmp_path, capsys):
 
 
 def test_image_size_resizes_every_camera(robot, tmp_path):
-    m = ic.import_lerobot(robot[0], tmp_path / "small", ic.ImportConfig(image_size=16), progress=False)
+    m = ic.import_lerobot(robot[0], tmp_path / "small", ic.LeRobotImportConfig(image_size=16), progress=False)
     assert m["image_size"] == [16, 16] and EpisodeDataset(tmp_path / "small")[0]["pixels"].shape[1:] == (2, 16, 16, 3)
 
 
@@ -380,9 +376,9 @@ def test_bad_input_is_refused_with_typed_errors_and_nothing_written(robot, tmp_p
         ic.import_lerobot(tmp_path / "nowhere", out, progress=False)
 
     with pytest.raises(DatasetMismatchError, match="world Push has a state of 12"):  # --world push: it does not fit
-        ic.import_lerobot(robot[0], out, ic.ImportConfig(world="push"), progress=False)
+        ic.import_lerobot(robot[0], out, ic.LeRobotImportConfig(world="push"), progress=False)
     with pytest.raises(InputError, match="--default-camera"):
-        ic.import_lerobot(robot[0], out, ic.ImportConfig(default_camera=True), progress=False)
+        ic.import_lerobot(robot[0], out, ic.LeRobotImportConfig(default_camera=True), progress=False)
 
     root = _broken(robot, tmp_path, "no_info")
     (root / "meta/info.json").unlink()
@@ -423,7 +419,7 @@ def test_short_or_unreadable_videos_are_refused(robot, tmp_path):
     video.unlink()
     _write_video(video, frames, "libx264")
     with pytest.raises(DatasetError, match=r"file-001.mp4 holds fewer decodable frames than the rows of episode 3"):
-        ic.import_lerobot(root, out, ic.ImportConfig(shard_mb=0.001), progress=False)  # shards were written before
+        ic.import_lerobot(root, out, ic.LeRobotImportConfig(shard_mb=0.001), progress=False)  # shards written before
     _nothing_written(tmp_path, out)
 
     root = _broken(robot, tmp_path, "garbage")
@@ -444,9 +440,9 @@ def test_missing_ffmpeg_or_pyarrow_is_named(robot, tmp_path, monkeypatch):
 
 
 def test_our_export_is_checked_on_import(source, tmp_path):
-    ic.export_lerobot(source, tmp_path / "lr", ic.ExportConfig(lossless=True), progress=False)
+    ic.export_lerobot(source, tmp_path / "lr", ic.LeRobotExportConfig(lossless=True), progress=False)
     with pytest.raises(DatasetMismatchError, match="holds world Push, not Reach"):
-        ic.import_lerobot(tmp_path / "lr", tmp_path / "out", ic.ImportConfig(world="reach"), progress=False)
+        ic.import_lerobot(tmp_path / "lr", tmp_path / "out", ic.LeRobotImportConfig(world="reach"), progress=False)
     # a lossless export whose frame no longer matches its checksum is corrupt, not lossy
     eps = pq.read_table(tmp_path / "lr/meta/episodes/chunk-000/file-000.parquet")
     crc = eps.column("cosmos_sim/pixels_crc").to_pylist()
@@ -461,7 +457,7 @@ def test_our_export_is_checked_on_import(source, tmp_path):
 # --- a world model of a world-less dataset ---------------------------------------------------------------------
 @pytest.mark.slow  # trains a tokenizer, a state model, a task head and dynamics
 def test_world_model_trains_on_a_world_less_dataset_and_compares_open_loop(robot_import, tmp_path, capsys):
-    from cosmos_sim.dynamics.train import train_world_model
+    from cosmos_sim.dynamics.train import StateModelConfig, train_world_model
     from cosmos_sim.evaluation.compare_data import DataCompareConfig, compare_data
     from cosmos_sim.training import TrainConfig
     from cosmos_sim.world_model import WorldModel
@@ -470,7 +466,7 @@ def test_world_model_trains_on_a_world_less_dataset_and_compares_open_loop(robot
     run = tmp_path / "run"
     train_world_model(data, run, "tiny", "deterministic", "tiny", tokenizer_train=TrainConfig(steps=10, batch_size=4),
                       dynamics_train=TrainConfig(steps=10, batch_size=8, lr=3e-3, warmup_steps=2), progress=False,
-                      state_steps=20, task_steps=20)
+                      state=StateModelConfig(steps=20, task_steps=20))
     wm = WorldModel.load(run)
     assert wm.world == m["world"] and wm.task_head is not None  # reward and termination learned from the data
     report = compare_data(DataCompareConfig(open_loop_episodes=2, horizon=6, videos=1), run, data, tmp_path / "rep",

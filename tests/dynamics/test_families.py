@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from cosmos_sim.dynamics import FAMILIES, SamplingOption, get_family, latent_shapes, register_family
-from cosmos_sim.dynamics.train import dynamics_config, train_dynamics
-from cosmos_sim.envs.world_model_env import WorldModelEnv
+from cosmos_sim.dynamics.train import StateModelConfig, dynamics_config, train_dynamics
+from cosmos_sim.envs.world_model_env import LearnedEnvConfig, WorldModelEnv
 from cosmos_sim.errors import CheckpointError, UnknownChoiceError
 from cosmos_sim.tokenizer import CausalVideoTokenizer, preset
 from cosmos_sim.training import TrainConfig
@@ -84,13 +84,14 @@ def test_toy_family_trains_loads_and_steps(toy, tiny_world_model, tiny_tokenizer
     """A family from outside the package goes through the public API: train, save, load, env steps."""
     _, data = tiny_world_model
     r = train_dynamics(data, tiny_tokenizer, tmp_path / "toy", "toy", "tiny",
-                       TrainConfig(steps=4, batch_size=4, warmup_steps=1), progress=False, state_steps=4)
+                       TrainConfig(steps=4, batch_size=4, warmup_steps=1), progress=False,
+                       state=StateModelConfig(steps=4))
     m = WorldModel.load(r["world_model"])
     assert m.family == "toy" and isinstance(m.dynamics, ToyDynamics) and m.dynamics.config.width == 8
     assert m.sampling_options(noise=0.5) == {"noise": 0.5}
 
     def roll(noise):
-        env = WorldModelEnv("push", model=m, sampling={"noise": noise})
+        env = WorldModelEnv(LearnedEnvConfig(world="push", model=m, sampling={"noise": noise}))
         obs, _ = env.reset(seed=1)
         frames = [env.step(np.array([0.5, -0.5], np.float32))[0]["pixels"] for _ in range(3)]
         env.close()
@@ -99,9 +100,9 @@ def test_toy_family_trains_loads_and_steps(toy, tiny_world_model, tiny_tokenizer
     quiet, a, b = roll(0.0), roll(0.5), roll(0.5)
     assert np.array_equal(a, b) and not np.array_equal(quiet, a)  # seeded noise; the option reaches predict
     with pytest.raises(ValueError, match=r"'steps' does not apply to the toy family \(its sampling options: noise\)"):
-        WorldModelEnv("push", model=m, sampling={"steps": 4})
+        WorldModelEnv(LearnedEnvConfig(world="push", model=m, sampling={"steps": 4}))
     with pytest.raises(ValueError, match="noise must be a finite number >= 0"):
-        WorldModelEnv("push", model=m, sampling={"noise": -1.0})
+        WorldModelEnv(LearnedEnvConfig(world="push", model=m, sampling={"noise": -1.0}))
     FAMILIES.pop("toy")
     with pytest.raises(CheckpointError, match="dynamics family 'toy' is not registered"):
         WorldModel.load(r["world_model"])

@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from cosmos_sim.data import CollectConfig, EpisodeDataset, collect
+from cosmos_sim.data import EpisodeDataset
 from cosmos_sim.dynamics import build_dynamics
-from cosmos_sim.dynamics.train import train_dynamics
+from cosmos_sim.dynamics.train import StateModelConfig, train_dynamics
 from cosmos_sim.errors import CheckpointError, ConfigMismatchError, UnknownChoiceError
 from cosmos_sim.tokenizer import preset, train_tokenizer
 from cosmos_sim.training import TrainConfig
@@ -18,15 +18,15 @@ pytestmark = pytest.mark.slow  # trains world models
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def trained(tmp_path_factory, push_data):
     root = tmp_path_factory.mktemp("wm")
-    collect(CollectConfig(world="push", policy="mix", skill=(0.3, 1.0), image_size=32, episodes=6), root / "data",
-            progress=False)
+    (root / "data").symlink_to(push_data)
     train_tokenizer(root / "data", root / "tok", preset("tiny", 32), TrainConfig(steps=15, batch_size=4),
                     progress=False)
     result = train_dynamics(root / "data", root / "tok", root / "dyn", "deterministic", "tiny",
                             TrainConfig(steps=40, batch_size=8, lr=3e-3, warmup_steps=2), progress=False,
-                            state_members=1)  # the single MLP (the shipped models' kind); ensembles: test_ensemble
+                            # the single MLP (the shipped models' kind); ensembles: test_ensemble
+                            state=StateModelConfig(members=1))
     return root, result
 
 
@@ -293,7 +293,8 @@ def test_guided_families_train_and_round_trip(trained, tmp_path, family, tok):
         train_tokenizer(root / "data", root / tok, preset("tiny-dv", 32), TrainConfig(steps=5, batch_size=4),
                         progress=False)
     r = train_dynamics(root / "data", root / tok, tmp_path / family, family, "tiny",
-                       TrainConfig(steps=6, batch_size=4, warmup_steps=1), progress=False, state_steps=5)
+                       TrainConfig(steps=6, batch_size=4, warmup_steps=1), progress=False,
+                       state=StateModelConfig(steps=5))
     m = WorldModel.load(r["world_model"])
     assert m.family == family and m.dynamics.guide is not None
     ep = EpisodeDataset(root / "data")[0]

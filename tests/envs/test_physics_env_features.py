@@ -213,7 +213,9 @@ def test_gym_make_with_module_prefix_in_a_fresh_interpreter():
 
 
 def test_ids_registered_on_import():
-    for world in ("Push", "Reach", "Drop"):
+    from cosmos_sim.worlds import WORLDS
+
+    for world in WORLDS:
         spec = gym.spec(f"cosmos_sim/{world}-v0")
         assert spec.kwargs["world"] == world
 

@@ -5,10 +5,10 @@ import pytest
 
 from cosmos_sim.envs.mujoco_sim import MujocoSim
 from cosmos_sim.envs.pybullet_sim import PybulletSim
-from cosmos_sim.worlds import get_world
+from cosmos_sim.worlds import WORLDS, get_world
 
 
-@pytest.fixture(params=["Push", "Reach", "Drop"])
+@pytest.fixture(params=list(WORLDS))  # every registered world (at import: the built-in ones)
 def sims(request):
     world = get_world(request.param)
     pair = {"mujoco": MujocoSim(world, (32, 32)), "pybullet": PybulletSim(world, (32, 32))}

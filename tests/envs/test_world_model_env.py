@@ -8,6 +8,7 @@ from gymnasium.utils.env_checker import check_env
 from gymnasium.wrappers.vector import RecordEpisodeStatistics
 
 import cosmos_sim  # noqa: F401  (registers the ids)
+from cosmos_sim.envs.learned_config import LearnedEnvConfig
 from cosmos_sim.envs.world_model_env import WorldModelEnv, WorldModelVectorEnv
 from cosmos_sim.errors import ActionError, ConfigMismatchError, DatasetMismatchError, UnknownChoiceError
 from cosmos_sim.world_model import WorldModel
@@ -22,6 +23,15 @@ def run(tiny_world_model):
     return tiny_world_model[0]
 
 
+def learned(world: str, render_mode: str | None = None, **fields) -> WorldModelEnv:
+    """The class made by hand: its config, and the gym-required render_mode beside it."""
+    return WorldModelEnv(LearnedEnvConfig(world=world, **fields), render_mode=render_mode)
+
+
+def learned_vec(world: str, num_envs: int = 1, render_mode: str | None = None, **fields) -> WorldModelVectorEnv:
+    return WorldModelVectorEnv(LearnedEnvConfig(world=world, **fields), num_envs=num_envs, render_mode=render_mode)
+
+
 @pytest.mark.parametrize("obs_mode", ["pixels", "state", "both"])
 def test_check_env_every_obs_mode(run, obs_mode):
     env = gym.make(ID, backend="world_model", model=run, obs_mode=obs_mode, image_size=32)
@@ -30,7 +40,7 @@ def test_check_env_every_obs_mode(run, obs_mode):
 
 
 def test_render_and_camera_control(run):
-    env = WorldModelEnv("push", model=run, camera="random", camera_control=True, render_mode="rgb_array",
+    env = learned("push", model=run, camera="random", camera_control=True, render_mode="rgb_array",
                         obs_mode="state")
     obs, info = env.reset(seed=3)
     assert env.action_space.shape == (5,)
@@ -91,7 +101,7 @@ def test_vector_env_autoreset_and_episode_statistics(run):
 
 
 def test_vector_env_torch_outputs_and_partial_reset(run):
-    env = WorldModelVectorEnv("push", num_envs=4, model=run, array_type="torch", obs_mode="both")
+    env = learned_vec("push", num_envs=4, model=run, array_type="torch", obs_mode="both")
     obs, _ = env.reset(seed=1)
     assert obs["pixels"].dtype == torch.uint8 and obs["pixels"].shape == (4, 32, 32, 3)
     obs, rew, term, trunc, info = env.step(torch.zeros(4, 2))
@@ -103,7 +113,7 @@ def test_vector_env_torch_outputs_and_partial_reset(run):
 
 def test_vector_env_deterministic(run):
     def roll(seed):
-        env = WorldModelVectorEnv("push", num_envs=3, model=run)
+        env = learned_vec("push", num_envs=3, model=run)
         out = [env.reset(seed=seed)[0]["pixels"]]
         for a in np.linspace(-1, 1, 30):
             out.append(env.step(np.full((3, 2), a, np.float32))[0]["pixels"])
@@ -114,7 +124,7 @@ def test_vector_env_deterministic(run):
 
 
 def test_dataset_reset_source(run, tiny_world_model):
-    env = WorldModelEnv("push", model=run, reset_source=tiny_world_model[1])
+    env = learned("push", model=run, reset_source=tiny_world_model[1])
     obs, info = env.reset(seed=0)
     assert obs["pixels"].shape == (32, 32, 3)
     env.step(np.zeros(2, np.float32))
@@ -145,52 +155,52 @@ def test_branched_resets_start_from_any_recorded_step(run, tiny_world_model, tmp
         assert not truncated.any()
     assert envs.step(np.zeros((8, 2), np.float32))[3].all()  # short branches: max_episode_steps=5
     envs.close()
-    first = WorldModelEnv("push", model=run, reset_source=tiny_world_model[1])  # default: episode starts
+    first = learned("push", model=run, reset_source=tiny_world_model[1])  # default: episode starts
     assert any(np.array_equal(first.reset(seed=1)[0]["state"], recorded[(e, 0)]) for e in range(len(data)))
     with pytest.raises(UnknownChoiceError, match="unknown reset_start 'middle'"):
-        WorldModelEnv("push", model=run, reset_source=tiny_world_model[1], reset_start="middle")
+        learned("push", model=run, reset_source=tiny_world_model[1], reset_start="middle")
     with pytest.raises(ValueError, match="needs reset_source=DATASET"):
-        WorldModelEnv("push", model=run, reset_start="any")
+        learned("push", model=run, reset_start="any")
     from cosmos_sim.data import CollectConfig, collect
 
     collect(CollectConfig(world="reach", image_size=32, episodes=1), tmp_path / "reach", progress=False)
     with pytest.raises(DatasetMismatchError, match="Reach"):  # a dataset of another world
-        WorldModelEnv("push", model=run, reset_source=tmp_path / "reach", reset_start="any")
+        learned("push", model=run, reset_source=tmp_path / "reach", reset_start="any")
 
 
 def test_bad_input(run, tmp_path):
     with pytest.raises(TypeError, match="'pretrained'"):  # no model= means the shipped one; 42 is nothing
         gym.make(ID, backend="world_model", model=42)
     with pytest.raises(ConfigMismatchError, match="world: model has 'Push', caller has 'Reach'"):
-        WorldModelEnv("reach", model=run)
+        learned("reach", model=run)
     with pytest.raises(ConfigMismatchError, match="image_size: model has 32, caller has 64"):
-        WorldModelEnv("push", model=run, image_size=64)
+        learned("push", model=run, image_size=64)
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="CUDA is not available"):
-            WorldModelEnv("push", model=run, device="cuda")
+            learned("push", model=run, device="cuda")
     with pytest.raises(FileNotFoundError, match="cosmos-sim train"):
-        WorldModelEnv("push", model=tmp_path / "nothing")
+        learned("push", model=tmp_path / "nothing")
     # a deterministic model has no sampling options: the family names the option and its (no) options
     no_steps = r"sampling option 'steps' does not apply to the deterministic family \(its sampling options: none\)"
     with pytest.raises(ValueError, match=no_steps):
-        WorldModelEnv("push", model=run, sampling={"steps": 4})
+        learned("push", model=run, sampling={"steps": 4})
     with pytest.raises(ValueError, match=no_steps):
         gym.make(ID, backend="world_model", model=run, sampling={"steps": 4})
     with pytest.raises(ValueError, match=no_steps):
         gym.make_vec(ID, num_envs=2, backend="world_model", model=run, sampling={"steps": 4})
     with pytest.raises(TypeError, match="sampling must be a dict"):
-        WorldModelEnv("push", model=run, sampling=4)
+        learned("push", model=run, sampling=4)
     with pytest.raises(TypeError, match="sampling_steps"):  # the per-option keywords are gone
-        WorldModelEnv("push", model=run, sampling_steps=4)
-    WorldModelEnv("push", model=run, sampling={}).close()
-    env = WorldModelEnv("push", model=run)
+        learned("push", model=run, sampling_steps=4)
+    learned("push", model=run, sampling={}).close()
+    env = learned("push", model=run)
     with pytest.raises(RuntimeError, match="reset"):
         env.step(np.zeros(2, np.float32))
     env.reset(seed=0)
     for bad in (np.zeros(3, np.float32), np.array([np.nan, 0], np.float32), np.array([np.inf, 0], np.float32)):
         with pytest.raises(ValueError):
             env.step(bad)
-    venv = WorldModelVectorEnv("push", num_envs=2, model=run)
+    venv = learned_vec("push", num_envs=2, model=run)
     venv.reset(seed=0)
     with pytest.raises(ActionError, match=r"shape \(2, 2\)"):
         venv.step(np.zeros((3, 2), np.float32))
@@ -201,7 +211,7 @@ def test_bad_input(run, tmp_path):
 def test_non_finite_predictions_end_the_episode_as_diverged(run):
     """A NaN or out-of-bound predicted state truncates that env with info["diverged"], keeps its last good
     state, and leaves the other envs alone (as a blown-up physics step does)."""
-    envs = WorldModelVectorEnv("push", num_envs=3, model=run, obs_mode="state", device="cpu")
+    envs = learned_vec("push", num_envs=3, model=run, obs_mode="state", device="cpu")
     obs, _ = envs.reset(seed=0)
     step = envs.core.model.step
 
@@ -222,7 +232,7 @@ def test_non_finite_predictions_end_the_episode_as_diverged(run):
     envs.core.model.step = step
     obs, rew, term, trunc, info = envs.step(np.zeros((3, 2), np.float32))  # autoreset of envs 1 and 2
     assert not info["diverged"].any()
-    single = WorldModelEnv("push", model=run, obs_mode="state", device="cpu")
+    single = learned("push", model=run, obs_mode="state", device="cpu")
     single.reset(seed=0)
     assert single.step(np.zeros(2, np.float32))[4]["diverged"] is False
 
@@ -232,7 +242,7 @@ def test_a_model_of_another_world_definition_is_refused(run):
     assert m.info["world_hash"] == cosmos_sim.get_world("push").definition_hash()  # recorded at training
     m.info = {**m.info, "world_hash": "0" * 16}
     with pytest.raises(ConfigMismatchError, match="another definition"):
-        WorldModelEnv("push", model=m, device="cpu")
+        learned("push", model=m, device="cpu")
 
 
 @pytest.mark.parametrize("array_type", ["numpy", "torch"])
@@ -242,8 +252,8 @@ def test_same_step_autoreset_mode(run, array_type):
     from gymnasium.vector import AutoresetMode
 
     kw = dict(num_envs=3, model=run, obs_mode="state", device="cpu", max_episode_steps=3)
-    same = WorldModelVectorEnv("push", autoreset_mode="same_step", array_type=array_type, **kw)
-    nxt = WorldModelVectorEnv("push", **kw)
+    same = learned_vec("push", autoreset_mode="same_step", array_type=array_type, **kw)
+    nxt = learned_vec("push", **kw)
     assert same.metadata["autoreset_mode"] == AutoresetMode.SAME_STEP
     assert nxt.metadata["autoreset_mode"] == AutoresetMode.NEXT_STEP
     as_np = (lambda x: x.numpy()) if array_type == "torch" else np.asarray
@@ -262,7 +272,7 @@ def test_same_step_autoreset_mode(run, array_type):
     o_s, r_s, te_s, tr_s, info = same.step(a if array_type == "numpy" else torch.as_tensor(a))
     assert not as_np(tr_s).any() and "final_obs" not in info  # the new episodes step on
     with pytest.raises(UnknownChoiceError, match="autoreset_mode"):
-        WorldModelVectorEnv("push", autoreset_mode="never", **kw)
+        learned_vec("push", autoreset_mode="never", **kw)
     same.close()
     nxt.close()
     # The same keyword for the physics backends' vector envs (Gymnasium's SyncVectorEnv does the work).
@@ -295,18 +305,18 @@ def test_a_pose_outside_the_training_cameras_warns_or_raises(run):
     az, el, dist = d.orbit_params()
     turned = orbit(az + 15.0, el, dist, d.target, d.fovy)
     assert cov.covers(d) and not cov.covers(turned)
-    env = WorldModelEnv("push", model=run, obs_mode="pixels", camera=turned, device="cpu")
+    env = learned("push", model=run, obs_mode="pixels", camera=turned, device="cpu")
     with pytest.warns(CameraCoverageWarning, match="outside what this world model was trained on"):
         env.reset(seed=0)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         env.reset(seed=1)  # once per env
-        WorldModelEnv("push", model=run, obs_mode="pixels", device="cpu", strict_camera=True).reset(seed=0)
-        WorldModelEnv("push", model=run, obs_mode="state", camera=turned, device="cpu").reset(seed=0)  # no frames
-    strict = WorldModelEnv("push", model=run, obs_mode="pixels", camera=turned, device="cpu", strict_camera=True)
+        learned("push", model=run, obs_mode="pixels", device="cpu", strict_camera=True).reset(seed=0)
+        learned("push", model=run, obs_mode="state", camera=turned, device="cpu").reset(seed=0)  # no frames
+    strict = learned("push", model=run, obs_mode="pixels", camera=turned, device="cpu", strict_camera=True)
     with pytest.raises(CameraError, match="strict_camera"):
         strict.reset(seed=0)
-    vec = WorldModelVectorEnv("push", num_envs=2, model=run, obs_mode="pixels", device="cpu", camera=turned)
+    vec = learned_vec("push", num_envs=2, model=run, obs_mode="pixels", device="cpu", camera=turned)
     with pytest.warns(CameraCoverageWarning) as record:
         vec.reset(seed=0)
     assert sorted(str(w.message).split(":")[0] for w in record) == ["env 0", "env 1"]
@@ -333,7 +343,7 @@ def test_several_views_of_one_learned_state(run):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CameraCoverageWarning)  # the tiny model knows one fixed camera
         for views in (["default", other], ["default", other, "default"]):
-            env = WorldModelEnv("push", model=run, obs_mode="both", cameras=views, device="cpu",
+            env = learned("push", model=run, obs_mode="both", cameras=views, device="cpu",
                                 render_mode="rgb_array")
             check_env(env, skip_render_check=False)
             assert env.observation_space["pixels"].shape == (len(views), 32, 32, 3)
@@ -352,15 +362,15 @@ def test_several_views_of_one_learned_state(run):
                 np.testing.assert_array_equal(runs[0][:, 0], runs[0][:, 2])
                 assert not np.array_equal(runs[0][1:, 0], runs[0][1:, 1])
             env.close()
-        vec = WorldModelVectorEnv("push", num_envs=2, model=run, obs_mode="pixels", cameras=["default", other],
+        vec = learned_vec("push", num_envs=2, model=run, obs_mode="pixels", cameras=["default", other],
                                   device="cpu")
         obs, info = vec.reset(seed=0)
         obs, *_, info = vec.step(np.zeros((2, 2), np.float32))
         assert obs.shape == (2, 2, 32, 32, 3) and info["camera"].shape == (2, 2, 10)
         vec.close()
     with pytest.raises(InputError, match="ensemble='sample'"):
-        WorldModelEnv("push", model=run, cameras=["default", other], ensemble="sample", device="cpu")
+        learned("push", model=run, cameras=["default", other], ensemble="sample", device="cpu")
     with pytest.raises(ConfigMismatchError, match="32x32"):
-        WorldModelEnv("push", model=run, cameras=[("default", 64), (other, 64)], device="cpu")
+        learned("push", model=run, cameras=[("default", 64), (other, 64)], device="cpu")
     with pytest.raises(CameraError, match="1 to 8 views"):
-        WorldModelEnv("push", model=run, cameras=[], device="cpu")
+        learned("push", model=run, cameras=[], device="cpu")

@@ -137,7 +137,7 @@ def tiny_drop_model(tmp_path_factory):
     """A Drop world model trained in seconds at 32x32 on passive drops (deterministic family, the
     object-centric state model its recipe uses)."""
     from cosmos_sim.data import CollectConfig, collect
-    from cosmos_sim.dynamics.train import train_dynamics
+    from cosmos_sim.dynamics.train import StateModelConfig, train_dynamics
     from cosmos_sim.tokenizer import preset, train_tokenizer
     from cosmos_sim.training import TrainConfig
 
@@ -146,8 +146,8 @@ def tiny_drop_model(tmp_path_factory):
     train_tokenizer(root / "data", root / "tok", preset("tiny", 32), TrainConfig(steps=10, batch_size=4),
                     progress=False)
     train_dynamics(root / "data", root / "tok", root / "dyn", "deterministic", "tiny",
-                   TrainConfig(steps=10, batch_size=8, lr=3e-3, warmup_steps=2), progress=False, state_steps=40,
-                   state_model="objects")
+                   TrainConfig(steps=10, batch_size=8, lr=3e-3, warmup_steps=2), progress=False,
+                   state=StateModelConfig(model="objects", steps=40))
     return root / "dyn"
 
 

@@ -183,11 +183,11 @@ def test_bad_envs_are_refused():
 
 
 def test_ppo_runs_on_learned_world(tiny_world_model):
-    from cosmos_sim.envs.world_model_env import WorldModelVectorEnv
+    from cosmos_sim.envs.world_model_env import LearnedEnvConfig, WorldModelVectorEnv
 
     run_dir, _ = tiny_world_model
-    envs = WorldModelVectorEnv("push", num_envs=8, model=run_dir, obs_mode="state", array_type="torch",
-                               device="cpu")
+    envs = WorldModelVectorEnv(LearnedEnvConfig(world="push", model=run_dir, obs_mode="state", array_type="torch",
+                                                device="cpu"), num_envs=8)
     r = train_ppo(envs, PPOConfig(total_steps=1024, num_steps=128, seed=0), "state", progress=False)
     envs.close()
     assert r["steps"] == 1024 and r["policy"].world == "Push"

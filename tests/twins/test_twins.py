@@ -74,6 +74,12 @@ def test_collect_records_the_env_with_its_seeds(tmp_path):
         assert len(ep["metadata"]["step_success"]) == len(ep["actions"]) and ep["metadata"]["has_success"]
 
 
+def test_an_envs_default_collection_policy_is_noise():
+    """An env has no scripted expert: its "mix" (the default) is random and exploration, as recorded."""
+    assert CollectConfig(world=WORLD, image_size=32).policy == "random,explore"
+    assert CollectConfig(world=WORLD, policy="random", image_size=32).policy == "random"
+
+
 def test_frames_of_an_env_without_width_height_are_resized(tmp_path):
     collect(CollectConfig(world="env:cosmos_test/PointMassFixed-v0", policy="random", image_size=32, episodes=1),
             tmp_path, progress=False)
@@ -326,3 +332,27 @@ def test_vector_twin_resets_only_the_masked_envs(twin):
     obs, *_ = envs.step(np.full((3, 2), 1.5, np.float32))
     again, _ = envs.reset(options={"reset_mask": np.array([True, False, False])})
     assert np.array_equal(again[1:], obs[1:]) and not np.array_equal(again[0], obs[0])
+
+
+def test_twin_classes_take_a_config_and_shape_like_any_learned_env(twin):
+    """LearnedEnv(config) is what gym.make builds; keywords a twin cannot use are refused by name; the shaping
+    wrappers work on twins as on any env that reports info["uncertainty"]."""
+    from cosmos_sim.envs.learned_config import LearnedEnvConfig, UnknownKeywordError
+    from cosmos_sim.envs.learned_env import LearnedEnv, LearnedVectorEnv
+
+    run, _ = twin
+    env, made = LearnedEnv(LearnedEnvConfig(model=run)), gym.make("cosmos_sim/Learned-v0", model=run)
+    assert env.observation_space == made.observation_space and env.obs_mode == "state"
+    assert np.array_equal(env.reset(seed=2)[0], made.reset(seed=2)[0])
+    with pytest.raises(UnknownKeywordError, match="camera does not apply"):
+        gym.make("cosmos_sim/Learned-v0", model=run, camera="random")
+    with pytest.raises(UnknownKeywordError, match="array_type='torch'"):
+        gym.make_vec("cosmos_sim/Learned-v0", num_envs=2, model=run, array_type="torch")
+    envs = gym.make_vec("cosmos_sim/Learned-v0", num_envs=3, model=run, uncertainty_penalty=1.0,
+                        halt_uncertainty=1e-9)
+    assert isinstance(envs.unwrapped, LearnedVectorEnv)
+    envs.reset(seed=0)
+    _, reward, term, trunc, info = envs.step(np.zeros((3, 2), np.float32))
+    halted = (info["uncertainty"] > 1e-9) & ~term
+    assert reward.dtype == np.float64 and halted.any() and np.array_equal(info["halted"], halted)
+    assert trunc[halted].all()
