@@ -44,3 +44,16 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
 
 def atomic_write_json(path: str | os.PathLike, obj: Any, indent: int = 2) -> Path:
     return atomic_write_bytes(path, (json.dumps(obj, indent=indent, default=str) + "\n").encode())
+
+
+def read_json_file(path: Path, missing: str, what: str = "JSON") -> Any:
+    """The JSON in `path`: a missing file is a DatasetError saying `missing`, unreadable JSON a CorruptDataError
+    naming the file and `what` it should have been."""
+    from cosmos_sim.errors import CorruptDataError, DatasetError
+
+    if not path.is_file():
+        raise DatasetError(missing)
+    try:
+        return json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as e:
+        raise CorruptDataError(f"{path}: unreadable {what} ({e})") from None

@@ -23,6 +23,7 @@ from cosmos_sim.data.lerobot_format import (
     first_line,
 )
 from cosmos_sim.errors import CorruptDataError, DatasetError, DatasetMismatchError, MissingPackageError
+from cosmos_sim.fileio import read_json_file
 
 
 # --- what the dataset holds --------------------------------------------------------------------------------------
@@ -60,12 +61,7 @@ class Source:
 
 def read_info(root: Path) -> dict:
     path = root / "meta" / "info.json"
-    if not path.is_file():
-        raise DatasetError(f"{root} is not a LeRobot dataset: {path} is missing")
-    try:
-        info = json.loads(path.read_text())
-    except (ValueError, UnicodeDecodeError) as e:
-        raise CorruptDataError(f"{path}: unreadable JSON ({e})") from None
+    info = read_json_file(path, f"{root} is not a LeRobot dataset: {path} is missing")
     if not isinstance(info, dict):
         raise CorruptDataError(f"{path}: not a JSON object")
     version = info.get("codebase_version")

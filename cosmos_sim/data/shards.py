@@ -23,7 +23,7 @@ from safetensors.numpy import save as st_save
 
 from cosmos_sim.data.schema import FRAME_KEYS, SCHEMA_VERSION, STEP_KEYS, EpisodeSpec
 from cosmos_sim.errors import CorruptDataError, DatasetError
-from cosmos_sim.fileio import atomic_write_bytes
+from cosmos_sim.fileio import atomic_write_bytes, read_json_file
 
 MANIFEST = "manifest.json"
 SMALL_KEYS = ("states", "extrinsics", "fovy", "actions", "rewards", "terminated", "truncated")
@@ -213,12 +213,7 @@ class ShardReader:
 # --- manifest --------------------------------------------------------------------------------
 def read_manifest(directory: str | os.PathLike) -> dict:
     path = Path(directory) / MANIFEST
-    if not path.is_file():
-        raise DatasetError(f"{directory} holds no dataset ({MANIFEST} not found)")
-    try:
-        manifest = json.loads(path.read_text())
-    except (ValueError, UnicodeDecodeError) as e:
-        raise CorruptDataError(f"{path}: unreadable manifest ({e})") from None
+    manifest = read_json_file(path, f"{directory} holds no dataset ({MANIFEST} not found)", "manifest")
     if not isinstance(manifest, dict) or manifest.get("format") != "cosmos_sim.dataset" or \
             not isinstance(manifest.get("shards"), list):
         raise CorruptDataError(f"{path}: not a cosmos_sim dataset manifest")
