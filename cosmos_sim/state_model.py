@@ -3,9 +3,10 @@ read off a latent) and, for worlds whose task is learned, its task head (reward,
 
 `StateHead` holds one of three state-space simulators: a gated MLP, an ensemble of them (`MLPEnsemble`, whose
 disagreement is the learned env's uncertainty) or an object-centric interaction network (`ObjectSimulator`, over
-the like objects `object_slots` finds in a world's state layout). `TaskHead` is the reward/termination/success
-head of a Gymnasium env's or a recorded dataset's world. They are trained by `cosmos_sim.dynamics.train` and saved
-inside the world model file (`cosmos_sim.world_model`).
+the like objects `object_slots` finds in a world's state layout). `TaskHead`, the reward/termination/success
+head of a Gymnasium env's or a recorded dataset's world, lives in `cosmos_sim.task_head` with its training and
+calibration. They are trained by `cosmos_sim.dynamics.train` and saved inside
+the world model file (`cosmos_sim.world_model`).
 """
 
 from __future__ import annotations
@@ -225,33 +226,3 @@ class ObjectSimulator(nn.Module):
         out[:, idx] = (new - self.state_mean[idx]) / self.state_std[idx]
         return out
 
-
-class TaskHead(nn.Module):
-    """Reward, termination and success of a step (prev state, action, next state), learned from data.
-
-    A `World` computes them by code; a Gymnasium env's world (envs/source_env.py) has only the env's
-    rewards, `terminated` flags and `info["is_success"]` in its data, so the model learns them: one MLP on
-    the normalized states, their change and the action, with three outputs (the reward in units of its
-    spread, a termination logit and a success logit). Its held-out accuracy is kept in `metrics`.
-    """
-
-    def __init__(self, state_dim: int, action_dim: int, hidden: int = 256, has_success: bool = False):
-        super().__init__()
-        self.config = {"state_dim": state_dim, "action_dim": action_dim, "hidden": hidden,
-                       "has_success": bool(has_success)}
-        self.net = nn.Sequential(nn.Linear(3 * state_dim + action_dim, hidden), nn.SiLU(), nn.Linear(hidden, hidden),
-                                 nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, 3))
-        self.register_buffer("reward_mean", torch.zeros(()))
-        self.register_buffer("reward_std", torch.ones(()))
-
-    def forward(self, prev: torch.Tensor, action: torch.Tensor, nxt: torch.Tensor) -> torch.Tensor:
-        """Normalized states [B, S] and actions [B, A] -> [B, 3]: normalized reward, termination and success logits."""
-        return self.net(torch.cat([prev, action, nxt, nxt - prev], -1))
-
-    def predict(self, prev: torch.Tensor, action: torch.Tensor, nxt: torch.Tensor
-                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Reward [B] in the env's units, terminated [B] and success [B] (bool)."""
-        out = self(prev, action, nxt)
-        reward = out[:, 0] * self.reward_std + self.reward_mean
-        success = out[:, 2] > 0 if self.config["has_success"] else torch.zeros_like(out[:, 2], dtype=torch.bool)
-        return reward, out[:, 1] > 0, success

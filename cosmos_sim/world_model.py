@@ -13,8 +13,8 @@ under `stats/`; its header metadata holds the world, image size, action and stat
 config as JSON. Loading never unpickles; a file for another world, image size or action size is
 refused with an error naming both sides.
 
-The state models it composes (`StateHead`, `TaskHead` and their parts) live in `cosmos_sim.state_model`;
-they stay importable from here.
+The state models it composes (`StateHead` and its parts) live in `cosmos_sim.state_model`, the task head in
+`cosmos_sim.task_head`; they stay importable from here.
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ from torch import nn
 from cosmos_sim.camera import CameraCoverage, plucker_from_extrinsics
 from cosmos_sim.dynamics import FAMILIES, build_dynamics, get_family
 from cosmos_sim.errors import CheckpointError, ConfigMismatchError, InputError
-from cosmos_sim.state_model import MLPEnsemble, ObjectSimulator, StateHead, TaskHead, object_slots
+from cosmos_sim.state_model import MLPEnsemble, ObjectSimulator, StateHead, object_slots
+from cosmos_sim.task_head import TaskHead
 from cosmos_sim.tokenizer import CausalVideoTokenizer, Stream, TokenizerConfig
 from cosmos_sim.tokenizer.model import pixels_to_unit, unit_to_pixels
 from cosmos_sim.training.checkpoint import read_checkpoint, resolve_checkpoint, write_checkpoint
@@ -39,8 +40,9 @@ KIND = "world_model"
 FILE = "world_model.safetensors"
 CAMERA_MOVED = 1e-4  # a change in any Plücker ray above this between frames means the camera moved
 
+# the last five: state_model's and task_head's
 __all__ = ["WorldModel", "RolloutState", "KIND", "FILE", "CAMERA_MOVED",
-           "StateHead", "TaskHead", "MLPEnsemble", "ObjectSimulator", "object_slots"]  # the last five: state_model's
+           "StateHead", "TaskHead", "MLPEnsemble", "ObjectSimulator", "object_slots"]
 
 
 @dataclass
@@ -156,6 +158,24 @@ class WorldModel(nn.Module):
             raise ConfigMismatchError(f"this world model ({self.world}) has no learned reward head: its world "
                                       "computes rewards by code")
         return self.task_head.predict(self.normalize_state(prev), actions.float(), self.normalize_state(nxt))
+
+    @torch.no_grad()
+    def task_with_spread(self, prev: torch.Tensor, actions: torch.Tensor, nxt: torch.Tensor
+                         ) -> tuple[tuple[torch.Tensor, torch.Tensor, torch.Tensor], dict[str, torch.Tensor]]:
+        """`task`'s outputs and the task head members' disagreement per step (`TaskHead.spread`), in one pass."""
+        self.task(prev[:0], actions[:0], nxt[:0])  # the same refusal for a model without a task head
+        return self.task_head.predict_with_spread(self.normalize_state(prev), actions.float(),
+                                                  self.normalize_state(nxt))
+
+    def task_spread(self, prev: torch.Tensor, actions: torch.Tensor, nxt: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The task head members' disagreement per step ({} for a one-member head or none)."""
+        return {} if self.task_head is None else self.task_with_spread(prev, actions, nxt)[1]
+
+    @property
+    def trust(self) -> dict | None:
+        """The per-step trust thresholds calibrated on held-out data at training (cosmos_sim.trust); None for a
+        model without an ensemble part or trained before them."""
+        return self.info.get("trust")
 
     # --- latents ---------------------------------------------------------------------------------
     def normalize(self, z: torch.Tensor) -> torch.Tensor:

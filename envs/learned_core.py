@@ -5,7 +5,9 @@ model's device and steps them all in one forward pass; the env classes (envs/wor
 envs/learned_env.py) are faces on it that convert at the gym boundary. Rewards, success and termination come
 from the world's own functions applied to the predicted state (a Gymnasium env's twin: the model's learned task
 head), so they mean what they mean in physics. With an ensemble state model the core reports the members'
-disagreement (`uncertainty`); it shapes nothing (MOPO's penalty and MOReL's halting: envs/shaping.py).
+disagreement (`uncertainty`) and, where the model was calibrated at training, each step's trust score over all
+its ensemble parts (`trust_score`, cosmos_sim.trust: above 1 the step is off the data); it shapes nothing
+(MOPO's penalty and MOReL's halting: envs/shaping.py).
 """
 
 from __future__ import annotations
@@ -117,6 +119,9 @@ class BatchedLearnedCore:
         self.states = torch.zeros(N, S, device=dev)
         self.t = torch.zeros(N, dtype=torch.long, device=dev)
         self.uncertainty = torch.zeros(N, device=dev)  # the state model's members' disagreement at the last step
+        # the last step's trust score (cosmos_sim.trust: > 1 is off the data); 0 where the model has no calibration
+        self.trust = self.model.trust
+        self.trust_score = torch.zeros(N, device=dev)
         self.learned_success = torch.zeros(N, dtype=torch.bool, device=dev)
         self.diverged = torch.zeros(N, dtype=torch.bool, device=dev)  # the last step's prediction was not finite
         self.rollout = None
@@ -194,6 +199,7 @@ class BatchedLearnedCore:
         self.states = self.states.index_put((ix,), states_t)
         self.t[ix] = 0
         self.uncertainty = self.uncertainty.index_put((ix,), torch.zeros(len(idx), device=dev))
+        self.trust_score = self.trust_score.index_put((ix,), torch.zeros(len(idx), device=dev))
         self.learned_success = self.learned_success.index_put((ix,), torch.zeros(len(idx), dtype=torch.bool,
                                                                                  device=dev))
         self.diverged = self.diverged.index_put((ix,), torch.zeros(len(idx), dtype=torch.bool, device=dev))
@@ -239,14 +245,23 @@ class BatchedLearnedCore:
         self.diverged = bad
         self.states = torch.where(bad[:, None], prev, states)
         self.t += 1
+        spread: dict[str, torch.Tensor] = {}
         if self.learned_task:  # no reward code: the model's task head says what the env would have
-            reward, terminated, self.learned_success = self.model.task(prev, actions[:, :A], self.states)
+            (reward, terminated, self.learned_success), spread = self.model.task_with_spread(prev, actions[:, :A],
+                                                                                           self.states)
             reward = reward.float()
         else:
             reward = torch.as_tensor(self.world.reward(self.states, actions[:, :A]), dtype=torch.float32)
             terminated = torch.as_tensor(self.world.terminated(self.states), dtype=torch.bool)
         # the members' disagreement, reported; MOPO's penalty and MOReL's halting are wrappers (envs/shaping.py)
         self.uncertainty = self.rollout.extra["uncertainty"].float()[::V]
+        if self.trust is not None:
+            from cosmos_sim.trust import trust_score
+
+            sig = spread | ({"state": self.uncertainty} if self.model.state_head.members > 1 else {})
+            score = trust_score(self.trust, sig)
+            if score is not None:
+                self.trust_score = torch.where(bad, torch.zeros_like(score), score.float())
         terminated = terminated & ~bad
         reward = torch.where(bad.to(reward.device), torch.zeros_like(reward), reward)
         truncated = ((self.t >= self.max_episode_steps) | bad) & ~terminated

@@ -110,7 +110,8 @@ class LearnedEnv(WorldModelEnv):
 
     def _info(self) -> dict:
         info = {"success": bool(self.core.success()[0]), "uncertainty": float(self.core.uncertainty[0]),
-                "halted": False, "diverged": bool(self.core.diverged[0])}
+                "halted": False, "diverged": bool(self.core.diverged[0]),
+                "trust_score": float(self.core.trust_score[0]), "off_data": bool(self.core.trust_score[0] > 1)}
         if self.core.decode:
             info["pixels"] = to_numpy(self.core.frames[0])
         return info
@@ -144,7 +145,8 @@ class LearnedVectorEnv(WorldModelVectorEnv):
     def _info(self) -> dict:
         flags = self._flag_info()
         return {"success": to_numpy(self.core.success()), "uncertainty": to_numpy(self.core.uncertainty),
-                "halted": flags.pop("halted"), "diverged": to_numpy(self.core.diverged)} | flags
+                "halted": flags.pop("halted"), "diverged": to_numpy(self.core.diverged),
+                "trust_score": to_numpy(self.core.trust_score), "off_data": to_numpy(self.core.trust_score > 1)} | flags
 
 
 __all__ = ["LEARNED_ID", "LearnedEnv", "LearnedVectorEnv", "SourceEnvError", "twin_core", "load_twin_model"]

@@ -14,6 +14,8 @@ they mean what they mean in physics. Resets start from the physics backend the m
 seed => same initial state and first frame as a physics env), or from recorded episodes of a dataset
 (envs/reset_sources.py). `info["uncertainty"]` is an ensemble state model's disagreement; MOPO's penalty and
 MOReL's halting are wrappers (envs/shaping.py) that `gym.make` puts around these envs when asked.
+`info["trust_score"]` compares every ensemble part's disagreement with held-out data's (cosmos_sim.trust) and
+`info["off_data"]` says the step passed it (both 0 / False for a model without that calibration).
 """
 
 from __future__ import annotations
@@ -127,7 +129,8 @@ class WorldModelEnv(gym.Env):
     def _info(self) -> dict:
         return {"success": bool(self.core.success()[0]), "camera": self.core.env_cameras(0),
                 "uncertainty": float(self.core.uncertainty[0]), "halted": False,  # HaltOnUncertainty sets it
-                "state": to_numpy(self.core.states[0].float()), "diverged": bool(self.core.diverged[0])}
+                "state": to_numpy(self.core.states[0].float()), "diverged": bool(self.core.diverged[0]),
+                "trust_score": float(self.core.trust_score[0]), "off_data": bool(self.core.trust_score[0] > 1)}
 
 
 # --- gym.vector.VectorEnv -----------------------------------------------------------------------------
@@ -293,7 +296,8 @@ class WorldModelVectorEnv(gym.vector.VectorEnv):
         flags = self._flag_info()
         info = {"success": self._out(self.core.success()), "state": self._out(self.core.states.float()),
                 "camera": self.core.env_camera_arrays(), "uncertainty": self._out(self.core.uncertainty),
-                "halted": flags.pop("halted"), "diverged": self._out(self.core.diverged)}
+                "halted": flags.pop("halted"), "diverged": self._out(self.core.diverged),
+                "trust_score": self._out(self.core.trust_score), "off_data": self._out(self.core.trust_score > 1)}
         return info | flags
 
 

@@ -19,10 +19,18 @@ from cosmos_sim.device import resolve_device
 from cosmos_sim.dynamics.base import build_dynamics, get_family
 from cosmos_sim.dynamics.latents import LatentWindows, load_or_build_cache, sequences
 from cosmos_sim.errors import DatasetError, InputError, UnknownChoiceError
+from cosmos_sim.task_head import DEFAULT_MEMBERS as TASK_MEMBERS
+from cosmos_sim.task_head import (  # the task head's training and metrics live there; importable from here too
+    calibrate_task_head,
+    calibration_split,
+    fit_task_head,
+    task_metrics,
+)
 from cosmos_sim.tokenizer import CausalVideoTokenizer
 from cosmos_sim.tokenizer.train import split_episodes
 from cosmos_sim.training import TrainConfig, Trainer
 from cosmos_sim.training.checkpoint import resolve_checkpoint
+from cosmos_sim.trust import calibrate_trust
 from cosmos_sim.world_model import FILE, StateHead, TaskHead, WorldModel, object_slots
 
 KIND = "dynamics"
@@ -47,12 +55,15 @@ class StateModelConfig:
                            "was, for the state model (and a Gymnasium env's reward/termination head)")
     task_steps: int | None = arg(None, "updates of a Gymnasium env's learned reward/termination/success head "
                                        "(none: 8x --steps, at least 100, at most 3000)")
+    task_members: int = arg(TASK_MEMBERS, "members of that head, whose disagreement is part of the per-step trust")
 
     def __post_init__(self):
         if self.model not in STATE_MODELS:
             raise UnknownChoiceError("state model", self.model, STATE_MODELS)
         if self.members is not None and self.members < 1:
             raise InputError(f"state model members must be >= 1, got {self.members}")
+        if self.task_members < 1:
+            raise InputError(f"task head members must be >= 1, got {self.task_members}")
 
     def resolved(self, train_steps: int, objects: bool) -> StateModelConfig:
         """Every None filled in, for a trainer of `train_steps` steps and an object-centric model or not."""
@@ -195,63 +206,11 @@ def task_data(norm_cache: dict, targets: dict, episodes: list[int]) -> dict[str,
             "terminated": targets["terminated"][steps].float(), "success": targets["success"][steps].float()}
 
 
-def task_metrics(head: TaskHead, data: dict[str, torch.Tensor], constant: float) -> dict:
-    """Held-out accuracy of a task head: reward MAE (and a constant predictor's, the training mean), the
-    reward correlation, termination precision and recall (and success's, when the data has success)."""
-    with torch.no_grad():
-        reward, term, succ = head.predict(data["prev"], data["actions"], data["next"])
-    r = data["rewards"]
-
-    def pr(pred: torch.Tensor, true: torch.Tensor) -> tuple[float | None, float | None]:
-        tp = float((pred & true).sum())
-        return (tp / float(pred.sum()) if pred.any() else None, tp / float(true.sum()) if true.any() else None)
-
-    corr = float(torch.corrcoef(torch.stack([reward, r]))[0, 1]) if len(r) > 1 and r.std() > 0 else None
-    tp, tr = pr(term, data["terminated"] > 0.5)
-    out = {"steps": len(r), "reward_mae": float((reward - r).abs().mean()),
-           "reward_mae_constant": float((r - constant).abs().mean()), "reward_corr": corr,
-           "termination_rate": float((data["terminated"] > 0.5).float().mean()),
-           "termination_precision": tp, "termination_recall": tr}
-    if head.config["has_success"]:
-        sp, sr = pr(succ, data["success"] > 0.5)
-        out |= {"success_precision": sp, "success_recall": sr}
-    return out
-
-
-def fit_task_head(head: TaskHead, train: dict[str, torch.Tensor], steps: int = 3000, batch_size: int = 512,
-                  lr: float = 2e-3, seed: int = 0, device: str | torch.device = "cpu", progress: bool = True) -> dict:
-    """Train the reward/termination/success head on real steps (seeded, so a restarted run repeats it)."""
-    from tqdm.auto import tqdm
-
-    r = train["rewards"]
-    head.reward_mean.fill_(float(r.mean()))
-    head.reward_std.fill_(float(r.std().clamp_min(1e-6)) if len(r) > 1 else 1.0)
-    head.to(device).train()
-    d = {k: v.to(device) for k, v in train.items()}
-    target_r = (d["rewards"] - head.reward_mean) / head.reward_std
-
-    def pos_weight(y: torch.Tensor) -> torch.Tensor:  # rare events (the one terminal step) weigh as much as the rest
-        pos = y.sum()
-        return ((len(y) - pos) / pos.clamp_min(1.0)).clamp(1.0, 1000.0)
-
-    pw_t, pw_s = pos_weight(d["terminated"]), pos_weight(d["success"])
-    bce = nn.functional.binary_cross_entropy_with_logits
-    g = torch.Generator().manual_seed(seed)
-    opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=1e-4)
-    loss = torch.zeros(())
-    for i in tqdm(range(steps), desc="train reward/termination head", disable=not progress, unit="step"):
-        for group in opt.param_groups:
-            group["lr"] = lr * max(0.02, 1 - i / max(1, steps))
-        idx = torch.randint(len(r), (batch_size,), generator=g).to(device)
-        out = head(d["prev"][idx], d["actions"][idx], d["next"][idx])
-        loss = ((out[:, 0] - target_r[idx]) ** 2).mean() + bce(out[:, 1], d["terminated"][idx], pos_weight=pw_t)
-        if head.config["has_success"]:
-            loss = loss + bce(out[:, 2], d["success"][idx], pos_weight=pw_s)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-    head.cpu().eval()
-    return {"task_steps": steps, "task_loss": float(loss.detach())}
+def held_out_episodes(cache: dict, episodes: list[int]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(states [T+1, S], actions [T, A]) of each of `episodes` (cache sequences), in the world's units."""
+    fo, so = cache["frame_offsets"].tolist(), cache["step_offsets"].tolist()
+    return [(cache["states"][fo[e]:fo[e] + so[e + 1] - so[e] + 1], cache["actions"][so[e]:so[e + 1]])
+            for e in episodes]
 
 
 def state_model_slots(state_model: str, world) -> list[list[int]] | None:
@@ -395,7 +354,8 @@ def train_dynamics(data_dir: str | os.PathLike, tokenizer_path: str | os.PathLik
     task_head, task_result = None, {}
     if world.learned_task:  # a Gymnasium env or recorded dataset: reward, termination and success are learned
         targets = task_targets(episodes)
-        task_head = TaskHead(world.state_dim, world.action_dim, has_success=bool(targets["has_success"]))
+        task_head = TaskHead(world.state_dim, world.action_dim, has_success=bool(targets["has_success"]),
+                             members=state.task_members)
         t0 = time.perf_counter()
         train_steps = task_data(norm_cache, targets, train_eps)
         if extra_task:
@@ -403,9 +363,11 @@ def train_dynamics(data_dir: str | os.PathLike, tokenizer_path: str | os.PathLik
         task_result = fit_task_head(task_head, train_steps, steps=state.task_steps, seed=train_config.seed, device=dev,
                                     progress=progress)
         task_result["task_seconds"] = time.perf_counter() - t0
-        task_result["task_metrics"] = task_metrics(task_head, task_data(norm_cache, targets,
-                                                                        sequences(cache, held, "first") or train_eps),
-                                                   float(train_steps["rewards"].mean()))
+        # thresholds chosen on half the held-out episodes, accuracy reported on the other half (cosmos_sim.task_head)
+        cal_eps, eval_eps = calibration_split(sequences(cache, held, "first"), seed=train_config.seed)
+        calibration = calibrate_task_head(task_head, task_data(norm_cache, targets, cal_eps) if cal_eps else None)
+        task_result["task_metrics"] = task_metrics(task_head, task_data(norm_cache, targets, eval_eps or train_eps),
+                                                   float(train_steps["rewards"].mean()), calibration)
         if train_config.time_limit_s:  # the head's time counts against the budget too
             train_config = replace(train_config,
                                    time_limit_s=max(1.0, train_config.time_limit_s - task_result["task_seconds"]))
@@ -428,6 +390,10 @@ def train_dynamics(data_dir: str | os.PathLike, tokenizer_path: str | os.PathLik
                        info=info | {"steps": trainer.step} | ({"task_metrics": task_result["task_metrics"]}
                                                                if task_result else {}),
                        task_head=task_head, **{k: v for k, v in stats.items() if k != "delta_scale"})
+    # per-step trust: each ensemble part's disagreement along the held-out episodes (cosmos_sim.trust)
+    trust = calibrate_trust(model, held_out_episodes(cache, sequences(cache, held, "first")))
+    if trust is not None:
+        model.info["trust"] = trust
     if trainer.rank == 0:
         result["world_model"] = str(model.save(out / FILE))
         result["parameters"] = sum(p.numel() for p in dyn.parameters())

@@ -20,6 +20,7 @@ import numpy as np
 from cosmos_sim.config import arg
 from cosmos_sim.errors import InputError
 from cosmos_sim.evaluation.stats import proportion, summary
+from cosmos_sim.trust import policy_trust
 from cosmos_sim.worlds import get_world
 
 BACKENDS = ("mujoco", "pybullet", "world_model", "env")  # "env": a Gymnasium env's world's own physics
@@ -39,21 +40,27 @@ def make_vector_env(world: str, backend: str, num_envs: int, model: Any = None, 
     return make_world_vec_env(get_world(world), num_envs=num_envs, backend=backend, **kw)
 
 
-def run_policy(env: gym.vector.VectorEnv, policy, seeds: list[int], progress: Callable[[int], None] | None = None
-               ) -> dict[str, np.ndarray]:
-    """First episode of each env (env i reset with seeds[i]): per-episode return, success, length."""
+def run_policy(env: gym.vector.VectorEnv, policy, seeds: list[int], progress: Callable[[int], None] | None = None,
+               trust: bool = False) -> dict[str, np.ndarray]:
+    """First episode of each env (env i reset with seeds[i]): per-episode return, success, length (and with
+    `trust`, a learned env's count of off-data steps, cosmos_sim.trust)."""
     from cosmos_sim.policies.rollout import run_episodes
 
-    eps = run_episodes(env, policy, seeds, keep_obs=False, progress=progress)
-    return {"return": np.array([e.ret for e in eps]), "success": np.array([e.succeeded for e in eps]),
-            "length": np.array([e.length for e in eps])}
+    eps = run_episodes(env, policy, seeds, keep_obs=False, progress=progress, keep_info=("off_data",) if trust else ())
+    out = {"return": np.array([e.ret for e in eps]), "success": np.array([e.succeeded for e in eps]),
+           "length": np.array([e.length for e in eps])}
+    if trust:
+        out["off_data_steps"] = np.array([int(np.sum(e.infos["off_data"][1:])) for e in eps])
+    return out
 
 
 def summarize_episodes(episodes: dict[str, np.ndarray], seed: int = 0) -> dict:
     return {"success_rate": proportion(episodes["success"]),
             "return": summary(episodes["return"], seed=seed),
             "length": summary(episodes["length"].astype(float), seed=seed),
-            "per_episode": {k: np.asarray(v).tolist() for k, v in episodes.items()}}
+            "per_episode": {k: np.asarray(v).tolist() for k, v in episodes.items()}} | (
+        {"trust": policy_trust(episodes["off_data_steps"], episodes["length"])} if "off_data_steps" in episodes
+        else {})
 
 
 def evaluate_policies(world: str, backend: str, policy_specs: list[str], episodes: int = 50, seed: int = 0,
@@ -93,7 +100,7 @@ def evaluate_policies(world: str, backend: str, policy_specs: list[str], episode
                     # the first chunk's policy is the one built above (a planner loads its model once)
                     policy = made[spec] if start == 0 else policy_from_spec(spec, world, seed=policy_seed + start,
                                                                             model=plan_in)
-                    parts[spec].append(run_policy(env, policy, chunk, progress))
+                    parts[spec].append(run_policy(env, policy, chunk, progress, trust=backend == "world_model"))
             finally:
                 env.close()
     out = {}
@@ -102,6 +109,12 @@ def evaluate_policies(world: str, backend: str, policy_specs: list[str], episode
         out[spec] = {"world": get_world(world).name, "backend": backend, "policy": spec, "seeds": seeds,
                      **summarize_episodes(eps, seed=seed)}
     return out
+
+
+def per_policy(results: dict[str, dict]) -> dict[str, dict]:
+    """`evaluate_policies`' results as a report keeps them per policy: the summaries, the episodes and the trust."""
+    keys = ("success_rate", "return", "length", "per_episode", "trust")
+    return {spec: {k: r[k] for k in keys if k in r} for spec, r in results.items()}
 
 
 @dataclass(frozen=True)

@@ -28,11 +28,12 @@ import torch
 
 from cosmos_sim.config import arg
 from cosmos_sim.errors import InputError
-from cosmos_sim.evaluation.closed_loop import evaluate_policies
+from cosmos_sim.evaluation.closed_loop import evaluate_policies, per_policy
 from cosmos_sim.evaluation.report import (
     Context,
     FileIndex,
     TaskHeads,
+    Trust,
     json_safe,
     na,
     render,
@@ -241,18 +242,19 @@ class ClosedLoop:
         for backend in tqdm(("env", "world_model"), desc="closed loop", disable=not ctx.progress):
             res = evaluate_policies(ctx.world.name, backend, list(c.policies), episodes=c.episodes, seed=c.seed,
                                     model=ctx.model if backend == "world_model" else None, device=c.device)
-            closed[backend] = {spec: {k: r[k] for k in ("success_rate", "return", "length", "per_episode")}
-                               for spec, r in res.items()}
+            closed[backend] = per_policy(res)
         return closed
 
     def markdown(self, closed: dict, report: dict) -> str:
         lines = ["## Policies (closed loop, same seeds in both)", "",
                  "| policy | env return | learned return | env success % | learned success % | env length | "
-                 "learned length |", "|---|---:|---:|---:|---:|---:|---:|"]
+                 "learned length | length error (per episode) | twin ends earlier % |",
+                 "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for r in report["ranking"]["rows"]:
             lines.append(f"| {r['name']} | {r['env_return']:.1f} | {r['learned_return']:.1f} | "
                          f"{r['env_success']:.0f} | {r['learned_success']:.0f} | {r['env_length']:.0f} | "
-                         f"{r['learned_length']:.0f} |")
+                         f"{r['learned_length']:.0f} | {r['length_abs_error']:.1f} | "
+                         f"{100 * r['learned_ends_earlier']:.0f} |")
         return "\n".join([*lines, ""])
 
 
@@ -272,7 +274,9 @@ class Ranking:
                  "env_success": 100 * closed["env"][p]["success_rate"]["mean"],
                  "learned_success": 100 * closed["world_model"][p]["success_rate"]["mean"],
                  "env_length": closed["env"][p]["length"]["mean"],
-                 "learned_length": closed["world_model"][p]["length"]["mean"]}
+                 "learned_length": closed["world_model"][p]["length"]["mean"],
+                 **length_error(closed["env"][p]["per_episode"]["length"],
+                                closed["world_model"][p]["per_episode"]["length"])}
                 for p, a, b in zip(policies, ref, got, strict=True)]
         _plot_returns(rows, ctx.out / ctx.files["ranking_plot"], ctx.world.name)
         return {"rows": rows, "return": correlations(ref, got) if len(ref) > 1 else None,
@@ -289,9 +293,19 @@ class Ranking:
             f"{report['open_loop']['reward_mae_per_step']:.4f}.", ""])
 
 
+def length_error(env_lengths: list[int], learned_lengths: list[int]) -> dict:
+    """Episode lengths of one policy, the same seeds in both: the mean |learned - env| per episode, its share of the
+    env's mean length, and the share of episodes the twin ends earlier / later (false or missed terminations)."""
+    a, b = np.asarray(env_lengths, float), np.asarray(learned_lengths, float)
+    d = b - a
+    return {"length_abs_error": float(np.abs(d).mean()),
+            "length_relative_error": float(np.abs(d).mean() / max(a.mean(), 1.0)),
+            "learned_ends_earlier": float((d < 0).mean()), "learned_ends_later": float((d > 0).mean())}
+
+
 # run, and report.json, in this order
-SECTIONS = (TaskHeads(), OpenLoop(), ClosedLoop(), Ranking(), FileIndex(("horizon", "ranking")))
-MARKDOWN = (SECTIONS[2], SECTIONS[3], SECTIONS[0], SECTIONS[1], SECTIONS[4])  # report.md: the policies first
+SECTIONS = (TaskHeads(), OpenLoop(), ClosedLoop(), Ranking(), Trust("env", "return"), FileIndex(("horizon", "ranking")))
+MARKDOWN = (SECTIONS[2], SECTIONS[3], SECTIONS[4], SECTIONS[0], SECTIONS[1], SECTIONS[5])  # the policies first
 
 
 def markdown(report: dict) -> str:

@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 
 from cosmos_sim.evaluation import open_loop as ol
-from cosmos_sim.evaluation.closed_loop import evaluate_policies
+from cosmos_sim.evaluation.closed_loop import evaluate_policies, per_policy
 from cosmos_sim.evaluation.report import BACKEND_NAMES as NAMES
-from cosmos_sim.evaluation.report import Context, ci, fmt
+from cosmos_sim.evaluation.report import Context, Trust, ci, fmt
 from cosmos_sim.evaluation.stats import correlations, mean_abs_error
 
 # report.json's "files", in this order; the sections fill in the videos and add what they draw
@@ -135,8 +135,7 @@ class ClosedLoop:
             res = evaluate_policies(ctx.world.name, backend, list(c.policies), episodes=c.episodes, seed=c.seed,
                                     model=ctx.model if backend == "world_model" else None, device=c.device,
                                     camera=ctx.camera)
-            closed[backend] = {spec: {k: r[k] for k in ("success_rate", "return", "length", "per_episode")}
-                               for spec, r in res.items()}
+            closed[backend] = per_policy(res)
         bar.close()
         return closed
 
@@ -312,4 +311,5 @@ class Cameras:
 
 
 # run in this order, report.json in this order; report.md puts the file index (how to read, videos) last
-SECTIONS = (OpenLoop(), ClosedLoop(), Ranking(), Files(), PhysicsAlignment(), Cameras())
+SECTIONS = (OpenLoop(), ClosedLoop(), Ranking(), Trust("mujoco", "success"), Files(), PhysicsAlignment(),
+            Cameras())

@@ -90,11 +90,111 @@ class TaskHeads:
     def markdown(self, th: dict | None, report: dict) -> str:
         if not th:
             return ""
-        return "\n".join([
-            "## Reward and termination heads (held-out steps of the training data)", "",
-            f"Reward MAE {na(th.get('reward_mae'), 4)} (a constant predictor: {na(th.get('reward_mae_constant'), 4)}), "
-            f"correlation {na(th.get('reward_corr'), 3)}; termination precision {na(th.get('termination_precision'))}, "
-            f"recall {na(th.get('termination_recall'))} (termination rate {na(th.get('termination_rate'), 4)}).", ""])
+        lines = ["## Reward, termination and success heads (held-out steps of the training data)", "",
+                 f"Reward MAE {na(th.get('reward_mae'), 4)} (a constant predictor: "
+                 f"{na(th.get('reward_mae_constant'), 4)}), correlation {na(th.get('reward_corr'), 3)}."]
+        for name in ("termination", "success"):
+            if f"{name}_rate" not in th:
+                continue
+            if not th[f"{name}_rate"]:  # no events in the evaluation steps: nothing to measure
+                lines.append(f"{name.capitalize()}: n/a (no {name} in the held-out evaluation steps"
+                             f"{': the env never ends an episode this way' if name == 'termination' else ''}).")
+                continue
+            lines.append(
+                f"{name.capitalize()} at the calibrated threshold {na(th.get(f'{name}_threshold'))}: precision "
+                f"{na(th.get(f'{name}_precision'))}, recall {na(th.get(f'{name}_recall'))}, F1 "
+                f"{na(th.get(f'{name}_f1'))} (at 0: {na(th.get(f'{name}_precision_at_0'))} / "
+                f"{na(th.get(f'{name}_recall_at_0'))}; rate {na(th.get(f'{name}_rate'), 4)}). "
+                f"{th.get(f'{name}_calibration', '')}".rstrip())
+        return "\n".join([*lines, ""])
+
+
+class Trust:
+    """Per-policy trust from every ensemble part of the model (cosmos_sim.trust): the share of each policy's learned
+    steps off the data, the flag, its error against the reference, and the ranking over all and over the trusted
+    policies. `reference`: the backend compared with ("env", "mujoco"); `metric`: "return" or "success"."""
+
+    key, timing = "trust", None
+
+    def __init__(self, reference: str, metric: str):
+        self.reference, self.metric = reference, metric
+
+    def applies(self, ctx: Context) -> bool:
+        cl = ctx.report.get("closed_loop", {})
+        return "world_model" in cl and self.reference in cl
+
+    def _value(self, r: dict) -> float:
+        return float(r["return"]["mean"] if self.metric == "return" else 100 * r["success_rate"]["mean"])
+
+    def run(self, ctx: Context) -> dict:
+        from cosmos_sim.evaluation.stats import correlations
+        from cosmos_sim.trust import NO_ENSEMBLE
+
+        model = ctx.model
+        if model.trust is None:
+            ensemble = model.state_head.members > 1 or (model.task_head is not None and model.task_head.members > 1)
+            return {"available": False,
+                    "why": "the model was trained before trust calibration: retrain it with this version"
+                    if ensemble else NO_ENSEMBLE}
+        cl, policies = ctx.report["closed_loop"], list(ctx.config.policies)
+        ref = np.array([self._value(cl[self.reference][p]) for p in policies])
+        got = np.array([self._value(cl["world_model"][p]) for p in policies])
+        spread = float(np.ptp(ref)) if len(ref) else 0.0
+        rows = []
+        for p, a, b in zip(policies, ref, got, strict=True):
+            t = cl["world_model"][p].get("trust") or {}
+            rows.append({"policy": p, "reference": float(a), "learned": float(b), "abs_error": float(abs(b - a)),
+                         "relative_error": float(abs(b - a) / spread) if spread > 0 else None,
+                         "off_data_share": t.get("off_data_share"), "flagged": bool(t.get("flagged", False))})
+        trusted = [i for i, r in enumerate(rows) if not r["flagged"]]
+        share = [r["off_data_share"] or 0.0 for r in rows]
+        rel = [r["relative_error"] for r in rows]
+        return {"available": True, "metric": self.metric, "reference": self.reference, "calibration": model.trust,
+                "flag_share": _flag_share(cl["world_model"], policies),
+                "rows": rows, "spread": spread, "flagged": [r["policy"] for r in rows if r["flagged"]],
+                "ranking_all": correlations(ref, got) if len(rows) > 1 else None,
+                "ranking_trusted": correlations(ref[trusted], got[trusted]) if len(trusted) > 1 else None,
+                "trusted_policies": len(trusted),
+                # does the off-data share say where the learned figure is wrong? (Spearman over the policies)
+                "share_vs_error": correlations(share, rel) if spread > 0 and len(rows) > 2 else None,
+                "unflagged_large_errors": [r["policy"] for r in rows if not r["flagged"] and r["relative_error"]
+                                           is not None and r["relative_error"] > LARGE_ERROR]}
+
+    def markdown(self, tr: dict, report: dict) -> str:
+        if not tr["available"]:
+            return "\n".join(["## Trust", "", f"n/a: {tr['why']}.", ""])
+        unit = "return" if tr["metric"] == "return" else "success %"
+        ref = BACKEND_NAMES.get(tr["reference"], tr["reference"])
+        q = tr["calibration"]["quantile"]
+        lines = ["## Trust", "",
+                 f"Off data: a learned step where any ensemble part ({', '.join(tr['calibration']['thresholds'])}) "
+                 f"disagrees more than at the {100 * q:g}th percentile of held-out episodes. A policy with more than "
+                 f"{100 * tr['flag_share']:g} % of its learned steps off the data is flagged: its learned figure is "
+                 "not to be trusted.", "",
+                 f"| policy | off-data % | flagged | {ref} {unit} | learned {unit} | |error| / spread |",
+                 "|---|---:|:---:|---:|---:|---:|"]
+        for r in tr["rows"]:
+            share = r["off_data_share"]
+            lines.append(f"| {r['policy']} | {na(None if share is None else 100 * share, 1)} | "
+                         f"{'**yes**' if r['flagged'] else ''} | {r['reference']:.1f} | {r['learned']:.1f} | "
+                         f"{na(r['relative_error'])} |")
+        a, t, sv = tr["ranking_all"] or {}, tr["ranking_trusted"] or {}, tr["share_vs_error"] or {}
+        lines += ["", f"Ranking by {unit}: Spearman ρ {na(a.get('spearman'))} over all {len(tr['rows'])} policies, "
+                      f"{na(t.get('spearman'))} over the {tr['trusted_policies']} trusted. Off-data share against "
+                      f"|error| / spread: Spearman {na(sv.get('spearman'))}."]
+        if tr["unflagged_large_errors"]:
+            lines.append(f"Not flagged though off by more than {100 * LARGE_ERROR:g} % of the spread: "
+                         + ", ".join(f"`{p}`" for p in tr["unflagged_large_errors"]) + ".")
+        return "\n".join([*lines, ""])
+
+
+LARGE_ERROR = 0.25  # an error above this share of the policies' spread should have been flagged
+
+
+def _flag_share(learned: dict, policies: Sequence[str]) -> float:
+    from cosmos_sim.trust import FLAG_SHARE
+
+    return next((learned[p]["trust"]["flag_share"] for p in policies if learned[p].get("trust")), FLAG_SHARE)
 
 
 def run_sections(ctx: Context, sections: Iterable[Section]) -> dict:

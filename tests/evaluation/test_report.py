@@ -50,8 +50,8 @@ def test_a_new_measure_is_one_more_section(tmp_path, monkeypatch):
     """A section appended to the world comparison's list lands in report.json and in report.md, before the
     closing part (how to read the report, the videos)."""
 
-    class Trust:
-        key, timing = "trust", "trust_s"
+    class Contacts:
+        key, timing = "contacts", "contacts_s"
 
         def applies(self, ctx):
             return ctx.model is None  # physics only, here
@@ -60,17 +60,17 @@ def test_a_new_measure_is_one_more_section(tmp_path, monkeypatch):
             return {"closed_loop_backends": sorted(ctx.report["closed_loop"]), "files": sorted(ctx.files)}
 
         def markdown(self, result, report):
-            return "## Trust\n\nbackends: " + ", ".join(result["closed_loop_backends"]) + "\n"
+            return "## Contacts\n\nbackends: " + ", ".join(result["closed_loop_backends"]) + "\n"
 
-    monkeypatch.setattr(cmp, "SECTIONS", (*cmp.SECTIONS, Trust()))
+    monkeypatch.setattr(cmp, "SECTIONS", (*cmp.SECTIONS, Contacts()))
     cfg = cmp.CompareConfig(world="push", policies=("scripted:1",), backends=("mujoco", "pybullet"), episodes=1,
                             open_loop_episodes=1, horizon=2, videos=0)
     r = cmp.compare(cfg, None, tmp_path, progress=False)
-    assert list(r) == ["schema", "config", "model", "open_loop", "closed_loop", "ranking", "files", "trust"]
-    assert r["trust"]["closed_loop_backends"] == ["mujoco", "pybullet"]
+    assert list(r) == ["schema", "config", "model", "open_loop", "closed_loop", "ranking", "files", "contacts"]
+    assert r["contacts"]["closed_loop_backends"] == ["mujoco", "pybullet"]
     md = (tmp_path / "report.md").read_text()
-    assert md.index("## Ranking") < md.index("## Trust") < md.index("## How to read this")
-    assert json.loads((tmp_path / "timing.json").read_text()).keys() >= {"open_loop_s", "closed_loop_s", "trust_s"}
+    assert md.index("## Ranking") < md.index("## Contacts") < md.index("## How to read this")
+    assert json.loads((tmp_path / "timing.json").read_text()).keys() >= {"open_loop_s", "closed_loop_s", "contacts_s"}
     assert md == cmp.markdown(json.loads((tmp_path / "report.json").read_text()))  # report.md from report.json
 
 

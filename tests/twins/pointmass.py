@@ -87,3 +87,13 @@ def register() -> None:
         env_id = f"cosmos_test/{name}-v0"
         if env_id not in gym.registry:
             gym.register(id=env_id, entry_point=cls, max_episode_steps=40)
+
+
+def full_throttle(obs: np.ndarray) -> np.ndarray:
+    """Full action toward one corner on every step: speeds that random and explore data never reach (off the data)."""
+    return np.array([2.0, 2.0], np.float32)
+
+
+def to_goal(obs: np.ndarray) -> np.ndarray:
+    """A gentle pull toward the origin, damped: the kind of motion the random data covers."""
+    return np.clip(-0.8 * obs[:2] - 1.0 * obs[2:], -1.0, 1.0).astype(np.float32)
