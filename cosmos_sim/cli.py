@@ -37,12 +37,6 @@ def cmd_demo(args: argparse.Namespace) -> None:
                                 progress=not args.no_progress)))
 
 
-def cmd_models(args: argparse.Namespace) -> None:
-    from cosmos_sim.zoo import models_command
-
-    print(models_command(args.json))
-
-
 # --- compare, evaluate ---------------------------------------------------------------------------------
 COMPARE = "cosmos_sim.evaluation.compare:CompareConfig"
 COMPARE_FLAGS = ("world", "policies", "episodes", "open_loop_episodes", "horizon", "open_loop_policy", "videos",
@@ -57,6 +51,17 @@ def cmd_compare(args: argparse.Namespace) -> None:
     print("\n".join(run_command({n: getattr(args, n) for n in COMPARE_FLAGS}, args.out, model=args.model,
                                 physics_only=args.physics_only, data=args.data, env=args.env,
                                 env_kwargs=args.env_kwargs, progress=not args.no_progress)))
+
+
+REFINE = "cosmos_sim.evaluation.refine:RefineConfig"
+REFINE_FLAGS = ("env", "env_kwargs", "policies", "episodes", "rounds", "check_episodes", "rank_episodes", "state_steps",
+                "task_steps", "lr", "seed", "device")
+
+
+def cmd_twin_refine(args: argparse.Namespace) -> None:
+    from cosmos_sim.evaluation.refine import run_command
+
+    print("\n".join(run_command(config_from(REFINE, args, REFINE_FLAGS), args.model, args.out, not args.no_progress)))
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -81,6 +86,11 @@ MERGE = "cosmos_sim.data.merge:MergeConfig"
 MERGE_FLAGS = ("link", "verify")
 
 
+cmd_models = cli_support.printing("cosmos_sim.zoo:models_command", "json")
+cmd_data_info = cli_support.printing("cosmos_sim.data.inspect:info_command", "dir", "thumbnails", "json")
+cmd_data_verify = cli_support.printing("cosmos_sim.data.inspect:verify_command", "dir")
+
+
 def cmd_collect(args: argparse.Namespace) -> None:
     from cosmos_sim.data.collect import summary_line
     from cosmos_sim.data.ray_collect import collect_on
@@ -88,18 +98,6 @@ def cmd_collect(args: argparse.Namespace) -> None:
     env = cli_support.env_world(args)  # --env ID: the env's world in place of --world
     config = config_from(COLLECT, args, COLLECT_FLAGS, **({"world": env} if env else {}))
     print(summary_line(collect_on(config, args.out, args.ray, progress=not args.no_progress), args.out))
-
-
-def cmd_data_info(args: argparse.Namespace) -> None:
-    from cosmos_sim.data.inspect import info_command
-
-    print(info_command(args.dir, args.thumbnails, args.json))
-
-
-def cmd_data_verify(args: argparse.Namespace) -> None:
-    from cosmos_sim.data.inspect import verify_command
-
-    print(verify_command(args.dir))
 
 
 def cmd_data_curate(args: argparse.Namespace) -> None:
@@ -141,7 +139,7 @@ STAGE_ARGS = (flag("--data", required=True, help="dataset directory (from cosmos
               *TRAIN_ARGS)
 STATE = "cosmos_sim.dynamics.train:StateModelConfig"
 STATE_FLAGS = {"model": "--state-model", "members": "--state-members", "steps": "--state-steps",
-               "task_steps": "--task-steps", "episodes": "--state-episodes"}
+               "task_steps": "--task-steps", "task_members": "--task-members", "episodes": "--state-episodes"}
 STATE_MODEL = (flag("--cross-view", action="store_true", help="data of several views (collect --views N): also "
                     "train on targets from another view than the context, so frames follow the camera it is told"),
                config_flags(STATE, STATE_FLAGS, flag_dests=True))
@@ -217,11 +215,14 @@ COMMANDS: list[Command] = [
         flag("--data", type=Path, default=None, metavar="DIR", help="with --model: open loop against this dataset's "
              "episodes instead of physics (its held-out ones), all a world with no simulator allows"),
         *ENV_FLAGS, flag("--out", type=Path, required=True, help="report directory"), NO_PROGRESS),
-            description="Compare a world model with MuJoCo (and PyBullet as a physics-vs-physics yardstick):\n"
-                        "open-loop PSNR/SSIM/state error against the horizon, closed-loop success of each policy\n"
-                        "in every backend, and rank correlations. Writes report.json, report.md, PNG plots and\n"
-                        "MP4 videos (MuJoCo | PyBullet | learned | difference) into --out. --model RUN --data DIR:\n"
-                        "open loop against a dataset's recorded episodes instead (worlds with no simulator)."),
+            description="A world model against MuJoCo (PyBullet: a yardstick): open-loop PSNR, state error; closed\n"
+                        "loop success per policy, backend; rank correlations, per-policy trust: report.json/md,\n"
+                        "plots and videos in --out. --model RUN --data DIR: open loop against a dataset's episodes."),
+    Command("twin", "learned twins of Gymnasium envs", subcommands=(Command(
+        "refine", "gather real episodes with the policies the twin flags off its data, refit, re-rank (resumable)",
+        cmd_twin_refine, (config_flags(REFINE, REFINE_FLAGS), flag("--model", required=True, help="the twin: run "
+                          "directory or .safetensors"), flag("--out", required=True, help="rounds and refine.md; "
+                          "re-running resumes"), NO_PROGRESS)),)),
     Command("train-policy", "train a policy: PPO on any backend (the learned one batched on its device), or BC",
             cmd_train_policy, (
         config_flags(POLICY, POLICY_FLAGS, required=("algo",)),

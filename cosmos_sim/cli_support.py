@@ -72,6 +72,15 @@ def config_from(target: str, args: argparse.Namespace, names, *, flag_dests: boo
     return from_args(_config_class(target), values, dests, **extra)
 
 
+def printing(target: str, *names: str) -> Callable[[argparse.Namespace], None]:
+    """A command that prints what `"module:function"` returns, called with these parsed args in this order."""
+    def command(args: argparse.Namespace) -> None:
+        module, fn = target.split(":")
+        print(getattr(importlib.import_module(module), fn)(*(getattr(args, n) for n in names)))
+
+    return command
+
+
 NO_PROGRESS = flag("--no-progress", action="store_true", help="hide progress bars")
 DEVICE = flag("--device", default=None, help="cpu or cuda (default: cuda when available)")
 ENV_FLAGS = (flag("--env", default=None, metavar="ID", help="a Gymnasium env id instead of --world (e.g. "

@@ -117,15 +117,16 @@ def pos_weight(y: torch.Tensor, cap: float = POS_WEIGHT_CAP) -> torch.Tensor:
 
 def fit_task_head(head: TaskHead, train: dict[str, torch.Tensor], steps: int = 3000, batch_size: int = 512,
                   lr: float = 2e-3, seed: int = 0, device: str | torch.device = "cpu", progress: bool = True,
-                  pos_weight_cap: float = POS_WEIGHT_CAP) -> dict:
+                  pos_weight_cap: float = POS_WEIGHT_CAP, normalize: bool = True) -> dict:
     """Train the reward/termination/success head on real steps (seeded, so a restarted run repeats it).
     `train` holds `task_data`'s layout (cosmos_sim.dynamics.train): prev, actions, next, rewards, terminated,
-    success."""
+    success. `normalize=False` keeps the head's reward scale (a refit from trained weights)."""
     from tqdm.auto import tqdm
 
     r = train["rewards"]
-    head.reward_mean.fill_(float(r.mean()))
-    head.reward_std.fill_(float(r.std().clamp_min(1e-6)) if len(r) > 1 else 1.0)
+    if normalize:
+        head.reward_mean.fill_(float(r.mean()))
+        head.reward_std.fill_(float(r.std().clamp_min(1e-6)) if len(r) > 1 else 1.0)
     head.to(device).train()
     d = {k: v.to(device) for k, v in train.items()}
     target_r = (d["rewards"] - head.reward_mean) / head.reward_std

@@ -92,6 +92,21 @@ def check_env_id(env_id: str) -> None:
                          "registers it, or pass a registered id")
 
 
+def kwarg_hint(env_id: str, kwargs: dict) -> str:
+    """Close matches for a kwarg value the env names from a list: Meta-World's task names (`env_name`)."""
+    name = kwargs.get("env_name")
+    if not env_id.rpartition(":")[2].startswith("Meta-World/") or not isinstance(name, str):
+        return ""
+    try:
+        from metaworld.env_dict import ALL_V3_ENVIRONMENTS
+    except ImportError:
+        return ""
+    close = difflib.get_close_matches(name, list(ALL_V3_ENVIRONMENTS), n=5, cutoff=0.5)
+    return (f"; env_name {name!r} is not a Meta-World v3 task" +
+            (f", close matches: {', '.join(close)}" if close else f" ({len(ALL_V3_ENVIRONMENTS)} tasks: "
+             f"{', '.join(list(ALL_V3_ENVIRONMENTS)[:6])}, ...)")) if name not in ALL_V3_ENVIRONMENTS else ""
+
+
 def _flat_entries(space: spaces.Space, env_id: str) -> tuple[tuple[str, int], ...]:
     def box_ok(b: spaces.Space) -> bool:
         return isinstance(b, spaces.Box) and np.issubdtype(b.dtype, np.floating) and len(b.shape) <= 1
@@ -148,6 +163,11 @@ class GymEnvWorld(World, register=False):
             return gym.make(self.env_id, render_mode=render_mode, **self.env_kwargs, **extra)
         except gym.error.DependencyNotInstalled as e:
             raise SourceEnvError(f"{self.env_id} cannot be made: {e}") from None
+        except (TypeError, ValueError, KeyError, gym.error.Error) as e:
+            if extra:  # the caller tries render kwargs the env may not take, and handles the refusal
+                raise
+            raise SourceEnvError(f"gym.make({self.env_id!r}, **{self.env_kwargs}) failed: {e}"
+                                 f"{kwarg_hint(self.env_id, self.env_kwargs)}") from None
 
     # --- the facts a World holds by code ------------------------------------------------------------
     def definition_hash(self) -> str:

@@ -142,25 +142,11 @@ def test_collector_loop_of_the_how_to(trl):
 def test_twin_of_a_gymnasium_env(trl):
     """`cosmos_sim/Learned-v0` (the twin has the source env's spaces), single and batched. An untrained twin of
     the point mass of tests/twins, built in memory: what torchrl sees is its spaces, not its skill."""
-    from cosmos_sim.dynamics.base import build_dynamics
-    from cosmos_sim.dynamics.train import dynamics_config
-    from cosmos_sim.envs.source_env import env_world
-    from cosmos_sim.tokenizer import CausalVideoTokenizer, preset
-    from cosmos_sim.world_model import StateHead, TaskHead, WorldModel
-
     from twins import pointmass
+    from twins.untrained import untrained_twin
 
     pointmass.register()
-    world = env_world("env:cosmos_test/PointMass-v0")
-    torch.manual_seed(0)
-    tok = CausalVideoTokenizer(preset("tiny", 32))
-    c, S, A = tok.config, world.state_dim, world.action_dim
-    model = WorldModel(tok, build_dynamics("deterministic", dynamics_config("deterministic", "tiny", tok, A + S)),
-                       StateHead(c.latent_dim, c.latent_size, S, A), world=world.name,
-                       state_layout=[list(e) for e in world.state_layout.entries],
-                       action_names=list(world.action_names), latent_mean=torch.zeros(c.latent_dim, 1, 1),
-                       latent_std=torch.ones(c.latent_dim, 1, 1), state_mean=torch.zeros(S), state_std=torch.ones(S),
-                       task_head=TaskHead(S, A))
+    model = untrained_twin("env:cosmos_test/PointMass-v0")
     td = check_and_roll(trl, gym.make("cosmos_sim/Learned-v0", model=model, obs_mode="both", device="cpu"))
     assert td["next", "observation"].dtype == torch.float64  # the point mass's own Box(float64)
     assert td["next", "pixels"].shape == (STEPS, 32, 32, 3)

@@ -45,3 +45,36 @@ def test_collect_records_a_metaworld_env(tmp_path):
     assert list(alone.seeds) == [1]
     for key in ("states", "actions", "pixels"):
         np.testing.assert_array_equal(alone[0][key], ds[1][key])
+
+
+def test_a_task_name_that_does_not_exist_lists_close_matches():
+    from cosmos_sim.envs.source_env import SourceEnvError, env_world
+
+    with pytest.raises(SourceEnvError, match="close matches: push-v3"):
+        env_world(ID, {**KWARGS, "env_name": "push-v9"})
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_the_twin_starts_where_the_env_does():
+    """reset(seed=s) of the twin and of the env (the `env` backend, as compare --env runs it) start from the same
+    state: the model's world name records the kwargs (task list seed included), and both seed Meta-World's own
+    RNG, from which it draws the task. (Meta-World's raw env ignores reset(seed=): only its RNG picks the task.)"""
+    import gymnasium as gym
+
+    from cosmos_sim.envs.source_env import SourceEnv, env_world
+    from twins.untrained import untrained_twin
+
+    world = env_world(ID, KWARGS)
+    twin = gym.make("cosmos_sim/Learned-v0", model=untrained_twin(world.name), obs_mode="state", device="cpu")
+    env = SourceEnv(world, obs_mode="state")
+    try:
+        firsts = []
+        for seed in (0, 3, 3, 7):
+            a, _ = twin.reset(seed=seed)
+            b, _ = env.reset(seed=seed)
+            np.testing.assert_allclose(a, world.state_to_obs(b), atol=1e-6)
+            firsts.append(a)
+        assert np.abs(firsts[0] - firsts[1]).max() > 1e-3 and np.array_equal(firsts[1], firsts[2])
+    finally:
+        twin.close()
+        env.close()
