@@ -29,14 +29,19 @@ RESULTS = ROOT / "results"
 CLI = [sys.executable, "-m", "cosmos_sim"]
 SETTINGS = {
     # ppo steps, checkpoint every, data episodes, action noise on the data policies, train minutes (tokenizer,
-    # dynamics + state model + task head), extra episodes of states alone (unrendered) for the state model and head
-    "InvertedPendulum-v5": {"ppo": 40_000, "every": 4_000, "episodes": 80, "noise": 0.3, "minutes": (6, 12),
-                            "state_episodes": 600},
-    "Reacher-v5": {"ppo": 300_000, "every": 30_000, "episodes": 400, "noise": 0.3, "minutes": (6, 12),
-                   "state_episodes": 2000},
-    "Pusher-v5": {"ppo": 400_000, "every": 40_000, "episodes": 300, "noise": 0.3, "minutes": (6, 18),
-                  "state_episodes": 2000, "state_steps": 8000, "task_steps": 10000},
+    # dynamics + state model + task head). The state model's and task head's budgets are the twin recipe's
+    # (cosmos_sim.dynamics.state_config.twin_recipe: from the data), the same for every env.
+    "InvertedPendulum-v5": {"ppo": 40_000, "every": 4_000, "episodes": 80, "noise": 0.3, "minutes": (6, 12)},
+    "Reacher-v5": {"ppo": 300_000, "every": 30_000, "episodes": 400, "noise": 0.3, "minutes": (6, 12)},
+    "Pusher-v5": {"ppo": 400_000, "every": 40_000, "episodes": 300, "noise": 0.3, "minutes": (6, 18)},
+    # the third-party suite's Gymnasium MuJoCo family (terminations, contact-rich gaits)
+    "InvertedDoublePendulum-v5": {"ppo": 100_000, "every": 10_000, "episodes": 200, "noise": 0.3, "minutes": (6, 12)},
+    "Hopper-v5": {"ppo": 150_000, "every": 15_000, "episodes": 300, "noise": 0.3, "minutes": (6, 12)},
+    "Walker2d-v5": {"ppo": 150_000, "every": 15_000, "episodes": 300, "noise": 0.3, "minutes": (6, 12)},
+    "Swimmer-v5": {"ppo": 150_000, "every": 15_000, "episodes": 150, "noise": 0.3, "minutes": (6, 12)},
+    "HalfCheetah-v5": {"ppo": 150_000, "every": 15_000, "episodes": 150, "noise": 0.3, "minutes": (6, 12)},
 }
+HOME = ("InvertedPendulum-v5", "Reacher-v5", "Pusher-v5")  # the default run: the twins the recipe must keep
 LADDER_SIZE = 6
 
 
@@ -108,8 +113,7 @@ def run_env(env: str, out: Path, device: str | None) -> dict:
             "--steps", "100000", "--minutes", str(tok_min), "--schedule-by-time", "--resume", *dev], log)
     if not (out / "run" / "world_model.safetensors").is_file():
         sh(["train", "--data", str(out / "data"), "--out", str(out / "run"), "--steps", "100000",
-            "--minutes", str(dyn_min), "--schedule-by-time", "--state-episodes", str(s["state_episodes"]), "--resume",
-            *[f"--{k.replace('_', '-')}={s[k]}" for k in ("state_steps", "task_steps") if k in s], *dev], log)
+            "--minutes", str(dyn_min), "--schedule-by-time", "--resume", *dev], log)
         spent += time.perf_counter() - t0
         train_time.write_text(json.dumps({"seconds": spent}))
     times["train"] = spent
@@ -119,7 +123,7 @@ def run_env(env: str, out: Path, device: str | None) -> dict:
                            ",".join(["random", *ladder]), "--episodes", "30", "--out", str(out / "report"),
                            "--no-progress", *dev], log)
     report = json.loads((out / "report" / "report.json").read_text())
-    rk = report["ranking"]
+    rk, trust = report["ranking"], report.get("trust") or {}
     train_result = json.loads((out / "run" / "dynamics" / "result.json").read_text())
     tok_result = json.loads((out / "run" / "tokenizer" / "result.json").read_text())
     return {"env": env, "settings": s, "ladder": ["random", *ladder], "rows": rk["rows"],
@@ -128,7 +132,17 @@ def run_env(env: str, out: Path, device: str | None) -> dict:
             "reward_mae_per_step": report["open_loop"]["reward_mae_per_step"], "task_head": report["task_head"],
             "open_loop_psnr": report["open_loop"]["curves"]["psnr"],
             "train_minutes": spent / 60, "task_head_seconds": train_result.get("task_seconds"),
-            "tokenizer_psnr": tok_result.get("eval", {}).get("psnr"), "checks": checks, "times_s": times}
+            "tokenizer_psnr": tok_result.get("eval", {}).get("psnr"), "checks": checks, "times_s": times,
+            "recipe": model_info(out / "run").get("recipe"),
+            "trust": trust, "flagged": trust.get("flagged", []),
+            "length_errors": {r["name"]: {k: r[k] for k in ("length_abs_error", "learned_ends_earlier")}
+                              for r in rk["rows"] if "length_abs_error" in r}}
+
+
+def model_info(run: Path) -> dict:
+    from cosmos_sim.world_model import WorldModel
+
+    return WorldModel.load(run / "world_model.safetensors").info
 
 
 def twin_checks(env: str, run: Path) -> dict:
@@ -171,7 +185,7 @@ def table(results: dict) -> str:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--envs", default=",".join(SETTINGS))
+    p.add_argument("--envs", default=",".join(HOME))
     p.add_argument("--out", type=Path, default=ROOT / ".runs" / "twins")
     p.add_argument("--device", default=None)
     p.add_argument("--table", action="store_true", help="print the saved results and exit")

@@ -166,7 +166,7 @@ def cmd_train_dynamics(args: argparse.Namespace) -> None:
     r = train_dynamics(args.data, args.tokenizer, args.out, args.model, args.preset, _train_config(args),
                        overrides=family_overrides(args.horizon, args.render_head), resume=args.resume,
                        device=args.device, state=config_from(STATE, args, STATE_FLAGS, flag_dests=True),
-                       cross_view=args.cross_view)
+                       cross_view=args.cross_view, log=print)
     print(f"{args.out}: step {r['step']}, loss {r.get('loss', float('nan')):.4f}; world model: {r['world_model']}")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -13,13 +13,18 @@ import torch
 from torch import nn
 
 from cosmos_sim.camera import CameraCoverage
-from cosmos_sim.config import arg
 from cosmos_sim.data import EpisodeDataset
 from cosmos_sim.device import resolve_device
 from cosmos_sim.dynamics.base import build_dynamics, get_family
 from cosmos_sim.dynamics.latents import LatentWindows, load_or_build_cache, sequences
+from cosmos_sim.dynamics.state_config import (  # the state flags and the twin recipe; importable from here too
+    STATE_MODELS,
+    DataFacts,
+    StateModelConfig,
+    recipe_line,
+    twin_recipe,
+)
 from cosmos_sim.errors import DatasetError, InputError, UnknownChoiceError
-from cosmos_sim.task_head import DEFAULT_MEMBERS as TASK_MEMBERS
 from cosmos_sim.task_head import (  # the task head's training and metrics live there; importable from here too
     calibrate_task_head,
     calibration_split,
@@ -34,43 +39,6 @@ from cosmos_sim.trust import calibrate_trust
 from cosmos_sim.world_model import FILE, StateHead, TaskHead, WorldModel, object_slots
 
 KIND = "dynamics"
-STATE_MODELS = ("mlp", "objects")
-DEFAULT_MEMBERS = 5  # a new MLP state model is an ensemble: it reports its uncertainty
-
-
-@dataclass(frozen=True)
-class StateModelConfig:
-    """The state model `train_dynamics` fits first, on states alone (cheap), and a Gymnasium env's learned
-    reward/termination/success head. The state model decides rewards and success, so it can learn from far
-    more motion than the frames show (`episodes`). None: a default that follows the model kind or the
-    trainer's steps (`resolved`)."""
-
-    model: str = arg("mlp", "mlp, or objects: an interaction network over like objects (Drop)")
-    members: int | None = arg(None, "an ensemble of K state models, whose disagreement is info['uncertainty'] "
-                                    "(none: 5 for mlp, 1 for objects)")
-    steps: int | None = arg(None, "state-model updates before the latent training (none: 8x --steps, at most "
-                                  "4000; a resumed run skips them)")
-    horizon: int = arg(6, "length of the state model's own rollouts it learns from")
-    episodes: int = arg(0, "extra episodes of states alone (nothing rendered: cheap), collected as the dataset "
-                           "was, for the state model (and a Gymnasium env's reward/termination head)")
-    task_steps: int | None = arg(None, "updates of a Gymnasium env's learned reward/termination/success head "
-                                       "(none: 8x --steps, at least 100, at most 3000)")
-    task_members: int = arg(TASK_MEMBERS, "members of that head, whose disagreement is part of the per-step trust")
-
-    def __post_init__(self):
-        if self.model not in STATE_MODELS:
-            raise UnknownChoiceError("state model", self.model, STATE_MODELS)
-        if self.members is not None and self.members < 1:
-            raise InputError(f"state model members must be >= 1, got {self.members}")
-        if self.task_members < 1:
-            raise InputError(f"task head members must be >= 1, got {self.task_members}")
-
-    def resolved(self, train_steps: int, objects: bool) -> StateModelConfig:
-        """Every None filled in, for a trainer of `train_steps` steps and an object-centric model or not."""
-        return replace(self, members=(1 if objects else DEFAULT_MEMBERS) if self.members is None else self.members,
-                       steps=min(4000, 8 * train_steps) if self.steps is None else int(self.steps),
-                       task_steps=(min(3000, max(100, 8 * train_steps)) if self.task_steps is None
-                                   else int(self.task_steps)))
 
 
 def family_overrides(horizon: int | None = None, render_head: bool = False) -> dict:
@@ -284,7 +252,7 @@ def train_dynamics(data_dir: str | os.PathLike, tokenizer_path: str | os.PathLik
                    family: str = "deterministic", preset: str = "small", train_config: TrainConfig | None = None,
                    overrides: dict | None = None, resume: bool = False, device: str | None = None,
                    progress: bool = True, evaluate=None, state: StateModelConfig | None = None,
-                   cross_view: bool = False) -> dict:
+                   cross_view: bool = False, log=None) -> dict:
     """Returns the trainer's result plus `world_model` (path of the exported file).
 
     `state` (`StateModelConfig`): the state model, fitted first. Its `episodes` are extra episodes of states
@@ -308,7 +276,6 @@ def train_dynamics(data_dir: str | os.PathLike, tokenizer_path: str | os.PathLik
     world = get_world(episodes.world)
     state = state or StateModelConfig()
     slots = state_model_slots(state.model, world)
-    state = state.resolved(train_config.steps, objects=bool(slots))
     tok_path = resolve_checkpoint(tokenizer_path)
     tokenizer = CausalVideoTokenizer.load(tok_path)
     if tokenizer.config.image_size != episodes.spec.image_size[0]:
@@ -320,6 +287,19 @@ def train_dynamics(data_dir: str | os.PathLike, tokenizer_path: str | os.PathLik
     cfg = dynamics_config(family, preset, tokenizer, world.action_dim + world.state_dim, **(overrides or {}))
     dev = resolve_device(device)
     cache = load_or_build_cache(data_dir, tokenizer, tok_path, out / "cache", device=dev, progress=progress)
+    facts = None
+    if world.learned_task:  # a twin or a dataset: the recipe reads the data
+        first = sequences(cache, list(range(len(episodes))), "first")
+        so = cache["step_offsets"]
+        facts = DataFacts(steps=int(sum(int(so[e + 1] - so[e]) for e in first)), episodes=len(episodes),
+                          state_dim=world.state_dim, collectable=world.simulator)
+    given = state
+    state = state.resolved(train_config.steps, objects=bool(slots), facts=facts)
+    recipe = None if facts is None else {"facts": asdict(facts), "rule": twin_recipe(facts, train_config.steps),
+                                         "given": {k: v for k, v in asdict(given).items() if v is not None},
+                                         "used": asdict(state)}
+    if recipe is not None and log is not None:
+        log(recipe_line(recipe))
     train_eps, held = split_episodes(len(episodes))
     train_seqs, train_eps = sequences(cache, train_eps), sequences(cache, train_eps, "first")  # cache indices
     stats = normalization(cache, train_seqs, tokenizer.config.kind == "discrete")
@@ -377,6 +357,8 @@ def train_dynamics(data_dir: str | os.PathLike, tokenizer_path: str | os.PathLik
             "world_hash": world.definition_hash(),
             "backend": collection.get("backend", "mujoco"), "camera": collection.get("camera", "fixed")}
     info["cross_view"] = bool(cross_view)
+    if recipe is not None:
+        info["recipe"] = recipe
     info["views"] = episodes.spec.views
     info["camera_coverage"] = CameraCoverage.of(info["camera"], world.default_camera, world.camera_range).to_dict()
     trainer = Trainer(trainee, windows, train_config, out, kind=KIND,
@@ -441,7 +423,7 @@ def train_world_model(data_dir: str | os.PathLike, out: str | os.PathLike, token
         tc = dynamics_train or TrainConfig()
         log(f"training {family} dynamics ({preset}) + state model ({tc.steps} steps" +
             (f", at most {tc.time_limit_s / 60:g} min)" if tc.time_limit_s else ")"))
-        r = train_dynamics(data_dir, tok_dir, dyn_dir, family, preset, tc, progress=progress, device=device,
+        r = train_dynamics(data_dir, tok_dir, dyn_dir, family, preset, tc, progress=progress, device=device, log=log,
                            resume=resume and (dyn_dir / "checkpoints").is_dir(), **dynamics_kwargs)
         shutil.copyfile(r["world_model"], file)
         result["dynamics"] = r

@@ -299,7 +299,7 @@ def test_cli_collects_and_compares_an_env(twin, tmp_path, capsys):
 
 @pytest.mark.slow  # collects and trains three tiny twins
 @pytest.mark.parametrize("env_id", ["InvertedPendulum-v5", "Reacher-v5", "Pusher-v5"])
-def test_gymnasium_mujoco_envs_get_a_twin_through_the_cli(env_id, tmp_path):
+def test_gymnasium_mujoco_envs_get_a_twin_through_the_cli(env_id, tmp_path, capsys):
     """Gymnasium's own MuJoCo envs: collect and train with the public CLI (tiny presets), then both env
     checkers pass on the twin and its spaces are the source env's."""
     import warnings
@@ -314,6 +314,11 @@ def test_gymnasium_mujoco_envs_get_a_twin_through_the_cli(env_id, tmp_path):
                  "--steps", "5", "--batch-size", "4"]) == 0
     assert main(["train", "--data", str(data), "--out", str(run), "--preset", "tiny", "--steps", "5",
                  "--batch-size", "4", "--resume"]) == 0
+    assert "twin recipe:" in capsys.readouterr().out  # what the recipe decided, printed ...
+    from cosmos_sim.world_model import WorldModel
+
+    recipe = WorldModel.load(run / "world_model.safetensors").info["recipe"]  # ... and recorded with the model
+    assert recipe["used"]["steps"] == recipe["rule"]["steps"] == 40 and recipe["facts"]["episodes"] == 3
     twin, src = gym.make("cosmos_sim/Learned-v0", model=run), gym.make(env_id)
     assert twin.observation_space == src.observation_space and twin.action_space == src.action_space
     with warnings.catch_warnings():
