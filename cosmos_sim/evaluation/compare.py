@@ -134,6 +134,10 @@ def summary_lines(report: dict, out: str | os.PathLike) -> list[str]:
         rho = p["success"]["spearman"]
         lines.append(f"{names.get(b, b)} vs MuJoCo: Spearman rho {'n/a' if rho is None else f'{rho:.3f}'}, "
                      f"success MAE {p['success_mae_points']:.1f} points")
+    if "trust" in report:
+        from cosmos_sim.evaluation.report import trust_line
+
+        lines.append(trust_line(report["trust"]))
     lines.append(f"report: {Path(out) / 'report.md'}")
     return lines
 

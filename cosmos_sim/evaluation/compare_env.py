@@ -39,6 +39,8 @@ from cosmos_sim.evaluation.report import (
     render,
     report_dir,
     run_sections,
+    short_name,
+    trust_line,
     write_report,
 )
 from cosmos_sim.evaluation.stats import correlations
@@ -102,14 +104,6 @@ def expand_env_policies(specs: str | tuple[str, ...] | list[str]) -> list[str]:
     if not out:
         raise InputError("no policies given")
     return out
-
-
-def short_name(spec: str) -> str:
-    """"runs/ppo/checkpoints/step_000040960" -> "ppo@40960"; other specs as they are."""
-    p = Path(spec)
-    if p.name.startswith("step_") and p.parent.name == "checkpoints":
-        return f"{p.parent.parent.name}@{int(p.name[5:])}"
-    return spec
 
 
 # --- open loop -----------------------------------------------------------------------------------------
@@ -385,5 +379,6 @@ def summary_lines(report: dict, out: str | os.PathLike) -> list[str]:
     lines.append(f"ranking by return: Spearman {'n/a' if rho is None else f'{rho:.2f}'} over {len(rk['rows'])} "
                  f"policies; return spread {rk['return_spread']:.1f}; reward MAE/step "
                  f"{report['open_loop']['reward_mae_per_step']:.4f}")
+    lines.append(trust_line(report.get("trust")))
     lines.append(f"report: {Path(out) / 'report.md'}")
     return lines

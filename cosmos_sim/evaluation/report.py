@@ -235,6 +235,27 @@ def json_safe(obj: Any) -> Any:
     return json.loads(json.dumps(obj, default=str))
 
 
+def short_name(spec: str) -> str:
+    """"runs/ppo/checkpoints/step_000040960" -> "ppo@40960"; other specs as they are."""
+    p = Path(spec)
+    if p.name.startswith("step_") and p.parent.name == "checkpoints":
+        return f"{p.parent.parent.name}@{int(p.name[5:])}"
+    return spec
+
+
+def trust_line(trust: dict | None) -> str:
+    """One line on per-policy trust, for the printed summaries of compare --env and compare --world."""
+    if not trust:
+        return "trust: n/a (no learned backend)"
+    if not trust["available"]:
+        return f"trust: n/a ({trust['why']})"
+    flagged = ", ".join(short_name(p) for p in trust["flagged"]) or "none"
+    t = trust["ranking_trusted"] or {}
+    rho = t.get("spearman")
+    return (f"trust: flagged (over {100 * trust['flag_share']:g} % of learned steps off the data): {flagged}; "
+            f"ranking over the {trust['trusted_policies']} trusted: Spearman {'n/a' if rho is None else f'{rho:.2f}'}")
+
+
 # --- markdown helpers -------------------------------------------------------------------------------
 def fmt(x, digits: int = 2) -> str:
     """A number, or "–" for none (None, NaN, inf)."""

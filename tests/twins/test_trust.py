@@ -98,6 +98,10 @@ def test_compare_env_reports_trust_and_episode_lengths(twin_model, tmp_path):
     text = (tmp_path / "report" / "report.md").read_text()
     assert "## Trust" in text and "| **yes** |" in text and "twin ends earlier %" in text
     assert "Termination: n/a (no termination in the held-out evaluation steps" in text  # its data never ends one
+    from cosmos_sim.evaluation.compare_env import summary_lines
+
+    line = summary_lines(r, tmp_path / "report")[-2]  # what the CLI prints
+    assert line.startswith("trust: flagged") and OFF in line and "over the 2 trusted" in line
 
 
 def test_a_model_without_an_ensemble_says_trust_is_na():
