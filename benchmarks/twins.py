@@ -183,6 +183,29 @@ def table(results: dict) -> str:
     return "\n".join(lines)
 
 
+def trust_summary(results: dict) -> str:
+    """Over every env's policies: does the off-data share say where the twin's return is wrong? (Spearman of the
+    share against |twin - env| / the env's spread, pooled), and the policies off by over 25 % that went unflagged."""
+    from cosmos_sim.evaluation.stats import correlations
+
+    share, err, missed, flagged = [], [], [], []
+    for env in sorted(results["envs"]):
+        t = results["envs"][env].get("trust") or {}
+        for r in t.get("rows", []) if t.get("available") else []:
+            if r["relative_error"] is None:
+                continue
+            share.append(r["off_data_share"] or 0.0)
+            err.append(r["relative_error"])
+            flagged += [f"{env}: {r['policy']}"] if r["flagged"] else []
+            missed += [f"{env}: {r['policy']}"] if not r["flagged"] and r["relative_error"] > 0.25 else []
+    if len(share) < 3:
+        return "trust: not enough policies with trust figures yet"
+    rho = correlations(share, err)["spearman"]
+    return (f"trust over {len(share)} policies: Spearman(off-data share, |error| / spread) = "
+            f"{'n/a' if rho is None else f'{rho:.2f}'}; flagged: {', '.join(flagged) or 'none'}; "
+            f"off by > 25 % of the spread and not flagged: {', '.join(missed) or 'none'}")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--envs", default=",".join(HOME))
@@ -202,6 +225,7 @@ def main() -> None:
             RESULTS.mkdir(exist_ok=True)
             path.write_text(json.dumps(results, indent=1) + "\n")
     print(table(results))
+    print(trust_summary(results))
 
 
 if __name__ == "__main__":

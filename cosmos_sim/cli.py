@@ -50,7 +50,8 @@ def cmd_compare(args: argparse.Namespace) -> None:
 
     print("\n".join(run_command({n: getattr(args, n) for n in COMPARE_FLAGS}, args.out, model=args.model,
                                 physics_only=args.physics_only, data=args.data, env=args.env,
-                                env_kwargs=args.env_kwargs, progress=not args.no_progress)))
+                                env_kwargs=args.env_kwargs, object_entries=args.object_entries,
+                                progress=not args.no_progress)))
 
 
 REFINE = "cosmos_sim.evaluation.refine:RefineConfig"
@@ -214,7 +215,7 @@ COMMANDS: list[Command] = [
         flag("--physics-only", action="store_true", help="compare PyBullet with MuJoCo only (no --model)"),
         flag("--data", type=Path, default=None, metavar="DIR", help="with --model: open loop against this dataset's "
              "episodes instead of physics (its held-out ones), all a world with no simulator allows"),
-        *ENV_FLAGS, flag("--out", type=Path, required=True, help="report directory"), NO_PROGRESS),
+        *cli_support.COMPARE_ENV_FLAGS, flag("--out", type=Path, required=True, help="report directory"), NO_PROGRESS),
             description="A world model against MuJoCo (PyBullet: a yardstick): open-loop PSNR, state error; closed\n"
                         "loop success per policy, backend; rank correlations, per-policy trust: report.json/md,\n"
                         "plots and videos in --out. --model RUN --data DIR: open loop against a dataset's episodes."),

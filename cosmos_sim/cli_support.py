@@ -81,12 +81,15 @@ def printing(target: str, *names: str) -> Callable[[argparse.Namespace], None]:
     return command
 
 
+OBJECT_ENTRIES = flag("--object-entries", default=None, metavar="A:B", help="with --env: the state entries of an "
+                      "object the open-loop policy moves (e.g. 4:7): its displacement at 50 and 150 steps, env vs twin")
 NO_PROGRESS = flag("--no-progress", action="store_true", help="hide progress bars")
 DEVICE = flag("--device", default=None, help="cpu or cuda (default: cuda when available)")
 ENV_FLAGS = (flag("--env", default=None, metavar="ID", help="a Gymnasium env id instead of --world (e.g. "
                    "Reacher-v5): its learned twin is gym.make('cosmos_sim/Learned-v0', model=RUN)"),
              flag("--env-kwargs", default=None, metavar="JSON", help="with --env: keyword arguments of gym.make, "
                   "as a JSON object"))
+COMPARE_ENV_FLAGS = (*ENV_FLAGS, OBJECT_ENTRIES)  # compare's --env flags: also the object whose motion it compares
 
 
 def check_device(device: str | None) -> None:

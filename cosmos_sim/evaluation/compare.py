@@ -148,7 +148,7 @@ PHYSICS_ONLY = ("mujoco", "pybullet")
 
 def run_command(flags: Mapping[str, Any], out: str | os.PathLike, *, model: str = "pretrained",
                 physics_only: bool = False, data: str | os.PathLike | None = None, env: str | None = None,
-                env_kwargs: str | None = None, progress: bool = True) -> list[str]:
+                env_kwargs: str | None = None, object_entries: str | None = None, progress: bool = True) -> list[str]:
     """`cosmos-sim compare`: `flags` are CompareConfig's fields as given on the command line. --data DIR: the
     model against a recording (`compare_data`); --env ID: an env's twin against the env (`compare_env`); else a
     world: the model (or with `physics_only` PyBullet alone) against MuJoCo. Every rule is checked, and the
@@ -160,7 +160,10 @@ def run_command(flags: Mapping[str, Any], out: str | os.PathLike, *, model: str 
     if env is not None:
         from cosmos_sim.evaluation.compare_env import run_command as compare_env_command
 
-        return compare_env_command(env, env_kwargs, model, flags, out, physics_only=physics_only, progress=progress)
+        return compare_env_command(env, env_kwargs, model, {**flags, "object_entries": object_entries}, out,
+                                   physics_only=physics_only, progress=progress)
+    if object_entries is not None:
+        raise InputError("--object-entries measures an object in a Gymnasium env's twin: it goes with --env")
     require_simulator(model, flags["world"], physics_only)
     if model != "pretrained" and physics_only:
         raise InputError("--physics-only compares the physics backends alone: leave out --model")

@@ -62,9 +62,18 @@ class EnvCompareConfig:
     open_loop_policy: str = arg("random", "the policy whose env actions are replayed open loop")
     videos: int = arg(2, "side-by-side videos to write")
     device: str | None = arg(None, "device of the world model (none: cuda when available)")
+    object_entries: str | None = arg(None, "state entries of the object a policy moves, e.g. 4:7 (Meta-World's "
+                                           "object position): its displacement in the env and the twin")
+    displacement_steps: tuple[int, ...] = arg((50, 150), "steps at which the object's displacement is compared")
+    displacement_policy: str | None = arg(None, "the policy that moves it (none: the open-loop policy)")
 
     def __post_init__(self):
         object.__setattr__(self, "policies", tuple(expand_env_policies(self.policies)))
+        object.__setattr__(self, "displacement_steps", tuple(int(h) for h in self.displacement_steps))
+        if any(h < 1 for h in self.displacement_steps):
+            raise InputError(f"displacement_steps must be >= 1, got {self.displacement_steps}")
+        if self.object_entries is not None:
+            object_indices(self.object_entries, None)  # the syntax, here; the range against the world, later
         for name in ("episodes", "open_loop_episodes", "horizon"):
             if int(getattr(self, name)) < 1:
                 raise InputError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -88,7 +97,7 @@ class EnvCompareConfig:
                    seed=flags["seed"], open_loop_episodes=flags["open_loop_episodes"], horizon=flags["horizon"],
                    videos=flags["videos"], device=flags["device"],
                    open_loop_policy="random" if flags["open_loop_policy"] == "scripted:0.75"
-                   else flags["open_loop_policy"])
+                   else flags["open_loop_policy"], object_entries=flags.get("object_entries"))
 
 
 def expand_env_policies(specs: str | tuple[str, ...] | list[str]) -> list[str]:
@@ -104,6 +113,21 @@ def expand_env_policies(specs: str | tuple[str, ...] | list[str]) -> list[str]:
     if not out:
         raise InputError("no policies given")
     return out
+
+
+def object_indices(entries: str, state_dim: int | None) -> list[int]:
+    """"4:7" or "4,5,6" -> state indices, checked against `state_dim` when given."""
+    try:
+        if ":" in entries:
+            a, b = (int(x) for x in entries.split(":"))
+            idx = list(range(a, b))
+        else:
+            idx = [int(x) for x in entries.split(",") if x.strip()]
+    except ValueError:
+        raise InputError(f"object_entries must look like 4:7 or 4,5,6, got {entries!r}") from None
+    if not idx or (state_dim is not None and (min(idx) < 0 or max(idx) >= state_dim)):
+        raise InputError(f"object_entries {entries!r} must name entries of the {state_dim}-d state")
+    return idx
 
 
 # --- open loop -----------------------------------------------------------------------------------------
@@ -176,6 +200,8 @@ def compare_env(config: EnvCompareConfig, model: Any, out: str | os.PathLike, pr
 
     dev = resolve_device(config.device)
     wm, world = load_twin_model(model, dev, config.world_name)  # another env or kwargs fails here, first
+    if config.object_entries is not None:
+        object_indices(config.object_entries, world.state_dim)  # and entries outside the state, before any work
     ctx = Context(config, world, wm, report_dir(out), progress,
                   files={"report": "report.md", "horizon_plot": "horizon.png", "ranking_plot": "ranking.png",
                          "videos": []})
@@ -287,6 +313,58 @@ class Ranking:
             f"{report['open_loop']['reward_mae_per_step']:.4f}.", ""])
 
 
+class ObjectDisplacement:
+    """The object a policy moves (config.object_entries): how far it has moved from its start after each of
+    `displacement_steps` steps, in the env and in the twin, one policy acting in each over the same seeds."""
+
+    key, timing = "object_displacement", "object_displacement_s"
+
+    def applies(self, ctx: Context) -> bool:
+        return ctx.config.object_entries is not None
+
+    def run(self, ctx: Context) -> dict:
+        from cosmos_sim.evaluation.closed_loop import make_vector_env
+        from cosmos_sim.policies.registry import policy_from_spec
+        from cosmos_sim.policies.rollout import run_episodes
+
+        c, world = ctx.config, ctx.world
+        idx = object_indices(c.object_entries, world.state_dim)
+        spec = c.displacement_policy or c.open_loop_policy
+        seeds = list(range(c.seed, c.seed + c.open_loop_episodes))
+        tracks = {}
+        for backend in ("env", "world_model"):
+            env = make_vector_env(world.name, backend, len(seeds), model=ctx.model if backend == "world_model"
+                                  else None, device=c.device)
+            try:
+                eps = run_episodes(env, policy_from_spec(spec, world, seed=c.seed), seeds)
+            finally:
+                env.close()
+            tracks[backend] = [e.observations["state"][:, idx] for e in eps]
+        rows = []
+        for h in c.displacement_steps:
+            def at(x: np.ndarray, h: int = h) -> np.ndarray:  # an episode that ended earlier: the object stays
+                return x[min(h, len(x) - 1)]
+
+            d_env = [float(np.linalg.norm(at(x) - x[0])) for x in tracks["env"]]
+            d_twin = [float(np.linalg.norm(at(x) - x[0])) for x in tracks["world_model"]]
+            gap = [float(np.linalg.norm(at(a) - at(b))) for a, b in zip(tracks["env"], tracks["world_model"],
+                                                                         strict=True)]
+            rows.append({"step": h, "env_displacement": float(np.mean(d_env)),
+                         "twin_displacement": float(np.mean(d_twin)),
+                         "displacement_error": float(np.mean(np.abs(np.subtract(d_env, d_twin)))),
+                         "position_error": float(np.mean(gap))})
+        return {"policy": spec, "entries": idx, "episodes": len(seeds), "rows": rows}
+
+    def markdown(self, od: dict, report: dict) -> str:
+        lines = [f"## Object displacement (`{od['policy']}`, state entries {od['entries']}, {od['episodes']} "
+                 "episodes)", "", "| step | env displacement | twin displacement | |error| | position error |",
+                 "|---:|---:|---:|---:|---:|"]
+        for r in od["rows"]:
+            lines.append(f"| {r['step']} | {r['env_displacement']:.4f} | {r['twin_displacement']:.4f} | "
+                         f"{r['displacement_error']:.4f} | {r['position_error']:.4f} |")
+        return "\n".join([*lines, ""])
+
+
 def length_error(env_lengths: list[int], learned_lengths: list[int]) -> dict:
     """Episode lengths of one policy, the same seeds in both: the mean |learned - env| per episode, its share of the
     env's mean length, and the share of episodes the twin ends earlier / later (false or missed terminations)."""
@@ -298,8 +376,9 @@ def length_error(env_lengths: list[int], learned_lengths: list[int]) -> dict:
 
 
 # run, and report.json, in this order
-SECTIONS = (TaskHeads(), OpenLoop(), ClosedLoop(), Ranking(), Trust("env", "return"), FileIndex(("horizon", "ranking")))
-MARKDOWN = (SECTIONS[2], SECTIONS[3], SECTIONS[4], SECTIONS[0], SECTIONS[1], SECTIONS[5])  # the policies first
+SECTIONS = (TaskHeads(), OpenLoop(), ClosedLoop(), Ranking(), Trust("env", "return"), ObjectDisplacement(),
+            FileIndex(("horizon", "ranking")))
+MARKDOWN = (SECTIONS[2], SECTIONS[3], SECTIONS[4], SECTIONS[5], SECTIONS[0], SECTIONS[1], SECTIONS[6])  # policies first
 
 
 def markdown(report: dict) -> str:

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from cosmos_sim.errors import InputError
 from cosmos_sim.evaluation.closed_loop import evaluate_policies
 from cosmos_sim.trust import FLAG_SHARE, calibrate_trust, policy_trust, trust_score
 
@@ -141,3 +142,28 @@ def test_compare_world_has_a_trust_section(tiny_world_model, tmp_path):
     assert rep["trust"]["available"] and rep["trust"]["metric"] == "success"
     assert {r["policy"] for r in rep["trust"]["rows"]} == {"random", "scripted:1"}
     assert "## Trust" in (tmp_path / "report.md").read_text()
+
+
+def test_compare_env_measures_the_object_a_policy_moves(twin_model, tmp_path, capsys):
+    """The point's position stands in for an object (Meta-World's puck, PushT's T): its displacement after 5 and
+    20 steps of a policy, in the env and in the twin."""
+    from cosmos_sim.cli import main
+    from cosmos_sim.evaluation.compare_env import EnvCompareConfig, compare_env
+
+    path = twin_model.save(tmp_path / "twin.safetensors")
+    cfg = EnvCompareConfig(env=ID, policies=("random",), episodes=2, open_loop_episodes=3, horizon=2, videos=0,
+                           device="cpu", object_entries="0:2", displacement_steps=(5, 20),
+                           displacement_policy="twins.pointmass:to_goal")
+    od = compare_env(cfg, path, tmp_path / "r", progress=False)["object_displacement"]
+    assert od["entries"] == [0, 1] and [r["step"] for r in od["rows"]] == [5, 20]
+    for r in od["rows"]:
+        assert r["env_displacement"] > 0.05 and r["displacement_error"] >= 0 and r["position_error"] >= 0
+    assert "## Object displacement" in (tmp_path / "r" / "report.md").read_text()
+    with pytest.raises(InputError, match="4:7 or 4,5,6"):
+        EnvCompareConfig(env=ID, object_entries="a-b")
+    with pytest.raises(InputError, match="4-d state"):
+        compare_env(EnvCompareConfig(env=ID, object_entries="3:9", episodes=1, open_loop_episodes=1, horizon=2,
+                                     videos=0, device="cpu"), path, tmp_path / "bad", progress=False)
+    # the CLI flag goes with --env only
+    assert main(["compare", "--world", "push", "--object-entries", "0:2", "--out", str(tmp_path / "w")]) == 1
+    assert "goes with --env" in capsys.readouterr().err
