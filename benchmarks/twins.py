@@ -2,6 +2,8 @@
 
     python benchmarks/twins.py                                # InvertedPendulum-v5, Reacher-v5, Pusher-v5 (CPU)
     python benchmarks/twins.py --envs Reacher-v5 --table      # one env; --table prints the saved results only
+    python benchmarks/twins.py --suite mujoco                 # + the Gymnasium MuJoCo suite (terminations, gaits)
+    .venv-mj33/bin/python benchmarks/twins.py --suite metaworld   # Meta-World v3 arm tasks (metaworld extra)
 
 Per env (every step a `cosmos-sim` command, so the figures are what a user gets):
 1. two PPO runs in the env itself with a checkpoint every N steps (`train-policy --save-every`): seed 0 is
@@ -10,7 +12,11 @@ Per env (every step a `cosmos-sim` command, so the figures are what a user gets)
 3. `train` (tokenizer, then dynamics + state ensemble + reward/termination head) in a fixed wall-clock budget;
 4. `compare --env`: the ladder (random + 6 checkpoints spread over the run's returns) in the env and the twin,
    Spearman rho of mean returns, reward MAE per step beside the ladder's return spread.
-Writes benchmarks/results/twins_<device>.json; every stage resumes from --out (benchmarks/.runs/twins).
+Meta-World tasks (`--envs metaworld:reach-v3`) have no PPO: the data comes from random, explore and two
+degradations of Meta-World's scripted expert, the ladder from the expert and seven others, and compare also
+measures the object's displacement under the expert. The state model's and task head's budgets are the twin
+recipe's, the same rule for every env. Writes benchmarks/results/twins_<device>.json; every stage resumes
+from --out (benchmarks/.runs/twins).
 """
 
 from __future__ import annotations
@@ -42,6 +48,14 @@ SETTINGS = {
     "HalfCheetah-v5": {"ppo": 150_000, "every": 15_000, "episodes": 150, "noise": 0.3, "minutes": (6, 12)},
 }
 HOME = ("InvertedPendulum-v5", "Reacher-v5", "Pusher-v5")  # the default run: the twins the recipe must keep
+# Meta-World v3 arm tasks (the `metaworld` extra: run this script with .venv-mj33/bin/python, `make venv-mujoco3`):
+# no PPO; the ladder is Meta-World's own expert degraded, the data other degradations (never a ranked policy).
+METAWORLD = ("reach-v3", "pick-place-v3", "door-open-v3", "drawer-close-v3", "button-press-topdown-v3",
+             "window-open-v3")
+MW_SETTINGS = {"episodes": 160, "minutes": (8, 16), "data": ("@noise=0.45", "@speed=0.35"),
+               "ladder": ("", "@noise=0.1", "@noise=0.3", "@noise=0.6", "@speed=0.5", "@speed=0.25", "@act=0.5")}
+MW_ID = "metaworld:Meta-World/MT1"
+MW_OBJECT = "4:7"  # the object's position in the 39-d observation
 LADDER_SIZE = 6
 
 
@@ -51,8 +65,10 @@ def sh(args: list[str], log: Path) -> float:
     with open(log, "a") as f:
         f.write("$ cosmos-sim " + " ".join(args) + "\n")
         f.flush()
+        path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))  # metaworld_experts
         subprocess.run(CLI + args, check=True, stdout=f, stderr=subprocess.STDOUT,
-                       env={**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")})
+                       env={**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
+                            "PYTHONPATH": path})
     return time.perf_counter() - t0
 
 
@@ -104,9 +120,22 @@ def run_env(env: str, out: Path, device: str | None) -> dict:
     if have < s["episodes"]:  # (a finished dataset is kept even if its policy paths were spelled otherwise)
         times["collect"] = sh(["collect", "--env", env, "--policy", ",".join(data_policies), "--episodes",
                                str(s["episodes"]), "--out", str(out / "data")], log)
-    tok_min, dyn_min = s["minutes"]
+    spent = train_twin(out, s["minutes"], dev, log)
+    times["train"] = spent
+    checks = twin_checks(env, out / "run")
+    ladder = ["random", *pick_ladder(out / "ppo_ladder", env, log, out)]
+    times["compare"] = sh(["compare", "--env", env, "--model", str(out / "run"), "--policies",
+                           ",".join(ladder), "--episodes", "30", "--out", str(out / "report"),
+                           "--no-progress", *dev], log)
+    return summarize(env, out, ladder, s, spent, times, checks)
+
+
+def train_twin(out: Path, minutes: tuple[int, int], dev: list[str], log: Path) -> float:
+    """The tokenizer, then the world model (the twin recipe sizes its state model and head), each time-boxed;
+    returns the training wall seconds, summed over resumed runs."""
+    tok_min, dyn_min = minutes
     t0 = time.perf_counter()
-    train_time = out / "train_seconds.json"  # summed over resumed runs
+    train_time = out / "train_seconds.json"
     spent = json.loads(train_time.read_text())["seconds"] if train_time.is_file() else 0.0
     if not (out / "run" / "tokenizer" / "result.json").is_file():
         sh(["train", "tokenizer", "--data", str(out / "data"), "--out", str(out / "run" / "tokenizer"),
@@ -116,27 +145,60 @@ def run_env(env: str, out: Path, device: str | None) -> dict:
             "--minutes", str(dyn_min), "--schedule-by-time", "--resume", *dev], log)
         spent += time.perf_counter() - t0
         train_time.write_text(json.dumps({"seconds": spent}))
-    times["train"] = spent
-    checks = twin_checks(env, out / "run")
-    ladder = pick_ladder(out / "ppo_ladder", env, log, out)
-    times["compare"] = sh(["compare", "--env", env, "--model", str(out / "run"), "--policies",
-                           ",".join(["random", *ladder]), "--episodes", "30", "--out", str(out / "report"),
-                           "--no-progress", *dev], log)
+    return spent
+
+
+def summarize(env: str, out: Path, ladder: list[str], settings: dict, spent: float, times: dict,
+              checks: dict | None) -> dict:
+    """An env's row of the results: the ranking, trust, the task head, the recipe, times."""
     report = json.loads((out / "report" / "report.json").read_text())
     rk, trust = report["ranking"], report.get("trust") or {}
     train_result = json.loads((out / "run" / "dynamics" / "result.json").read_text())
     tok_result = json.loads((out / "run" / "tokenizer" / "result.json").read_text())
-    return {"env": env, "settings": s, "ladder": ["random", *ladder], "rows": rk["rows"],
+    success = [(r["env_success"], r["learned_success"]) for r in rk["rows"]]
+    has_success = any(a or b for a, b in success)
+    return {"env": env, "settings": settings, "ladder": ladder, "rows": rk["rows"],
             "spearman": (rk["return"] or {}).get("spearman"), "pearson": (rk["return"] or {}).get("pearson"),
+            "success_spearman": correlations(*zip(*success, strict=True))["spearman"] if has_success else None,
             "return_spread": rk["return_spread"], "return_mae": rk["return_mae"],
             "reward_mae_per_step": report["open_loop"]["reward_mae_per_step"], "task_head": report["task_head"],
             "open_loop_psnr": report["open_loop"]["curves"]["psnr"],
             "train_minutes": spent / 60, "task_head_seconds": train_result.get("task_seconds"),
             "tokenizer_psnr": tok_result.get("eval", {}).get("psnr"), "checks": checks, "times_s": times,
-            "recipe": model_info(out / "run").get("recipe"),
-            "trust": trust, "flagged": trust.get("flagged", []),
+            "recipe": model_info(out / "run").get("recipe"), "trust": trust, "flagged": trust.get("flagged", []),
+            "object_displacement": report.get("object_displacement"),
             "length_errors": {r["name"]: {k: r[k] for k in ("length_abs_error", "learned_ends_earlier")}
                               for r in rk["rows"] if "length_abs_error" in r}}
+
+
+def correlations(x, y) -> dict:
+    from cosmos_sim.evaluation.stats import correlations as c
+
+    return c(list(x), list(y))
+
+
+def run_metaworld(task: str, out: Path, device: str | None) -> dict:
+    """A Meta-World task's twin: data from degraded experts, the ladder from others, ranked by return and success;
+    the object's displacement under the expert, env against twin."""
+    s = MW_SETTINGS
+    out.mkdir(parents=True, exist_ok=True)
+    log, times, dev = out / "log.txt", {}, (["--device", device] if device else [])
+    expert = f"metaworld_experts:{task.replace('-', '_')}"
+    kwargs = json.dumps({"env_name": task, "seed": 0})
+    env_args = ["--env", MW_ID, "--env-kwargs", kwargs]
+    manifest = out / "data" / "manifest.json"
+    have = sum(x["episodes"] for x in json.loads(manifest.read_text())["shards"]) if manifest.is_file() else 0
+    if have < s["episodes"]:
+        times["collect"] = sh(["collect", *env_args, "--policy", ",".join(["random", "explore", *(expert + d for d in
+                               s["data"])]), "--episodes", str(s["episodes"]), "--out", str(out / "data"),
+                               "--no-progress"], log)
+    spent = train_twin(out, s["minutes"], dev, log)
+    times["train"] = spent
+    ladder = ["random", *(expert + d for d in s["ladder"])]
+    times["compare"] = sh(["compare", *env_args, "--model", str(out / "run"), "--policies", ",".join(ladder),
+                           "--episodes", "30", "--open-loop-policy", expert, "--object-entries", MW_OBJECT,
+                           "--out", str(out / "report"), "--no-progress", *dev], log)
+    return summarize(f"{MW_ID}?{task}", out, ladder, s, spent, times, checks=None)
 
 
 def model_info(run: Path) -> dict:
@@ -209,6 +271,8 @@ def trust_summary(results: dict) -> str:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--envs", default=",".join(HOME))
+    p.add_argument("--suite", choices=("mujoco", "metaworld"), default=None,
+                   help="mujoco: every env of SETTINGS; metaworld: the Meta-World tasks (run with .venv-mj33)")
     p.add_argument("--out", type=Path, default=ROOT / ".runs" / "twins")
     p.add_argument("--device", default=None)
     p.add_argument("--table", action="store_true", help="print the saved results and exit")
@@ -217,8 +281,13 @@ def main() -> None:
     path = RESULTS / f"twins_{dev.split(':')[0]}.json"
     results = json.loads(path.read_text()) if path.is_file() else {"envs": {}}
     if not args.table:
-        for env in [e.strip() for e in args.envs.split(",") if e.strip()]:
-            r = run_env(env, args.out / env, args.device)
+        envs = ([*SETTINGS] if args.suite == "mujoco" else [f"metaworld:{t}" for t in METAWORLD]
+                if args.suite == "metaworld" else [e.strip() for e in args.envs.split(",") if e.strip()])
+        for env in envs:
+            if env.startswith("metaworld:"):  # metaworld:TASK, e.g. metaworld:reach-v3
+                r = run_metaworld(env.partition(":")[2], args.out / env.replace(":", "_"), args.device)
+            else:
+                r = run_env(env, args.out / env, args.device)
             results = json.loads(path.read_text()) if path.is_file() else {"envs": {}}  # another run may have written
             results["envs"][env] = r
             results["machine"] = {"platform": platform.platform(), "cpus": os.cpu_count(), "device": dev}

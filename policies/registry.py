@@ -245,19 +245,19 @@ def load_callable(spec: str) -> Callable:
 
 def collection_specs(policy: str, world: str | World) -> list[str]:
     """`collect --policy`: one spec or several separated by ',' (one drawn per episode), each a registry name,
-    a saved policy RUN (with optional @modifiers), or, for a Gymnasium env's world, module:callable."""
+    a saved policy RUN or, for a Gymnasium env's world, module:callable (any of them with @modifiers)."""
     world = get_world(world)
     specs = [p.strip() for p in str(policy).split(",") if p.strip()]
     if not specs:
         raise InputError("no collection policy given")
     for spec in specs:
-        if is_callable_spec(spec):
+        base, _ = split_modifiers(spec)
+        if is_callable_spec(base):
             if not hasattr(world, "state_to_obs"):
                 raise InputError(f"policy {spec!r}: module:callable policies act in a Gymnasium env's own spaces; "
                                  f"{world.name} is a cosmos_sim world (use a registry name or a saved policy)")
-            load_callable(spec)
+            load_callable(base)
             continue
-        base, _ = split_modifiers(spec)
         from cosmos_sim.policies.saved import is_saved_policy
 
         if not is_saved_policy(base) and base not in policy_names():
@@ -273,9 +273,10 @@ def collection_policy(policy: str, world: str | World, seed: int, skill: float =
     world = get_world(world)
     specs = collection_specs(policy, world)
     spec = specs[int(np.random.default_rng([seed, 13]).integers(len(specs)))] if len(specs) > 1 else specs[0]
-    if is_callable_spec(spec):
-        return CallablePolicy(load_callable(spec), world, spec)
     base, mods = split_modifiers(spec)
+    if is_callable_spec(base):
+        p = CallablePolicy(load_callable(base), world, base)
+        return modify(p, mods, seed=seed, name=spec) if mods else p
     from cosmos_sim.policies.saved import is_saved_policy, load_policy
 
     if is_saved_policy(base):

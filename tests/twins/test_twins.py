@@ -90,6 +90,11 @@ def test_a_policy_for_the_source_env_collects_as_module_callable(tmp_path):
     collect(CollectConfig(world=WORLD, policy="twins.test_twins:toward_origin", image_size=32, episodes=2),
             tmp_path, progress=False)
     assert any(EpisodeDataset(tmp_path)[i]["metadata"]["success"] for i in range(2))  # it reaches the goal
+    # degraded with modifiers (a benchmark's data from an expert it does not rank): slowed, it acts smaller
+    collect(CollectConfig(world=WORLD, policy="twins.test_twins:toward_origin@speed=0.25", image_size=32, episodes=2),
+            tmp_path / "slow", progress=False)
+    a, b = EpisodeDataset(tmp_path)[0]["actions"], EpisodeDataset(tmp_path / "slow")[0]["actions"]
+    assert np.allclose(b[0], 0.25 * a[0], atol=1e-6)  # the same first state (seed), the action scaled
 
 
 @pytest.mark.slow  # a killed collection process
