@@ -128,3 +128,17 @@ def test_train_dynamics_with_an_ensemble_state_model(tiny_world_model, tiny_toke
     env = gym.make("cosmos_sim/Push-v0", backend="world_model", model=m)
     env.reset(seed=0)
     assert env.step(np.zeros(2, np.float32))[4]["uncertainty"] > 0
+
+
+def test_shaping_a_one_member_model_raises_and_says_how_to_get_an_ensemble():
+    """The shipped models have one state-model member: a penalty or a halting threshold would silently do nothing."""
+    from cosmos_sim.errors import ConfigMismatchError
+    from cosmos_sim.shipped import pretrained_path
+    from cosmos_sim.worlds import get_world
+
+    assert WorldModel.load(pretrained_path(get_world("push"))).state_head.members == 1
+    for kw in ({"halt_uncertainty": 1e-6}, {"uncertainty_penalty": 1.0}):
+        with pytest.raises(ConfigMismatchError, match="--state-members"):
+            gym.make("cosmos_sim/Push-v0", backend="world_model", obs_mode="state", **kw)
+        with pytest.raises(ConfigMismatchError, match="one member"):
+            gym.make_vec("cosmos_sim/Push-v0", num_envs=2, backend="world_model", obs_mode="state", **kw)

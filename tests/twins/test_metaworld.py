@@ -62,6 +62,7 @@ def test_the_twin_starts_where_the_env_does():
     import gymnasium as gym
 
     from cosmos_sim.envs.source_env import SourceEnv, env_world
+
     from twins.untrained import untrained_twin
 
     world = env_world(ID, KWARGS)
