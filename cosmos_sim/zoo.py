@@ -131,6 +131,7 @@ def shipped_info(world: str | World) -> dict[str, Any]:
     figures = path.with_suffix(".json")
     return {"world": meta["world"], "path": str(path), "megabytes": round(path.stat().st_size / 2**20, 2),
             "family": meta["family"], "image_size": meta["image_size"], "info": meta.get("info", {}),
+            "members": int(meta.get("state_head_config", {}).get("members", 1)),  # > 1: it reports uncertainty
             "figures": json.loads(figures.read_text()) if figures.is_file() else None}
 
 
@@ -141,11 +142,12 @@ def models_table(infos: list[dict]) -> str:
     rows = []
     for d in infos:
         i, f = d["info"], d["figures"] or {}
-        rows.append([d["world"].lower(), d["family"], f"{d['megabytes']:g}", i.get("recipe", {}).get("episodes", "?"),
+        rows.append([d["world"].lower(), d["family"], d["members"], f"{d['megabytes']:g}",
+                     i.get("recipe", {}).get("episodes", "?"),
                      f"{i.get('tokenizer_steps', '?')}/{i.get('dynamics_steps', '?')}", i.get("device", "?"),
                      *(f"{f[k]:.2f}" if isinstance(f.get(k), (int, float)) else "-" for k in FIGURES),
                      CameraCoverage.from_info(i, get_world(d["world"])).describe()])
-    return format_table(["world", "family", "MB", "episodes", "steps tok/dyn", "device", *FIGURES.values(),
+    return format_table(["world", "family", "members", "MB", "episodes", "steps tok/dyn", "device", *FIGURES.values(),
                          "trained cameras"], rows)
 
 

@@ -178,3 +178,12 @@ def test_a_rebuild_with_the_same_seed_gives_the_same_model(tmp_path):
     (a, meta_a), (b, meta_b) = read_checkpoint(paths[0]), read_checkpoint(paths[1])
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert meta_a["info"]["dataset_sha256"] == meta_b["info"]["dataset_sha256"]  # the shards may split otherwise
+
+
+def test_models_shows_members(tiny_world_model):
+    """`cosmos-sim models` says how many state-model members each shipped model has (> 1: it reports uncertainty)."""
+    from cosmos_sim.zoo import models_table, shipped_info
+
+    info = shipped_info("push")
+    assert info["members"] == 1
+    assert "members" in models_table([info]).splitlines()[0]
