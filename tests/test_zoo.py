@@ -180,7 +180,7 @@ def test_a_rebuild_with_the_same_seed_gives_the_same_model(tmp_path):
     assert meta_a["info"]["dataset_sha256"] == meta_b["info"]["dataset_sha256"]  # the shards may split otherwise
 
 
-def test_models_shows_members(tiny_world_model):
+def test_models_shows_members():
     """`cosmos-sim models` says how many state-model members each shipped model has (> 1: it reports uncertainty)."""
     from cosmos_sim.zoo import models_table, shipped_info
 
