@@ -229,19 +229,28 @@ def twin_checks(env: str, run: Path) -> dict:
             "gymnasium_check_env": True, "sb3_check_env": True}
 
 
-TABLE_HEADER = "| env | ρ (return) | return spread | reward MAE / step | PSNR t=1 / 16 dB | train min |"
+TABLE_HEADER = ("| env | ρ (return) | success ρ | return MAE / spread | termination P / R | flagged | "
+                "train min |")
 
 
 def table(results: dict) -> str:
-    """The README's table (tests/test_docs.py checks that the README holds these rows)."""
-    lines = [TABLE_HEADER, "|---|---:|---:|---:|---|---:|"]
+    """The README's table (tests/test_docs.py checks that the README holds these rows). Termination precision /
+    recall: the task head's, on held-out steps at its calibrated threshold (n/a: the env never terminates);
+    flagged: policies whose learned steps are off the data (trust), of all ranked."""
+    def f(x, d: int = 2) -> str:
+        return "–" if x is None else f"{x:.{d}f}"
+
+    lines = [TABLE_HEADER, "|---|---:|---:|---:|---|---|---:|"]
     for env in sorted(results["envs"]):
         r = results["envs"][env]
-        rho = "n/a" if r["spearman"] is None else f"{r['spearman']:.2f}"
-        p = r["open_loop_psnr"]
-        psnr = f"{p[0]:.1f} / {p[15]:.1f}" if len(p) >= 16 and p[15] is not None else f"{p[0]:.1f} / –"
-        lines.append(f"| {r['env']} | {rho} | {r['return_spread']:.1f} | {r['reward_mae_per_step']:.4f} | {psnr} | "
-                     f"{r['train_minutes']:.0f} |")
+        th = r.get("task_head") or {}
+        term = (f"{f(th.get('termination_precision'))} / {f(th.get('termination_recall'))}"
+                if th.get("termination_rate") else "n/a")
+        trust = r.get("trust") or {}
+        flagged = (f"{len(trust['flagged'])} of {len(trust['rows'])}" if trust.get("available") else "–")
+        mae = f"{r['return_mae']:.1f} / {r['return_spread']:.1f}"
+        lines.append(f"| {r['env']} | {f(r['spearman'])} | {f(r.get('success_spearman'))} | {mae} | {term} | "
+                     f"{flagged} | {r['train_minutes']:.0f} |")
     return "\n".join(lines)
 
 
