@@ -49,8 +49,21 @@ SCHEMA = "cosmos_sim.env_report/1"
 CHECKPOINT_GLOB = "step_*"
 
 
+class EnvConfigMixin:
+    """What a config naming a Gymnasium env (`env`, `env_kwargs`) shares: its world's name, its JSON."""
+
+    @property
+    def world_name(self) -> str:
+        from cosmos_sim.envs.source_env import canonical_kwargs, world_name
+
+        return world_name(self.env, json.loads(canonical_kwargs(self.env_kwargs)))
+
+    def to_dict(self) -> dict:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
+
+
 @dataclass(frozen=True)
-class EnvCompareConfig:
+class EnvCompareConfig(EnvConfigMixin):
     env: str = arg("Reacher-v5", "the Gymnasium env id the model was trained on")
     env_kwargs: str = arg("{}", "the env's kwargs as JSON (as collected)")
     policies: tuple[str, ...] = arg(("random",), "policies: random, explore, a saved policy RUN, module:callable, "
@@ -78,14 +91,6 @@ class EnvCompareConfig:
             if int(getattr(self, name)) < 1:
                 raise InputError(f"{name} must be >= 1, got {getattr(self, name)}")
 
-    @property
-    def world_name(self) -> str:
-        from cosmos_sim.envs.source_env import canonical_kwargs, world_name
-
-        return world_name(self.env, json.loads(canonical_kwargs(self.env_kwargs)))
-
-    def to_dict(self) -> dict:
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
 
     @classmethod
     def from_compare_flags(cls, env: str, env_kwargs: str | None, flags: Mapping[str, Any]) -> EnvCompareConfig:

@@ -23,7 +23,7 @@ import copy
 import json
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ import torch
 
 from cosmos_sim.config import arg
 from cosmos_sim.errors import InputError
+from cosmos_sim.evaluation.compare_env import EnvConfigMixin
 
 FILE = "refine.json"
 REAL = "real.safetensors"
@@ -41,7 +42,7 @@ HOLD_OUT_EVERY = 5
 
 
 @dataclass(frozen=True)
-class RefineConfig:
+class RefineConfig(EnvConfigMixin):
     env: str = arg("Reacher-v5", "the Gymnasium env id the twin was trained on")
     env_kwargs: str = arg("{}", "the env's kwargs as JSON (as collected)")
     policies: tuple[str, ...] = arg(("random",), "the policies to rank (as compare --env takes them)")
@@ -65,15 +66,6 @@ class RefineConfig:
         for name in ("rank_episodes", "state_steps", "task_steps"):
             if int(getattr(self, name)) < 0:
                 raise InputError(f"{name} must be >= 0, got {getattr(self, name)}")
-
-    @property
-    def world_name(self) -> str:
-        from cosmos_sim.envs.source_env import canonical_kwargs, world_name
-
-        return world_name(self.env, json.loads(canonical_kwargs(self.env_kwargs)))
-
-    def to_dict(self) -> dict:
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
 
 
 # --- the steps ---------------------------------------------------------------------------------------------
