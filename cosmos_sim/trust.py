@@ -101,4 +101,5 @@ def policy_trust(off_data_steps: Sequence[int] | np.ndarray, lengths: Sequence[i
     off, n = np.asarray(off_data_steps, float), np.asarray(lengths, float)
     share = float(off.sum() / n.sum()) if n.sum() > 0 else 0.0
     return {"off_data_share": share, "episodes_off_data": float((off > 0).mean()) if len(off) else 0.0,
+            "off_data_per_episode": float(off.mean()) if len(off) else 0.0,
             "flagged": bool(share > flag_share), "flag_share": float(flag_share)}

@@ -145,7 +145,8 @@ class Trust:
             t = cl["world_model"][p].get("trust") or {}
             rows.append({"policy": p, "reference": float(a), "learned": float(b), "abs_error": float(abs(b - a)),
                          "relative_error": float(abs(b - a) / spread) if spread > 0 else None,
-                         "off_data_share": t.get("off_data_share"), "flagged": bool(t.get("flagged", False))})
+                         **{k: t.get(k) for k in ("off_data_share", "off_data_per_episode")},
+                         "flagged": bool(t.get("flagged", False))})
         trusted = [i for i, r in enumerate(rows) if not r["flagged"]]
         share = [r["off_data_share"] or 0.0 for r in rows]
         rel = [r["relative_error"] for r in rows]
@@ -171,11 +172,12 @@ class Trust:
                  f"disagrees more than at the {100 * q:g}th percentile of held-out episodes. A policy with more than "
                  f"{100 * tr['flag_share']:g} % of its learned steps off the data is flagged: its learned figure is "
                  "not to be trusted.", "",
-                 f"| policy | off-data % | flagged | {ref} {unit} | learned {unit} | |error| / spread |",
-                 "|---|---:|:---:|---:|---:|---:|"]
+                 f"| policy | off-data % | off-data steps / episode | flagged | {ref} {unit} | learned {unit} | "
+                 "|error| / spread |", "|---|---:|---:|:---:|---:|---:|---:|"]
         for r in tr["rows"]:
             share = r["off_data_share"]
             lines.append(f"| {r['policy']} | {na(None if share is None else 100 * share, 1)} | "
+                         f"{na(r.get('off_data_per_episode'), 1)} | "
                          f"{'**yes**' if r['flagged'] else ''} | {r['reference']:.1f} | {r['learned']:.1f} | "
                          f"{na(r['relative_error'])} |")
         a, t, sv = tr["ranking_all"] or {}, tr["ranking_trusted"] or {}, tr["share_vs_error"] or {}
