@@ -259,21 +259,23 @@ def trust_summary(results: dict) -> str:
     share against |twin - env| / the env's spread, pooled), and the policies off by over 25 % that went unflagged."""
     from cosmos_sim.evaluation.stats import correlations
 
-    share, err, missed, flagged = [], [], [], []
+    share, per_ep, err, missed, flagged = [], [], [], [], []
     for env in sorted(results["envs"]):
         t = results["envs"][env].get("trust") or {}
         for r in t.get("rows", []) if t.get("available") else []:
             if r["relative_error"] is None:
                 continue
             share.append(r["off_data_share"] or 0.0)
+            per_ep.append(r.get("off_data_per_episode") or 0.0)
             err.append(r["relative_error"])
             flagged += [f"{env}: {r['policy']}"] if r["flagged"] else []
             missed += [f"{env}: {r['policy']}"] if not r["flagged"] and r["relative_error"] > 0.25 else []
     if len(share) < 3:
         return "trust: not enough policies with trust figures yet"
-    rho = correlations(share, err)["spearman"]
+    rho, rho_ep = correlations(share, err)["spearman"], correlations(per_ep, err)["spearman"]
     return (f"trust over {len(share)} policies: Spearman(off-data share, |error| / spread) = "
-            f"{'n/a' if rho is None else f'{rho:.2f}'}; flagged: {', '.join(flagged) or 'none'}; "
+            f"{'n/a' if rho is None else f'{rho:.2f}'} (off-data steps per episode: "
+            f"{'n/a' if rho_ep is None else f'{rho_ep:.2f}'}); flagged: {', '.join(flagged) or 'none'}; "
             f"off by > 25 % of the spread and not flagged: {', '.join(missed) or 'none'}")
 
 
