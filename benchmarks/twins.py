@@ -198,7 +198,7 @@ def run_metaworld(task: str, out: Path, device: str | None) -> dict:
     times["compare"] = sh(["compare", *env_args, "--model", str(out / "run"), "--policies", ",".join(ladder),
                            "--episodes", "30", "--open-loop-policy", expert, "--object-entries", MW_OBJECT,
                            "--out", str(out / "report"), "--no-progress", *dev], log)
-    return summarize(f"{MW_ID}?{task}", out, ladder, s, spent, times, checks=None)
+    return summarize(f"Meta-World {task}", out, ladder, s, spent, times, checks=None)
 
 
 def model_info(run: Path) -> dict:
