@@ -195,7 +195,7 @@ class OpenLoop:
     def markdown(self, ol: dict, report: dict) -> str:
         c, cp = ol["curves"], ol["copy_first"]
         lines = ["## Open loop", "",
-                 "| step | PSNR dB | first frame held | state error (spreads) | held | |reward error| |",
+                 "| step | PSNR dB | first frame held | state error (spreads) | held | reward abs. error |",
                  "|---:|---:|---:|---:|---:|---:|"]
         for h in sorted({*(x for x in HORIZONS if x <= len(ol["steps"])), len(ol["steps"])}):
             rerr = c.get("reward_abs_error")

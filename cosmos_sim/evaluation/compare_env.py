@@ -243,7 +243,7 @@ class OpenLoop:
         return result
 
     def markdown(self, ol: dict, report: dict) -> str:
-        lines = ["## Open loop", "", "| step | PSNR dB | state error | |reward error| |", "|---:|---:|---:|---:|"]
+        lines = ["## Open loop", "", "| step | PSNR dB | state error | reward abs. error |", "|---:|---:|---:|---:|"]
         for h in sorted({1, 4, 8, 16, 32, len(ol["steps"])}):
             if h <= len(ol["steps"]):
                 cv = ol["curves"]
@@ -362,7 +362,7 @@ class ObjectDisplacement:
 
     def markdown(self, od: dict, report: dict) -> str:
         lines = [f"## Object displacement (`{od['policy']}`, state entries {od['entries']}, {od['episodes']} "
-                 "episodes)", "", "| step | env displacement | twin displacement | |error| | position error |",
+                 "episodes)", "", "| step | env displacement | twin displacement | abs. error | position error |",
                  "|---:|---:|---:|---:|---:|"]
         for r in od["rows"]:
             lines.append(f"| {r['step']} | {r['env_displacement']:.4f} | {r['twin_displacement']:.4f} | "

@@ -173,7 +173,7 @@ class Trust:
                  f"{100 * tr['flag_share']:g} % of its learned steps off the data is flagged: its learned figure is "
                  "not to be trusted.", "",
                  f"| policy | off-data % | off-data steps / episode | flagged | {ref} {unit} | learned {unit} | "
-                 "|error| / spread |", "|---|---:|---:|:---:|---:|---:|---:|"]
+                 "abs. error / spread |", "|---|---:|---:|:---:|---:|---:|---:|"]
         for r in tr["rows"]:
             share = r["off_data_share"]
             lines.append(f"| {r['policy']} | {na(None if share is None else 100 * share, 1)} | "
