@@ -33,16 +33,12 @@ NO_ENSEMBLE = ("the model has no ensemble part (one state-model member, no task-
                "measures where it leaves its data: train with --state-members K (K > 1)")
 
 
-def signals(model: Any, prev: torch.Tensor, actions: torch.Tensor, nxt: torch.Tensor,
-            state_uncertainty: torch.Tensor) -> dict[str, torch.Tensor]:
-    """The disagreement signals [B] of a step from world states `prev` to `nxt` under `actions`, one per ensemble
-    part of `model` (a WorldModel): "state" and the task head's "reward", "termination", "success"."""
-    out: dict[str, torch.Tensor] = {}
-    if model.state_head.members > 1:
-        out["state"] = state_uncertainty.float()
-    if model.task_head is not None and model.task_head.members > 1:
-        out |= model.task_spread(prev, actions, nxt)
-    return out
+def signals(model: Any, state_uncertainty: torch.Tensor, task_spread: dict[str, torch.Tensor]
+            ) -> dict[str, torch.Tensor]:
+    """The disagreement signals [B] of a step, one per ensemble part of `model` (a WorldModel): "state" (the state
+    ensemble's `uncertainty`) and the task head's "reward", "termination", "success" (`WorldModel.task_spread`,
+    {} for a one-member head or none)."""
+    return ({"state": state_uncertainty.float()} if model.state_head.members > 1 else {}) | task_spread
 
 
 @torch.no_grad()
@@ -66,7 +62,7 @@ def replay_signals(model: Any, episodes: Sequence[tuple[torch.Tensor, torch.Tens
             a = acts[:, t].to(model.device)
             _, nxt = model.step(rollout, a, latents=False)
             live = (lengths > t).to(model.device)
-            for k, v in signals(model, prev, a, nxt, rollout.extra["uncertainty"]).items():
+            for k, v in signals(model, rollout.extra["uncertainty"], model.task_spread(prev, a, nxt)).items():
                 parts.setdefault(k, []).append(v[live].cpu())
             prev = nxt
     return {k: torch.cat(v) for k, v in parts.items()}

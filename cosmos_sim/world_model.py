@@ -154,18 +154,20 @@ class WorldModel(nn.Module):
              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Learned reward [B], terminated [B] and success [B] of steps from `prev` to `nxt` (world states [B, S])
         under `actions` [B, A]; for models with a task head (Gymnasium envs' twins)."""
+        return self._task_head().predict(self.normalize_state(prev), actions.float(), self.normalize_state(nxt))
+
+    def _task_head(self):
         if self.task_head is None:
             raise ConfigMismatchError(f"this world model ({self.world}) has no learned reward head: its world "
                                       "computes rewards by code")
-        return self.task_head.predict(self.normalize_state(prev), actions.float(), self.normalize_state(nxt))
+        return self.task_head
 
     @torch.no_grad()
     def task_with_spread(self, prev: torch.Tensor, actions: torch.Tensor, nxt: torch.Tensor
                          ) -> tuple[tuple[torch.Tensor, torch.Tensor, torch.Tensor], dict[str, torch.Tensor]]:
         """`task`'s outputs and the task head members' disagreement per step (`TaskHead.spread`), in one pass."""
-        self.task(prev[:0], actions[:0], nxt[:0])  # the same refusal for a model without a task head
-        return self.task_head.predict_with_spread(self.normalize_state(prev), actions.float(),
-                                                  self.normalize_state(nxt))
+        return self._task_head().predict_with_spread(self.normalize_state(prev), actions.float(),
+                                                     self.normalize_state(nxt))
 
     def task_spread(self, prev: torch.Tensor, actions: torch.Tensor, nxt: torch.Tensor) -> dict[str, torch.Tensor]:
         """The task head members' disagreement per step ({} for a one-member head or none)."""

@@ -256,10 +256,9 @@ class BatchedLearnedCore:
         # the members' disagreement, reported; MOPO's penalty and MOReL's halting are wrappers (envs/shaping.py)
         self.uncertainty = self.rollout.extra["uncertainty"].float()[::V]
         if self.trust is not None:
-            from cosmos_sim.trust import trust_score
+            from cosmos_sim.trust import signals, trust_score
 
-            sig = spread | ({"state": self.uncertainty} if self.model.state_head.members > 1 else {})
-            score = trust_score(self.trust, sig)
+            score = trust_score(self.trust, signals(self.model, self.uncertainty, spread))
             if score is not None:
                 self.trust_score = torch.where(bad, torch.zeros_like(score), score.float())
         terminated = terminated & ~bad

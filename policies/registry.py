@@ -274,13 +274,9 @@ def collection_policy(policy: str, world: str | World, seed: int, skill: float =
     specs = collection_specs(policy, world)
     spec = specs[int(np.random.default_rng([seed, 13]).integers(len(specs)))] if len(specs) > 1 else specs[0]
     base, mods = split_modifiers(spec)
-    if is_callable_spec(base):
-        p = CallablePolicy(load_callable(base), world, base)
-        return modify(p, mods, seed=seed, name=spec) if mods else p
     from cosmos_sim.policies.saved import is_saved_policy, load_policy
 
-    if is_saved_policy(base):
-        p: Policy = load_policy(base, world=world.name)
-        return modify(p, mods, seed=seed, name=spec) if mods else p
-    p = make_policy(base, world, seed=seed, skill=skill)
+    p: Policy = (CallablePolicy(load_callable(base), world, base) if is_callable_spec(base)
+                 else load_policy(base, world=world.name) if is_saved_policy(base)
+                 else make_policy(base, world, seed=seed, skill=skill))
     return modify(p, mods, seed=seed, name=spec) if mods else p
