@@ -9,8 +9,10 @@ spread, the termination and success probabilities' standard deviations). Each si
 only), set once at training (`calibrate_trust`) and stored in the model's metadata (`info["trust"]`).
 
 A step's trust score is the largest ratio signal / threshold over the parts; above 1 the step is off the data.
-A policy whose learned rollouts spend more than `FLAG_SHARE` of their steps off the data (held-out episodes
-spend 1 - quantile) gets its learned figures flagged: not to be trusted. State disagreement alone misses a
+A policy whose learned rollouts spend more than `FLAG_SHARE` of their steps off the data gets its learned
+figures flagged: not to be trusted. Held-out episodes themselves spend between 1 - quantile and (number of
+parts) x (1 - quantile) of their steps off the data (`held_out_share`, stored with the thresholds): the
+baseline a policy's share is read against. State disagreement alone misses a
 termination head that fires where the state model is sure, so every head counts.
 """
 
@@ -79,8 +81,11 @@ def calibrate_trust(model: Any, episodes: Sequence[tuple[torch.Tensor, torch.Ten
         return None
     thresholds = {k: max(float(torch.quantile(v.double(), quantile)), MIN_THRESHOLDS.get(k, 1e-9))
                   for k, v in sig.items()}
-    return {"quantile": quantile, "thresholds": thresholds, "held_out_episodes": len(episodes),
-            "held_out_steps": int(len(next(iter(sig.values()))))}
+    calibration = {"quantile": quantile, "thresholds": thresholds, "held_out_episodes": len(episodes),
+                   "held_out_steps": int(len(next(iter(sig.values()))))}
+    # the union over the parts: each part is off at 1 - quantile of the steps, together more often; the
+    # baseline a policy's off-data share is read against
+    return calibration | {"held_out_share": float((trust_score(calibration, sig) > 1).double().mean())}
 
 
 def trust_score(calibration: Mapping, sig: Mapping[str, torch.Tensor]) -> torch.Tensor | None:

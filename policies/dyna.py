@@ -146,11 +146,11 @@ def collect_real(world: str, policy, steps: int, seed: int) -> dict[str, np.ndar
 
 def real_cache(rounds: list[dict[str, np.ndarray]], model) -> dict[str, torch.Tensor]:
     """Every round's real steps as one cache of normalized states (`state_cache`), episode after episode."""
-    from cosmos_sim.dynamics.train import state_cache
+    from cosmos_sim.dynamics.train import real_state_cache
 
-    states = model.normalize_state(torch.from_numpy(np.concatenate([r["states"] for r in rounds])))
-    actions = torch.from_numpy(np.concatenate([r["actions"] for r in rounds]))
-    return state_cache(states, actions, [int(n) for r in rounds for n in np.diff(r["offsets"])])
+    return real_state_cache(model, np.concatenate([r["states"] for r in rounds]),
+                            np.concatenate([r["actions"] for r in rounds]),
+                            [int(n) for r in rounds for n in np.diff(r["offsets"])])
 
 
 class RecordedStates:

@@ -71,6 +71,18 @@ class EpisodeDataset:
         r, e = self.locate(i)
         return r.num_steps(e)
 
+    def steps(self, i: int) -> dict[str, np.ndarray]:
+        """Episode i's states [T+1, S] and per-step actions [T, A], rewards [T], terminated [T] and success
+        after the step [T] (what a state model and a task head learn from; no frames), and `has_success`:
+        whether the env reported success at all."""
+        reader, e = self.locate(i)
+        small, meta = reader.small_arrays(e), reader.metadata[e]
+        T = len(small["actions"])
+        return {"states": small["states"].astype(np.float32), "actions": small["actions"].astype(np.float32),
+                "rewards": small["rewards"].astype(np.float32), "terminated": small["terminated"].astype(bool),
+                "success": np.asarray(meta.get("step_success", [0] * T), bool),
+                "has_success": np.asarray(bool(meta.get("has_success", False)))}
+
     def metadata(self, i: int) -> dict:
         r, e = self.locate(i)
         return dict(r.metadata[e])

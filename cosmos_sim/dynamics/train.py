@@ -150,18 +150,10 @@ def task_targets(episodes: EpisodeDataset) -> dict[str, torch.Tensor]:
     """Per step, in the latent cache's order: rewards [N], terminated [N] and (when the env reports it)
     success after the step [N]; `has_success` says whether any episode had a success signal. With V camera
     views the cache holds V sequences per episode, so each episode's steps repeat V times."""
-    rewards, terminated, success, has = [], [], [], False
-    for i in range(len(episodes)):
-        reader, e = episodes.locate(i)
-        small, meta = reader.small_arrays(e), reader.metadata[e]
-        T = len(small["rewards"])
-        for _ in range(episodes.spec.views):
-            rewards.append(torch.from_numpy(small["rewards"].astype(np.float32)))
-            terminated.append(torch.from_numpy(small["terminated"].astype(bool)))
-            success.append(torch.tensor(meta.get("step_success", [0] * T), dtype=torch.bool))
-        has = has or bool(meta.get("has_success", False))
-    return {"rewards": torch.cat(rewards), "terminated": torch.cat(terminated), "success": torch.cat(success),
-            "has_success": torch.tensor(has)}
+    steps = [episodes.steps(i) for i in range(len(episodes))]
+    return {k: torch.cat([torch.from_numpy(st[k]) for st in steps for _ in range(episodes.spec.views)])
+            for k in ("rewards", "terminated", "success")} | {
+        "has_success": torch.tensor(any(bool(st["has_success"]) for st in steps))}
 
 
 def task_data(norm_cache: dict, targets: dict, episodes: list[int]) -> dict[str, torch.Tensor]:
@@ -224,6 +216,12 @@ def state_cache(states: torch.Tensor, actions: torch.Tensor, steps: list[int]) -
     lengths = torch.tensor([0] + [int(n) for n in steps])
     return {"states": states, "actions": actions, "step_offsets": torch.cumsum(lengths, 0),
             "frame_offsets": torch.cumsum(lengths + torch.tensor([0] + [1] * len(steps)), 0)}
+
+
+def real_state_cache(model, states: np.ndarray, actions: np.ndarray, steps: list[int]) -> dict[str, torch.Tensor]:
+    """`state_cache` of real episodes' flat states and actions (world units), normalized as `model` sees them."""
+    s = model.normalize_state(torch.from_numpy(np.asarray(states, np.float32)).to(model.device)).cpu()
+    return state_cache(s, torch.from_numpy(np.asarray(actions, np.float32)), steps)
 
 
 def step_frames(cache: dict, episodes: list[int]) -> torch.Tensor:

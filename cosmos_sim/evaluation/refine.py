@@ -106,19 +106,10 @@ def dataset_steps(data_dir: Path) -> dict[str, np.ndarray] | None:
         ds = EpisodeDataset(data_dir)
     except (CosmosSimError, OSError):
         return None
-    parts: dict[str, list] = {k: [] for k in ("states", "actions", "rewards", "terminated", "success")}
-    lengths = []
-    for i in range(len(ds)):
-        reader, e = ds.locate(i)
-        small, meta = reader.small_arrays(e), reader.metadata[e]
-        T = len(small["actions"])
-        parts["states"].append(small["states"].astype(np.float32))
-        parts["actions"].append(small["actions"].astype(np.float32))
-        parts["rewards"].append(small["rewards"].astype(np.float32))
-        parts["terminated"].append(small["terminated"].astype(np.float32))
-        parts["success"].append(np.asarray(meta.get("step_success", [0] * T), np.float32))
-        lengths.append(T)
-    return {k: np.concatenate(v) for k, v in parts.items()} | {"offsets": np.cumsum([0, *lengths]).astype(np.int64)}
+    eps = [ds.steps(i) for i in range(len(ds))]
+    keys = ("states", "actions", "rewards", "terminated", "success")
+    return {k: np.concatenate([e[k] for e in eps]).astype(np.float32) for k in keys} | {
+        "offsets": np.cumsum([0, *(len(e["actions"]) for e in eps)]).astype(np.int64)}
 
 
 def episodes_of(steps: dict[str, np.ndarray]) -> list[dict[str, np.ndarray]]:
@@ -135,14 +126,13 @@ def episodes_of(steps: dict[str, np.ndarray]) -> list[dict[str, np.ndarray]]:
 def refit(model: Any, train: list[dict], held: list[dict], config: RefineConfig, seed: int, progress: bool) -> Any:
     """The model with its state model and task head refit on `train` episodes and its trust and termination
     thresholds recalibrated on `held` (each a dict of one episode's arrays)."""
-    from cosmos_sim.dynamics.train import fit_state_model, state_cache, state_windows, task_data
+    from cosmos_sim.dynamics.train import fit_state_model, real_state_cache, state_windows, task_data
     from cosmos_sim.task_head import calibrate_task_head, fit_task_head
     from cosmos_sim.trust import calibrate_trust
 
     def cache(eps: list[dict]) -> dict[str, torch.Tensor]:
-        s = model.normalize_state(torch.from_numpy(np.concatenate([e["states"] for e in eps])).to(model.device))
-        return state_cache(s.cpu(), torch.from_numpy(np.concatenate([e["actions"] for e in eps])),
-                           [len(e["actions"]) for e in eps])
+        return real_state_cache(model, np.concatenate([e["states"] for e in eps]),
+                                np.concatenate([e["actions"] for e in eps]), [len(e["actions"]) for e in eps])
 
     def targets(eps: list[dict]) -> dict[str, torch.Tensor]:
         return {k: torch.from_numpy(np.concatenate([e[k] for e in eps])) for k in ("rewards", "terminated", "success")}

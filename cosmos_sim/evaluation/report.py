@@ -171,7 +171,9 @@ class Trust:
                  f"Off data: a learned step where any ensemble part ({', '.join(tr['calibration']['thresholds'])}) "
                  f"disagrees more than at the {100 * q:g}th percentile of held-out episodes. A policy with more than "
                  f"{100 * tr['flag_share']:g} % of its learned steps off the data is flagged: its learned figure is "
-                 "not to be trusted.", "",
+                 "not to be trusted." + (f" Held-out episodes spend {100 * tr['calibration']['held_out_share']:.1f} % "
+                                          "of their steps off the data." if "held_out_share" in tr["calibration"]
+                                          else ""), "",
                  f"| policy | off-data % | off-data steps / episode | flagged | {ref} {unit} | learned {unit} | "
                  "abs. error / spread |", "|---|---:|---:|:---:|---:|---:|---:|"]
         for r in tr["rows"]:

@@ -136,12 +136,16 @@ def test_compare_world_has_a_trust_section(tiny_world_model, tmp_path):
         episodes.append((torch.tensor(small["states"]), torch.tensor(small["actions"])))
     wm.info["trust"] = calibrate_trust(wm, episodes)
     assert set(wm.trust["thresholds"]) == {"state"}  # Push's task is code: only the state model is learned
+    # one part: the held-out steps off the data are those above its own quantile (1 - quantile of them, give or
+    # take the one step the interpolated quantile falls beside)
+    assert 0.0 <= wm.trust["held_out_share"] <= 1 - wm.trust["quantile"] + 1 / wm.trust["held_out_steps"]
     cfg = CompareConfig(world="push", policies=("random", "scripted:1"), backends=("mujoco", "world_model"),
                         episodes=2, open_loop_episodes=1, horizon=3, videos=0)
     rep = compare(cfg, wm, tmp_path, progress=False)
     assert rep["trust"]["available"] and rep["trust"]["metric"] == "success"
     assert {r["policy"] for r in rep["trust"]["rows"]} == {"random", "scripted:1"}
     assert "## Trust" in (tmp_path / "report.md").read_text()
+    assert "Held-out episodes spend" in (tmp_path / "report.md").read_text()
 
 
 def test_compare_env_measures_the_object_a_policy_moves(twin_model, tmp_path, capsys):
