@@ -4,6 +4,7 @@
     python benchmarks/twins.py --envs Reacher-v5 --table      # one env; --table prints the saved results only
     python benchmarks/twins.py --suite mujoco                 # + the Gymnasium MuJoCo suite (terminations, gaits)
     .venv-mj33/bin/python benchmarks/twins.py --suite metaworld   # Meta-World v3 arm tasks (metaworld extra)
+    python benchmarks/twins.py --envs PushT                   # PushT (gym-pusht, pymunk: the pusht extra)
 
 Per env (every step a `cosmos-sim` command, so the figures are what a user gets):
 1. two PPO runs in the env itself with a checkpoint every N steps (`train-policy --save-every`): seed 0 is
@@ -12,11 +13,11 @@ Per env (every step a `cosmos-sim` command, so the figures are what a user gets)
 3. `train` (tokenizer, then dynamics + state ensemble + reward/termination head) in a fixed wall-clock budget;
 4. `compare --env`: the ladder (random + 6 checkpoints spread over the run's returns) in the env and the twin,
    Spearman rho of mean returns, reward MAE per step beside the ladder's return spread.
-Meta-World tasks (`--envs metaworld:reach-v3`) have no PPO: the data comes from random, explore and two
-degradations of Meta-World's scripted expert, the ladder from the expert and seven others, and compare also
-measures the object's displacement under the expert. The state model's and task head's budgets are the twin
-recipe's, the same rule for every env. Writes benchmarks/results/twins_<device>.json; every stage resumes
-from --out (benchmarks/.runs/twins).
+Meta-World tasks (`--envs metaworld:reach-v3`) and PushT (`--envs PushT`) have no PPO: the data comes from
+random, explore and two degradations of a scripted expert (Meta-World's own; PushT: hand-written pushers), the
+ladder from the expert and seven others, and compare also measures the object's displacement under the expert.
+The state model's and task head's budgets are the twin recipe's, the same rule for every env. Writes
+benchmarks/results/twins_<device>.json; every stage resumes from --out (benchmarks/.runs/twins).
 """
 
 from __future__ import annotations
@@ -56,6 +57,13 @@ MW_SETTINGS = {"episodes": 160, "minutes": (8, 16), "data": ("@noise=0.45", "@sp
                "ladder": ("", "@noise=0.1", "@noise=0.3", "@noise=0.6", "@speed=0.5", "@speed=0.25", "@act=0.5")}
 MW_ID = "metaworld:Meta-World/MT1"
 MW_OBJECT = "4:7"  # the object's position in the 39-d observation
+# PushT (gym-pusht, pymunk; the `pusht` extra): no PPO either; hand-written pushers (benchmarks/pusht_policies.py)
+PUSHT_ID = "gym_pusht:gym_pusht/PushT-v0"
+PUSHT = {"episodes": 200, "minutes": (6, 14), "kwargs": {"obs_type": "state"}, "expert": "pusht_policies:pusher_lazy",
+         "data": ("@noise=0.45", "pusht_policies:pusher@noise=0.2"),
+         "ladder": ("", "@noise=0.1", "@noise=0.25", "pusht_policies:pusher", "pusht_policies:to_block",
+                    "pusht_policies:still", "@act=0.5"),
+         "object": "2:4"}  # the T's position in the 5-d observation (pixels)
 LADDER_SIZE = 6
 
 
@@ -180,26 +188,36 @@ def correlations(x, y) -> dict:
 def run_metaworld(task: str, out: Path, device: str | None) -> dict:
     """A Meta-World task's twin: data from degraded experts, the ladder from others, ranked by return and success;
     the object's displacement under the expert, env against twin."""
-    s = MW_SETTINGS
+    expert = f"metaworld_experts:{task.replace('-', '_')}"
+    return run_scripted(f"Meta-World {task}", MW_ID, {"env_name": task, "seed": 0}, expert, MW_SETTINGS, MW_OBJECT,
+                        out, device)
+
+
+def run_scripted(name: str, env_id: str, kwargs: dict, expert: str, s: dict, object_entries: str, out: Path,
+                 device: str | None) -> dict:
+    """A twin whose policies are scripted (no PPO): data from random, explore and `s["data"]` (degradations of
+    `expert`, or other module:callable policies), the ladder from random and `s["ladder"]` (the same), ranked
+    by return and success; the object's displacement under `expert`, env against twin."""
     out.mkdir(parents=True, exist_ok=True)
     log, times, dev = out / "log.txt", {}, (["--device", device] if device else [])
-    expert = f"metaworld_experts:{task.replace('-', '_')}"
-    kwargs = json.dumps({"env_name": task, "seed": 0})
-    env_args = ["--env", MW_ID, "--env-kwargs", kwargs]
+    env_args = ["--env", env_id, "--env-kwargs", json.dumps(kwargs)]
+
+    def spec(p: str) -> str:  # "@noise=0.3" degrades the expert; "module:callable..." stands as it is
+        return p if ":" in p else expert + p
+
     manifest = out / "data" / "manifest.json"
     have = sum(x["episodes"] for x in json.loads(manifest.read_text())["shards"]) if manifest.is_file() else 0
     if have < s["episodes"]:
-        times["collect"] = sh(["collect", *env_args, "--policy", ",".join(["random", "explore", *(expert + d for d in
-                               s["data"])]), "--episodes", str(s["episodes"]), "--out", str(out / "data"),
-                               "--no-progress"], log)
+        times["collect"] = sh(["collect", *env_args, "--policy", ",".join(["random", "explore", *map(spec, s["data"])]),
+                               "--episodes", str(s["episodes"]), "--out", str(out / "data"), "--no-progress"], log)
     spent = train_twin(out, s["minutes"], dev, log)
     times["train"] = spent
-    ladder = ["random", *(expert + d for d in s["ladder"])]
+    ladder = ["random", *map(spec, s["ladder"])]
     times["compare"] = sh(["compare", *env_args, "--model", str(out / "run"), "--policies", ",".join(ladder),
-                           "--episodes", "30", "--open-loop-policy", expert, "--object-entries", MW_OBJECT,
+                           "--episodes", "30", "--open-loop-policy", expert, "--object-entries", object_entries,
                            "--out", str(out / "report"), "--no-progress", *dev], log)
-    checks = twin_checks(MW_ID, out / "run", {"env_name": task, "seed": 0})
-    return summarize(f"Meta-World {task}", out, ladder, s, spent, times, checks)
+    checks = twin_checks(env_id, out / "run", kwargs)
+    return summarize(name, out, ladder, s, spent, times, checks)
 
 
 def model_info(run: Path) -> dict:
@@ -311,6 +329,9 @@ def main() -> None:
         for env in envs:
             if env.startswith("metaworld:"):  # metaworld:TASK, e.g. metaworld:reach-v3
                 r = run_metaworld(env.partition(":")[2], args.out / env.replace(":", "_"), args.device)
+            elif env == "PushT":
+                r = run_scripted("PushT", PUSHT_ID, PUSHT["kwargs"], PUSHT["expert"], PUSHT, PUSHT["object"],
+                                 args.out / env, args.device)
             else:
                 r = run_env(env, args.out / env, args.device)
             results = json.loads(path.read_text()) if path.is_file() else {"envs": {}}  # another run may have written
