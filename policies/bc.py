@@ -18,7 +18,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from cosmos_sim.config import arg
-from cosmos_sim.policies.networks import ObsEncoder
+from cosmos_sim.policies.networks import ObsEncoder, encoder_options
 from cosmos_sim.policies.saved import FILE, register_policy_kind, save_policy
 from cosmos_sim.training import TrainConfig
 
@@ -29,12 +29,28 @@ KIND = "bc"
 class BCConfig:
     obs_mode: str = arg("state", "what the policy sees: state, pixels or both")
     hidden: int = arg(128, "hidden width of the network")
+    encoder: str = arg("impala", "pixel encoder: impala (IMPALA's residual CNN) or small (three convolutions)")
+    frame_stack: int = arg(2, "frames a pixel policy sees at once (the last k; motion shows from 2)")
+    augment: str = arg("shift", "pixel augmentation in training: shift (DrQ's random shift) or none")
     successful_only: bool = arg(True, "clone only episodes that reached the goal")
     steps: int = arg(2000, "optimizer steps")
     batch_size: int = arg(256, "(observation, action) pairs per step")
     lr: float = arg(1e-3, "peak learning rate")
     ema_decay: float = arg(0.99, "decay of the EMA weights (the exported policy)")
     seed: int = arg(0, "seed of initialisation and data order")
+
+    def __post_init__(self):
+        from cosmos_sim.errors import InputError, UnknownChoiceError
+        from cosmos_sim.policies.networks import AUGMENTS, ENCODERS
+
+        if self.obs_mode not in ("state", "pixels", "both"):
+            raise UnknownChoiceError("obs_mode", self.obs_mode, ("state", "pixels", "both"))
+        if self.encoder not in ENCODERS:
+            raise UnknownChoiceError("pixel encoder", self.encoder, ENCODERS)
+        if self.augment not in AUGMENTS:
+            raise UnknownChoiceError("augmentation", self.augment, AUGMENTS)
+        if int(self.frame_stack) < 1:
+            raise InputError(f"frame_stack must be >= 1, got {self.frame_stack}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -50,7 +66,8 @@ class BCNet(nn.Module):
     def __init__(self, config: dict):
         super().__init__()
         self.config = dict(config)
-        self.encoder = ObsEncoder(config["obs_mode"], config["state_dim"], config["image_size"], config["hidden"])
+        self.encoder = ObsEncoder(config["obs_mode"], config["state_dim"], config["image_size"], config["hidden"],
+                                  **encoder_options(config))
         self.head = nn.Sequential(nn.Linear(self.encoder.out_dim, config["hidden"]), nn.SiLU(),
                                   nn.Linear(config["hidden"], config["action_dim"]))
 
@@ -71,14 +88,14 @@ def build(config: dict) -> BCNet:
 class StepDataset(Dataset):
     """(observation, action) pairs of every step of the chosen episodes, held in memory."""
 
-    def __init__(self, data_dir: str | os.PathLike, obs_mode: str, successful_only: bool):
+    def __init__(self, data_dir: str | os.PathLike, obs_mode: str, successful_only: bool, frame_stack: int = 1):
         from cosmos_sim.data import EpisodeDataset
         from cosmos_sim.errors import DatasetMismatchError
 
         ds = EpisodeDataset(data_dir)
         self.world = ds.world
         self.image_size = int(ds.spec.image_size[0])
-        pix, states, actions, used = [], [], [], 0
+        pix, states, actions, starts, used, n = [], [], [], [], 0, 0
         for i in range(len(ds)):
             ep = ds[i]
             T = len(ep["actions"])
@@ -86,6 +103,8 @@ class StepDataset(Dataset):
                 continue
             used += 1
             states.append(ep["states"][:T])
+            starts.append(np.full(T, n))
+            n += T
             actions.append(ep["actions"])
             if obs_mode in ("pixels", "both"):
                 pix.append(ep["pixels"][:T])
@@ -96,14 +115,18 @@ class StepDataset(Dataset):
         self.states = torch.from_numpy(np.concatenate(states)).float()
         self.actions = torch.from_numpy(np.concatenate(actions)).float()
         self.pixels = torch.from_numpy(np.concatenate(pix)) if pix else None
+        # step i sees frames i-k+1 .. i, the episode's first repeated before it starts (as the policy does)
+        start = torch.from_numpy(np.concatenate(starts))
+        back = torch.arange(int(frame_stack) - 1, -1, -1)
+        self.stack_index = torch.maximum(torch.arange(len(start))[:, None] - back[None], start[:, None])
 
     def __len__(self) -> int:
         return len(self.actions)
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         item = {"state": self.states[i], "action": self.actions[i]}
-        if self.pixels is not None:
-            item["pixels"] = self.pixels[i]
+        if self.pixels is not None:  # [H, W, 3k]: the stacked frames' channels side by side, oldest first
+            item["pixels"] = self.pixels[self.stack_index[i]].permute(1, 2, 0, 3).flatten(2)
         return item
 
 
@@ -119,10 +142,12 @@ def train_bc(data_dir: str | os.PathLike, out: str | os.PathLike, config: BCConf
     from cosmos_sim.worlds import get_world
 
     out = Path(out)
-    data = StepDataset(data_dir, config.obs_mode, config.successful_only)
+    pixels = config.obs_mode != "state"
+    data = StepDataset(data_dir, config.obs_mode, config.successful_only, config.frame_stack if pixels else 1)
     world = get_world(data.world)
     net_config = {"obs_mode": config.obs_mode, "state_dim": world.state_dim, "image_size": data.image_size,
-                  "action_dim": world.action_dim, "hidden": config.hidden}
+                  "action_dim": world.action_dim, "hidden": config.hidden} | (
+        {"encoder": config.encoder, "frame_stack": config.frame_stack, "augment": config.augment} if pixels else {})
     torch.manual_seed(train_config.seed)
     net = BCNet(net_config)
     trainer = Trainer(net, data, train_config, out, kind="bc_training",

@@ -40,7 +40,9 @@ class NetworkPolicy:
     """A trained network as a `Policy`: numpy observations in, numpy actions in [-1, 1] out.
 
     Deterministic (the network's mean action). Accepts torch tensors too, and then answers with
-    tensors on the same device, so a GPU loop never copies to the host.
+    tensors on the same device, so a GPU loop never copies to the host. A pixel policy that stacks k frames
+    keeps each env's last k frames (an env's first frame stands in for those before it; `reset(mask)`
+    forgets the masked envs' frames).
     """
 
     def __init__(self, net: nn.Module, kind: str, world: str, obs_mode: str, config: dict,
@@ -49,6 +51,9 @@ class NetworkPolicy:
         self.kind, self.world, self.obs_mode, self.config = kind, world, obs_mode, dict(config)
         self.device = torch.device(device)
         self.name = name or kind
+        self.frame_stack = int(self.config.get("frame_stack", 1)) if obs_mode != "state" else 1
+        self._frames: torch.Tensor | None = None  # [N, k, H, W, 3], oldest first
+        self._fresh: torch.Tensor | None = None  # [N] bool: the env's next frame starts its history
 
     @property
     def image_size(self) -> int | None:
@@ -81,11 +86,35 @@ class NetworkPolicy:
         as_torch = isinstance(obs[self.keys()[0]], torch.Tensor)
         t = {k: torch.as_tensor(np.asarray(obs[k]) if not isinstance(obs[k], torch.Tensor) else obs[k],
                                 device=self.device) for k in self.keys()}
+        if self.frame_stack > 1:
+            t["pixels"] = self._stack(t["pixels"])
         a = self.net.act_tensor(t).clamp(-1, 1)
         return a if as_torch else a.cpu().numpy().astype(np.float32)
 
+    def _stack(self, px: torch.Tensor) -> torch.Tensor:
+        """This step's frames [N, H, W, 3] -> the last k frames' channels side by side [N, H, W, 3k]."""
+        if px.shape[-1] != 3:
+            raise InputError(f"policy {self.name!r} stacks {self.frame_stack} frames itself: pass one RGB frame "
+                             f"per env ([N, H, W, 3]), got {tuple(px.shape)}")
+        k = self.frame_stack
+        if self._frames is None or self._frames.shape[0] != px.shape[0] or self._frames.shape[2:4] != px.shape[1:3]:
+            self._frames = px[:, None].expand(-1, k, -1, -1, -1).clone()
+        else:
+            new = torch.cat([self._frames[:, 1:], px[:, None]], 1)
+            fresh = self._fresh.to(px.device)[:, None, None, None, None]
+            self._frames = torch.where(fresh, px[:, None].expand_as(new), new)
+        self._fresh = torch.zeros(px.shape[0], dtype=torch.bool)
+        return self._frames.permute(0, 2, 3, 1, 4).flatten(3)
+
     def reset(self, mask: np.ndarray | None = None) -> None:
-        return None
+        if mask is None or self._frames is None:
+            self._frames = self._fresh = None
+        else:
+            m = (mask if isinstance(mask, torch.Tensor) else torch.as_tensor(np.asarray(mask, bool))).bool().cpu()
+            if len(m) == len(self._fresh):
+                self._fresh = self._fresh | m
+            else:  # another batch: start over
+                self._frames = self._fresh = None
 
 
 def save_policy(path: str | os.PathLike, net: nn.Module, kind: str, config: dict, world: str, obs_mode: str,

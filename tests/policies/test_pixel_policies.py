@@ -1,0 +1,96 @@
+"""Pixel policies' parts that need no training: DrQ's random shift, frame stacking in the dataset and in the
+policy (the same frames in the same order), augmentation off at evaluation, the config checks."""
+
+import numpy as np
+import pytest
+import torch
+
+from cosmos_sim.errors import InputError, UnknownChoiceError
+from cosmos_sim.policies.bc import BCConfig, BCNet, StepDataset
+from cosmos_sim.policies.networks import random_shift
+from cosmos_sim.policies.saved import NetworkPolicy, load_policy, save_policy
+
+CONFIG = {"obs_mode": "pixels", "state_dim": 4, "image_size": 32, "action_dim": 2, "hidden": 32,
+          "encoder": "impala", "frame_stack": 3, "augment": "shift"}
+
+
+def frames(n: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)
+
+
+def test_random_shift_moves_each_sample_within_its_pad():
+    x = torch.from_numpy(frames(64, 0))
+    y = random_shift(x, pad=4, generator=torch.Generator().manual_seed(0))
+    assert y.shape == x.shape and y.dtype == x.dtype
+    assert not torch.equal(x, y)  # some sample moved
+    # every shifted frame's centre comes from the frame, no more than 4 pixels away
+    for i in range(8):
+        centre = y[i, 8:24, 8:24]
+        assert any(torch.equal(centre, x[i, 8 + dy:24 + dy, 8 + dx:24 + dx])
+                   for dy in range(-4, 5) for dx in range(-4, 5))
+    assert torch.equal(random_shift(x, pad=0), x)
+
+
+def test_the_policy_stacks_frames_as_the_dataset_does():
+    torch.manual_seed(0)
+    net = BCNet(CONFIG)
+    policy = NetworkPolicy(net, "bc", "push", "pixels", CONFIG)
+    f = [frames(2, s) for s in range(4)]  # 4 steps of 2 envs
+    got = [policy.act({"pixels": x}) for x in f]
+
+    def stacked(ix):  # the channels of frames ix (oldest first), as StepDataset lays them out
+        return torch.from_numpy(np.concatenate([f[i] for i in ix], -1))
+
+    for t, ix in enumerate(([0, 0, 0], [0, 0, 1], [0, 1, 2], [1, 2, 3])):
+        want = net.eval().act_tensor({"pixels": stacked(ix)}).clamp(-1, 1).detach().numpy()
+        np.testing.assert_allclose(got[t], want, atol=1e-6)
+    # reset of env 1 only: its history starts again from its next frame, env 0's goes on
+    policy.reset(np.array([False, True]))
+    a = policy.act({"pixels": f[0]})
+    want0 = net.act_tensor({"pixels": stacked([2, 3, 0])[:1]}).clamp(-1, 1).detach().numpy()
+    want1 = net.act_tensor({"pixels": stacked([0, 0, 0])[1:]}).clamp(-1, 1).detach().numpy()
+    np.testing.assert_allclose(a, np.concatenate([want0, want1]), atol=1e-6)
+    with pytest.raises(InputError, match="stacks 3 frames itself"):
+        policy.act({"pixels": np.zeros((2, 32, 32, 9), np.uint8)})
+
+
+def test_augmentation_is_off_at_evaluation(tmp_path):
+    """Same observation => same action, however often it is asked (the shift runs in training mode only); a
+    saved pixel policy records its encoder, stack and augmentation."""
+    torch.manual_seed(0)
+    path = save_policy(tmp_path / "p", BCNet(CONFIG), "bc", CONFIG, "push", "pixels")
+    x = {"pixels": frames(4, 1)}
+    acts = []
+    for _ in range(3):
+        p = load_policy(path)
+        assert p.config["encoder"] == "impala" and p.config["frame_stack"] == 3 and p.config["augment"] == "shift"
+        acts.append(p.act(x))
+    assert all(np.array_equal(acts[0], a) for a in acts)
+    net = BCNet(CONFIG).train()
+    a, b = (net.act_tensor({"pixels": torch.from_numpy(np.concatenate([x["pixels"]] * 3, -1))}) for _ in range(2))
+    assert not torch.equal(a, b)  # in training the same frames are shifted differently
+
+
+def test_dataset_stacks_within_episodes(push_data):
+    """Step t of an episode sees frames t-1 and t; its first step sees its first frame twice, never the end of
+    the episode before it."""
+    from cosmos_sim.data import EpisodeDataset
+
+    lengths = [len(EpisodeDataset(push_data)[i]["actions"]) for i in range(len(EpisodeDataset(push_data)))]
+    ds = StepDataset(push_data, "pixels", successful_only=False, frame_stack=2)
+    starts = np.cumsum([0, *lengths[:-1]])
+    for s in starts:
+        assert ds.stack_index[s].tolist() == [s, s]
+        assert ds.stack_index[s + 1].tolist() == [s, s + 1]
+    item = ds[int(starts[1]) + 1]["pixels"]
+    assert item.shape == (32, 32, 6)
+    assert torch.equal(item[..., :3], ds.pixels[starts[1]]) and torch.equal(item[..., 3:], ds.pixels[starts[1] + 1])
+
+
+def test_bad_pixel_settings_are_named():
+    with pytest.raises(UnknownChoiceError, match="pixel encoder"):
+        BCConfig(obs_mode="pixels", encoder="resnet9000")
+    with pytest.raises(UnknownChoiceError, match="augmentation"):
+        BCConfig(obs_mode="pixels", augment="mixup")
+    with pytest.raises(InputError, match="frame_stack"):
+        BCConfig(obs_mode="pixels", frame_stack=0)
