@@ -95,6 +95,8 @@ class StepDataset(Dataset):
         ds = EpisodeDataset(data_dir)
         self.world = ds.world
         self.image_size = int(ds.spec.image_size[0])
+        self.views = int(ds.spec.views)
+        self.camera = str((ds.manifest.get("collection") or {}).get("camera", "fixed"))
         pix, states, actions, starts, used, n = [], [], [], [], 0, 0
         for i in range(len(ds)):
             ep = ds[i]
@@ -107,7 +109,7 @@ class StepDataset(Dataset):
             n += T
             actions.append(ep["actions"])
             if obs_mode in ("pixels", "both"):
-                pix.append(ep["pixels"][:T])
+                pix.append(ep["pixels"][:T].reshape(T, self.views, *ep["pixels"].shape[-3:]))  # [T, V, H, W, 3]
         ds.close()
         if not used:
             raise DatasetMismatchError(f"{data_dir}: no {'successful ' if successful_only else ''}episodes to clone")
@@ -125,8 +127,8 @@ class StepDataset(Dataset):
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         item = {"state": self.states[i], "action": self.actions[i]}
-        if self.pixels is not None:  # [H, W, 3k]: the stacked frames' channels side by side, oldest first
-            item["pixels"] = self.pixels[self.stack_index[i]].permute(1, 2, 0, 3).flatten(2)
+        if self.pixels is not None:  # [H, W, 3kV]: the stacked frames' (oldest first) views' channels side by side
+            item["pixels"] = self.pixels[self.stack_index[i]].permute(2, 3, 0, 1, 4).flatten(2)
         return item
 
 
@@ -147,7 +149,8 @@ def train_bc(data_dir: str | os.PathLike, out: str | os.PathLike, config: BCConf
     world = get_world(data.world)
     net_config = {"obs_mode": config.obs_mode, "state_dim": world.state_dim, "image_size": data.image_size,
                   "action_dim": world.action_dim, "hidden": config.hidden} | (
-        {"encoder": config.encoder, "frame_stack": config.frame_stack, "augment": config.augment} if pixels else {})
+        {"encoder": config.encoder, "frame_stack": config.frame_stack, "augment": config.augment,
+         "views": data.views, "camera": data.camera} if pixels else {})
     torch.manual_seed(train_config.seed)
     net = BCNet(net_config)
     trainer = Trainer(net, data, train_config, out, kind="bc_training",

@@ -2,8 +2,9 @@
 
 Observations arrive as a dict of batched tensors: `pixels` uint8 [N, H, W, C] and/or `state`
 float [N, S]. Pixels go through a CNN (scaled to [0, 1] inside), states through an MLP; with both, the
-features are concatenated. C is 3 x `frame_stack`: a policy that stacks frames (policies/saved.py keeps
-the history) sees motion, which one frame does not show.
+features are concatenated. C is 3 x `frame_stack` x `views`: a policy that stacks frames (policies/saved.py
+keeps the history) sees motion, which one frame does not show; one trained on V camera views sees them all
+(each stacked frame's views side by side).
 
 Two CNNs: "small" (three strided convolutions: the encoder of policies saved before the choice, what their
 configs load as) and "impala" (IMPALA's residual CNN, Espeholt et al. 2018: three stages of a convolution,
@@ -64,7 +65,8 @@ def _small(channels_in: int, width: int = 32) -> nn.Sequential:
 
 
 class PixelEncoder(nn.Module):
-    def __init__(self, image_size: int, features: int = 256, encoder: str = "small", frame_stack: int = 1):
+    def __init__(self, image_size: int, features: int = 256, encoder: str = "small", frame_stack: int = 1,
+                 views: int = 1):
         super().__init__()
         if encoder not in ENCODERS:
             from cosmos_sim.errors import UnknownChoiceError
@@ -72,7 +74,9 @@ class PixelEncoder(nn.Module):
             raise UnknownChoiceError("pixel encoder", encoder, ENCODERS)
         if int(frame_stack) < 1:
             raise InputError(f"frame_stack must be >= 1, got {frame_stack}")
-        self.channels = 3 * int(frame_stack)
+        if int(views) < 1:
+            raise InputError(f"views must be >= 1, got {views}")
+        self.channels = 3 * int(frame_stack) * int(views)
         self.conv = (_impala if encoder == "impala" else _small)(self.channels)
         with torch.no_grad():
             n = self.conv(torch.zeros(1, self.channels, image_size, image_size)).shape[1]
@@ -81,8 +85,8 @@ class PixelEncoder(nn.Module):
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         if pixels.shape[-1] != self.channels:
-            raise InputError(f"the pixel encoder takes {self.channels} channels ({self.channels // 3} stacked "
-                             f"frames), got frames of shape {tuple(pixels.shape[1:])}")
+            raise InputError(f"the pixel encoder takes {self.channels} channels (3 per stacked frame and view), "
+                             f"got frames of shape {tuple(pixels.shape[1:])}")
         x = pixels.permute(0, 3, 1, 2).float() / 255.0
         return self.fc(self.conv(x))
 
@@ -102,7 +106,7 @@ class ObsEncoder(nn.Module):
     randomly shifted while the module is in training mode."""
 
     def __init__(self, obs_mode: str, state_dim: int = 0, image_size: int = 64, hidden: int = 128,
-                 encoder: str = "small", frame_stack: int = 1, augment: str = "none"):
+                 encoder: str = "small", frame_stack: int = 1, augment: str = "none", views: int = 1):
         super().__init__()
         if obs_mode not in ("pixels", "state", "both"):
             raise InputError(f"obs_mode must be pixels, state or both, got {obs_mode!r}")
@@ -111,7 +115,7 @@ class ObsEncoder(nn.Module):
 
             raise UnknownChoiceError("augmentation", augment, AUGMENTS)
         self.obs_mode, self.augment = obs_mode, augment
-        self.pixels = (PixelEncoder(image_size, encoder=encoder, frame_stack=frame_stack)
+        self.pixels = (PixelEncoder(image_size, encoder=encoder, frame_stack=frame_stack, views=views)
                        if obs_mode in ("pixels", "both") else None)
         self.state = StateEncoder(state_dim, hidden) if obs_mode in ("state", "both") else None
         self.out_dim = sum(m.out_dim for m in (self.pixels, self.state) if m is not None)
@@ -127,7 +131,7 @@ class ObsEncoder(nn.Module):
 
 
 def encoder_options(config: dict) -> dict:
-    """A policy config's encoder options; configs saved before them load as the small CNN, one frame, no
-    augmentation."""
+    """A policy config's encoder options; configs saved before them load as the small CNN, one frame of one
+    view, no augmentation."""
     return {"encoder": config.get("encoder", "small"), "frame_stack": int(config.get("frame_stack", 1)),
-            "augment": config.get("augment", "none")}
+            "augment": config.get("augment", "none"), "views": int(config.get("views", 1))}

@@ -86,25 +86,38 @@ class NetworkPolicy:
         as_torch = isinstance(obs[self.keys()[0]], torch.Tensor)
         t = {k: torch.as_tensor(np.asarray(obs[k]) if not isinstance(obs[k], torch.Tensor) else obs[k],
                                 device=self.device) for k in self.keys()}
-        if self.frame_stack > 1:
-            t["pixels"] = self._stack(t["pixels"])
+        if "pixels" in t:
+            t["pixels"] = self._pixels(t["pixels"])
         a = self.net.act_tensor(t).clamp(-1, 1)
         return a if as_torch else a.cpu().numpy().astype(np.float32)
 
-    def _stack(self, px: torch.Tensor) -> torch.Tensor:
-        """This step's frames [N, H, W, 3] -> the last k frames' channels side by side [N, H, W, 3k]."""
-        if px.shape[-1] != 3:
-            raise InputError(f"policy {self.name!r} stacks {self.frame_stack} frames itself: pass one RGB frame "
-                             f"per env ([N, H, W, 3]), got {tuple(px.shape)}")
+    def _pixels(self, px: torch.Tensor) -> torch.Tensor:
+        """This step's frames [N, H, W, 3] (or [N, V, H, W, 3]) -> what the network takes: the last k frames'
+        views' channels side by side [N, H, W, 3kV]. Frames of another size or view count are refused."""
+        size, views = self.config.get("image_size"), int(self.config.get("views", 1))
+        if px.shape[-1] != 3 or px.ndim not in (4, 5):
+            raise InputError(f"policy {self.name!r} takes RGB frames [N, H, W, 3] (or [N, V, H, W, 3]) and stacks "
+                             f"{self.frame_stack} frames itself; got {tuple(px.shape)}")
+        got_views = 1 if px.ndim == 4 else px.shape[1]
+        if got_views != views or (size is not None and tuple(px.shape[-3:-1]) != (size, size)):
+            raise ConfigMismatchError(
+                f"policy {self.name!r} was trained on {views} view(s) of {size}x{size} frames "
+                f"(camera: {self.config.get('camera', 'fixed')}); the env gives {got_views} view(s) of "
+                f"{px.shape[-3]}x{px.shape[-2]}: evaluate it in an env (or a learned world) of its image size and "
+                "views")
+        if px.ndim == 4:
+            px = px[:, None]
+        if self.frame_stack == 1:
+            return px.permute(0, 2, 3, 1, 4).flatten(3)
         k = self.frame_stack
-        if self._frames is None or self._frames.shape[0] != px.shape[0] or self._frames.shape[2:4] != px.shape[1:3]:
-            self._frames = px[:, None].expand(-1, k, -1, -1, -1).clone()
+        if self._frames is None or self._frames.shape[0] != px.shape[0] or self._frames.shape[2:] != px.shape[1:]:
+            self._frames = px[:, None].expand(-1, k, -1, -1, -1, -1).clone()
         else:
             new = torch.cat([self._frames[:, 1:], px[:, None]], 1)
-            fresh = self._fresh.to(px.device)[:, None, None, None, None]
+            fresh = self._fresh.to(px.device)[:, None, None, None, None, None]
             self._frames = torch.where(fresh, px[:, None].expand_as(new), new)
         self._fresh = torch.zeros(px.shape[0], dtype=torch.bool)
-        return self._frames.permute(0, 2, 3, 1, 4).flatten(3)
+        return self._frames.permute(0, 3, 4, 1, 2, 5).flatten(3)  # [N, k, V, H, W, 3] -> [N, H, W, 3kV]
 
     def reset(self, mask: np.ndarray | None = None) -> None:
         if mask is None or self._frames is None:

@@ -51,7 +51,29 @@ def test_the_policy_stacks_frames_as_the_dataset_does():
     want1 = net.act_tensor({"pixels": stacked([0, 0, 0])[1:]}).clamp(-1, 1).detach().numpy()
     np.testing.assert_allclose(a, np.concatenate([want0, want1]), atol=1e-6)
     with pytest.raises(InputError, match="stacks 3 frames itself"):
-        policy.act({"pixels": np.zeros((2, 32, 32, 9), np.uint8)})
+        policy.act({"pixels": np.zeros((2, 32, 32, 9), np.uint8)})  # stacked already: refused
+
+
+def test_views_stack_and_mismatches_are_refused():
+    """A policy trained on 2 views takes [N, 2, H, W, 3] frames, each stacked frame's views side by side; frames
+    of another size or view count get a typed error naming both, not a shape error deep in torch."""
+    from cosmos_sim.errors import ConfigMismatchError
+
+    config = CONFIG | {"frame_stack": 2, "views": 2, "camera": "random"}
+    torch.manual_seed(0)
+    net = BCNet(config)
+    policy = NetworkPolicy(net, "bc", "push", "pixels", config)
+    x0, x1 = (np.stack([frames(3, 2 * s), frames(3, 2 * s + 1)], 1) for s in range(2))  # [N, V, H, W, 3]
+    policy.act({"pixels": x0})
+    got = policy.act({"pixels": x1})
+    layout = np.concatenate([x0[:, 0], x0[:, 1], x1[:, 0], x1[:, 1]], -1)  # oldest frame first, views within
+    want = net.eval().act_tensor({"pixels": torch.from_numpy(layout)}).clamp(-1, 1).detach().numpy()
+    np.testing.assert_allclose(got, want, atol=1e-6)
+    with pytest.raises(ConfigMismatchError, match=r"trained on 2 view\(s\) of 32x32.*camera: random.*1 view\(s\)"):
+        policy.act({"pixels": frames(3, 0)})
+    one = NetworkPolicy(BCNet(CONFIG), "bc", "push", "pixels", CONFIG)
+    with pytest.raises(ConfigMismatchError, match="of 32x32 frames.*gives 1 view\\(s\\) of 64x64"):
+        one.act({"pixels": np.zeros((2, 64, 64, 3), np.uint8)})
 
 
 def test_augmentation_is_off_at_evaluation(tmp_path):
@@ -84,7 +106,9 @@ def test_dataset_stacks_within_episodes(push_data):
         assert ds.stack_index[s + 1].tolist() == [s, s + 1]
     item = ds[int(starts[1]) + 1]["pixels"]
     assert item.shape == (32, 32, 6)
-    assert torch.equal(item[..., :3], ds.pixels[starts[1]]) and torch.equal(item[..., 3:], ds.pixels[starts[1] + 1])
+    assert ds.pixels.shape[1] == 1 and ds.views == 1 and ds.camera == "fixed"  # [N, V, H, W, 3]
+    first, second = ds.pixels[starts[1], 0], ds.pixels[starts[1] + 1, 0]
+    assert torch.equal(item[..., :3], first) and torch.equal(item[..., 3:], second)
 
 
 def test_bad_pixel_settings_are_named():

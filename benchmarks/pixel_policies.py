@@ -1,0 +1,82 @@
+"""Pixel policies that work: behaviour cloning on the frames alone, evaluated in MuJoCo on frames.
+
+    python benchmarks/pixel_policies.py                       # Push and Reach, default camera (CPU)
+    python benchmarks/pixel_policies.py --worlds push --steps 3000
+
+Per world: `collect` 200 episodes of the scripted expert (skill 1.0) from the default camera at 64x64, then
+pixel BC (`BCConfig(obs_mode="pixels")`: IMPALA CNN, the last 2 frames, DrQ random shift; the defaults) for
+--steps updates of batch 64, one CPU thread, then 50 MuJoCo episodes (seeds 1000..1049) on the frames.
+Writes benchmarks/results/pixel_policies_<device>.json; the data and runs stay in --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+RESULTS = ROOT / "results"
+EPISODES = 200
+EVAL_EPISODES, EVAL_SEED = 50, 1000
+
+
+def run_world(world: str, out: Path, steps: int, device: str | None) -> dict:
+    from cosmos_sim.data import CollectConfig, collect
+    from cosmos_sim.evaluation.closed_loop import evaluate_policies
+    from cosmos_sim.policies.bc import BCConfig, train_bc
+
+    data = out / world / "expert"
+    if not (data / "manifest.json").is_file():
+        collect(CollectConfig(world=world, policy="scripted", skill=(1.0, 1.0), episodes=EPISODES), data,
+                progress=False)
+    cfg = BCConfig(obs_mode="pixels", steps=steps, batch_size=64)
+    run = out / world / f"bc_{steps}"
+    t0 = time.perf_counter()
+    result = train_bc(data, run, cfg, resume=True, progress=True, device=device)
+    minutes = (time.perf_counter() - t0) / 60
+    res = evaluate_policies(world, "mujoco", [result["policy_path"]], episodes=EVAL_EPISODES, seed=EVAL_SEED,
+                            device=device)[result["policy_path"]]
+    return {"world": world, "camera": "default", "demos": EPISODES, "bc": cfg.to_dict(), "train_minutes": minutes,
+            "success": res["success_rate"], "return": res["return"], "episodes": EVAL_EPISODES,
+            "policy": result["policy_path"]}
+
+
+def table(results: dict) -> str:
+    lines = ["| world | camera | demos | updates | train min | MuJoCo success (95% CI) |",
+             "|---|---|---:|---:|---:|---|"]
+    for r in results["runs"].values():
+        s = r["success"]
+        lines.append(f"| {r['world']} | {r['camera']} | {r['demos']} | {r['bc']['steps']} | {r['train_minutes']:.1f} | "
+                     f"{100 * s['mean']:.0f} % ({100 * s['lo']:.0f}–{100 * s['hi']:.0f}) |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--worlds", default="push,reach")
+    p.add_argument("--steps", type=int, default=1500)
+    p.add_argument("--out", type=Path, default=ROOT / ".runs" / "pixel_policies")
+    p.add_argument("--device", default=None)
+    p.add_argument("--table", action="store_true", help="print the saved results and exit")
+    args = p.parse_args()
+    dev = args.device or "cpu"
+    path = RESULTS / f"pixel_policies_{dev.split(':')[0]}.json"
+    results = json.loads(path.read_text()) if path.is_file() else {"runs": {}}
+    if not args.table:
+        import torch
+
+        torch.set_num_threads(1)  # the figure is one CPU core's
+        for world in [w.strip() for w in args.worlds.split(",") if w.strip()]:
+            results["runs"][f"{world}/default/{args.steps}"] = run_world(world, args.out, args.steps, args.device)
+            results["machine"] = {"platform": platform.platform(), "cpus": os.cpu_count(), "device": dev}
+            RESULTS.mkdir(exist_ok=True)
+            path.write_text(json.dumps(results, indent=1) + "\n")
+    print(table(results))
+
+
+if __name__ == "__main__":
+    main()
