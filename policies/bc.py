@@ -18,6 +18,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from cosmos_sim.config import arg
+from cosmos_sim.envs.camera_obs import pose_features
 from cosmos_sim.policies.networks import ObsEncoder, encoder_options
 from cosmos_sim.policies.saved import FILE, register_policy_kind, save_policy
 from cosmos_sim.training import TrainConfig
@@ -32,6 +33,8 @@ class BCConfig:
     encoder: str = arg("impala", "pixel encoder: impala (IMPALA's residual CNN) or small (three convolutions)")
     frame_stack: int = arg(2, "frames a pixel policy sees at once (the last k; motion shows from 2)")
     augment: str = arg("shift", "pixel augmentation in training: shift (DrQ's random shift) or none")
+    camera_input: str = arg("auto", "give a pixel policy the camera pose: auto (when the data's cameras vary), "
+                                    "yes or no")
     successful_only: bool = arg(True, "clone only episodes that reached the goal")
     steps: int = arg(2000, "optimizer steps")
     batch_size: int = arg(256, "(observation, action) pairs per step")
@@ -51,6 +54,8 @@ class BCConfig:
             raise UnknownChoiceError("augmentation", self.augment, AUGMENTS)
         if int(self.frame_stack) < 1:
             raise InputError(f"frame_stack must be >= 1, got {self.frame_stack}")
+        if self.camera_input not in ("auto", "yes", "no"):
+            raise UnknownChoiceError("camera_input", self.camera_input, ("auto", "yes", "no"))
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -97,7 +102,7 @@ class StepDataset(Dataset):
         self.image_size = int(ds.spec.image_size[0])
         self.views = int(ds.spec.views)
         self.camera = str((ds.manifest.get("collection") or {}).get("camera", "fixed"))
-        pix, states, actions, starts, used, n = [], [], [], [], 0, 0
+        pix, states, actions, starts, cams, used, n = [], [], [], [], [], 0, 0
         for i in range(len(ds)):
             ep = ds[i]
             T = len(ep["actions"])
@@ -110,6 +115,7 @@ class StepDataset(Dataset):
             actions.append(ep["actions"])
             if obs_mode in ("pixels", "both"):
                 pix.append(ep["pixels"][:T].reshape(T, self.views, *ep["pixels"].shape[-3:]))  # [T, V, H, W, 3]
+                cams.append(pose_features(ep["extrinsics"][:T], ep["fovy"][:T]).reshape(T, -1))  # [T, 13 V]
         ds.close()
         if not used:
             raise DatasetMismatchError(f"{data_dir}: no {'successful ' if successful_only else ''}episodes to clone")
@@ -117,6 +123,7 @@ class StepDataset(Dataset):
         self.states = torch.from_numpy(np.concatenate(states)).float()
         self.actions = torch.from_numpy(np.concatenate(actions)).float()
         self.pixels = torch.from_numpy(np.concatenate(pix)) if pix else None
+        self.cameras = torch.from_numpy(np.concatenate(cams)) if cams else None
         # step i sees frames i-k+1 .. i, the episode's first repeated before it starts (as the policy does)
         start = torch.from_numpy(np.concatenate(starts))
         back = torch.arange(int(frame_stack) - 1, -1, -1)
@@ -125,8 +132,14 @@ class StepDataset(Dataset):
     def __len__(self) -> int:
         return len(self.actions)
 
+    @property
+    def cameras_vary(self) -> bool:
+        return self.cameras is not None and bool((self.cameras != self.cameras[:1]).any())
+
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         item = {"state": self.states[i], "action": self.actions[i]}
+        if self.cameras is not None:
+            item["camera"] = self.cameras[i]
         if self.pixels is not None:  # [H, W, 3kV]: the stacked frames' (oldest first) views' channels side by side
             item["pixels"] = self.pixels[self.stack_index[i]].permute(2, 3, 0, 1, 4).flatten(2)
         return item
@@ -147,10 +160,12 @@ def train_bc(data_dir: str | os.PathLike, out: str | os.PathLike, config: BCConf
     pixels = config.obs_mode != "state"
     data = StepDataset(data_dir, config.obs_mode, config.successful_only, config.frame_stack if pixels else 1)
     world = get_world(data.world)
+    camera_dim = (data.cameras.shape[1] if pixels and (config.camera_input == "yes" or (
+        config.camera_input == "auto" and data.cameras_vary)) else 0)
     net_config = {"obs_mode": config.obs_mode, "state_dim": world.state_dim, "image_size": data.image_size,
                   "action_dim": world.action_dim, "hidden": config.hidden} | (
         {"encoder": config.encoder, "frame_stack": config.frame_stack, "augment": config.augment,
-         "views": data.views, "camera": data.camera} if pixels else {})
+         "views": data.views, "camera": data.camera, "camera_dim": camera_dim} if pixels else {})
     torch.manual_seed(train_config.seed)
     net = BCNet(net_config)
     trainer = Trainer(net, data, train_config, out, kind="bc_training",

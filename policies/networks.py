@@ -103,10 +103,12 @@ class StateEncoder(nn.Module):
 
 class ObsEncoder(nn.Module):
     """obs_mode "pixels" | "state" | "both" -> features [N, out_dim]. With `augment="shift"` the pixels are
-    randomly shifted while the module is in training mode."""
+    randomly shifted while the module is in training mode; with `camera_dim` the camera pose (obs["camera"])
+    is encoded beside them."""
 
     def __init__(self, obs_mode: str, state_dim: int = 0, image_size: int = 64, hidden: int = 128,
-                 encoder: str = "small", frame_stack: int = 1, augment: str = "none", views: int = 1):
+                 encoder: str = "small", frame_stack: int = 1, augment: str = "none", views: int = 1,
+                 camera_dim: int = 0):
         super().__init__()
         if obs_mode not in ("pixels", "state", "both"):
             raise InputError(f"obs_mode must be pixels, state or both, got {obs_mode!r}")
@@ -118,7 +120,9 @@ class ObsEncoder(nn.Module):
         self.pixels = (PixelEncoder(image_size, encoder=encoder, frame_stack=frame_stack, views=views)
                        if obs_mode in ("pixels", "both") else None)
         self.state = StateEncoder(state_dim, hidden) if obs_mode in ("state", "both") else None
-        self.out_dim = sum(m.out_dim for m in (self.pixels, self.state) if m is not None)
+        # the camera pose (envs/camera_obs.py), for pixel policies under cameras that vary
+        self.camera = nn.Sequential(nn.Linear(int(camera_dim), 64), nn.SiLU()) if camera_dim else None
+        self.out_dim = sum(m.out_dim for m in (self.pixels, self.state) if m is not None) + (64 if camera_dim else 0)
 
     def forward(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
         parts = []
@@ -127,6 +131,8 @@ class ObsEncoder(nn.Module):
             parts.append(self.pixels(random_shift(px) if self.training and self.augment == "shift" else px))
         if self.state is not None:
             parts.append(self.state(obs["state"]))
+        if self.camera is not None:
+            parts.append(self.camera(obs["camera"].float()))
         return torch.cat(parts, dim=-1)
 
 
@@ -134,4 +140,5 @@ def encoder_options(config: dict) -> dict:
     """A policy config's encoder options; configs saved before them load as the small CNN, one frame of one
     view, no augmentation."""
     return {"encoder": config.get("encoder", "small"), "frame_stack": int(config.get("frame_stack", 1)),
-            "augment": config.get("augment", "none"), "views": int(config.get("views", 1))}
+            "augment": config.get("augment", "none"), "views": int(config.get("views", 1)),
+            "camera_dim": int(config.get("camera_dim", 0))}

@@ -60,7 +60,9 @@ class NetworkPolicy:
         return self.config.get("image_size") if self.obs_mode != "state" else None
 
     def keys(self) -> tuple[str, ...]:
-        return ("pixels", "state") if self.obs_mode == "both" else (self.obs_mode,)
+        """The observation entries it acts on ("camera": the pose, envs/camera_obs.py)."""
+        keys = ("pixels", "state") if self.obs_mode == "both" else (self.obs_mode,)
+        return (*keys, "camera") if self.config.get("camera_dim") else keys
 
     def save_pretrained(self, directory: str | os.PathLike) -> Path:
         """Hugging Face layout: DIR/model.safetensors (this file format), DIR/config.json and a model card."""
@@ -82,7 +84,10 @@ class NetworkPolicy:
         obs = obs_dict(obs)
         missing = [k for k in self.keys() if k not in obs]
         if missing:
-            raise InputError(f"policy {self.name!r} acts on {self.obs_mode!r} observations; missing {missing}")
+            raise InputError(f"policy {self.name!r} acts on {self.obs_mode!r} observations"
+                             + (" and the camera pose" if "camera" in self.keys() else "") + f"; missing {missing}"
+                             + (" (wrap the env in cosmos_sim.envs.camera_obs.CameraObservation)"
+                                if "camera" in missing else ""))
         as_torch = isinstance(obs[self.keys()[0]], torch.Tensor)
         t = {k: torch.as_tensor(np.asarray(obs[k]) if not isinstance(obs[k], torch.Tensor) else obs[k],
                                 device=self.device) for k in self.keys()}

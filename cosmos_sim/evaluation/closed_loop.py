@@ -86,17 +86,24 @@ def evaluate_policies(world: str, backend: str, policy_specs: list[str], episode
         plan_in = WorldModel.load(plan_in, device=device or "cpu")
     made = {spec: policy_from_spec(spec, world, seed=policy_seed, model=plan_in) for spec in policy_specs}
     # policies that see the same observations share envs: (obs_mode, image size or None for the default)
+    # (and, for a policy that takes the camera pose, its view count: its env reports the pose as an observation)
     needs = {spec: (getattr(p, "obs_mode", "state"),
-                    getattr(p, "image_size", None) if backend != "world_model" else None) for spec, p in made.items()}
+                    getattr(p, "image_size", None) if backend != "world_model" else None,
+                    int(p.config.get("views", 1)) if "camera" in getattr(p, "keys", tuple)() else 0)
+             for spec, p in made.items()}
     seeds = list(range(seed, seed + episodes))
     parts: dict[str, list] = {spec: [] for spec in policy_specs}
     for start in range(0, episodes, batch):
         chunk = seeds[start:start + batch]
-        for mode, size in dict.fromkeys(needs.values()):
+        for mode, size, camera_views in dict.fromkeys(needs.values()):
             env = make_vector_env(world, backend, len(chunk), model=model, obs_mode=mode, camera=camera,
                                   device=device, image_size=size)
+            if camera_views:
+                from cosmos_sim.envs.camera_obs import CameraObservation
+
+                env = CameraObservation(env, camera_views)
             try:
-                for spec in (s for s in policy_specs if needs[s] == (mode, size)):
+                for spec in (s for s in policy_specs if needs[s] == (mode, size, camera_views)):
                     # the first chunk's policy is the one built above (a planner loads its model once)
                     policy = made[spec] if start == 0 else policy_from_spec(spec, world, seed=policy_seed + start,
                                                                             model=plan_in)

@@ -118,3 +118,33 @@ def test_bad_pixel_settings_are_named():
         BCConfig(obs_mode="pixels", augment="mixup")
     with pytest.raises(InputError, match="frame_stack"):
         BCConfig(obs_mode="pixels", frame_stack=0)
+
+
+def test_a_policy_under_varying_cameras_takes_the_pose(push_data, push_views_data, tmp_path):
+    """Data from random cameras gives the pose (auto); the env reports it as obs["camera"] in either backend
+    alike (envs/camera_obs.py), and closed-loop evaluation wraps the env for a policy that takes it."""
+    from cosmos_sim.envs.camera_obs import POSE_FEATURES, CameraObservation
+    from cosmos_sim.evaluation.closed_loop import evaluate_policies, make_vector_env
+
+    fixed = StepDataset(push_data, "pixels", successful_only=False)
+    varied = StepDataset(push_views_data, "pixels", successful_only=False)
+    assert not fixed.cameras_vary and varied.cameras_vary and varied.cameras.shape[1] == POSE_FEATURES
+    assert "camera" in varied[0] and varied[0]["camera"].shape == (POSE_FEATURES,)
+
+    config = CONFIG | {"frame_stack": 1, "camera_dim": POSE_FEATURES, "camera": "random"}
+    torch.manual_seed(0)
+    path = save_policy(tmp_path / "p", BCNet(config), "bc", config, "Push", "pixels")
+    policy = load_policy(path)
+    assert policy.keys() == ("pixels", "camera")
+    with pytest.raises(InputError, match="camera pose; missing \\['camera'\\].*CameraObservation"):
+        policy.act({"pixels": frames(2, 0)})
+    feats = []
+    for backend, kw in (("mujoco", {}), ("world_model", {"model": "pretrained"})):
+        env = CameraObservation(make_vector_env("push", backend, 2, obs_mode="pixels", camera="random",
+                                                image_size=32 if backend == "mujoco" else None, **kw))
+        obs, _ = env.reset(seed=[5, 6])
+        feats.append(obs["camera"])
+        env.close()
+    np.testing.assert_allclose(feats[0], feats[1], atol=1e-5)  # the same seeded poses, one form
+    res = evaluate_policies("push", "mujoco", [str(path)], episodes=2, camera="random")[str(path)]
+    assert res["length"]["mean"] > 0
