@@ -249,17 +249,20 @@ class WorldModel(nn.Module):
     def _advance_state(self, state: RolloutState, a: torch.Tensor, generator: torch.Generator | None,
                        mode: str = "mean") -> torch.Tensor:
         """The next normalized state; with an ensemble, the members' mean (or, with `ensemble="sample"`, one
-        member drawn per rollout and step) and their disagreement in `state.extra["uncertainty"]` [B]: the
-        members' standard deviation, averaged over the state's entries (in units of each entry's spread)."""
+        member drawn per rollout and step; `"member"`: rollout b steps with member b mod K throughout) and
+        their disagreement in `state.extra["uncertainty"]` [B]: the members' standard deviation, averaged over
+        the state's entries (in units of each entry's spread)."""
         head = self.state_head
         if head.members == 1:
             state.extra["uncertainty"] = torch.zeros(a.shape[0], device=a.device)
             return head(state.state, a)
         m = head.forward_members(state.state, a)  # [K, B, S]
         state.extra["uncertainty"] = m.std(0).mean(-1)
-        if mode == "sample":
-            pick = torch.randint(head.members, (a.shape[0],), generator=generator, device=a.device)
-            return m[pick, torch.arange(a.shape[0], device=a.device)]
+        if mode in ("sample", "member"):  # sample: a member drawn per rollout and step; member: rollout b's is b mod K
+            rows = torch.arange(a.shape[0], device=a.device)
+            pick = (torch.randint(head.members, (a.shape[0],), generator=generator, device=a.device)
+                    if mode == "sample" else rows % head.members)
+            return m[pick, rows]
         return m.mean(0)
 
     def rays(self, extrinsics: torch.Tensor, fovy: torch.Tensor) -> torch.Tensor:

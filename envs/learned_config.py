@@ -37,7 +37,7 @@ from cosmos_sim.errors import CameraError, CosmosSimError, InputError, UnknownCh
 LEARNED_ID = "cosmos_sim/Learned-v0"  # the learned twin of any Gymnasium env (envs/learned_env.py)
 OBS_MODES = ("pixels", "state", "both")
 RESET_STARTS = ("episode", "any")
-ENSEMBLE_MODES = ("mean", "sample")
+ENSEMBLE_MODES = ("mean", "sample", "member")
 ARRAY_TYPES = ("numpy", "torch")
 AUTORESET_MODES = ("next_step", "same_step", "disabled")
 TWIN_SOURCES = ("physics", "env")  # a twin's "physics" is its source env
@@ -117,8 +117,9 @@ class LearnedEnvConfig:
     reset_start: str = arg("episode", "with a dataset: 'episode' (first steps) or 'any' (any recorded step, "
                                       "MBPO's branched rollouts)")
     sampling: dict | None = arg(None, "the model family's sampling options for every step, e.g. {'steps': 4}")
-    ensemble: str = arg("mean", "an ensemble state model steps with the members' 'mean' or one member drawn "
-                                "per env and step ('sample')")
+    ensemble: str = arg("mean", "an ensemble state model steps with the members' 'mean', one member drawn "
+                                "per env and step ('sample'), or env i with member i mod K throughout ('member': "
+                                "each member rolls out its own world, cosmos_sim.trust's return disagreement)")
     max_episode_steps: int | None = arg(None, "episodes truncate after this many steps; None: the world's")
     time_limit: bool = arg(True, "False: no time limit of the env's own (gym.make adds its TimeLimit)")
     autoreset_mode: str = arg("next_step", "vector envs: 'next_step', 'same_step' or 'disabled'")
@@ -155,9 +156,9 @@ class LearnedEnvConfig:
             put("sampling", {str(k): v for k, v in self.sampling.items()})
         if self.ensemble not in ENSEMBLE_MODES:
             raise UnknownChoiceError("ensemble", self.ensemble, ENSEMBLE_MODES)
-        if self.cameras is not None and self.ensemble == "sample":
-            raise InputError("ensemble='sample' draws a member per rollout, so several views of one env would "
-                             "step different states: use ensemble='mean' with cameras=[...]")
+        if self.cameras is not None and self.ensemble in ("sample", "member"):
+            raise InputError(f"ensemble={self.ensemble!r} steps each rollout with its own member, so several views "
+                             "of one env would step different states: use ensemble='mean' with cameras=[...]")
         m = self.max_episode_steps
         if m is not None and (isinstance(m, bool) or not isinstance(m, int) or m < 1):
             raise InputError(f"max_episode_steps must be a positive int, got {m!r}")

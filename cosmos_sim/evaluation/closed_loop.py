@@ -27,14 +27,15 @@ BACKENDS = ("mujoco", "pybullet", "world_model", "env")  # "env": a Gymnasium en
 
 
 def make_vector_env(world: str, backend: str, num_envs: int, model: Any = None, obs_mode: str = "state",
-                    camera: Any = None, device: str | None = None, image_size: int | None = None
-                    ) -> gym.vector.VectorEnv:
-    """The vector env closed-loop evaluation uses for a backend (learned: one batch on `device`)."""
+                    camera: Any = None, device: str | None = None, image_size: int | None = None,
+                    ensemble: str | None = None) -> gym.vector.VectorEnv:
+    """The vector env closed-loop evaluation uses for a backend (learned: one batch on `device`, stepped with
+    `ensemble`: envs/learned_config.py)."""
     from cosmos_sim.envs.registration import make_world_vec_env
 
     kw: dict = {"obs_mode": obs_mode, "camera": camera}
     if backend == "world_model":
-        kw |= {"model": model, "device": device}
+        kw |= {"model": model, "device": device} | ({"ensemble": ensemble} if ensemble else {})
     if image_size is not None:
         kw["image_size"] = image_size
     return make_world_vec_env(get_world(world), num_envs=num_envs, backend=backend, **kw)
@@ -115,7 +116,34 @@ def evaluate_policies(world: str, backend: str, policy_specs: list[str], episode
         eps = {k: np.concatenate([p[k] for p in ps]) for k in ps[0]}
         out[spec] = {"world": get_world(world).name, "backend": backend, "policy": spec, "seeds": seeds,
                      **summarize_episodes(eps, seed=seed)}
+        if backend == "world_model" and needs[spec][0] == "state" and "trust" in out[spec]:
+            spread = member_spread(world, model, spec, seeds, device, policy_seed)
+            if spread is not None:
+                out[spec]["trust"] |= spread
     return out
+
+
+def member_spread(world: str, model: Any, spec: str, seeds: list[int], device: str | None, policy_seed: int = 0
+                  ) -> dict | None:
+    """Each state-model member rolls the policy out in a world of its own (`ensemble="member"`) from the same
+    seeds: the members' mean returns and success rates and their standard deviations, the return
+    disagreement of cosmos_sim.trust. None for a one-member model (or one not loaded: a path)."""
+    from cosmos_sim.policies.registry import policy_from_spec
+
+    K = getattr(getattr(model, "state_head", None), "members", 1)
+    if K < 2:
+        return None
+    env = make_vector_env(world, "world_model", len(seeds) * K, model=model, obs_mode="state", device=device,
+                          ensemble="member")
+    try:  # env j * K + k: seed j, member k
+        eps = run_policy(env, policy_from_spec(spec, world, seed=policy_seed, model=model),
+                         [s for s in seeds for _ in range(K)])
+    finally:
+        env.close()
+    ret = eps["return"].reshape(len(seeds), K).mean(0)
+    succ = 100.0 * eps["success"].reshape(len(seeds), K).mean(0)
+    return {"member_returns": ret.tolist(), "member_success": succ.tolist(),
+            "member_return_std": float(ret.std(ddof=1)), "member_success_std": float(succ.std(ddof=1))}
 
 
 def per_policy(results: dict[str, dict]) -> dict[str, dict]:

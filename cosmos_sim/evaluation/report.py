@@ -141,15 +141,19 @@ class Trust:
         got = np.array([self._value(cl["world_model"][p]) for p in policies])
         spread = float(np.ptp(ref)) if len(ref) else 0.0
         rows = []
+        member_key = "member_return_std" if self.metric == "return" else "member_success_std"
         for p, a, b in zip(policies, ref, got, strict=True):
             t = cl["world_model"][p].get("trust") or {}
+            members = (t[member_key] / spread if spread > 0 else 0.0) if member_key in t else None
             rows.append({"policy": p, "reference": float(a), "learned": float(b), "abs_error": float(abs(b - a)),
                          "relative_error": float(abs(b - a) / spread) if spread > 0 else None,
                          **{k: t.get(k) for k in ("off_data_share", "off_data_per_episode")},
-                         "flagged": bool(t.get("flagged", False))})
+                         "member_spread": members, "off_data_flag": bool(t.get("flagged", False)),
+                         "flagged": bool(t.get("flagged", False)) or (members is not None and members > MEMBER_FLAG)})
         trusted = [i for i, r in enumerate(rows) if not r["flagged"]]
         share = [r["off_data_share"] or 0.0 for r in rows]
         rel = [r["relative_error"] for r in rows]
+        members = [r["member_spread"] for r in rows]
         return {"available": True, "metric": self.metric, "reference": self.reference, "calibration": model.trust,
                 "flag_share": _flag_share(cl["world_model"], policies),
                 "rows": rows, "spread": spread, "flagged": [r["policy"] for r in rows if r["flagged"]],
@@ -158,6 +162,9 @@ class Trust:
                 "trusted_policies": len(trusted),
                 # does the off-data share say where the learned figure is wrong? (Spearman over the policies)
                 "share_vs_error": correlations(share, rel) if spread > 0 and len(rows) > 2 else None,
+                "member_flag": MEMBER_FLAG,
+                "members_vs_error": correlations(members, rel) if spread > 0 and len(rows) > 2 and None not in members
+                else None,
                 "unflagged_large_errors": [r["policy"] for r in rows if not r["flagged"] and r["relative_error"]
                                            is not None and r["relative_error"] > LARGE_ERROR]}
 
@@ -167,25 +174,28 @@ class Trust:
         unit = "return" if tr["metric"] == "return" else "success %"
         ref = BACKEND_NAMES.get(tr["reference"], tr["reference"])
         q = tr["calibration"]["quantile"]
+        held = tr["calibration"].get("held_out_share")
         lines = ["## Trust", "",
                  f"Off data: a learned step where any ensemble part ({', '.join(tr['calibration']['thresholds'])}) "
-                 f"disagrees more than at the {100 * q:g}th percentile of held-out episodes. A policy with more than "
-                 f"{100 * tr['flag_share']:g} % of its learned steps off the data is flagged: its learned figure is "
-                 "not to be trusted." + (f" Held-out episodes spend {100 * tr['calibration']['held_out_share']:.1f} % "
-                                          "of their steps off the data." if "held_out_share" in tr["calibration"]
-                                          else ""), "",
-                 f"| policy | off-data % | off-data steps / episode | flagged | {ref} {unit} | learned {unit} | "
-                 "abs. error / spread |", "|---|---:|---:|:---:|---:|---:|---:|"]
+                 f"disagrees more than at the {100 * q:g}th percentile of held-out episodes"
+                 + (f" (held-out episodes spend {100 * held:.1f} % of their steps off the data)" if held is not None
+                    else "") + ". Members apart: each state-model member rolls the policy out in a world of its "
+                 f"own; the standard deviation of their {unit}s over the policies' spread. A policy is flagged, its "
+                 f"learned figure not to be trusted, with more than {100 * tr['flag_share']:g} % of its learned steps "
+                 f"off the data or its members more than {tr.get('member_flag', MEMBER_FLAG):g} apart.", "",
+                 f"| policy | off-data % | off-data steps / episode | members apart | flagged | {ref} {unit} | "
+                 f"learned {unit} | abs. error / spread |", "|---|---:|---:|---:|:---:|---:|---:|---:|"]
         for r in tr["rows"]:
             share = r["off_data_share"]
             lines.append(f"| {r['policy']} | {na(None if share is None else 100 * share, 1)} | "
-                         f"{na(r.get('off_data_per_episode'), 1)} | "
+                         f"{na(r.get('off_data_per_episode'), 1)} | {na(r.get('member_spread'))} | "
                          f"{'**yes**' if r['flagged'] else ''} | {r['reference']:.1f} | {r['learned']:.1f} | "
                          f"{na(r['relative_error'])} |")
         a, t, sv = tr["ranking_all"] or {}, tr["ranking_trusted"] or {}, tr["share_vs_error"] or {}
         lines += ["", f"Ranking by {unit}: Spearman ρ {na(a.get('spearman'))} over all {len(tr['rows'])} policies, "
-                      f"{na(t.get('spearman'))} over the {tr['trusted_policies']} trusted. Off-data share against "
-                      f"|error| / spread: Spearman {na(sv.get('spearman'))}."]
+                      f"{na(t.get('spearman'))} over the {tr['trusted_policies']} trusted. Against |error| / spread: "
+                      f"off-data share Spearman {na(sv.get('spearman'))}, members apart "
+                      f"{na((tr.get('members_vs_error') or {}).get('spearman'))}."]
         if tr["unflagged_large_errors"]:
             lines.append(f"Not flagged though off by more than {100 * LARGE_ERROR:g} % of the spread: "
                          + ", ".join(f"`{p}`" for p in tr["unflagged_large_errors"]) + ".")
@@ -193,6 +203,9 @@ class Trust:
 
 
 LARGE_ERROR = 0.25  # an error above this share of the policies' spread should have been flagged
+# a policy whose state-model members, each rolling it out on its own, disagree on its figure by more than this
+# share of the policies' spread (one standard deviation) is flagged: at two, the error could pass LARGE_ERROR
+MEMBER_FLAG = LARGE_ERROR / 2
 
 
 def _flag_share(learned: dict, policies: Sequence[str]) -> float:

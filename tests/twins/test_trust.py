@@ -73,6 +73,22 @@ def test_learned_envs_report_trust_per_step(twin_model):
     vec.close()
 
 
+def test_each_member_rolls_out_its_own_world(twin_model):
+    """ensemble="member": rollout b steps with member b mod K throughout; closed-loop trust gets each member's
+    return for the same seeds (the members' return disagreement)."""
+    K = twin_model.state_head.members
+    s0 = torch.zeros(2 * K, twin_model.state_dim)
+    a = torch.linspace(-1, 1, 2 * K * 2).reshape(2 * K, 2)
+    r = twin_model.start_states(s0)
+    _, nxt = twin_model.step(r, a, latents=False, ensemble="member")
+    m = twin_model.state_head.forward_members(twin_model.normalize_state(s0), a)  # [K, 2K, S]
+    want = twin_model.denormalize_state(m[torch.arange(2 * K) % K, torch.arange(2 * K)])
+    torch.testing.assert_close(nxt, want)
+    t = evaluate_policies(WORLD, "world_model", ["random"], episodes=4, model=twin_model)["random"]["trust"]
+    assert len(t["member_returns"]) == K and t["member_return_std"] >= 0
+    assert t["member_return_std"] == pytest.approx(float(np.std(t["member_returns"], ddof=1)), rel=1e-6)
+
+
 def test_trust_score_is_the_largest_ratio_and_policy_trust_counts_steps():
     cal = {"thresholds": {"state": 0.1, "reward": 2.0}}
     s = trust_score(cal, {"state": torch.tensor([0.05, 0.3]), "reward": torch.tensor([3.0, 1.0])})
@@ -145,7 +161,7 @@ def test_compare_world_has_a_trust_section(tiny_world_model, tmp_path):
     assert rep["trust"]["available"] and rep["trust"]["metric"] == "success"
     assert {r["policy"] for r in rep["trust"]["rows"]} == {"random", "scripted:1"}
     assert "## Trust" in (tmp_path / "report.md").read_text()
-    assert "Held-out episodes spend" in (tmp_path / "report.md").read_text()
+    assert "held-out episodes spend" in (tmp_path / "report.md").read_text()
 
 
 def test_compare_env_measures_the_object_a_policy_moves(twin_model, tmp_path, capsys):
