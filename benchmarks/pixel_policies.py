@@ -1,11 +1,13 @@
 """Pixel policies that work: behaviour cloning on the frames alone, evaluated in MuJoCo on frames.
 
     python benchmarks/pixel_policies.py                       # Push and Reach, default camera (CPU)
-    python benchmarks/pixel_policies.py --worlds push --steps 3000
+    python benchmarks/pixel_policies.py --worlds push --camera random    # a random pose per episode, given
 
-Per world: `collect` 200 episodes of the scripted expert (skill 1.0) from the default camera at 64x64, then
-pixel BC (`BCConfig(obs_mode="pixels")`: IMPALA CNN, the last 2 frames, DrQ random shift; the defaults) for
---steps updates of batch 64, one CPU thread, then 50 MuJoCo episodes (seeds 1000..1049) on the frames.
+Per world: `collect` 200 episodes of the scripted expert (skill 1.0) at 64x64 from the default camera (or a
+random pose per episode: `--camera random`), then pixel BC (`BCConfig(obs_mode="pixels")`: IMPALA CNN, the last
+2 frames, DrQ random shift, and under random cameras the pose beside the frames; the defaults) for --steps
+updates of batch 64, one CPU thread, then 50 MuJoCo episodes (seeds 1000..1049) on the frames, from the same
+kind of camera.
 Writes benchmarks/results/pixel_policies_<device>.json; the data and runs stay in --out.
 """
 
@@ -24,23 +26,23 @@ EPISODES = 200
 EVAL_EPISODES, EVAL_SEED = 50, 1000
 
 
-def run_world(world: str, out: Path, steps: int, device: str | None) -> dict:
+def run_world(world: str, camera: str, out: Path, steps: int, device: str | None) -> dict:
     from cosmos_sim.data import CollectConfig, collect
     from cosmos_sim.evaluation.closed_loop import evaluate_policies
     from cosmos_sim.policies.bc import BCConfig, train_bc
 
-    data = out / world / "expert"
+    data = out / world / f"expert_{camera}"
     if not (data / "manifest.json").is_file():
-        collect(CollectConfig(world=world, policy="scripted", skill=(1.0, 1.0), episodes=EPISODES), data,
-                progress=False)
+        collect(CollectConfig(world=world, policy="scripted", skill=(1.0, 1.0), episodes=EPISODES,
+                              camera="fixed" if camera == "default" else camera), data, progress=False)
     cfg = BCConfig(obs_mode="pixels", steps=steps, batch_size=64)
-    run = out / world / f"bc_{steps}"
+    run = out / world / f"bc_{camera}_{steps}"
     t0 = time.perf_counter()
     result = train_bc(data, run, cfg, resume=True, progress=True, device=device)
     minutes = (time.perf_counter() - t0) / 60
     res = evaluate_policies(world, "mujoco", [result["policy_path"]], episodes=EVAL_EPISODES, seed=EVAL_SEED,
-                            device=device)[result["policy_path"]]
-    return {"world": world, "camera": "default", "demos": EPISODES, "bc": cfg.to_dict(), "train_minutes": minutes,
+                            device=device, camera=None if camera == "default" else camera)[result["policy_path"]]
+    return {"world": world, "camera": camera, "demos": EPISODES, "bc": cfg.to_dict(), "train_minutes": minutes,
             "success": res["success_rate"], "return": res["return"], "episodes": EVAL_EPISODES,
             "policy": result["policy_path"]}
 
@@ -59,6 +61,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--worlds", default="push,reach")
     p.add_argument("--steps", type=int, default=1500)
+    p.add_argument("--camera", choices=("default", "random"), default="default")
     p.add_argument("--out", type=Path, default=ROOT / ".runs" / "pixel_policies")
     p.add_argument("--device", default=None)
     p.add_argument("--table", action="store_true", help="print the saved results and exit")
@@ -71,7 +74,8 @@ def main() -> None:
 
         torch.set_num_threads(1)  # the figure is one CPU core's
         for world in [w.strip() for w in args.worlds.split(",") if w.strip()]:
-            results["runs"][f"{world}/default/{args.steps}"] = run_world(world, args.out, args.steps, args.device)
+            results["runs"][f"{world}/{args.camera}/{args.steps}"] = run_world(world, args.camera, args.out,
+                                                                                 args.steps, args.device)
             results["machine"] = {"platform": platform.platform(), "cpus": os.cpu_count(), "device": dev}
             RESULTS.mkdir(exist_ok=True)
             path.write_text(json.dumps(results, indent=1) + "\n")

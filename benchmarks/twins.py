@@ -294,7 +294,7 @@ def trust_summary(results: dict) -> str:
     share against |twin - env| / the env's spread, pooled), and the policies off by over 25 % that went unflagged."""
     from cosmos_sim.evaluation.stats import correlations
 
-    share, per_ep, err, missed, flagged = [], [], [], [], []
+    share, per_ep, err, missed, flagged, members = [], [], [], [], [], []
     for env in sorted(results["envs"]):
         t = results["envs"][env].get("trust") or {}
         for r in t.get("rows", []) if t.get("available") else []:
@@ -302,15 +302,22 @@ def trust_summary(results: dict) -> str:
                 continue
             share.append(r["off_data_share"] or 0.0)
             per_ep.append(r.get("off_data_per_episode") or 0.0)
+            members.append(r.get("member_spread"))
             err.append(r["relative_error"])
             flagged += [f"{env}: {r['policy']}"] if r["flagged"] else []
             missed += [f"{env}: {r['policy']}"] if not r["flagged"] and r["relative_error"] > 0.25 else []
     if len(share) < 3:
         return "trust: not enough policies with trust figures yet"
     rho, rho_ep = correlations(share, err)["spearman"], correlations(per_ep, err)["spearman"]
-    return (f"trust over {len(share)} policies: Spearman(off-data share, |error| / spread) = "
-            f"{'n/a' if rho is None else f'{rho:.2f}'} (off-data steps per episode: "
-            f"{'n/a' if rho_ep is None else f'{rho_ep:.2f}'}); flagged: {', '.join(flagged) or 'none'}; "
+    have = [(m, e) for m, e in zip(members, err, strict=True) if m is not None]
+    rho_m = correlations(*zip(*have, strict=True))["spearman"] if len(have) > 2 else None
+
+    def f(x):
+        return "n/a" if x is None else f"{x:.2f}"
+
+    return (f"trust over {len(share)} policies: Spearman with |error| / spread: off-data share {f(rho)}, off-data "
+            f"steps per episode {f(rho_ep)}, members apart {f(rho_m)} (over the {len(have)} with member "
+            f"rollouts); flagged: {', '.join(flagged) or 'none'}; "
             f"off by > 25 % of the spread and not flagged: {', '.join(missed) or 'none'}")
 
 
