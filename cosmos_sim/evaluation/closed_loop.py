@@ -73,7 +73,7 @@ def evaluate_policies(world: str, backend: str, policy_specs: list[str], episode
     Episodes use seeds seed .. seed + episodes - 1, `batch` envs at a time; the envs are built once
     per batch and shared by the policies. Planners plan in `planner_model` (default: `model`).
     """
-    from cosmos_sim.policies.registry import policy_from_spec
+    from cosmos_sim.policies.registry import PLANNER, policy_from_spec
 
     if backend not in BACKENDS:
         from cosmos_sim.errors import UnknownChoiceError
@@ -116,7 +116,9 @@ def evaluate_policies(world: str, backend: str, policy_specs: list[str], episode
         eps = {k: np.concatenate([p[k] for p in ps]) for k in ps[0]}
         out[spec] = {"world": get_world(world).name, "backend": backend, "policy": spec, "seeds": seeds,
                      **summarize_episodes(eps, seed=seed)}
-        if backend == "world_model" and needs[spec][0] == "state" and "trust" in out[spec]:
+        # member rollouts for state policies; a planner would plan K times over (it has the model's own figures)
+        if backend == "world_model" and needs[spec][0] == "state" and "trust" in out[spec] and \
+                not spec.startswith(PLANNER):
             spread = member_spread(world, model, spec, seeds, device, policy_seed)
             if spread is not None:
                 out[spec]["trust"] |= spread
