@@ -58,6 +58,8 @@ def table(results: dict) -> str:
 
 
 def main() -> None:
+    from cosmos_sim.fileio import atomic_write_json
+
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--worlds", default="push,reach")
     p.add_argument("--steps", type=int, default=1500)
@@ -78,7 +80,7 @@ def main() -> None:
                                                                                  args.steps, args.device)
             results["machine"] = {"platform": platform.platform(), "cpus": os.cpu_count(), "device": dev}
             RESULTS.mkdir(exist_ok=True)
-            path.write_text(json.dumps(results, indent=1) + "\n")
+            atomic_write_json(path, results, indent=1)  # a killed run leaves the last whole file
     print(table(results))
 
 

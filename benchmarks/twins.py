@@ -322,6 +322,8 @@ def trust_summary(results: dict) -> str:
 
 
 def main() -> None:
+    from cosmos_sim.fileio import atomic_write_json
+
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--envs", default=",".join(HOME))
     p.add_argument("--suite", choices=("mujoco", "metaworld"), default=None,
@@ -348,7 +350,7 @@ def main() -> None:
             results["envs"][env] = r
             results["machine"] = {"platform": platform.platform(), "cpus": os.cpu_count(), "device": dev}
             RESULTS.mkdir(exist_ok=True)
-            path.write_text(json.dumps(results, indent=1) + "\n")
+            atomic_write_json(path, results, indent=1)  # a killed run leaves the last whole file
     print(table(results))
     print(trust_summary(results))
 

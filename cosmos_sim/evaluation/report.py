@@ -144,12 +144,12 @@ class Trust:
         member_key = "member_return_std" if self.metric == "return" else "member_success_std"
         for p, a, b in zip(policies, ref, got, strict=True):
             t = cl["world_model"][p].get("trust") or {}
-            members = (t[member_key] / spread if spread > 0 else 0.0) if member_key in t else None
+            apart = (t[member_key] / spread if spread > 0 else 0.0) if member_key in t else None
             rows.append({"policy": p, "reference": float(a), "learned": float(b), "abs_error": float(abs(b - a)),
                          "relative_error": float(abs(b - a) / spread) if spread > 0 else None,
                          **{k: t.get(k) for k in ("off_data_share", "off_data_per_episode")},
-                         "member_spread": members, "off_data_flag": bool(t.get("flagged", False)),
-                         "flagged": bool(t.get("flagged", False)) or (members is not None and members > MEMBER_FLAG)})
+                         "member_spread": apart, "off_data_flag": bool(t.get("flagged", False)),
+                         "flagged": bool(t.get("flagged", False)) or (apart is not None and apart > MEMBER_FLAG)})
         trusted = [i for i, r in enumerate(rows) if not r["flagged"]]
         share = [r["off_data_share"] or 0.0 for r in rows]
         rel = [r["relative_error"] for r in rows]
