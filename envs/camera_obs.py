@@ -44,7 +44,7 @@ def info_camera_features(camera: Any, views: int = 1) -> np.ndarray:
         poses = list(c) if isinstance(c, (tuple, list)) or (isinstance(c, np.ndarray) and c.ndim == 2) else [c]
         if len(poses) != views:
             raise InputError(f"the env reports {len(poses)} camera view(s) per step, the policy takes {views}")
-        rows.append(np.concatenate([pose_features(_pose(p).extrinsics(), _pose(p).fovy) for p in poses]))
+        rows.append(np.concatenate([pose_features(q.extrinsics(), q.fovy) for q in map(_pose, poses)]))
     return np.stack(rows).astype(np.float32)
 
 

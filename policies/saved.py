@@ -52,7 +52,7 @@ class NetworkPolicy:
         self.device = torch.device(device)
         self.name = name or kind
         self.frame_stack = int(self.config.get("frame_stack", 1)) if obs_mode != "state" else 1
-        self._frames: torch.Tensor | None = None  # [N, k, H, W, 3], oldest first
+        self._frames: torch.Tensor | None = None  # [N, k, V, H, W, 3], oldest first
         self._fresh: torch.Tensor | None = None  # [N] bool: the env's next frame starts its history
 
     @property
