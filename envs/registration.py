@@ -80,15 +80,17 @@ def make_learned(config: LearnedEnvConfig, num_envs: int | None = None, render_m
     unshaped = replace(config, uncertainty_penalty=0.0, halt_uncertainty=None)
     env = (Single(unshaped, render_mode=render_mode) if num_envs is None
            else Vector(unshaped, num_envs=num_envs, render_mode=render_mode))
-    if config.shaped and env.core.model.state_head.members == 1:  # the knob would silently do nothing
+    # knobs that act through the state ensemble would silently do nothing on a one-member model
+    knobs = [k for k in ("uncertainty_penalty", "halt_uncertainty") if getattr(config, k) not in (0.0, None)] + (
+        [f"ensemble={config.ensemble!r}"] if config.ensemble != "mean" else [])
+    if knobs and env.core.model.state_head.members == 1:
         env.close()
         from cosmos_sim.errors import ConfigMismatchError
 
-        knobs = [k for k in ("uncertainty_penalty", "halt_uncertainty") if getattr(config, k) not in (0.0, None)]
         raise ConfigMismatchError(
             f"{' and '.join(knobs)} need an ensemble state model, and this world model has one member, so "
-            "info['uncertainty'] is always 0: train one with `cosmos-sim train ... --state-members 5` (the "
-            "default for new MLP state models)")
+            "info['uncertainty'] is always 0 and there is no member to draw: train one with `cosmos-sim train "
+            "... --state-members 5` (the default for new MLP state models)")
     return shape(env, config.uncertainty_penalty, config.halt_uncertainty)
 
 

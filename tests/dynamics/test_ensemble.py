@@ -131,13 +131,15 @@ def test_train_dynamics_with_an_ensemble_state_model(tiny_world_model, tiny_toke
 
 
 def test_shaping_a_one_member_model_raises_and_says_how_to_get_an_ensemble():
-    """The shipped models have one state-model member: a penalty or a halting threshold would silently do nothing."""
+    """The shipped models have one state-model member: a penalty, a halting threshold or stepping with one member
+    at a time would silently do nothing."""
     from cosmos_sim.errors import ConfigMismatchError
     from cosmos_sim.shipped import pretrained_path
     from cosmos_sim.worlds import get_world
 
     assert WorldModel.load(pretrained_path(get_world("push"))).state_head.members == 1
-    for kw in ({"halt_uncertainty": 1e-6}, {"uncertainty_penalty": 1.0}):
+    for kw in ({"halt_uncertainty": 1e-6}, {"uncertainty_penalty": 1.0}, {"ensemble": "sample"},
+               {"ensemble": "member"}):
         with pytest.raises(ConfigMismatchError, match="--state-members"):
             gym.make("cosmos_sim/Push-v0", backend="world_model", obs_mode="state", **kw)
         with pytest.raises(ConfigMismatchError, match="one member"):
