@@ -18,7 +18,7 @@ import gymnasium as gym
 import numpy as np
 
 from cosmos_sim.config import arg
-from cosmos_sim.errors import InputError
+from cosmos_sim.errors import InputError, UnknownChoiceError
 from cosmos_sim.evaluation.stats import proportion, summary
 from cosmos_sim.trust import policy_trust
 from cosmos_sim.worlds import get_world
@@ -67,18 +67,29 @@ def summarize_episodes(episodes: dict[str, np.ndarray], seed: int = 0) -> dict:
 def evaluate_policies(world: str, backend: str, policy_specs: list[str], episodes: int = 50, seed: int = 0,
                       model: Any = None, device: str | None = None, camera: Any = None, policy_seed: int = 0,
                       batch: int = 64, progress: Callable[[int], None] | None = None,
-                      planner_model: Any = None) -> dict[str, dict]:
+                      planner_model: Any = None, frames: str | None = None) -> dict[str, dict]:
     """Success rate, return and length (mean and 95% bootstrap CI) of each policy in one backend.
 
     Episodes use seeds seed .. seed + episodes - 1, `batch` envs at a time; the envs are built once
     per batch and shared by the policies. Planners plan in `planner_model` (default: `model`).
+    `frames` ("oracle" or "frozen", a physics backend, pixel policies only) swaps the frames the policies see
+    (envs/frame_filters.py; "oracle" draws them with `model`'s tokenizer).
     """
     from cosmos_sim.policies.registry import PLANNER, policy_from_spec
 
     if backend not in BACKENDS:
-        from cosmos_sim.errors import UnknownChoiceError
-
         raise UnknownChoiceError("backend", backend, BACKENDS)
+    if frames is not None:
+        from cosmos_sim.envs.frame_filters import FRAME_FILTERS
+
+        if frames not in FRAME_FILTERS:
+            raise UnknownChoiceError("frame filter", frames, FRAME_FILTERS)
+        if backend == "world_model":
+            raise InputError("frames= swaps a physics backend's frames; the learned world draws its own")
+        if frames == "oracle" and isinstance(model, (str, os.PathLike)):
+            from cosmos_sim.world_model import WorldModel
+
+            model = WorldModel.load(model, device=device or "cpu")
     plan_in = planner_model if planner_model is not None else model
     if plan_in is not None and isinstance(plan_in, (str, os.PathLike)) and any(
             s.startswith("planner") for s in policy_specs):
@@ -99,6 +110,13 @@ def evaluate_policies(world: str, backend: str, policy_specs: list[str], episode
         for mode, size, camera_views in dict.fromkeys(needs.values()):
             env = make_vector_env(world, backend, len(chunk), model=model, obs_mode=mode, camera=camera,
                                   device=device, image_size=size)
+            if frames is not None:
+                if mode not in ("pixels", "both"):
+                    raise InputError(f"frames={frames!r} swaps pixel observations; policies "
+                                     f"{[s for s in policy_specs if needs[s][0] == mode]} act on {mode!r}")
+                from cosmos_sim.envs.frame_filters import filter_frames
+
+                env = filter_frames(env, frames, model)
             if camera_views:
                 from cosmos_sim.envs.camera_obs import CameraObservation
 
@@ -115,7 +133,7 @@ def evaluate_policies(world: str, backend: str, policy_specs: list[str], episode
     for spec, ps in parts.items():
         eps = {k: np.concatenate([p[k] for p in ps]) for k in ps[0]}
         out[spec] = {"world": get_world(world).name, "backend": backend, "policy": spec, "seeds": seeds,
-                     **summarize_episodes(eps, seed=seed)}
+                     "obs_mode": needs[spec][0], **summarize_episodes(eps, seed=seed)}
         # member rollouts for state policies; a planner would plan K times over (it has the model's own figures)
         if backend == "world_model" and needs[spec][0] == "state" and "trust" in out[spec] and \
                 not spec.startswith(PLANNER):
@@ -123,6 +141,14 @@ def evaluate_policies(world: str, backend: str, policy_specs: list[str], episode
             if spread is not None:
                 out[spec]["trust"] |= spread
     return out
+
+
+def observation_modes(policy_specs: list[str], world: str) -> dict[str, str]:
+    """What each policy acts on: "state", "pixels" or "both" (scripted policies and planners read the state)."""
+    from cosmos_sim.policies.registry import PLANNER, policy_from_spec
+
+    return {spec: "state" if spec.startswith(PLANNER) else getattr(policy_from_spec(spec, world), "obs_mode", "state")
+            for spec in policy_specs}
 
 
 def member_spread(world: str, model: Any, spec: str, seeds: list[int], device: str | None, policy_seed: int = 0
@@ -150,7 +176,7 @@ def member_spread(world: str, model: Any, spec: str, seeds: list[int], device: s
 
 def per_policy(results: dict[str, dict]) -> dict[str, dict]:
     """`evaluate_policies`' results as a report keeps them per policy: the summaries, the episodes and the trust."""
-    keys = ("success_rate", "return", "length", "per_episode", "trust")
+    keys = ("obs_mode", "success_rate", "return", "length", "per_episode", "trust")
     return {spec: {k: r[k] for k in keys if k in r} for spec, r in results.items()}
 
 
@@ -171,7 +197,6 @@ class EvalConfig:
     device: str | None = arg(None, "device of the world model (none: cuda when available)")
 
     def __post_init__(self):
-        from cosmos_sim.errors import UnknownChoiceError
         from cosmos_sim.policies.registry import check_policy_spec
 
         object.__setattr__(self, "world", get_world(self.world).name)

@@ -16,12 +16,14 @@ ladder and the learned world's (and PyBullet's).
     open_loop   steps [1..T]; pairs[backend][metric] = {mean, lo, hi} per step (95% bootstrap CI over
                 episodes); metrics: psnr, ssim, psnr_objects, reward_abs_error, success_agreement,
                 state_error/<entry> (Euclidean error of each named state entry, in the world's units)
-    closed_loop [backend][policy] = {success_rate, return, length: {mean, lo, hi, n}, per_episode}
+    closed_loop [backend][policy] = {obs_mode, success_rate, return, length: {mean, lo, hi, n}, per_episode}
     ranking     rows: [{policy, mujoco, pybullet, world_model}] success rates in %; pairs[backend] =
                 {success: correlations, return: correlations, success_mae_points}
     files       report.md, plots and videos, relative to the report directory
     physics_alignment  (worlds whose objects fall) passive drops against MuJoCo: `physics_alignment`
     cameras     (models trained on many poses) novel views and camera following: `views`
+    pixel_frames (ladders with pixel policies) their success in MuJoCo on the tokenizer's redrawn frames
+                (oracle) and on frozen frames, beside MuJoCo's and the learned world's: compare_sections
 Wall-clock timings go to timing.json, so report.json is identical for identical inputs and seeds.
 
 The report is a list of sections (`compare_sections.SECTIONS`, the protocol in `report.py`): a new measure

@@ -1,6 +1,6 @@
 """The sections of a world's comparison report (`compare.compare`), in report order: open loop, closed loop,
-ranking, the file index, physical alignment (worlds whose objects fall), cameras (models trained on many
-poses). Each runs its measure, draws its figures and gives its part of report.json and report.md
+ranking, trust, pixel policies' frames, the file index, physical alignment (worlds whose objects fall), cameras
+(models trained on many poses). Each runs its measure, draws its figures and gives its part of report.json and report.md
 (the protocol: `evaluation/report.py`).
 """
 
@@ -192,12 +192,67 @@ class Ranking:
         return "\n".join(lines)
 
 
+class PixelFrames:
+    """The policies that see pixels, in MuJoCo again on frames the model's tokenizer redraws (the oracle: a
+    perfect dynamics model's frames) and on frames frozen at the episode's first (envs/frame_filters.py): the
+    video model's share of the learned world's error, and whether the policies use what moves."""
+
+    key, timing = "pixel_frames", "pixel_frames_s"
+    SOURCES = ("world_model", "oracle", "frozen")
+
+    @staticmethod
+    def _pixel(ctx: CompareContext) -> list[str]:
+        mujoco = ctx.report.get("closed_loop", {}).get("mujoco", {})
+        return [s for s in ctx.config.policies if mujoco.get(s, {}).get("obs_mode", "state") != "state"]
+
+    def applies(self, ctx: CompareContext) -> bool:
+        return ctx.model is not None and "world_model" in ctx.report.get("closed_loop", {}) and bool(self._pixel(ctx))
+
+    def run(self, ctx: CompareContext) -> dict:
+        from cosmos_sim.envs.frame_filters import FRAME_FILTERS
+
+        c, pixel, closed = ctx.config, self._pixel(ctx), ctx.report["closed_loop"]
+        runs = {kind: per_policy(evaluate_policies(ctx.world.name, "mujoco", pixel, episodes=c.episodes, seed=c.seed,
+                                                   model=ctx.model, device=c.device, camera=ctx.camera, frames=kind))
+                for kind in FRAME_FILTERS}
+        rate = {"mujoco": closed["mujoco"], "world_model": closed["world_model"], **runs}
+        success = {src: {p: 100.0 * rate[src][p]["success_rate"]["mean"] for p in pixel} for src in rate}
+        ref = [success["mujoco"][p] for p in pixel]
+        pairs = {}
+        for src in self.SOURCES:
+            got = [success[src][p] for p in pixel]
+            pairs[src] = {"success": correlations(ref, got) if len(pixel) > 1 else None,
+                          "success_mae_points": mean_abs_error(ref, got),
+                          "max_abs_error_points": max(abs(x - y) for x, y in zip(ref, got, strict=True))}
+        return {"policies": pixel, "success": success, "pairs": pairs, "closed_loop": runs}
+
+    def markdown(self, pf: dict, report: dict) -> str:
+        names = {"mujoco": "MuJoCo", "world_model": "learned world", "oracle": "oracle frames",
+                 "frozen": "frozen frames"}
+        lines = ["## Pixel policies: what the frames do", "",
+                 "Success in % of the policies that see pixels. Oracle frames: MuJoCo, the policy seeing each true "
+                 "frame encoded and decoded by the model's tokenizer (what a perfect dynamics model would draw); "
+                 "learned world minus oracle is the dynamics' share of the error, oracle minus MuJoCo the video "
+                 "model's. Frozen frames: MuJoCo, the policy seeing its episode's first frame throughout (a policy "
+                 "that keeps its success there does not use what moves).", "",
+                 "| policy | " + " | ".join(names.values()) + " |", "|---|" + "---:|" * len(names)]
+        for p in pf["policies"]:
+            lines.append(f"| `{p}` | " + " | ".join(fmt(pf["success"][src][p], 0) for src in names) + " |")
+        lines += ["", "| vs MuJoCo | Spearman ρ | success MAE | largest error |", "|---|---:|---:|---:|"]
+        for src, g in pf["pairs"].items():
+            lines.append(f"| {names[src]} | {fmt((g['success'] or {}).get('spearman'))} | "
+                         f"{fmt(g['success_mae_points'], 1)} | {fmt(g['max_abs_error_points'], 1)} |")
+        return "\n".join([*lines, ""])
+
+
 def rank(closed: dict, policies: Sequence[str], backends: Sequence[str], world) -> dict[str, Any]:
     """How each backend ranks the policies as MuJoCo does: over all of them, and over each group
-    (the world's ladder, its off-ladder policies, others) with the largest single-policy error."""
+    (the world's ladder, its off-ladder policies, policies that see pixels, others) with the largest
+    single-policy error."""
     from cosmos_sim.policies.registry import LADDER
 
-    rows = [{"policy": spec, "group": "ladder" if spec in LADDER else
+    pixels = {s for s in policies if closed["mujoco"][s].get("obs_mode", "state") != "state"}
+    rows = [{"policy": spec, "group": "pixel" if spec in pixels else "ladder" if spec in LADDER else
              "off-ladder" if spec in world.off_ladder else "other",
              **{b: 100.0 * closed[b][spec]["success_rate"]["mean"] for b in backends}} for spec in policies]
     out: dict[str, Any] = {"rows": rows, "pairs": {}}
@@ -311,5 +366,5 @@ class Cameras:
 
 
 # run in this order, report.json in this order; report.md puts the file index (how to read, videos) last
-SECTIONS = (OpenLoop(), ClosedLoop(), Ranking(), Trust("mujoco", "success"), Files(), PhysicsAlignment(),
-            Cameras())
+SECTIONS = (OpenLoop(), ClosedLoop(), Ranking(), Trust("mujoco", "success"), PixelFrames(), Files(),
+            PhysicsAlignment(), Cameras())
