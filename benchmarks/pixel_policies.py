@@ -26,7 +26,7 @@ EPISODES = 200
 EVAL_EPISODES, EVAL_SEED = 50, 1000
 
 
-def run_world(world: str, camera: str, out: Path, steps: int, device: str | None) -> dict:
+def run_world(world: str, camera: str, out: Path, steps: int, device: str | None, encoder: str = "impala") -> dict:
     from cosmos_sim.data import CollectConfig, collect
     from cosmos_sim.evaluation.closed_loop import evaluate_policies
     from cosmos_sim.policies.bc import BCConfig, train_bc
@@ -35,8 +35,8 @@ def run_world(world: str, camera: str, out: Path, steps: int, device: str | None
     if not (data / "manifest.json").is_file():
         collect(CollectConfig(world=world, policy="scripted", skill=(1.0, 1.0), episodes=EPISODES,
                               camera="fixed" if camera == "default" else camera), data, progress=False)
-    cfg = BCConfig(obs_mode="pixels", steps=steps, batch_size=64)
-    run = out / world / f"bc_{camera}_{steps}"
+    cfg = BCConfig(obs_mode="pixels", steps=steps, batch_size=64, encoder=encoder)
+    run = out / world / (f"bc_{camera}_{steps}" + ("" if encoder == "impala" else f"_{encoder}"))
     t0 = time.perf_counter()
     result = train_bc(data, run, cfg, resume=True, progress=True, device=device)
     minutes = (time.perf_counter() - t0) / 60
@@ -48,11 +48,12 @@ def run_world(world: str, camera: str, out: Path, steps: int, device: str | None
 
 
 def table(results: dict) -> str:
-    lines = ["| world | camera | demos | updates | train min | MuJoCo success (95% CI) |",
-             "|---|---|---:|---:|---:|---|"]
+    lines = ["| world | camera | encoder | demos | updates | train min | MuJoCo success (95% CI) |",
+             "|---|---|---|---:|---:|---:|---|"]
     for r in results["runs"].values():
         s = r["success"]
-        lines.append(f"| {r['world']} | {r['camera']} | {r['demos']} | {r['bc']['steps']} | {r['train_minutes']:.1f} | "
+        lines.append(f"| {r['world']} | {r['camera']} | {r['bc'].get('encoder', 'impala')} | {r['demos']} |"
+                     f" {r['bc']['steps']} | {r['train_minutes']:.1f} | "
                      f"{100 * s['mean']:.0f} % ({100 * s['lo']:.0f}–{100 * s['hi']:.0f}) |")
     return "\n".join(lines)
 
@@ -64,6 +65,7 @@ def main() -> None:
     p.add_argument("--worlds", default="push,reach")
     p.add_argument("--steps", type=int, default=1500)
     p.add_argument("--camera", choices=("default", "random"), default="default")
+    p.add_argument("--encoder", choices=("impala", "keypoints", "small"), default="impala")
     p.add_argument("--out", type=Path, default=ROOT / ".runs" / "pixel_policies")
     p.add_argument("--device", default=None)
     p.add_argument("--table", action="store_true", help="print the saved results and exit")
@@ -76,8 +78,9 @@ def main() -> None:
 
         torch.set_num_threads(1)  # the figure is one CPU core's
         for world in [w.strip() for w in args.worlds.split(",") if w.strip()]:
-            results["runs"][f"{world}/{args.camera}/{args.steps}"] = run_world(world, args.camera, args.out,
-                                                                                 args.steps, args.device)
+            key = f"{world}/{args.camera}/{args.steps}" + ("" if args.encoder == "impala" else f"/{args.encoder}")
+            results = json.loads(path.read_text()) if path.is_file() else {"runs": {}}  # another run may have written
+            results["runs"][key] = run_world(world, args.camera, args.out, args.steps, args.device, args.encoder)
             results["machine"] = {"platform": platform.platform(), "cpus": os.cpu_count(), "device": dev}
             RESULTS.mkdir(exist_ok=True)
             atomic_write_json(path, results, indent=1)  # a killed run leaves the last whole file

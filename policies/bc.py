@@ -30,7 +30,8 @@ KIND = "bc"
 class BCConfig:
     obs_mode: str = arg("state", "what the policy sees: state, pixels or both")
     hidden: int = arg(128, "hidden width of the network")
-    encoder: str = arg("impala", "pixel encoder: impala (IMPALA's residual CNN) or small (three convolutions)")
+    encoder: str = arg("impala", "pixel encoder: impala (IMPALA's residual CNN), keypoints (its first stages "
+                                     "and a spatial softmax: positions) or small (three convolutions)")
     frame_stack: int = arg(2, "frames a pixel policy sees at once (the last k; motion shows from 2)")
     augment: str = arg("shift", "pixel augmentation in training: shift (DrQ's random shift) or none")
     camera_input: str = arg("auto", "give a pixel policy the camera pose: auto (when the data's cameras vary), "
@@ -178,3 +179,28 @@ def train_bc(data_dir: str | os.PathLike, out: str | os.PathLike, config: BCConf
                                  "episodes": data.episodes})
         result["policy_path"] = str(path)
     return result
+
+
+def export_checkpoints(run: str | os.PathLike) -> list[Path]:
+    """Each trainer checkpoint a BC run kept, as a policy file (`run/policies/step-N.safetensors`, the EMA weights
+    at step N): one run's policies along its training, the rungs of a ladder that differ in skill alone."""
+    from cosmos_sim.errors import CheckpointError
+    from cosmos_sim.training.checkpoint import load_weights
+
+    run = Path(run)
+    found = sorted((run / "checkpoints").glob("step-*.safetensors"))
+    if not found:
+        raise CheckpointError(f"{run} holds no BC checkpoints (looked for checkpoints/step-*.safetensors)")
+    paths = []
+    for ckpt in found:
+        out = run / "policies" / ckpt.name
+        if not out.is_file():
+            state, meta = load_weights(ckpt, "bc_training")
+            net_config = meta["model_config"]["net"]
+            net = BCNet(net_config)
+            net.load_state_dict(state)
+            save_policy(out, net, KIND, net_config, meta["world"], net_config["obs_mode"],
+                        info={"data": meta.get("data"), "bc_config": meta["model_config"]["bc"], "steps": meta["step"],
+                              "episodes": meta.get("episodes"), "checkpoint": ckpt.name})
+        paths.append(out)
+    return paths

@@ -68,3 +68,19 @@ def test_saved_policy_round_trip_and_mismatch(bc_run, tmp_path):
     bad.write_bytes(Path(r["policy_path"]).read_bytes()[:100])
     with pytest.raises(CheckpointError):
         load_policy(bad)
+
+
+def test_checkpoints_export_as_policies(bc_run):
+    """A run's trainer checkpoint becomes a policy (its EMA weights): at the last step, the run's own policy;
+    exporting twice writes nothing new."""
+    from cosmos_sim.policies.bc import export_checkpoints
+
+    root, r = bc_run
+    paths = export_checkpoints(root / "run")
+    assert [p.name for p in paths] == ["step-00000400.safetensors"]
+    obs = {"state": np.random.default_rng(1).normal(size=(8, 10)).astype(np.float32)}
+    assert np.array_equal(load_policy(paths[0], world="Reach").act(obs), load_policy(r["policy_path"]).act(obs))
+    before = paths[0].stat().st_mtime_ns
+    assert export_checkpoints(root / "run") == paths and paths[0].stat().st_mtime_ns == before
+    with pytest.raises(CheckpointError, match="no BC checkpoints"):
+        export_checkpoints(root / "data")
