@@ -65,7 +65,7 @@ def main() -> None:
     p.add_argument("--worlds", default="push,reach")
     p.add_argument("--steps", type=int, default=1500)
     p.add_argument("--camera", choices=("default", "random"), default="default")
-    p.add_argument("--encoder", choices=("impala", "keypoints", "small"), default="impala")
+    p.add_argument("--encoder", choices=("impala", "small"), default="impala")
     p.add_argument("--out", type=Path, default=ROOT / ".runs" / "pixel_policies")
     p.add_argument("--device", default=None)
     p.add_argument("--table", action="store_true", help="print the saved results and exit")

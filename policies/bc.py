@@ -30,8 +30,7 @@ KIND = "bc"
 class BCConfig:
     obs_mode: str = arg("state", "what the policy sees: state, pixels or both")
     hidden: int = arg(128, "hidden width of the network")
-    encoder: str = arg("impala", "pixel encoder: impala (IMPALA's residual CNN), keypoints (its first stages "
-                                     "and a spatial softmax: positions) or small (three convolutions)")
+    encoder: str = arg("impala", "pixel encoder: impala (IMPALA's residual CNN) or small (three convolutions)")
     frame_stack: int = arg(2, "frames a pixel policy sees at once (the last k; motion shows from 2)")
     augment: str = arg("shift", "pixel augmentation in training: shift (DrQ's random shift) or none")
     camera_input: str = arg("auto", "give a pixel policy the camera pose: auto (when the data's cameras vary), "

@@ -6,12 +6,9 @@ features are concatenated. C is 3 x `frame_stack` x `views`: a policy that stack
 keeps the history) sees motion, which one frame does not show; one trained on V camera views sees them all
 (each stacked frame's views side by side).
 
-Three CNNs: "small" (three strided convolutions: the encoder of policies saved before the choice, what their
-configs load as), "impala" (IMPALA's residual CNN, Espeholt et al. 2018: three stages of a convolution,
-a max-pool and two residual blocks), the default for new pixel policies, and "keypoints" (IMPALA's first two
-stages, then a spatial softmax, Levine et al. 2016: each feature map becomes the expected image position of
-its activation, which keeps where things are to a fraction of a pixel after the pooling has blurred it: what
-a reacher needs to put its fingertip on a small target). `random_shift` is DrQ's
+Two CNNs: "small" (three strided convolutions: the encoder of policies saved before the choice, what their
+configs load as) and "impala" (IMPALA's residual CNN, Espeholt et al. 2018: three stages of a convolution,
+a max-pool and two residual blocks), the default for new pixel policies. `random_shift` is DrQ's
 augmentation (Kostrikov et al. 2020): pad by replicating the border, crop back at a random offset per sample;
 the networks apply it in training mode only, so an evaluated policy is deterministic.
 """
@@ -24,7 +21,7 @@ from torch import nn
 
 from cosmos_sim.errors import InputError
 
-ENCODERS = ("small", "impala", "keypoints")
+ENCODERS = ("small", "impala")
 AUGMENTS = ("none", "shift")
 
 
@@ -67,31 +64,6 @@ def _small(channels_in: int, width: int = 32) -> nn.Sequential:
         nn.Flatten())
 
 
-class SpatialSoftmax(nn.Module):
-    """[N, C, H, W] -> [N, 2C]: per channel, the softmax-weighted mean (x, y) position in [-1, 1], with a learned
-    temperature."""
-
-    def __init__(self, height: int, width: int):
-        super().__init__()
-        ys, xs = torch.meshgrid(torch.linspace(-1, 1, height), torch.linspace(-1, 1, width), indexing="ij")
-        self.register_buffer("grid", torch.stack([xs.flatten(), ys.flatten()], -1), persistent=False)  # [HW, 2]
-        self.log_temperature = nn.Parameter(torch.zeros(()))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        n, c = x.shape[:2]
-        attn = torch.softmax(x.flatten(2) / self.log_temperature.exp(), -1)  # [N, C, HW]
-        return (attn @ self.grid).reshape(n, 2 * c)
-
-
-def _keypoints(channels_in: int, image_size: int, widths: tuple[int, ...] = (16, 32), points: int = 32
-               ) -> nn.Sequential:
-    trunk = _impala(channels_in, widths)[:-2]  # the stages, without the closing ReLU and Flatten
-    side = image_size
-    for _ in widths:
-        side = (side - 1) // 2 + 1  # each stage's max-pool halves the side (rounding up)
-    return nn.Sequential(*trunk, nn.ReLU(), nn.Conv2d(widths[-1], points, 1), SpatialSoftmax(side, side))
-
-
 class PixelEncoder(nn.Module):
     def __init__(self, image_size: int, features: int = 256, encoder: str = "small", frame_stack: int = 1,
                  views: int = 1):
@@ -105,8 +77,7 @@ class PixelEncoder(nn.Module):
         if int(views) < 1:
             raise InputError(f"views must be >= 1, got {views}")
         self.channels = 3 * int(frame_stack) * int(views)
-        self.conv = (_keypoints(self.channels, image_size) if encoder == "keypoints" else
-                     _impala(self.channels) if encoder == "impala" else _small(self.channels))
+        self.conv = (_impala if encoder == "impala" else _small)(self.channels)
         with torch.no_grad():
             n = self.conv(torch.zeros(1, self.channels, image_size, image_size)).shape[1]
         self.fc = nn.Sequential(nn.Linear(n, features), nn.SiLU())

@@ -149,15 +149,3 @@ def test_a_policy_under_varying_cameras_takes_the_pose(push_data, push_views_dat
     res = evaluate_policies("push", "mujoco", [str(path)], episodes=2, camera="random")[str(path)]
     assert res["length"]["mean"] > 0
 
-
-def test_spatial_softmax_finds_the_peak():
-    """The keypoints encoder's spatial softmax gives each map's peak as (x, y) in [-1, 1]; the encoder takes the
-    stacked frames and gives a fixed-size feature."""
-    from cosmos_sim.policies.networks import PixelEncoder, SpatialSoftmax
-
-    maps = torch.zeros(2, 1, 5, 9)
-    maps[0, 0, 0, 8] = maps[1, 0, 2, 4] = 50.0  # top right; centre
-    xy = SpatialSoftmax(5, 9)(maps)
-    assert torch.allclose(xy, torch.tensor([[1.0, -1.0], [0.0, 0.0]]), atol=1e-4)
-    enc = PixelEncoder(32, encoder="keypoints", frame_stack=2)
-    assert enc(torch.from_numpy(np.concatenate([frames(3, 0), frames(3, 1)], -1))).shape == (3, enc.out_dim)
