@@ -16,7 +16,7 @@ import numpy as np
 from cosmos_sim.evaluation import open_loop as ol
 from cosmos_sim.evaluation.closed_loop import evaluate_policies, per_policy
 from cosmos_sim.evaluation.report import BACKEND_NAMES as NAMES
-from cosmos_sim.evaluation.report import Context, Trust, ci, fmt
+from cosmos_sim.evaluation.report import Context, Trust, ci, fmt, short_name
 from cosmos_sim.evaluation.stats import correlations, mean_abs_error
 
 # report.json's "files", in this order; the sections fill in the videos and add what they draw
@@ -151,7 +151,7 @@ class ClosedLoop:
                   + " | ".join(f"{NAMES.get(b, b)} return" for b in backends) + " |",
                   "|" + "---|" * (2 + 2 * len(backends))]
         for spec in cfg["policies"]:
-            lines.append(f"| `{spec}` | {group.get(spec, '')} | "
+            lines.append(f"| `{short_name(spec)}` | {group.get(spec, '')} | "
                          + " | ".join(ci(cl[b][spec]["success_rate"], 100, 0) for b in backends)
                          + " | " + " | ".join(ci(cl[b][spec]["return"], 1, 1) for b in backends) + " |")
         return "\n".join([*lines, ""])
@@ -237,7 +237,8 @@ class PixelFrames:
                  "that keeps its success there does not use what moves).", "",
                  "| policy | " + " | ".join(names.values()) + " |", "|---|" + "---:|" * len(names)]
         for p in pf["policies"]:
-            lines.append(f"| `{p}` | " + " | ".join(fmt(pf["success"][src][p], 0) for src in names) + " |")
+            lines.append(f"| `{short_name(p)}` | " + " | ".join(fmt(pf["success"][src][p], 0) for src in names)
+                         + " |")
         lines += ["", "| vs MuJoCo | Spearman ρ | success MAE | largest error |", "|---|---:|---:|---:|"]
         for src, g in pf["pairs"].items():
             lines.append(f"| {names[src]} | {fmt((g['success'] or {}).get('spearman'))} | "

@@ -58,11 +58,14 @@ def plot_horizon(open_loop: dict, panels: list[tuple[str, str]], path: str | os.
 
 def plot_success_scatter(ranking_rows: list[dict], path: str | os.PathLike, title: str = "") -> Path:
     """Success rate in MuJoCo (x) against the learned world and PyBullet (y), one point per policy."""
+    from cosmos_sim.evaluation.report import short_name
+
     plt = _plt()
     fig, ax = plt.subplots(figsize=(4.6, 4.4))
     ax.plot([0, 100], [0, 100], color="0.6", lw=1, ls="--", label="perfect agreement")
     for backend in ("world_model", "pybullet"):
-        pts = [(r["mujoco"], r[backend], r["policy"]) for r in ranking_rows if r.get(backend) is not None]
+        pts = [(r["mujoco"], r[backend], short_name(r["policy"])) for r in ranking_rows
+               if r.get(backend) is not None]
         if not pts:
             continue
         x, y, names = zip(*pts, strict=True)

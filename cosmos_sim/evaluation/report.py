@@ -187,7 +187,7 @@ class Trust:
                  f"learned {unit} | abs. error / spread |", "|---|---:|---:|---:|:---:|---:|---:|---:|"]
         for r in tr["rows"]:
             share = r["off_data_share"]
-            lines.append(f"| {r['policy']} | {na(None if share is None else 100 * share, 1)} | "
+            lines.append(f"| {short_name(r['policy'])} | {na(None if share is None else 100 * share, 1)} | "
                          f"{na(r.get('off_data_per_episode'), 1)} | {na(r.get('member_spread'))} | "
                          f"{'**yes**' if r['flagged'] else ''} | {r['reference']:.1f} | {r['learned']:.1f} | "
                          f"{na(r['relative_error'])} |")
@@ -253,10 +253,14 @@ def json_safe(obj: Any) -> Any:
 
 
 def short_name(spec: str) -> str:
-    """"runs/ppo/checkpoints/step_000040960" -> "ppo@40960"; other specs as they are."""
+    """"runs/ppo/checkpoints/step_000040960" -> "ppo@40960", "runs/bc/policies/step-00000050.safetensors" (a BC
+    run's exported checkpoint) -> "bc@50"; other specs as they are."""
     p = Path(spec)
     if p.name.startswith("step_") and p.parent.name == "checkpoints":
         return f"{p.parent.parent.name}@{int(p.name[5:])}"
+    if p.name.startswith("step-") and p.suffix == ".safetensors" and p.parent.name == "policies" and \
+            p.stem[5:].isdigit():
+        return f"{p.parent.parent.name}@{int(p.stem[5:])}"
     return spec
 
 

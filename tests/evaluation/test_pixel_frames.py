@@ -146,3 +146,10 @@ def test_frames_option_is_checked():
         evaluate_policies("push", "world_model", ["random"], episodes=1, frames="frozen")
     with pytest.raises(InputError, match="swaps pixel observations"):
         evaluate_policies("push", "mujoco", ["random"], episodes=1, frames="frozen")
+
+
+def test_exported_checkpoints_read_short_in_reports():
+    from cosmos_sim.evaluation.report import short_name
+
+    assert short_name("runs/x/bc/policies/step-00000050.safetensors") == "bc@50"
+    assert short_name("runs/x/bc/policy.safetensors") == "runs/x/bc/policy.safetensors"
