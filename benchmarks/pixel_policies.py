@@ -26,23 +26,28 @@ EPISODES = 200
 EVAL_EPISODES, EVAL_SEED = 50, 1000
 
 
-def run_world(world: str, camera: str, out: Path, steps: int, device: str | None, encoder: str = "impala") -> dict:
+def run_world(world: str, camera: str, out: Path, steps: int, device: str | None, encoder: str = "impala",
+              dart: float = 0.0) -> dict:
     from cosmos_sim.data import CollectConfig, collect
     from cosmos_sim.evaluation.closed_loop import evaluate_policies
     from cosmos_sim.policies.bc import BCConfig, train_bc
 
-    data = out / world / f"expert_{camera}"
-    if not (data / "manifest.json").is_file():
-        collect(CollectConfig(world=world, policy="scripted", skill=(1.0, 1.0), episodes=EPISODES,
-                              camera="fixed" if camera == "default" else camera), data, progress=False)
-    cfg = BCConfig(obs_mode="pixels", steps=steps, batch_size=64, encoder=encoder)
-    run = out / world / (f"bc_{camera}_{steps}" + ("" if encoder == "impala" else f"_{encoder}"))
+    data = out / world / (f"expert_{camera}" + (f"_dart{dart:g}" if dart else ""))
+    if not (data / "manifest.json").is_file():  # DART: the expert acts with noise, BC labels its states clean
+        collect(CollectConfig(world=world, policy=f"scripted:1@noise={dart:g}" if dart else "scripted",
+                              skill=(1.0, 1.0), episodes=EPISODES, camera="fixed" if camera == "default" else camera),
+                data, progress=False)
+    cfg = BCConfig(obs_mode="pixels", steps=steps, batch_size=64, encoder=encoder,
+                   relabel="expert" if dart else "none")
+    run = out / world / (f"bc_{camera}_{steps}" + ("" if encoder == "impala" else f"_{encoder}")
+                         + (f"_dart{dart:g}" if dart else ""))
     t0 = time.perf_counter()
     result = train_bc(data, run, cfg, resume=True, progress=True, device=device)
     minutes = (time.perf_counter() - t0) / 60
     res = evaluate_policies(world, "mujoco", [result["policy_path"]], episodes=EVAL_EPISODES, seed=EVAL_SEED,
                             device=device, camera=None if camera == "default" else camera)[result["policy_path"]]
-    return {"world": world, "camera": camera, "demos": EPISODES, "bc": cfg.to_dict(), "train_minutes": minutes,
+    return {"world": world, "camera": camera, "demos": EPISODES, "dart": dart, "bc": cfg.to_dict(),
+            "train_minutes": minutes,
             "success": res["success_rate"], "return": res["return"], "episodes": EVAL_EPISODES,
             "policy": result["policy_path"]}
 
@@ -66,6 +71,8 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=1500)
     p.add_argument("--camera", choices=("default", "random"), default="default")
     p.add_argument("--encoder", choices=("impala", "small"), default="impala")
+    p.add_argument("--dart", type=float, default=0.0, help="collect with the expert's actions noised by this std "
+                   "and label every state with the clean expert (DART; 0: the clean expert's own episodes)")
     p.add_argument("--out", type=Path, default=ROOT / ".runs" / "pixel_policies")
     p.add_argument("--device", default=None)
     p.add_argument("--table", action="store_true", help="print the saved results and exit")
@@ -78,9 +85,11 @@ def main() -> None:
 
         torch.set_num_threads(1)  # the figure is one CPU core's
         for world in [w.strip() for w in args.worlds.split(",") if w.strip()]:
-            key = f"{world}/{args.camera}/{args.steps}" + ("" if args.encoder == "impala" else f"/{args.encoder}")
+            key = (f"{world}/{args.camera}/{args.steps}" + ("" if args.encoder == "impala" else f"/{args.encoder}")
+                   + (f"/dart={args.dart:g}" if args.dart else ""))
             results = json.loads(path.read_text()) if path.is_file() else {"runs": {}}  # another run may have written
-            results["runs"][key] = run_world(world, args.camera, args.out, args.steps, args.device, args.encoder)
+            results["runs"][key] = run_world(world, args.camera, args.out, args.steps, args.device, args.encoder,
+                                             args.dart)
             results["machine"] = {"platform": platform.platform(), "cpus": os.cpu_count(), "device": dev}
             RESULTS.mkdir(exist_ok=True)
             atomic_write_json(path, results, indent=1)  # a killed run leaves the last whole file

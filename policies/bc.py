@@ -24,6 +24,7 @@ from cosmos_sim.policies.saved import FILE, register_policy_kind, save_policy
 from cosmos_sim.training import TrainConfig
 
 KIND = "bc"
+RELABELS = ("none", "expert")
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,9 @@ class BCConfig:
     augment: str = arg("shift", "pixel augmentation in training: shift (DrQ's random shift) or none")
     camera_input: str = arg("auto", "give a pixel policy the camera pose: auto (when the data's cameras vary), "
                                     "yes or no")
-    successful_only: bool = arg(True, "clone only episodes that reached the goal")
+    successful_only: bool = arg(True, "clone only episodes that reached the goal (not with relabel=expert)")
+    relabel: str = arg("none", "none: clone the recorded actions; expert: label every recorded state with the "
+                               "world's scripted expert (DART: data from a noisy expert, labels from the clean one)")
     steps: int = arg(2000, "optimizer steps")
     batch_size: int = arg(256, "(observation, action) pairs per step")
     lr: float = arg(1e-3, "peak learning rate")
@@ -56,6 +59,8 @@ class BCConfig:
             raise InputError(f"frame_stack must be >= 1, got {self.frame_stack}")
         if self.camera_input not in ("auto", "yes", "no"):
             raise UnknownChoiceError("camera_input", self.camera_input, ("auto", "yes", "no"))
+        if self.relabel not in RELABELS:
+            raise UnknownChoiceError("relabel", self.relabel, RELABELS)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -93,7 +98,8 @@ def build(config: dict) -> BCNet:
 class StepDataset(Dataset):
     """(observation, action) pairs of every step of the chosen episodes, held in memory."""
 
-    def __init__(self, data_dir: str | os.PathLike, obs_mode: str, successful_only: bool, frame_stack: int = 1):
+    def __init__(self, data_dir: str | os.PathLike, obs_mode: str, successful_only: bool, frame_stack: int = 1,
+                 relabel: str = "none"):
         from cosmos_sim.data import EpisodeDataset
         from cosmos_sim.errors import DatasetMismatchError
 
@@ -106,7 +112,7 @@ class StepDataset(Dataset):
         for i in range(len(ds)):
             ep = ds[i]
             T = len(ep["actions"])
-            if successful_only and not (ep["terminated"].any()):
+            if successful_only and relabel == "none" and not (ep["terminated"].any()):
                 continue
             used += 1
             states.append(ep["states"][:T])
@@ -122,6 +128,8 @@ class StepDataset(Dataset):
         self.episodes = used
         self.states = torch.from_numpy(np.concatenate(states)).float()
         self.actions = torch.from_numpy(np.concatenate(actions)).float()
+        if relabel == "expert":  # what the clean expert does in each recorded state (Laskey et al. 2017, DART)
+            self.actions = torch.from_numpy(expert_actions(ds.world, self.states.double().numpy())).float()
         self.pixels = torch.from_numpy(np.concatenate(pix)) if pix else None
         self.cameras = torch.from_numpy(np.concatenate(cams)) if cams else None
         # step i sees frames i-k+1 .. i, the episode's first repeated before it starts (as the policy does)
@@ -145,6 +153,19 @@ class StepDataset(Dataset):
         return item
 
 
+def expert_actions(world: str, states: np.ndarray) -> np.ndarray:
+    """The world's scripted expert at full skill (no aim error) on states [N, S]: actions [N, A] in [-1, 1]."""
+    from cosmos_sim.errors import InputError
+    from cosmos_sim.worlds import get_world
+
+    w = get_world(world)
+    try:
+        a = w.expert(states, np.zeros((len(states), 2)))
+    except NotImplementedError:
+        raise InputError(f"relabel='expert' needs a scripted expert; world {w.name} has none") from None
+    return np.clip(np.asarray(a, dtype=np.float64), -1.0, 1.0)
+
+
 def train_bc(data_dir: str | os.PathLike, out: str | os.PathLike, config: BCConfig = BCConfig(),
              train_config: TrainConfig | None = None, resume: bool = False, progress: bool = True,
              device: str | None = None) -> dict:
@@ -158,7 +179,8 @@ def train_bc(data_dir: str | os.PathLike, out: str | os.PathLike, config: BCConf
 
     out = Path(out)
     pixels = config.obs_mode != "state"
-    data = StepDataset(data_dir, config.obs_mode, config.successful_only, config.frame_stack if pixels else 1)
+    data = StepDataset(data_dir, config.obs_mode, config.successful_only, config.frame_stack if pixels else 1,
+                       config.relabel)
     world = get_world(data.world)
     camera_dim = (data.cameras.shape[1] if pixels and (config.camera_input == "yes" or (
         config.camera_input == "auto" and data.cameras_vary)) else 0)

@@ -149,3 +149,22 @@ def test_a_policy_under_varying_cameras_takes_the_pose(push_data, push_views_dat
     res = evaluate_policies("push", "mujoco", [str(path)], episodes=2, camera="random")[str(path)]
     assert res["length"]["mean"] > 0
 
+
+
+def test_relabel_puts_the_clean_experts_actions_on_every_state(push_data):
+    """DART: every recorded step (failed episodes too) labelled with the world's expert at full skill, which is
+    what `scripted:1` does in that state; a world without an expert is refused by name."""
+    from cosmos_sim.errors import InputError
+    from cosmos_sim.policies.bc import expert_actions
+    from cosmos_sim.policies.registry import make_policy
+
+    ds = StepDataset(push_data, "state", successful_only=True, relabel="expert")
+    every = StepDataset(push_data, "state", successful_only=False)
+    assert len(ds) == len(every)  # relabelled: no episode is left out
+    want = make_policy("scripted", "push", skill=1.0).act({"state": ds.states.double().numpy()})
+    np.testing.assert_allclose(ds.actions.numpy(), want, atol=1e-6)
+    assert not torch.equal(ds.actions, every.actions)  # the data's experts were sloppy (skill 0.3-1)
+    with pytest.raises(UnknownChoiceError, match="relabel"):
+        BCConfig(relabel="oracle")
+    with pytest.raises(InputError, match="needs a scripted expert; world env:Pendulum-v1 has none"):
+        expert_actions("env:Pendulum-v1", np.zeros((2, 3)))
