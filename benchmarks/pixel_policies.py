@@ -57,7 +57,8 @@ def table(results: dict) -> str:
              "|---|---|---|---:|---:|---:|---|"]
     for r in results["runs"].values():
         s = r["success"]
-        lines.append(f"| {r['world']} | {r['camera']} | {r['bc'].get('encoder', 'impala')} | {r['demos']} |"
+        demos = f"{r['demos']}" + (f" (DART σ {r['dart']:g})" if r.get("dart") else "")
+        lines.append(f"| {r['world']} | {r['camera']} | {r['bc'].get('encoder', 'impala')} | {demos} |"
                      f" {r['bc']['steps']} | {r['train_minutes']:.1f} | "
                      f"{100 * s['mean']:.0f} % ({100 * s['lo']:.0f}–{100 * s['hi']:.0f}) |")
     return "\n".join(lines)
