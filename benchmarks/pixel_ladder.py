@@ -3,6 +3,7 @@ ladder, with the oracle-frame and frozen-frame rows (issue 37, items 2 and 3).
 
     python benchmarks/pixel_ladder.py                                   # Push and Reach, default camera (CPU)
     python benchmarks/pixel_ladder.py --worlds push --camera random     # a random in-range pose per episode
+    python benchmarks/pixel_ladder.py --worlds push --model RUN         # another learned world, same ladder
 
 Per world and camera: the expert data of benchmarks/pixel_policies.py (200 scripted episodes at 64x64), one pixel
 BC run (its defaults: IMPALA CNN, 2 frames, random shift; the pose beside the frames under random cameras) of
@@ -55,7 +56,8 @@ def pick_rungs(success: dict[str, float], k: int) -> list[str]:
     return sorted(chosen)
 
 
-def run(world: str, camera: str, out: Path, steps: int, every: int, rungs: int, device: str | None) -> dict:
+def run(world: str, camera: str, out: Path, steps: int, every: int, rungs: int, device: str | None,
+        model: str = "pretrained") -> dict:
     from cosmos_sim.evaluation.closed_loop import evaluate_policies
     from cosmos_sim.evaluation.compare import CompareConfig, compare
     from cosmos_sim.fileio import atomic_write_json
@@ -79,7 +81,8 @@ def run(world: str, camera: str, out: Path, steps: int, every: int, rungs: int, 
     t0 = time.perf_counter()
     ccfg = CompareConfig(world=world, policies=("ladder", *ladder), episodes=EPISODES,
                          backends=("mujoco", "world_model"), camera=camera, videos=1, device=device)
-    rep = compare(ccfg, "pretrained", out / "report", progress=True)
+    report = out / ("report" if model == "pretrained" else f"report_{Path(model).name}")
+    rep = compare(ccfg, model, report, progress=True)
     compare_min = (time.perf_counter() - t0) / 60
     wm = rep["ranking"]["pairs"]["world_model"]["groups"]
     pf = rep["pixel_frames"]
@@ -88,22 +91,23 @@ def run(world: str, camera: str, out: Path, steps: int, every: int, rungs: int, 
             "rungs": [{"policy": Path(p).name, "steps": int(Path(p).stem.split("-")[1]),
                        **{src: pf["success"][src][p] for src in pf["success"]}} for p in ladder],
             "pixel": {"learned": wm["pixel"], **{src: pf["pairs"][src] for src in ("oracle", "frozen")}},
-            "state_ladder": wm.get("ladder"), "report": str(out / "report" / "report.md")}
+            "state_ladder": wm.get("ladder"), "model": model, "report": str(report / "report.md")}
 
 
 def table(results: dict) -> str:
     def f(x, d=2):
         return "–" if x is None else f"{x:.{d}f}"
 
-    lines = ["| world | camera | rungs (MuJoCo success %) | learned ρ / MAE | oracle frames ρ / MAE | "
-             "frozen frames ρ / MAE | state ladder ρ / MAE |", "|---|---|---|---|---|---|---|"]
+    lines = ["| world | camera | model | rungs (MuJoCo success %) | learned ρ / MAE | oracle frames ρ / MAE | "
+             "frozen frames ρ / MAE | state ladder ρ / MAE |", "|---|---|---|---|---|---|---|---|"]
     for r in results["runs"].values():
         cells = []
         for g in (r["pixel"]["learned"], r["pixel"]["oracle"], r["pixel"]["frozen"], r["state_ladder"]):
             cells.append("–" if g is None else f"{f((g['success'] or {}).get('spearman'))} / "
                                                f"{f(g['success_mae_points'], 1)}")
         rungs = ", ".join(f"{x['mujoco']:.0f}" for x in r["rungs"])
-        lines.append(f"| {r['world']} | {r['camera']} | {rungs} | " + " | ".join(cells) + " |")
+        model = "shipped" if r.get("model", "pretrained") == "pretrained" else Path(r["model"]).name
+        lines.append(f"| {r['world']} | {r['camera']} | {model} | {rungs} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -116,6 +120,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=1500)
     p.add_argument("--every", type=int, default=50, help="updates between checkpoints (the candidate rungs)")
     p.add_argument("--rungs", type=int, default=7)
+    p.add_argument("--model", default="pretrained", help="the learned world: the shipped model, or a run / file")
     p.add_argument("--out", type=Path, default=ROOT / ".runs" / "pixel_ladder")
     p.add_argument("--device", default=None)
     p.add_argument("--table", action="store_true", help="print the saved results and exit")
@@ -129,9 +134,10 @@ def main() -> None:
         torch.set_num_threads(1)  # the figures are one CPU core's
         for world in [w.strip() for w in args.worlds.split(",") if w.strip()]:
             r = run(world, args.camera, args.out / f"{world}_{args.camera}", args.steps, args.every, args.rungs,
-                    args.device)
+                    args.device, args.model)
             results = json.loads(path.read_text()) if path.is_file() else {"runs": {}}
-            results["runs"][f"{world}/{args.camera}"] = r
+            tag = "" if args.model == "pretrained" else f"/{Path(args.model).name}"
+            results["runs"][f"{world}/{args.camera}{tag}"] = r
             results["machine"] = {"platform": platform.platform(), "cpus": os.cpu_count(), "device": dev}
             RESULTS.mkdir(exist_ok=True)
             atomic_write_json(path, results, indent=1)  # a killed run leaves the last whole file
