@@ -34,7 +34,7 @@ def run_world(world: str, camera: str, out: Path, steps: int, device: str | None
 
     data = out / world / (f"expert_{camera}" + (f"_dart{dart:g}" if dart else ""))
     if not (data / "manifest.json").is_file():  # DART: the expert acts with noise, BC labels its states clean
-        collect(CollectConfig(world=world, policy=f"scripted:1@noise={dart:g}" if dart else "scripted",
+        collect(CollectConfig(world=world, policy=f"scripted@noise={dart:g}" if dart else "scripted",
                               skill=(1.0, 1.0), episodes=EPISODES, camera="fixed" if camera == "default" else camera),
                 data, progress=False)
     cfg = BCConfig(obs_mode="pixels", steps=steps, batch_size=64, encoder=encoder,
