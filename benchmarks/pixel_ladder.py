@@ -32,17 +32,6 @@ RESULTS = ROOT / "results"
 PICK_SEED, PICK_EPISODES, EPISODES = 500, 20, 50
 
 
-def expert_data(world: str, camera: str, out: Path) -> Path:
-    """The pixel-policy benchmark's expert episodes (collected once, shared with benchmarks/pixel_policies.py)."""
-    from cosmos_sim.data import CollectConfig, collect
-
-    data = out / world / f"expert_{camera}"
-    if not (data / "manifest.json").is_file():
-        collect(CollectConfig(world=world, policy="scripted", skill=(1.0, 1.0), episodes=200,
-                              camera="fixed" if camera == "default" else camera), data, progress=False)
-    return data
-
-
 def pick_rungs(success: dict[str, float], k: int) -> list[str]:
     """k policies whose success spreads evenly from the lowest to the highest (nearest unchosen to each target)."""
     items = sorted(success.items(), key=lambda kv: (kv[1], kv[0]))
@@ -64,6 +53,8 @@ def run(world: str, camera: str, out: Path, steps: int, every: int, rungs: int, 
     from cosmos_sim.policies.bc import BCConfig, export_checkpoints, train_bc
 
     cam = None if camera == "default" else camera
+    from pixel_policies import expert_data
+
     data = expert_data(world, camera, out.parent.parent / "pixel_policies")
     cfg = BCConfig(obs_mode="pixels", steps=steps, batch_size=64)
     bc_run = out / "bc"

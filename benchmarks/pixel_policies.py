@@ -26,17 +26,25 @@ EPISODES = 200
 EVAL_EPISODES, EVAL_SEED = 50, 1000
 
 
-def run_world(world: str, camera: str, out: Path, steps: int, device: str | None, encoder: str = "impala",
-              dart: float = 0.0) -> dict:
+def expert_data(world: str, camera: str, out: Path, dart: float = 0.0) -> Path:
+    """The expert's episodes (collected once into out/WORLD, shared with benchmarks/pixel_ladder.py); with `dart`,
+    the expert acts with that much action noise (BC then labels its states with the clean expert)."""
     from cosmos_sim.data import CollectConfig, collect
-    from cosmos_sim.evaluation.closed_loop import evaluate_policies
-    from cosmos_sim.policies.bc import BCConfig, train_bc
 
     data = out / world / (f"expert_{camera}" + (f"_dart{dart:g}" if dart else ""))
-    if not (data / "manifest.json").is_file():  # DART: the expert acts with noise, BC labels its states clean
+    if not (data / "manifest.json").is_file():
         collect(CollectConfig(world=world, policy=f"scripted@noise={dart:g}" if dart else "scripted",
                               skill=(1.0, 1.0), episodes=EPISODES, camera="fixed" if camera == "default" else camera),
                 data, progress=False)
+    return data
+
+
+def run_world(world: str, camera: str, out: Path, steps: int, device: str | None, encoder: str = "impala",
+              dart: float = 0.0) -> dict:
+    from cosmos_sim.evaluation.closed_loop import evaluate_policies
+    from cosmos_sim.policies.bc import BCConfig, train_bc
+
+    data = expert_data(world, camera, out, dart)
     cfg = BCConfig(obs_mode="pixels", steps=steps, batch_size=64, encoder=encoder,
                    relabel="expert" if dart else "none")
     run = out / world / (f"bc_{camera}_{steps}" + ("" if encoder == "impala" else f"_{encoder}")
