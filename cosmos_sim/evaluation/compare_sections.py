@@ -209,12 +209,15 @@ class PixelFrames:
         return ctx.model is not None and "world_model" in ctx.report.get("closed_loop", {}) and bool(self._pixel(ctx))
 
     def run(self, ctx: CompareContext) -> dict:
+        from tqdm import tqdm
+
         from cosmos_sim.envs.frame_filters import FRAME_FILTERS
 
         c, pixel, closed = ctx.config, self._pixel(ctx), ctx.report["closed_loop"]
         runs = {kind: per_policy(evaluate_policies(ctx.world.name, "mujoco", pixel, episodes=c.episodes, seed=c.seed,
                                                    model=ctx.model, device=c.device, camera=ctx.camera, frames=kind))
-                for kind in FRAME_FILTERS}
+                for kind in tqdm(FRAME_FILTERS, desc="pixel policies: oracle, frozen frames",
+                                 disable=not ctx.progress)}
         rate = {"mujoco": closed["mujoco"], "world_model": closed["world_model"], **runs}
         success = {src: {p: 100.0 * rate[src][p]["success_rate"]["mean"] for p in pixel} for src in rate}
         ref = [success["mujoco"][p] for p in pixel]
