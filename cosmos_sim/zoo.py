@@ -132,6 +132,7 @@ def shipped_info(world: str | World) -> dict[str, Any]:
     return {"world": meta["world"], "path": str(path), "megabytes": round(path.stat().st_size / 2**20, 2),
             "family": meta["family"], "image_size": meta["image_size"], "info": meta.get("info", {}),
             "members": int(meta.get("state_head_config", {}).get("members", 1)),  # > 1: it reports uncertainty
+            "render_head": bool(meta.get("dynamics_config", {}).get("render", False)),
             "figures": json.loads(figures.read_text()) if figures.is_file() else None}
 
 
@@ -146,9 +147,17 @@ def models_table(infos: list[dict]) -> str:
                      i.get("recipe", {}).get("episodes", "?"),
                      f"{i.get('tokenizer_steps', '?')}/{i.get('dynamics_steps', '?')}", i.get("device", "?"),
                      *(f"{f[k]:.2f}" if isinstance(f.get(k), (int, float)) else "-" for k in FIGURES),
+                     camera_training(i, d.get("render_head", False)),
                      CameraCoverage.from_info(i, get_world(d["world"])).describe()])
     return format_table(["world", "family", "members", "MB", "episodes", "steps tok/dyn", "device", *FIGURES.values(),
-                         "trained cameras"], rows)
+                         "camera training", "trained cameras"], rows)
+
+
+def camera_training(info: dict, render_head: bool) -> str:
+    """How a model learned its cameras: views per frame, cross-view targets, the state renderer."""
+    views = int(info.get("views", 1))
+    return ", ".join([f"{views} view{'s' if views > 1 else ''}", *(["cross-view"] if info.get("cross_view") else []),
+                      *(["render head"] if render_head else [])])
 
 
 def check_shipped(world: str | World) -> None:

@@ -181,9 +181,14 @@ def test_a_rebuild_with_the_same_seed_gives_the_same_model(tmp_path):
 
 
 def test_models_shows_members():
-    """`cosmos-sim models` says how many state-model members each shipped model has (> 1: it reports uncertainty)."""
+    """`cosmos-sim models` says how many state-model members each shipped model has (> 1: it reports uncertainty)
+    and how it learned its cameras."""
     from cosmos_sim.zoo import models_table, shipped_info
 
     info = shipped_info("push")
-    assert info["members"] == 1
-    assert "members" in models_table([info]).splitlines()[0]
+    assert info["members"] == 1 and info["render_head"] is False
+    head, row = models_table([info]).splitlines()[0], models_table([info]).splitlines()[2]
+    assert "members" in head and "camera training" in head and " 1 view " in row
+    from cosmos_sim.zoo import camera_training
+
+    assert camera_training({"views": 4, "cross_view": True}, True) == "4 views, cross-view, render head"
