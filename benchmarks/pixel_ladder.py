@@ -46,7 +46,7 @@ def pick_rungs(success: dict[str, float], k: int) -> list[str]:
 
 
 def run(world: str, camera: str, out: Path, steps: int, every: int, rungs: int, device: str | None,
-        model: str = "pretrained") -> dict:
+        model: str = "pretrained", name: str = "shipped") -> dict:
     from cosmos_sim.evaluation.closed_loop import evaluate_policies
     from cosmos_sim.evaluation.compare import CompareConfig, compare
     from cosmos_sim.fileio import atomic_write_json
@@ -72,7 +72,7 @@ def run(world: str, camera: str, out: Path, steps: int, every: int, rungs: int, 
     t0 = time.perf_counter()
     ccfg = CompareConfig(world=world, policies=("ladder", *ladder), episodes=EPISODES,
                          backends=("mujoco", "world_model"), camera=camera, videos=1, device=device)
-    report = out / ("report" if model == "pretrained" else f"report_{Path(model).name}")
+    report = out / ("report" if model == "pretrained" else f"report_{name}")
     rep = compare(ccfg, model, report, progress=True)
     compare_min = (time.perf_counter() - t0) / 60
     wm = rep["ranking"]["pairs"]["world_model"]["groups"]
@@ -82,7 +82,7 @@ def run(world: str, camera: str, out: Path, steps: int, every: int, rungs: int, 
             "rungs": [{"policy": Path(p).name, "steps": int(Path(p).stem.split("-")[1]),
                        **{src: pf["success"][src][p] for src in pf["success"]}} for p in ladder],
             "pixel": {"learned": wm["pixel"], **{src: pf["pairs"][src] for src in ("oracle", "frozen")}},
-            "state_ladder": wm.get("ladder"), "model": model, "report": str(report / "report.md")}
+            "state_ladder": wm.get("ladder"), "model": model, "model_name": name, "report": str(report / "report.md")}
 
 
 def table(results: dict) -> str:
@@ -97,7 +97,7 @@ def table(results: dict) -> str:
             cells.append("–" if g is None else f"{f((g['success'] or {}).get('spearman'))} / "
                                                f"{f(g['success_mae_points'], 1)}")
         rungs = ", ".join(f"{x['mujoco']:.0f}" for x in r["rungs"])
-        model = "shipped" if r.get("model", "pretrained") == "pretrained" else Path(r["model"]).name
+        model = "shipped" if r.get("model", "pretrained") == "pretrained" else r.get("model_name", r["model"])
         lines.append(f"| {r['world']} | {r['camera']} | {model} | {rungs} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -112,6 +112,7 @@ def main() -> None:
     p.add_argument("--every", type=int, default=50, help="updates between checkpoints (the candidate rungs)")
     p.add_argument("--rungs", type=int, default=7)
     p.add_argument("--model", default="pretrained", help="the learned world: the shipped model, or a run / file")
+    p.add_argument("--name", default=None, help="that model's name in the results (default: its path's last part)")
     p.add_argument("--out", type=Path, default=ROOT / ".runs" / "pixel_ladder")
     p.add_argument("--device", default=None)
     p.add_argument("--table", action="store_true", help="print the saved results and exit")
@@ -124,10 +125,11 @@ def main() -> None:
 
         torch.set_num_threads(1)  # the figures are one CPU core's
         for world in [w.strip() for w in args.worlds.split(",") if w.strip()]:
+            name = args.name or Path(args.model).name
             r = run(world, args.camera, args.out / f"{world}_{args.camera}", args.steps, args.every, args.rungs,
-                    args.device, args.model)
+                    args.device, args.model, name)
             results = json.loads(path.read_text()) if path.is_file() else {"runs": {}}
-            tag = "" if args.model == "pretrained" else f"/{Path(args.model).name}"
+            tag = "" if args.model == "pretrained" else f"/{name}"
             results["runs"][f"{world}/{args.camera}{tag}"] = r
             results["machine"] = {"platform": platform.platform(), "cpus": os.cpu_count(), "device": dev}
             RESULTS.mkdir(exist_ok=True)
