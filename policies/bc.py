@@ -63,7 +63,11 @@ class BCConfig:
             raise UnknownChoiceError("relabel", self.relabel, RELABELS)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The fields; `relabel` only when it is set, so runs saved before it existed resume as they were."""
+        d = asdict(self)
+        if d["relabel"] == "none":
+            del d["relabel"]
+        return d
 
     def train_config(self) -> TrainConfig:
         """The shared trainer's settings for these steps: a short warm-up, four checkpoints."""

@@ -166,5 +166,8 @@ def test_relabel_puts_the_clean_experts_actions_on_every_state(push_data):
     assert not torch.equal(ds.actions, every.actions)  # the data's experts were sloppy (skill 0.3-1)
     with pytest.raises(UnknownChoiceError, match="relabel"):
         BCConfig(relabel="oracle")
+    # runs saved before relabel existed record no such key, and resume: the default config says the same
+    assert "relabel" not in BCConfig().to_dict() and BCConfig(relabel="expert").to_dict()["relabel"] == "expert"
+    assert BCConfig(**BCConfig().to_dict()) == BCConfig()
     with pytest.raises(InputError, match="needs a scripted expert; world env:Pendulum-v1 has none"):
         expert_actions("env:Pendulum-v1", np.zeros((2, 3)))
