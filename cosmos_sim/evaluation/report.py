@@ -199,6 +199,12 @@ class Trust:
         if tr["unflagged_large_errors"]:
             lines.append(f"Not flagged though off by more than {100 * LARGE_ERROR:g} % of the spread: "
                          + ", ".join(f"`{p}`" for p in tr["unflagged_large_errors"]) + ".")
+        learned = report.get("closed_loop", {}).get("world_model", {})
+        pixel = [r["policy"] for r in tr["rows"] if learned.get(r["policy"], {}).get("obs_mode", "state") != "state"]
+        if pixel:
+            lines.append(f"Policies that see pixels ({len(pixel)}) are judged by the state alone here: these signals "
+                         "follow the predicted state, not the frames the policies act on (the pixel section "
+                         "measures those).")
         return "\n".join([*lines, ""])
 
 

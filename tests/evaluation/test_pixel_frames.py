@@ -153,3 +153,23 @@ def test_exported_checkpoints_read_short_in_reports():
 
     assert short_name("runs/x/bc/policies/step-00000050.safetensors") == "bc@50"
     assert short_name("runs/x/bc/policy.safetensors") == "runs/x/bc/policy.safetensors"
+
+
+def test_trust_says_it_does_not_watch_the_frames():
+    """A pixel policy's trust row comes from its state rollout: the section says so instead of implying its
+    learned figure was checked."""
+    from cosmos_sim.evaluation.report import Trust
+
+    row = {"off_data_share": 0.0, "off_data_per_episode": 0.0, "member_spread": None, "flagged": False,
+           "reference": 100.0, "learned": 16.0, "relative_error": 0.84}
+    tr = {"available": True, "metric": "success", "reference": "mujoco", "flag_share": 0.1, "member_flag": 0.125,
+          "calibration": {"quantile": 0.99, "thresholds": {"state": 1.0}, "held_out_share": 0.01},
+          "rows": [row | {"policy": "scripted:1"}, row | {"policy": "runs/bc/policies/step-00000050.safetensors"}],
+          "ranking_all": None, "ranking_trusted": None, "share_vs_error": None, "members_vs_error": None,
+          "trusted_policies": 2, "unflagged_large_errors": []}
+    report = {"closed_loop": {"world_model": {"scripted:1": {"obs_mode": "state"},
+                                              "runs/bc/policies/step-00000050.safetensors": {"obs_mode": "pixels"}}}}
+    text = Trust("mujoco", "success").markdown(tr, report)
+    assert "| bc@50 |" in text and "Policies that see pixels (1) are judged by the state alone" in text
+    report["closed_loop"]["world_model"]["runs/bc/policies/step-00000050.safetensors"]["obs_mode"] = "state"
+    assert "see pixels" not in Trust("mujoco", "success").markdown(tr, report)
