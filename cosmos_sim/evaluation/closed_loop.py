@@ -143,12 +143,9 @@ def evaluate_policies(world: str, backend: str, policy_specs: list[str], episode
     return out
 
 
-def observation_modes(policy_specs: list[str], world: str) -> dict[str, str]:
-    """What each policy acts on: "state", "pixels" or "both" (scripted policies and planners read the state)."""
-    from cosmos_sim.policies.registry import PLANNER, policy_from_spec
-
-    return {spec: "state" if spec.startswith(PLANNER) else getattr(policy_from_spec(spec, world), "obs_mode", "state")
-            for spec in policy_specs}
+def sees_pixels(result: dict) -> bool:
+    """A closed-loop result (`evaluate_policies`' per policy) of a policy that acts on frames."""
+    return result.get("obs_mode", "state") != "state"
 
 
 def member_spread(world: str, model: Any, spec: str, seeds: list[int], device: str | None, policy_seed: int = 0

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from cosmos_sim.evaluation import open_loop as ol
-from cosmos_sim.evaluation.closed_loop import evaluate_policies, per_policy
+from cosmos_sim.evaluation.closed_loop import evaluate_policies, per_policy, sees_pixels
 from cosmos_sim.evaluation.report import BACKEND_NAMES as NAMES
 from cosmos_sim.evaluation.report import Context, Trust, ci, fmt, short_name
 from cosmos_sim.evaluation.stats import correlations, mean_abs_error
@@ -203,7 +203,7 @@ class PixelFrames:
     @staticmethod
     def _pixel(ctx: CompareContext) -> list[str]:
         mujoco = ctx.report.get("closed_loop", {}).get("mujoco", {})
-        return [s for s in ctx.config.policies if mujoco.get(s, {}).get("obs_mode", "state") != "state"]
+        return [s for s in ctx.config.policies if sees_pixels(mujoco.get(s, {}))]
 
     def applies(self, ctx: CompareContext) -> bool:
         return ctx.model is not None and "world_model" in ctx.report.get("closed_loop", {}) and bool(self._pixel(ctx))
@@ -221,12 +221,7 @@ class PixelFrames:
         rate = {"mujoco": closed["mujoco"], "world_model": closed["world_model"], **runs}
         success = {src: {p: 100.0 * rate[src][p]["success_rate"]["mean"] for p in pixel} for src in rate}
         ref = [success["mujoco"][p] for p in pixel]
-        pairs = {}
-        for src in self.SOURCES:
-            got = [success[src][p] for p in pixel]
-            pairs[src] = {"success": correlations(ref, got) if len(pixel) > 1 else None,
-                          "success_mae_points": mean_abs_error(ref, got),
-                          "max_abs_error_points": max(abs(x - y) for x, y in zip(ref, got, strict=True))}
+        pairs = {src: agreement(ref, [success[src][p] for p in pixel]) for src in self.SOURCES}
         return {"policies": pixel, "success": success, "pairs": pairs, "closed_loop": runs}
 
     def markdown(self, pf: dict, report: dict) -> str:
@@ -249,32 +244,35 @@ class PixelFrames:
         return "\n".join([*lines, ""])
 
 
+def agreement(ref: Sequence[float], got: Sequence[float]) -> dict[str, Any]:
+    """How success rates `got` (in points) agree with the reference's over the same policies: correlations, the
+    mean and the largest absolute error."""
+    return {"policies": len(ref), "success": correlations(ref, got) if len(ref) > 1 else None,
+            "success_mae_points": mean_abs_error(ref, got),
+            "max_abs_error_points": max(abs(x - y) for x, y in zip(ref, got, strict=True))}
+
+
 def rank(closed: dict, policies: Sequence[str], backends: Sequence[str], world) -> dict[str, Any]:
     """How each backend ranks the policies as MuJoCo does: over all of them, and over each group
     (the world's ladder, its off-ladder policies, policies that see pixels, others) with the largest
     single-policy error."""
     from cosmos_sim.policies.registry import LADDER
 
-    pixels = {s for s in policies if closed["mujoco"][s].get("obs_mode", "state") != "state"}
+    pixels = {s for s in policies if sees_pixels(closed["mujoco"][s])}
     rows = [{"policy": spec, "group": "pixel" if spec in pixels else "ladder" if spec in LADDER else
              "off-ladder" if spec in world.off_ladder else "other",
              **{b: 100.0 * closed[b][spec]["success_rate"]["mean"] for b in backends}} for spec in policies]
     out: dict[str, Any] = {"rows": rows, "pairs": {}}
 
-    def agreement(rs: list[dict], b: str) -> dict:
-        ref, got = [r["mujoco"] for r in rs], [r[b] for r in rs]
-        return {"policies": len(rs), "success": correlations(ref, got) if len(rs) > 1 else None,
-                "success_mae_points": mean_abs_error(ref, got),
-                "max_abs_error_points": max(abs(x - y) for x, y in zip(ref, got, strict=True))}
-
     for b in backends:
         if b == "mujoco":
             continue
         out["pairs"][b] = {
-            **agreement(rows, b),
+            **agreement([r["mujoco"] for r in rows], [r[b] for r in rows]),
             "return": correlations([closed["mujoco"][p]["return"]["mean"] for p in policies],
                                    [closed[b][p]["return"]["mean"] for p in policies]),
-            "groups": {g: agreement([r for r in rows if r["group"] == g], b) for g in dict.fromkeys(
+            "groups": {g: agreement([r["mujoco"] for r in rows if r["group"] == g],
+                                    [r[b] for r in rows if r["group"] == g]) for g in dict.fromkeys(
                 r["group"] for r in rows)},
         }
     return out

@@ -199,8 +199,10 @@ class Trust:
         if tr["unflagged_large_errors"]:
             lines.append(f"Not flagged though off by more than {100 * LARGE_ERROR:g} % of the spread: "
                          + ", ".join(f"`{p}`" for p in tr["unflagged_large_errors"]) + ".")
+        from cosmos_sim.evaluation.closed_loop import sees_pixels
+
         learned = report.get("closed_loop", {}).get("world_model", {})
-        pixel = [r["policy"] for r in tr["rows"] if learned.get(r["policy"], {}).get("obs_mode", "state") != "state"]
+        pixel = [r["policy"] for r in tr["rows"] if sees_pixels(learned.get(r["policy"], {}))]
         if pixel:
             lines.append(f"Policies that see pixels ({len(pixel)}) are judged by the state alone here: these signals "
                          "follow the predicted state, not the frames the policies act on (the pixel section "
