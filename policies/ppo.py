@@ -37,10 +37,11 @@ from cosmos_sim.config import arg
 from cosmos_sim.device import resolve_device
 from cosmos_sim.errors import InputError
 from cosmos_sim.policies.base import obs_dict, space_dict
-from cosmos_sim.policies.networks import ObsEncoder
-from cosmos_sim.policies.saved import FILE, NetworkPolicy, register_policy_kind, save_policy
+from cosmos_sim.policies.networks import ObsEncoder, encoder_options
+from cosmos_sim.policies.saved import FILE, NetworkPolicy, register_policy_kind, save_policy, stack_frames
 
 KIND = "ppo"
+CRITICS = ("auto", "same")
 
 
 # --- 1. config ------------------------------------------------------------------------------------------
@@ -63,6 +64,29 @@ class PPOConfig:
     hidden: int = 256
     init_log_std: float = 0.0  # std 1 over [-1, 1] actions: the pusher must find the block first
     seed: int = arg(0, "seed of the networks, the policy's sampling and the envs")
+    # pixel policies (obs_mode "pixels" or "both"); a state policy ignores these
+    encoder: str = arg("small", "pixel encoder: small (three convolutions, twice as fast) or impala")
+    frame_stack: int = arg(2, "frames a pixel policy sees at once (the last k; motion shows from 2)")
+    augment: str = arg("none", "pixel augmentation in the updates: none or shift (DrQ's random shift)")
+    critic: str = arg("auto", "what the critic sees: auto (the state when the env gives it beside the pixels: "
+                              "an asymmetric actor-critic) or same (what the actor sees)")
+    aux_state: float = arg(1.0, "pixel policies: weight of an auxiliary loss that predicts the (normalized) state "
+                                "from the actor's features, when the env gives the state; 0: off")
+
+    def __post_init__(self):
+        from cosmos_sim.errors import UnknownChoiceError
+        from cosmos_sim.policies.networks import AUGMENTS, ENCODERS
+
+        if self.encoder not in ENCODERS:
+            raise UnknownChoiceError("pixel encoder", self.encoder, ENCODERS)
+        if self.augment not in AUGMENTS:
+            raise UnknownChoiceError("augmentation", self.augment, AUGMENTS)
+        if self.critic not in CRITICS:
+            raise UnknownChoiceError("critic input", self.critic, CRITICS)
+        if int(self.frame_stack) < 1:
+            raise InputError(f"frame_stack must be >= 1, got {self.frame_stack}")
+        if not (self.aux_state >= 0.0 and math.isfinite(self.aux_state)):
+            raise InputError(f"aux_state must be a finite weight >= 0, got {self.aux_state!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -114,22 +138,28 @@ class ActorCritic(nn.Module):
     States pass through a running normalizer first (identity until trained with norm_obs). The mean
     is not squashed: sampled actions are clipped to the action bounds when sent to the env (and
     NetworkPolicy clips the mean to [-1, 1]), while log-probabilities use the unclipped sample.
+    A pixel actor may have a critic that sees the state (`critic_obs_mode`: asymmetric actor-critic, Pinto et
+    al. 2017: the value is easy to learn from the state, and only the actor must act from pixels) and a head
+    that predicts the state from the actor's features (`aux_state`), which teaches its CNN what matters far
+    sooner than the policy gradient alone. Both serve training only: the saved policy acts on pixels.
     """
 
     def __init__(self, config: dict):
         super().__init__()
         self.config = dict(config)
         hidden = config.get("hidden", 128)
-
-        def encoder():
-            return ObsEncoder(config["obs_mode"], config.get("state_dim") or 0, config.get("image_size") or 64,
-                              hidden)
-
-        self.encoder, self.critic_encoder = encoder(), encoder()
-        self.state_norm = RunningNorm(config.get("state_dim") or 0)
+        opts = encoder_options(config)
+        obs_mode, state_dim = config["obs_mode"], config.get("state_dim") or 0
+        critic_mode = config.get("critic_obs_mode", obs_mode)
+        size = config.get("image_size") or 64
+        self.encoder = ObsEncoder(obs_mode, state_dim, size, hidden, **opts)
+        self.critic_encoder = ObsEncoder(critic_mode, state_dim, size, hidden,
+                                         **(opts if critic_mode != "state" else {}))
+        self.state_norm = RunningNorm(state_dim)
         self.actor_mean = _layer(nn.Linear(self.encoder.out_dim, config["action_dim"]), 0.01)
         self.actor_log_std = nn.Parameter(torch.full((config["action_dim"],), float(config.get("init_log_std", -0.5))))
-        self.critic = _layer(nn.Linear(self.encoder.out_dim, 1), 1.0)
+        self.critic = _layer(nn.Linear(self.critic_encoder.out_dim, 1), 1.0)
+        self.aux = nn.Linear(self.encoder.out_dim, state_dim) if config.get("aux_state") else None
 
     def _norm(self, obs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return {**obs, "state": self.state_norm(obs["state"])} if "state" in obs else obs
@@ -141,16 +171,21 @@ class ActorCritic(nn.Module):
     def get_value(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
         return self.critic(self.critic_encoder(self._norm(obs))).squeeze(-1)
 
-    def get_action_and_value(self, obs: dict[str, torch.Tensor], action: torch.Tensor | None = None
-                             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(action [N, A], log-prob [N], entropy [N], value [N]); samples an action when none is given."""
+    def get_action_and_value(self, obs: dict[str, torch.Tensor], action: torch.Tensor | None = None,
+                             aux: bool = False) -> tuple[torch.Tensor, ...]:
+        """(action [N, A], log-prob [N], entropy [N], value [N]); samples an action when none is given. With
+        `aux`, a fifth entry: the auxiliary state loss (a scalar)."""
         obs = self._norm(obs)
-        mean = self.actor_mean(self.encoder(obs))
+        features = self.encoder(obs)
+        mean = self.actor_mean(features)
         dist = Normal(mean, self.actor_log_std.exp().expand_as(mean))
         if action is None:
             action = dist.sample()
         value = self.critic(self.critic_encoder(obs)).squeeze(-1)
-        return action, dist.log_prob(action).sum(-1), dist.entropy().sum(-1), value
+        out = (action, dist.log_prob(action).sum(-1), dist.entropy().sum(-1), value)
+        if aux:
+            out += (((self.aux(features) - obs["state"]) ** 2).mean(),)
+        return out
 
 
 @register_policy_kind(KIND)
@@ -195,7 +230,7 @@ def _world_name(envs: VectorEnv) -> str | None:
     return None
 
 
-def _net_config(envs: VectorEnv, obs_mode: str, config: PPOConfig) -> dict:
+def _net_config(envs: VectorEnv, obs_mode: str, config: PPOConfig, camera: str | None = None) -> dict:
     obs_space, act_space = space_dict(envs.single_observation_space), envs.single_action_space
     if not isinstance(act_space, spaces.Box) or len(act_space.shape) != 1:
         raise TypeError(f"PPO needs a 1-D Box action space, got {act_space}")
@@ -203,21 +238,44 @@ def _net_config(envs: VectorEnv, obs_mode: str, config: PPOConfig) -> dict:
     if missing:
         raise InputError(f"obs_mode {obs_mode!r} needs observation keys {missing}; the env has "
                          f"{sorted(obs_space)}")
-    image_size = None
-    if "pixels" in _keys(obs_mode):
-        h, w = obs_space["pixels"].shape[:2]
+    image_size, pixels = None, "pixels" in _keys(obs_mode)
+    if pixels:
+        shape = obs_space["pixels"].shape  # [H, W, 3] or [V, H, W, 3]
+        h, w = shape[-3:-1]
         if h != w:
             raise InputError(f"PPO's pixel encoder needs square frames, got {h}x{w}")
         image_size = int(h)
-    state_dim = int(obs_space["state"].shape[0]) if "state" in _keys(obs_mode) else 0
-    return {"obs_mode": obs_mode, "state_dim": state_dim, "image_size": image_size,
-            "action_dim": int(act_space.shape[0]), "hidden": config.hidden, "init_log_std": config.init_log_std}
+    # a pixel actor trains beside the state when the env gives it: the critic's input and the auxiliary target
+    privileged = obs_mode == "pixels" and "state" in obs_space
+    critic_mode = "state" if privileged and config.critic == "auto" else obs_mode
+    aux = privileged and config.aux_state > 0
+    uses_state = "state" in _keys(obs_mode) or critic_mode == "state" or aux
+    state_dim = int(obs_space["state"].shape[0]) if uses_state else 0
+    net = {"obs_mode": obs_mode, "state_dim": state_dim, "image_size": image_size,
+           "action_dim": int(act_space.shape[0]), "hidden": config.hidden, "init_log_std": config.init_log_std}
+    if pixels:
+        net |= {"encoder": config.encoder, "frame_stack": int(config.frame_stack), "augment": config.augment,
+                "views": int(shape[0]) if len(shape) == 4 else 1, "camera": camera or "fixed",
+                "camera_dim": int(obs_space["camera"].shape[0]) if "camera" in obs_space else 0,
+                "critic_obs_mode": critic_mode, "aux_state": aux}
+    return net
+
+
+def _inputs(net_config: dict) -> tuple[str, ...]:
+    """The observation entries training reads: the actor's, the critic's, the auxiliary target, the camera pose."""
+    keys = list(_keys(net_config["obs_mode"]))
+    if net_config.get("critic_obs_mode") == "state" or net_config.get("aux_state"):
+        keys.append("state")
+    if net_config.get("camera_dim"):
+        keys.append("camera")
+    return tuple(dict.fromkeys(keys))
 
 
 def train_ppo(envs: VectorEnv, config: PPOConfig, obs_mode: str, out: str | Path | None = None,
               world: str | None = None, device: str | torch.device | None = None, progress: bool = True,
               log=None, init: ActorCritic | None = None, save_every: int | None = None,
-              schedule: tuple[float, float] = (0.0, 1.0), return_norm: dict | None = None) -> dict:
+              schedule: tuple[float, float] = (0.0, 1.0), return_norm: dict | None = None,
+              camera: str | None = None) -> dict:
     """Train an ActorCritic on `envs`; returns episode statistics, the policy and, with `out`, its path.
 
     `init`: a network to continue from (its weights and state normalizer; the Dyna loop trains one policy
@@ -226,8 +284,10 @@ def train_ppo(envs: VectorEnv, config: PPOConfig, obs_mode: str, out: str | Path
     continues its reward scale, so a run continued in parts learns as one run would.
     `save_every=K` (with `out`) also saves the policy every K env
     steps as `out/checkpoints/step_<steps>/policy.safetensors`: a ladder of policies along one run.
-    `log(metrics: dict)` is called once per iteration. The result holds `episode_returns` and
-    `episode_lengths` of every finished episode in order, `steps` (env steps taken), `wall_s`,
+    `log(metrics: dict)` is called once per iteration. A pixel policy stacks its last `config.frame_stack` frames
+    as `NetworkPolicy` will at evaluation; `camera` names the envs' camera setting, recorded in the policy.
+    The result holds `episode_returns` and `episode_lengths` of every finished episode in order, `steps`
+    (env steps taken), `wall_s`,
     `history` (the per-iteration metrics), `policy` (a NetworkPolicy) and `policy_path` (or None).
     """
     from tqdm.auto import tqdm
@@ -237,8 +297,14 @@ def train_ppo(envs: VectorEnv, config: PPOConfig, obs_mode: str, out: str | Path
     mode = envs.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)
     if mode not in (AutoresetMode.NEXT_STEP, AutoresetMode.NEXT_STEP.value):
         raise InputError(f"train_ppo needs a vector env in NEXT_STEP autoreset mode, got {mode}")
-    keys = _keys(obs_mode)
-    net_config = _net_config(envs, obs_mode, config)
+    net_config = _net_config(envs, obs_mode, config, camera)
+    if init is not None:
+        shape_keys = ("obs_mode", "state_dim", "image_size", "action_dim", "views", "camera_dim", "critic_obs_mode")
+        if any(init.config.get(k) != net_config.get(k) for k in shape_keys):
+            raise InputError(f"the init policy's network {init.config} does not fit these envs ({net_config})")
+        net_config = dict(init.config)
+    keys = _inputs(net_config)
+    stack = int(net_config.get("frame_stack", 1)) if "pixels" in keys else 1
     world = world or _world_name(envs)
     if out is not None and world is None:
         raise InputError("cannot tell which world these envs simulate; pass world= to save the policy")
@@ -254,15 +320,18 @@ def train_ppo(envs: VectorEnv, config: PPOConfig, obs_mode: str, out: str | Path
     def to_t(x: Any) -> torch.Tensor:  # env output -> tensor on `device` (no copy when already there)
         return x.to(device) if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x), device=device)
 
-    def select(o: Any) -> dict[str, torch.Tensor]:
-        o = obs_dict(o)
-        return {k: to_t(o[k]) for k in keys}
+    frames: torch.Tensor | None = None  # a pixel policy's last frames per env [N, k, V, H, W, 3]
 
-    if init is not None:
-        shape_keys = ("obs_mode", "state_dim", "image_size", "action_dim")
-        if any(init.config.get(k) != net_config[k] for k in shape_keys):
-            raise InputError(f"the init policy's network {init.config} does not fit these envs ({net_config})")
-        net_config = dict(init.config)
+    def select(o: Any, fresh: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """The entries training reads; pixels stacked (`fresh`: the envs whose frame starts an episode)."""
+        nonlocal frames
+        o = obs_dict(o)
+        got = {k: to_t(o[k]) for k in keys}
+        if "pixels" in got:
+            px = got["pixels"]
+            frames, got["pixels"] = stack_frames(frames, px if px.ndim == 5 else px[:, None], fresh, stack)
+        return got
+
     net = ActorCritic(net_config).to(device)
     if init is not None:
         net.load_state_dict(init.state_dict())
@@ -333,7 +402,7 @@ def train_ppo(envs: VectorEnv, config: PPOConfig, obs_mode: str, out: str | Path
             ep_ret = torch.where(done, torch.zeros_like(ep_ret), ep_ret)
             ep_len = torch.where(done, torch.zeros_like(ep_len), ep_len)
             autoreset = done
-            obs = select(next_obs)
+            obs = select(next_obs, ~valid[t])  # an autoreset step returns the next episode's first frame
         with torch.no_grad():
             next_value = net.get_value(obs)
         advantages, returns = compute_gae(rewards, values, next_value, terms, truncs, valid,
@@ -345,15 +414,16 @@ def train_ppo(envs: VectorEnv, config: PPOConfig, obs_mode: str, out: str | Path
         b_adv, b_ret, b_val = advantages.reshape(-1), returns.reshape(-1), values.reshape(-1)
         idx = valid.reshape(-1).nonzero().squeeze(1)
         net.train()
+        use_aux = net.aux is not None and config.aux_state > 0
         stats: dict[str, list[torch.Tensor]] = {"pg_loss": [], "v_loss": [], "entropy": [], "approx_kl": [],
-                                                "clipfrac": []}
+                                                "clipfrac": []} | ({"aux_loss": []} if use_aux else {})
         for _ in range(config.update_epochs):
             perm = idx[torch.randperm(len(idx), device=device)]
             for mb in torch.chunk(perm, config.minibatches):
                 if len(mb) == 0:
                     continue
-                _, newlogprob, entropy, newvalue = net.get_action_and_value(
-                    {k: v[mb] for k, v in flat_obs.items()}, b_actions[mb])
+                _, newlogprob, entropy, newvalue, *aux = net.get_action_and_value(
+                    {k: v[mb] for k, v in flat_obs.items()}, b_actions[mb], aux=use_aux)
                 logratio = newlogprob - b_logprobs[mb]
                 ratio = logratio.exp()
                 with torch.no_grad():
@@ -367,6 +437,9 @@ def train_ppo(envs: VectorEnv, config: PPOConfig, obs_mode: str, out: str | Path
                 v_loss = 0.5 * ((newvalue - b_ret[mb]) ** 2).mean()
                 ent = entropy.mean()
                 loss = pg_loss - config.ent_coef * ent + config.vf_coef * v_loss
+                if aux:
+                    loss = loss + config.aux_state * aux[0]
+                    stats["aux_loss"].append(aux[0].detach())
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 nn.utils.clip_grad_norm_(net.parameters(), config.max_grad_norm)

@@ -112,17 +112,12 @@ class NetworkPolicy:
                 "views")
         if px.ndim == 4:
             px = px[:, None]
-        if self.frame_stack == 1:
-            return px.permute(0, 2, 3, 1, 4).flatten(3)
-        k = self.frame_stack
-        if self._frames is None or self._frames.shape[0] != px.shape[0] or self._frames.shape[2:] != px.shape[1:]:
-            self._frames = px[:, None].expand(-1, k, -1, -1, -1, -1).clone()
-        else:
-            new = torch.cat([self._frames[:, 1:], px[:, None]], 1)
-            fresh = self._fresh.to(px.device)[:, None, None, None, None, None]
-            self._frames = torch.where(fresh, px[:, None].expand_as(new), new)
+        if self._frames is not None and (len(self._frames) != len(px) or self._frames.shape[2:] != px.shape[1:]):
+            self._frames = None  # another batch or frame shape: start over
+        fresh = None if self._frames is None else self._fresh.to(px.device)
+        self._frames, stacked = stack_frames(self._frames, px, fresh, self.frame_stack)
         self._fresh = torch.zeros(px.shape[0], dtype=torch.bool)
-        return self._frames.permute(0, 3, 4, 1, 2, 5).flatten(3)  # [N, k, V, H, W, 3] -> [N, H, W, 3kV]
+        return stacked
 
     def reset(self, mask: np.ndarray | None = None) -> None:
         if mask is None or self._frames is None:
@@ -133,6 +128,24 @@ class NetworkPolicy:
                 self._fresh = self._fresh | m
             else:  # another batch: start over
                 self._frames = self._fresh = None
+
+
+def stack_frames(history: torch.Tensor | None, px: torch.Tensor, fresh: torch.Tensor | None, k: int
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """One step of a k-frame history, the one layout every pixel policy sees (BC's data, PPO's rollouts, and
+    `NetworkPolicy` at evaluation): `history` [N, k, V, H, W, 3] oldest first (None: start), this step's frames
+    `px` [N, V, H, W, 3], `fresh` [N] bool (these envs start an episode: their first frame stands in for the
+    ones before it) -> (the new history, the network's input [N, H, W, 3kV])."""
+    if k == 1:
+        history = px[:, None]
+    elif history is None:
+        history = px[:, None].expand(-1, k, -1, -1, -1, -1).clone()
+    else:
+        new = torch.cat([history[:, 1:], px[:, None]], 1)
+        if fresh is not None:
+            new = torch.where(fresh[:, None, None, None, None, None], px[:, None].expand_as(new), new)
+        history = new
+    return history, history.permute(0, 3, 4, 1, 2, 5).flatten(3)  # [N, k, V, H, W, 3] -> [N, H, W, 3kV]
 
 
 def save_policy(path: str | os.PathLike, net: nn.Module, kind: str, config: dict, world: str, obs_mode: str,

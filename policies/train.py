@@ -96,7 +96,8 @@ def train_policy(config: PolicyTrainConfig, out: str | Path, progress: bool = Tr
     from cosmos_sim.envs.registration import make_world_vec_env
     from cosmos_sim.policies.ppo import PPOConfig, train_ppo
 
-    kw: dict = {"backend": c.backend, "obs_mode": c.obs_mode}
+    # a pixel actor trains beside the state (the critic's input and an auxiliary target: policies/ppo.py)
+    kw: dict = {"backend": c.backend, "obs_mode": "both" if c.obs_mode == "pixels" else c.obs_mode}
     if hasattr(get_world(c.world), "env_id") and c.backend != "world_model":
         kw["backend"] = "env"
     if c.backend == "world_model":

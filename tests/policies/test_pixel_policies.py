@@ -171,3 +171,58 @@ def test_relabel_puts_the_clean_experts_actions_on_every_state(push_data):
     assert BCConfig(**BCConfig().to_dict()) == BCConfig()
     with pytest.raises(InputError, match="needs a scripted expert; world env:Pendulum-v1 has none"):
         expert_actions("env:Pendulum-v1", np.zeros((2, 3)))
+
+
+@pytest.mark.slow  # two PPO updates
+def test_pixel_ppo_trains_beside_the_state_and_saves_a_policy_of_pixels_alone(tmp_path):
+    """Pixel PPO on MuJoCo Reach (two short iterations): the critic reads the state, a head predicts it from the
+    actor's features, and the saved policy takes the frames alone, stacks them as PPO's rollouts did, records
+    its camera setting, refuses frames of another size and acts the same on the same frames (no augmentation at
+    evaluation)."""
+    from cosmos_sim.envs.registration import make_world_vec_env
+    from cosmos_sim.errors import ConfigMismatchError
+    from cosmos_sim.policies.ppo import PPOConfig, train_ppo
+
+    envs = make_world_vec_env("reach", num_envs=2, backend="mujoco", obs_mode="both")
+    cfg = PPOConfig(total_steps=64, num_steps=16, update_epochs=1, minibatches=2, augment="shift", seed=0)
+    r = train_ppo(envs, cfg, "pixels", out=tmp_path / "ppo", world="Reach", progress=False)
+    envs.close()
+    net = r["net_config"]
+    assert net["critic_obs_mode"] == "state" and net["aux_state"] and net["camera"] == "fixed"
+    assert net["frame_stack"] == 2 and net["state_dim"] == 10
+    assert all(np.isfinite(h["aux_loss"]) for h in r["history"])
+    policy = load_policy(r["policy_path"], obs_mode="pixels")
+    assert policy.keys() == ("pixels",)
+    x = {"pixels": np.random.default_rng(0).integers(0, 256, (3, 64, 64, 3), dtype=np.uint8)}
+    a = [load_policy(r["policy_path"]).act(x) for _ in range(2)]
+    assert np.array_equal(a[0], a[1]) and a[0].shape == (3, 2)
+    with pytest.raises(ConfigMismatchError, match="of 64x64 frames.*gives 1 view\\(s\\) of 32x32"):
+        policy.act({"pixels": np.zeros((3, 32, 32, 3), np.uint8)})
+    # the same helper stacks training's rollouts and the policy's frames: a reset env starts from its own frame
+    from cosmos_sim.policies.saved import stack_frames
+
+    f = [torch.from_numpy(frames(2, s))[:, None] for s in range(3)]  # [N, V=1, H, W, 3]
+    h, _ = stack_frames(None, f[0], None, 2)
+    h, _ = stack_frames(h, f[1], torch.tensor([False, False]), 2)
+    h, out = stack_frames(h, f[2], torch.tensor([False, True]), 2)
+    assert torch.equal(out[0], torch.cat([f[1][0, 0], f[2][0, 0]], -1))
+    assert torch.equal(out[1], torch.cat([f[2][1, 0], f[2][1, 0]], -1))
+
+
+def test_a_pixel_ppo_without_the_state_keeps_a_critic_of_pixels():
+    """An env that gives frames alone: the critic sees what the actor sees, no auxiliary head; bad settings named."""
+    from cosmos_sim.envs.registration import make_world_vec_env
+    from cosmos_sim.policies.ppo import PPOConfig, _net_config
+
+    envs = make_world_vec_env("reach", num_envs=1, backend="mujoco", obs_mode="pixels")
+    net = _net_config(envs, "pixels", PPOConfig())
+    envs.close()
+    assert net["critic_obs_mode"] == "pixels" and not net["aux_state"] and net["state_dim"] == 0
+    with pytest.raises(UnknownChoiceError, match="critic input"):
+        PPOConfig(critic="oracle")
+    with pytest.raises(UnknownChoiceError, match="pixel encoder"):
+        PPOConfig(encoder="resnet9000")
+    with pytest.raises(InputError, match="aux_state"):
+        PPOConfig(aux_state=float("nan"))
+    with pytest.raises(InputError, match="frame_stack"):
+        PPOConfig(frame_stack=0)

@@ -1,0 +1,144 @@
+"""Pixel PPO: a policy that acts on frames alone, trained by PPO in MuJoCo or in the learned video world, and
+evaluated in MuJoCo on frames.
+
+    python benchmarks/pixel_ppo.py --worlds reach                          # in MuJoCo, default camera
+    python benchmarks/pixel_ppo.py --worlds reach --backend world_model    # in the shipped learned world
+    python benchmarks/pixel_ppo.py --table                                 # the saved results
+
+The actor sees the last 2 frames (64x64) through the small CNN; training reads the state beside them (the
+critic's input and an auxiliary target for the actor's features: `PPOConfig.critic`, `aux_state`), which the
+saved policy does not take. In the learned world (`--backend world_model`) the frames and the state are the
+model's predictions: the policy never sees a MuJoCo frame until it is evaluated. A checkpoint every
+`--every` steps is scored on 20 MuJoCo seeds (500-519); the final policy on 50 (1000-1049), from the same kind
+of camera it trained under. "physics steps" counts the MuJoCo steps behind the policy: the env steps of a
+MuJoCo run; for a learned-world run, every step of the model's training data (frames and states alone; an upper bound
+from its recipe).
+Writes benchmarks/results/pixel_ppo_<device>.json; the runs stay in --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+RESULTS = ROOT / "results"
+EVAL_EPISODES, EVAL_SEED = 50, 1000
+CURVE_EPISODES, CURVE_SEED = 20, 500
+
+
+def model_physics_steps(model, world) -> int | None:
+    """At most this many MuJoCo steps behind a world model: its recipe's episodes (with frames and states alone)
+    at the world's episode limit (an upper bound: episodes that succeed end sooner)."""
+    recipe = (getattr(model, "info", None) or {}).get("recipe")
+    if not recipe:
+        return None
+    return (int(recipe.get("episodes", 0)) + int(recipe.get("state_episodes", 0))) * int(world.max_episode_steps)
+
+
+def run(world: str, backend: str, camera: str, steps: int, every: int, out: Path, device: str | None,
+        num_envs: int, epochs: int, lr: float, model: str, seed: int) -> dict:
+    from cosmos_sim.envs.registration import make_world_vec_env
+    from cosmos_sim.evaluation.closed_loop import evaluate_policies
+    from cosmos_sim.policies.ppo import PPOConfig, train_ppo
+    from cosmos_sim.worlds import get_world
+
+    w = get_world(world)
+    kw: dict = {"obs_mode": "both", "camera": None if camera == "default" else camera}
+    wm = None
+    if backend == "world_model":
+        from cosmos_sim.evaluation.model import load_checked_model
+
+        wm = load_checked_model(model, w.name, device)
+        kw |= {"model": wm, "array_type": "torch", "device": device}
+    envs = make_world_vec_env(w.name, num_envs=num_envs, backend=backend, **kw)
+    if camera == "random":
+        from cosmos_sim.envs.camera_obs import CameraObservation
+
+        envs = CameraObservation(envs, 1)
+    cfg = PPOConfig(total_steps=steps, update_epochs=epochs, minibatches=4, lr=lr, seed=seed)
+    run_dir = out / world / f"{backend}_{camera}_{steps}_s{seed}"
+    t0 = time.perf_counter()
+    try:
+        result = train_ppo(envs, cfg, "pixels", out=run_dir, world=w.name, device=device, save_every=every,
+                           camera="random" if camera == "random" else "fixed")
+    finally:
+        envs.close()
+    minutes = (time.perf_counter() - t0) / 60
+    cam = None if camera == "default" else camera
+    ckpts = sorted((run_dir / "checkpoints").glob("step_*/policy.safetensors"))
+    curve = evaluate_policies(w.name, "mujoco", [str(p) for p in ckpts], episodes=CURVE_EPISODES, seed=CURVE_SEED,
+                              device=device, camera=cam, progress=False) if ckpts else {}
+    final = evaluate_policies(w.name, "mujoco", [result["policy_path"]], episodes=EVAL_EPISODES, seed=EVAL_SEED,
+                              device=device, camera=cam)[result["policy_path"]]
+    learned = None
+    if wm is not None:  # the learned world's own verdict on the same seeds, the exploitation gap beside it
+        learned = evaluate_policies(w.name, "world_model", [result["policy_path"]], episodes=EVAL_EPISODES,
+                                    seed=EVAL_SEED, model=wm, device=device, camera=cam)[result["policy_path"]]
+    physics = result["steps"] if backend != "world_model" else model_physics_steps(wm, w)
+    return {"world": w.name, "backend": backend, "camera": camera, "ppo": cfg.to_dict(), "num_envs": num_envs,
+            "net": result["net_config"], "train_minutes": minutes, "env_steps": result["steps"],
+            "steps_per_s": result["steps"] / result["wall_s"], "physics_steps": physics,
+            "model": model if wm is not None else None,
+            "curve": {int(Path(p).parent.name.split("_")[1]): curve[str(p)]["success_rate"]["mean"] for p in ckpts},
+            "success": final["success_rate"], "return": final["return"], "episodes": EVAL_EPISODES,
+            "learned_success": learned["success_rate"] if learned else None, "policy": result["policy_path"]}
+
+
+def table(results: dict) -> str:
+    lines = ["| world | trained in | camera | env steps | physics steps | train min | steps/s "
+             "| MuJoCo success (95% CI) | learned success |", "|---|---|---|---:|---:|---:|---:|---|---|"]
+    for r in results["runs"].values():
+        s, ls = r["success"], r.get("learned_success")
+        phys = f"{r['physics_steps']:,}" if r.get("physics_steps") else "?"
+        lines.append(f"| {r['world']} | {r['backend']} | {r['camera']} | {r['env_steps']:,} | {phys} | "
+                     f"{r['train_minutes']:.0f} | {r['steps_per_s']:.0f} | {100 * s['mean']:.0f} % "
+                     f"({100 * s['lo']:.0f}–{100 * s['hi']:.0f}) | "
+                     + (f"{100 * ls['mean']:.0f} %" if ls else "–") + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    from cosmos_sim.fileio import atomic_write_json
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--worlds", default="reach")
+    p.add_argument("--backend", choices=("mujoco", "world_model"), default="mujoco")
+    p.add_argument("--model", default="pretrained", help="the learned world (--backend world_model)")
+    p.add_argument("--camera", choices=("default", "random"), default="default")
+    p.add_argument("--steps", type=int, default=200_000)
+    p.add_argument("--every", type=int, default=25_000, help="checkpoint (and score) every N env steps")
+    p.add_argument("--num-envs", type=int, default=16)
+    p.add_argument("--epochs", type=int, default=4)
+    p.add_argument("--lr", type=float, default=5e-4)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", type=Path, default=ROOT / ".runs" / "pixel_ppo")
+    p.add_argument("--device", default=None)
+    p.add_argument("--table", action="store_true", help="print the saved results and exit")
+    args = p.parse_args()
+    dev = args.device or "cpu"
+    path = RESULTS / f"pixel_ppo_{dev.split(':')[0]}.json"
+    results = json.loads(path.read_text()) if path.is_file() else {"runs": {}}
+    if not args.table:
+        import torch
+
+        torch.set_num_threads(args.threads)
+        for world in [w.strip() for w in args.worlds.split(",") if w.strip()]:
+            key = f"{world}/{args.backend}/{args.camera}/{args.steps}/s{args.seed}"
+            r = run(world, args.backend, args.camera, args.steps, args.every, args.out, args.device, args.num_envs,
+                    args.epochs, args.lr, args.model, args.seed)
+            results = json.loads(path.read_text()) if path.is_file() else {"runs": {}}  # another run may have written
+            results["runs"][key] = r | {"threads": args.threads}
+            results["machine"] = {"platform": platform.platform(), "cpus": os.cpu_count(), "device": dev}
+            RESULTS.mkdir(exist_ok=True)
+            atomic_write_json(path, results, indent=1)
+    print(table(results))
+
+
+if __name__ == "__main__":
+    main()
