@@ -8,6 +8,7 @@ import torch
 from cosmos_sim.errors import InputError, UnknownChoiceError
 from cosmos_sim.policies.bc import BCConfig, BCNet, StepDataset
 from cosmos_sim.policies.networks import random_shift
+from cosmos_sim.policies.ppo import PPOConfig, _net_config, train_ppo  # registered before any test (conftest)
 from cosmos_sim.policies.saved import NetworkPolicy, load_policy, save_policy
 
 CONFIG = {"obs_mode": "pixels", "state_dim": 4, "image_size": 32, "action_dim": 2, "hidden": 32,
@@ -181,7 +182,6 @@ def test_pixel_ppo_trains_beside_the_state_and_saves_a_policy_of_pixels_alone(tm
     evaluation)."""
     from cosmos_sim.envs.registration import make_world_vec_env
     from cosmos_sim.errors import ConfigMismatchError
-    from cosmos_sim.policies.ppo import PPOConfig, train_ppo
 
     envs = make_world_vec_env("reach", num_envs=2, backend="mujoco", obs_mode="both")
     cfg = PPOConfig(total_steps=64, num_steps=16, update_epochs=1, minibatches=2, augment="shift", seed=0)
@@ -212,7 +212,6 @@ def test_pixel_ppo_trains_beside_the_state_and_saves_a_policy_of_pixels_alone(tm
 def test_a_pixel_ppo_without_the_state_keeps_a_critic_of_pixels():
     """An env that gives frames alone: the critic sees what the actor sees, no auxiliary head; bad settings named."""
     from cosmos_sim.envs.registration import make_world_vec_env
-    from cosmos_sim.policies.ppo import PPOConfig, _net_config
 
     envs = make_world_vec_env("reach", num_envs=1, backend="mujoco", obs_mode="pixels")
     net = _net_config(envs, "pixels", PPOConfig())
