@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -103,7 +101,7 @@ def table(results: dict) -> str:
 
 
 def main() -> None:
-    from cosmos_sim.fileio import atomic_write_json
+    from cosmos_sim.fileio import update_results
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--worlds", default="push,reach")
@@ -128,12 +126,8 @@ def main() -> None:
             name = args.name or Path(args.model).name
             r = run(world, args.camera, args.out / f"{world}_{args.camera}", args.steps, args.every, args.rungs,
                     args.device, args.model, name)
-            results = json.loads(path.read_text()) if path.is_file() else {"runs": {}}
             tag = "" if args.model == "pretrained" else f"/{name}"
-            results["runs"][f"{world}/{args.camera}{tag}"] = r
-            results["machine"] = {"platform": platform.platform(), "cpus": os.cpu_count(), "device": dev}
-            RESULTS.mkdir(exist_ok=True)
-            atomic_write_json(path, results, indent=1)  # a killed run leaves the last whole file
+            results = update_results(path, "runs", f"{world}/{args.camera}{tag}", r, dev)
     print(table(results))
 
 

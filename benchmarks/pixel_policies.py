@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import time
 from pathlib import Path
 
@@ -73,7 +71,7 @@ def table(results: dict) -> str:
 
 
 def main() -> None:
-    from cosmos_sim.fileio import atomic_write_json
+    from cosmos_sim.fileio import update_results
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--worlds", default="push,reach")
@@ -96,12 +94,8 @@ def main() -> None:
         for world in [w.strip() for w in args.worlds.split(",") if w.strip()]:
             key = (f"{world}/{args.camera}/{args.steps}" + ("" if args.encoder == "impala" else f"/{args.encoder}")
                    + (f"/dart={args.dart:g}" if args.dart else ""))
-            results = json.loads(path.read_text()) if path.is_file() else {"runs": {}}  # another run may have written
-            results["runs"][key] = run_world(world, args.camera, args.out, args.steps, args.device, args.encoder,
-                                             args.dart)
-            results["machine"] = {"platform": platform.platform(), "cpus": os.cpu_count(), "device": dev}
-            RESULTS.mkdir(exist_ok=True)
-            atomic_write_json(path, results, indent=1)  # a killed run leaves the last whole file
+            r = run_world(world, args.camera, args.out, args.steps, args.device, args.encoder, args.dart)
+            results = update_results(path, "runs", key, r, dev)
     print(table(results))
 
 

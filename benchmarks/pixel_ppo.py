@@ -11,8 +11,9 @@ saved policy does not take. In the learned world (`--backend world_model`) the f
 model's predictions: the policy never sees a MuJoCo frame until it is evaluated. A checkpoint every
 `--every` steps is scored on 20 MuJoCo seeds (500-519); the final policy on 50 (1000-1049), from the same kind
 of camera it trained under. "physics steps" counts the MuJoCo steps behind the policy: the env steps of a
-MuJoCo run; for a learned-world run, every step of the model's training data (frames and states alone; an upper bound
-from its recipe).
+MuJoCo run; for a learned-world run, every step of the model's training data (its episodes with frames and
+of states alone, collected again from the recipe's seeds and counted; with `--state-data N`, the frames' and the
+N new steps of a fresh state model).
 Writes benchmarks/results/pixel_ppo_<device>.json; the runs stay in --out.
 """
 
@@ -20,8 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import time
 from pathlib import Path
 
@@ -31,17 +30,42 @@ EVAL_EPISODES, EVAL_SEED = 50, 1000
 CURVE_EPISODES, CURVE_SEED = 20, 500
 
 
-def model_physics_steps(model, world) -> int | None:
-    """At most this many MuJoCo steps behind a world model: its recipe's episodes (with frames and states alone)
-    at the world's episode limit (an upper bound: episodes that succeed end sooner)."""
+def model_physics_steps(model) -> dict | None:
+    """The MuJoCo steps behind a shipped world model: its recipe's episodes (with frames, and of states alone for
+    the state model) collected again from their seeds (nothing rendered) and counted."""
+    from dataclasses import replace
+
+    from cosmos_sim.data.collect import collect_states
+    from cosmos_sim.dynamics.train import STATE_SEED_OFFSET
+    from cosmos_sim.zoo import Recipe
+
     recipe = (getattr(model, "info", None) or {}).get("recipe")
     if not recipe:
         return None
-    return (int(recipe.get("episodes", 0)) + int(recipe.get("state_episodes", 0))) * int(world.max_episode_steps)
+    r = Recipe(**recipe)
+    frames = r.collect_config()
+    out = {"frames": sum(len(a) for a in collect_states(frames, progress=False)[1])}
+    if r.state_episodes:
+        states = replace(frames, episodes=r.state_episodes, base_seed=frames.base_seed + STATE_SEED_OFFSET)
+        out["states"] = sum(len(a) for a in collect_states(states, progress=False)[1])
+    return out
+
+
+def fresh_state_model(wm, world: str, steps: int, seed: int):
+    """The world model with a new 5-member state model fitted on `steps` new MuJoCo steps (the `mix` policy,
+    as datasets are collected; the Dyna loop's round 0: policies/dyna.py), so the steps behind the learned world
+    are the video model's frames and these."""
+    from functools import partial
+
+    from cosmos_sim.policies.dyna import COLLECT_SEED, DynaConfig, collect_real, fit_round_model, initial_policy
+
+    d = DynaConfig(world=world, rounds=1, real_steps=steps, seed=seed)
+    real = collect_real(world, partial(initial_policy, d.initial_policy, world), steps, COLLECT_SEED + seed * 100_000)
+    return fit_round_model(d, wm, [real], seed, str(wm.device), progress=True), int(len(real["actions"]))
 
 
 def run(world: str, backend: str, camera: str, steps: int, every: int, out: Path, device: str | None,
-        num_envs: int, epochs: int, lr: float, model: str, seed: int) -> dict:
+        num_envs: int, epochs: int, lr: float, model: str, seed: int, state_data: int = 0) -> dict:
     from cosmos_sim.envs.registration import make_world_vec_env
     from cosmos_sim.evaluation.closed_loop import evaluate_policies
     from cosmos_sim.policies.ppo import PPOConfig, train_ppo
@@ -54,6 +78,9 @@ def run(world: str, backend: str, camera: str, steps: int, every: int, out: Path
         from cosmos_sim.evaluation.model import load_checked_model
 
         wm = load_checked_model(model, w.name, device)
+        physics = model_physics_steps(wm) or {}
+        if state_data:
+            wm, physics["states"] = fresh_state_model(wm, w.name, state_data, seed)
         kw |= {"model": wm, "array_type": "torch", "device": device}
     envs = make_world_vec_env(w.name, num_envs=num_envs, backend=backend, **kw)
     if camera == "random":
@@ -61,7 +88,7 @@ def run(world: str, backend: str, camera: str, steps: int, every: int, out: Path
 
         envs = CameraObservation(envs, 1)
     cfg = PPOConfig(total_steps=steps, update_epochs=epochs, minibatches=4, lr=lr, seed=seed)
-    run_dir = out / world / f"{backend}_{camera}_{steps}_s{seed}"
+    run_dir = out / world / (f"{backend}_{camera}_{steps}_s{seed}" + (f"_state{state_data}" if state_data else ""))
     t0 = time.perf_counter()
     try:
         result = train_ppo(envs, cfg, "pixels", out=run_dir, world=w.name, device=device, save_every=every,
@@ -79,10 +106,12 @@ def run(world: str, backend: str, camera: str, steps: int, every: int, out: Path
     if wm is not None:  # the learned world's own verdict on the same seeds, the exploitation gap beside it
         learned = evaluate_policies(w.name, "world_model", [result["policy_path"]], episodes=EVAL_EPISODES,
                                     seed=EVAL_SEED, model=wm, device=device, camera=cam)[result["policy_path"]]
-    physics = result["steps"] if backend != "world_model" else model_physics_steps(wm, w)
+    if backend != "world_model":
+        physics = {"env": result["steps"]}
     return {"world": w.name, "backend": backend, "camera": camera, "ppo": cfg.to_dict(), "num_envs": num_envs,
             "net": result["net_config"], "train_minutes": minutes, "env_steps": result["steps"],
-            "steps_per_s": result["steps"] / result["wall_s"], "physics_steps": physics,
+            "steps_per_s": result["steps"] / result["wall_s"],
+            "physics_steps": sum(physics.values()) if physics else None, "physics_parts": physics,
             "model": model if wm is not None else None,
             "curve": {int(Path(p).parent.name.split("_")[1]): curve[str(p)]["success_rate"]["mean"] for p in ckpts},
             "success": final["success_rate"], "return": final["return"], "episodes": EVAL_EPISODES,
@@ -103,12 +132,14 @@ def table(results: dict) -> str:
 
 
 def main() -> None:
-    from cosmos_sim.fileio import atomic_write_json
+    from cosmos_sim.fileio import update_results
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--worlds", default="reach")
     p.add_argument("--backend", choices=("mujoco", "world_model"), default="mujoco")
     p.add_argument("--model", default="pretrained", help="the learned world (--backend world_model)")
+    p.add_argument("--state-data", type=int, default=0, help="--backend world_model: fit a fresh 5-member state "
+                   "model on this many new MuJoCo steps (0: keep the model's)")
     p.add_argument("--camera", choices=("default", "random"), default="default")
     p.add_argument("--steps", type=int, default=200_000)
     p.add_argument("--every", type=int, default=25_000, help="checkpoint (and score) every N env steps")
@@ -129,14 +160,11 @@ def main() -> None:
 
         torch.set_num_threads(args.threads)
         for world in [w.strip() for w in args.worlds.split(",") if w.strip()]:
-            key = f"{world}/{args.backend}/{args.camera}/{args.steps}/s{args.seed}"
+            key = (f"{world}/{args.backend}/{args.camera}/{args.steps}/s{args.seed}"
+                   + (f"/state{args.state_data}" if args.state_data else ""))
             r = run(world, args.backend, args.camera, args.steps, args.every, args.out, args.device, args.num_envs,
-                    args.epochs, args.lr, args.model, args.seed)
-            results = json.loads(path.read_text()) if path.is_file() else {"runs": {}}  # another run may have written
-            results["runs"][key] = r | {"threads": args.threads}
-            results["machine"] = {"platform": platform.platform(), "cpus": os.cpu_count(), "device": dev}
-            RESULTS.mkdir(exist_ok=True)
-            atomic_write_json(path, results, indent=1)
+                    args.epochs, args.lr, args.model, args.seed, args.state_data)
+            results = update_results(path, "runs", key, r | {"threads": args.threads}, dev)
     print(table(results))
 
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -322,7 +321,7 @@ def trust_summary(results: dict) -> str:
 
 
 def main() -> None:
-    from cosmos_sim.fileio import atomic_write_json
+    from cosmos_sim.fileio import update_results
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--envs", default=",".join(HOME))
@@ -346,11 +345,7 @@ def main() -> None:
                                  args.out / env, args.device)
             else:
                 r = run_env(env, args.out / env, args.device)
-            results = json.loads(path.read_text()) if path.is_file() else {"envs": {}}  # another run may have written
-            results["envs"][env] = r
-            results["machine"] = {"platform": platform.platform(), "cpus": os.cpu_count(), "device": dev}
-            RESULTS.mkdir(exist_ok=True)
-            atomic_write_json(path, results, indent=1)  # a killed run leaves the last whole file
+            results = update_results(path, "envs", env, r, dev)
     print(table(results))
     print(trust_summary(results))
 

@@ -57,3 +57,20 @@ def read_json_file(path: Path, missing: str, what: str = "JSON") -> Any:
         return json.loads(path.read_text())
     except (ValueError, UnicodeDecodeError) as e:
         raise CorruptDataError(f"{path}: unreadable {what} ({e})") from None
+
+
+def update_results(path: str | os.PathLike, section: str, key: str, value: Any, device: str = "cpu") -> dict:
+    """Put one entry into a benchmark's results file: `file[section][key] = value`, with the machine beside it.
+
+    The file is read again just before writing (another run of the same benchmark may have added entries since
+    this one started) and written atomically (a killed run leaves the last whole file). Returns the results.
+    """
+    import platform
+
+    path = Path(path)
+    results = json.loads(path.read_text()) if path.is_file() else {}
+    results.setdefault(section, {})[key] = value
+    results["machine"] = {"platform": platform.platform(), "cpus": os.cpu_count(), "device": device}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(path, results, indent=1)
+    return results

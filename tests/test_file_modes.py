@@ -47,3 +47,17 @@ def test_a_tighter_umask_is_respected(tmp_path):
     finally:
         os.umask(old)
     assert mode(tmp_path / "r.json") == 0o600
+
+
+def test_results_entries_from_two_runs_both_stay(tmp_path):
+    """Two runs of one benchmark writing the same results file: each entry goes in beside the other's (the file
+    is read again just before the write), with the machine recorded."""
+    from cosmos_sim.fileio import update_results
+
+    path = tmp_path / "results" / "bench_cpu.json"
+    update_results(path, "runs", "push", {"success": 0.9})
+    out = update_results(path, "runs", "reach", {"success": 0.6})
+    assert out["runs"] == {"push": {"success": 0.9}, "reach": {"success": 0.6}}
+    assert out["machine"]["device"] == "cpu" and out["machine"]["cpus"] >= 1
+    assert update_results(path, "runs", "push", {"success": 1.0})["runs"]["push"] == {"success": 1.0}
+    assert not [p for p in path.parent.iterdir() if p != path]  # no temp file left behind
