@@ -70,6 +70,8 @@ class PPOConfig:
     augment: str = arg("none", "pixel augmentation in the updates: none or shift (DrQ's random shift)")
     critic: str = arg("auto", "what the critic sees: auto (the state when the env gives it beside the pixels: "
                               "an asymmetric actor-critic) or same (what the actor sees)")
+    actor_layers: int = arg(1, "pixel policies: hidden layers (tanh, `hidden` wide) between the CNN's features and "
+                               "the action mean (a state policy's MLP is its encoder)")
     aux_state: float = arg(1.0, "pixel policies: weight of an auxiliary loss that predicts the (normalized) state "
                                 "from the actor's features, when the env gives the state; 0: off")
 
@@ -85,6 +87,8 @@ class PPOConfig:
             raise UnknownChoiceError("critic input", self.critic, CRITICS)
         if int(self.frame_stack) < 1:
             raise InputError(f"frame_stack must be >= 1, got {self.frame_stack}")
+        if int(self.actor_layers) < 0:
+            raise InputError(f"actor_layers must be >= 0, got {self.actor_layers}")
         if not (self.aux_state >= 0.0 and math.isfinite(self.aux_state)):
             raise InputError(f"aux_state must be a finite weight >= 0, got {self.aux_state!r}")
 
@@ -156,7 +160,12 @@ class ActorCritic(nn.Module):
         self.critic_encoder = ObsEncoder(critic_mode, state_dim, size, hidden,
                                          **(opts if critic_mode != "state" else {}))
         self.state_norm = RunningNorm(state_dim)
-        self.actor_mean = _layer(nn.Linear(self.encoder.out_dim, config["action_dim"]), 0.01)
+        layers, width = [], self.encoder.out_dim
+        for _ in range(int(config.get("actor_layers", 0))):
+            layers += [_layer(nn.Linear(width, hidden), math.sqrt(2)), nn.Tanh()]
+            width = hidden
+        self.actor_body = nn.Sequential(*layers)  # empty (the identity) for state policies and older pixel ones
+        self.actor_mean = _layer(nn.Linear(width, config["action_dim"]), 0.01)
         self.actor_log_std = nn.Parameter(torch.full((config["action_dim"],), float(config.get("init_log_std", -0.5))))
         self.critic = _layer(nn.Linear(self.critic_encoder.out_dim, 1), 1.0)
         self.aux = nn.Linear(self.encoder.out_dim, state_dim) if config.get("aux_state") else None
@@ -166,7 +175,7 @@ class ActorCritic(nn.Module):
 
     def act_tensor(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
         """Deterministic (mean) actions [N, A]."""
-        return self.actor_mean(self.encoder(self._norm(obs)))
+        return self.actor_mean(self.actor_body(self.encoder(self._norm(obs))))
 
     def get_value(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
         return self.critic(self.critic_encoder(self._norm(obs))).squeeze(-1)
@@ -177,7 +186,7 @@ class ActorCritic(nn.Module):
         `aux`, a fifth entry: the auxiliary state loss (a scalar)."""
         obs = self._norm(obs)
         features = self.encoder(obs)
-        mean = self.actor_mean(features)
+        mean = self.actor_mean(self.actor_body(features))
         dist = Normal(mean, self.actor_log_std.exp().expand_as(mean))
         if action is None:
             action = dist.sample()
@@ -257,7 +266,7 @@ def _net_config(envs: VectorEnv, obs_mode: str, config: PPOConfig, camera: str |
         net |= {"encoder": config.encoder, "frame_stack": int(config.frame_stack), "augment": config.augment,
                 "views": int(shape[0]) if len(shape) == 4 else 1, "camera": camera or "fixed",
                 "camera_dim": int(obs_space["camera"].shape[0]) if "camera" in obs_space else 0,
-                "critic_obs_mode": critic_mode, "aux_state": aux}
+                "critic_obs_mode": critic_mode, "aux_state": aux, "actor_layers": int(config.actor_layers)}
     return net
 
 
@@ -474,7 +483,8 @@ def train_ppo(envs: VectorEnv, config: PPOConfig, obs_mode: str, out: str | Path
                                    "charts/learning_rate": lr, "losses/value_loss": metrics["v_loss"],
                                    "losses/policy_loss": metrics["pg_loss"], "losses/entropy": metrics["entropy"],
                                    "losses/approx_kl": metrics["approx_kl"], "losses/clipfrac": metrics["clipfrac"],
-                                   "losses/explained_variance": explained})
+                                   "losses/explained_variance": explained}
+                           | ({"losses/aux_state": metrics["aux_loss"]} if "aux_loss" in metrics else {}))
         if save_every is not None and steps // save_every > (steps - N * T) // save_every:
             save_policy(Path(out) / "checkpoints" / f"step_{steps:09d}", net, KIND, net_config, world, obs_mode,
                         info={"ppo_config": config.to_dict(), "steps": steps, "episodes": len(episode_returns),
