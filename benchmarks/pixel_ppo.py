@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
@@ -65,9 +64,11 @@ def fresh_state_model(wm, world: str, steps: int, seed: int):
 
 
 def run(world: str, backend: str, camera: str, steps: int, every: int, out: Path, device: str | None,
-        num_envs: int, epochs: int, lr: float, model: str, seed: int, state_data: int = 0) -> dict:
+        num_envs: int, epochs: int, lr: float, model: str, seed: int, state_data: int = 0,
+        actor_layers: int = 1, encoder: str = "small") -> dict:
     from cosmos_sim.envs.registration import make_world_vec_env
     from cosmos_sim.evaluation.closed_loop import evaluate_policies
+    from cosmos_sim.fileio import atomic_write_json
     from cosmos_sim.policies.ppo import PPOConfig, train_ppo
     from cosmos_sim.worlds import get_world
 
@@ -87,19 +88,28 @@ def run(world: str, backend: str, camera: str, steps: int, every: int, out: Path
         from cosmos_sim.envs.camera_obs import CameraObservation
 
         envs = CameraObservation(envs, 1)
-    cfg = PPOConfig(total_steps=steps, update_epochs=epochs, minibatches=4, lr=lr, seed=seed)
-    run_dir = out / world / (f"{backend}_{camera}_{steps}_s{seed}" + (f"_state{state_data}" if state_data else ""))
-    t0 = time.perf_counter()
-    try:
-        result = train_ppo(envs, cfg, "pixels", out=run_dir, world=w.name, device=device, save_every=every,
-                           camera="random" if camera == "random" else "fixed")
-    finally:
+    cfg = PPOConfig(total_steps=steps, update_epochs=epochs, minibatches=4, lr=lr, seed=seed,
+                    actor_layers=actor_layers, encoder=encoder)
+    run_dir = out / world / (f"{backend}_{camera}_{steps}_s{seed}_a{actor_layers}_n{num_envs}"
+                             + (f"_state{state_data}" if state_data else "")
+                             + ("" if encoder == "small" else f"_{encoder}"))
+    done = run_dir / "train.json"  # a finished training is not run again (its scoring may be)
+    if done.is_file():
         envs.close()
-    minutes = (time.perf_counter() - t0) / 60
+        result = json.loads(done.read_text())
+    else:
+        try:
+            result = train_ppo(envs, cfg, "pixels", out=run_dir, world=w.name, device=device, save_every=every,
+                               camera="random" if camera == "random" else "fixed")
+        finally:
+            envs.close()
+        result = {k: result[k] for k in ("steps", "wall_s", "net_config", "policy_path", "history")}
+        atomic_write_json(done, result, indent=1)
+    minutes = result["wall_s"] / 60
     cam = None if camera == "default" else camera
     ckpts = sorted((run_dir / "checkpoints").glob("step_*/policy.safetensors"))
     curve = evaluate_policies(w.name, "mujoco", [str(p) for p in ckpts], episodes=CURVE_EPISODES, seed=CURVE_SEED,
-                              device=device, camera=cam, progress=False) if ckpts else {}
+                              device=device, camera=cam) if ckpts else {}
     final = evaluate_policies(w.name, "mujoco", [result["policy_path"]], episodes=EVAL_EPISODES, seed=EVAL_SEED,
                               device=device, camera=cam)[result["policy_path"]]
     learned = None
@@ -145,6 +155,8 @@ def main() -> None:
     p.add_argument("--every", type=int, default=25_000, help="checkpoint (and score) every N env steps")
     p.add_argument("--num-envs", type=int, default=16)
     p.add_argument("--epochs", type=int, default=4)
+    p.add_argument("--encoder", choices=("small", "impala"), default="small")
+    p.add_argument("--actor-layers", type=int, default=1, help="hidden layers between the CNN and the action mean")
     p.add_argument("--lr", type=float, default=5e-4)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
@@ -160,10 +172,11 @@ def main() -> None:
 
         torch.set_num_threads(args.threads)
         for world in [w.strip() for w in args.worlds.split(",") if w.strip()]:
-            key = (f"{world}/{args.backend}/{args.camera}/{args.steps}/s{args.seed}"
-                   + (f"/state{args.state_data}" if args.state_data else ""))
+            key = (f"{world}/{args.backend}/{args.camera}/{args.steps}/s{args.seed}/a{args.actor_layers}"
+                   f"/n{args.num_envs}" + (f"/state{args.state_data}" if args.state_data else "")
+                   + ("" if args.encoder == "small" else f"/{args.encoder}"))
             r = run(world, args.backend, args.camera, args.steps, args.every, args.out, args.device, args.num_envs,
-                    args.epochs, args.lr, args.model, args.seed, args.state_data)
+                    args.epochs, args.lr, args.model, args.seed, args.state_data, args.actor_layers, args.encoder)
             results = update_results(path, "runs", key, r | {"threads": args.threads}, dev)
     print(table(results))
 
