@@ -2,18 +2,18 @@
 evaluated in MuJoCo on frames.
 
     python benchmarks/pixel_ppo.py --worlds reach                          # in MuJoCo, default camera
-    python benchmarks/pixel_ppo.py --worlds reach --backend world_model    # in the shipped learned world
+    python benchmarks/pixel_ppo.py --worlds reach --backend world_model --state-data 5000   # in the learned world
     python benchmarks/pixel_ppo.py --table                                 # the saved results
 
-The actor sees the last 2 frames (64x64) through the small CNN; training reads the state beside them (the
-critic's input and an auxiliary target for the actor's features: `PPOConfig.critic`, `aux_state`), which the
-saved policy does not take. In the learned world (`--backend world_model`) the frames and the state are the
-model's predictions: the policy never sees a MuJoCo frame until it is evaluated. A checkpoint every
-`--every` steps is scored on 20 MuJoCo seeds (500-519); the final policy on 50 (1000-1049), from the same kind
-of camera it trained under. "physics steps" counts the MuJoCo steps behind the policy: the env steps of a
-MuJoCo run; for a learned-world run, every step of the model's training data (its episodes with frames and
-of states alone, collected again from the recipe's seeds and counted; with `--state-data N`, the frames' and the
-N new steps of a fresh state model).
+The actor sees the last 2 frames (64x64) through IMPALA's CNN (`--encoder small`: three convolutions) and one
+hidden layer; training reads the state beside them (the critic's input and an auxiliary target for the actor's
+features: `PPOConfig.critic`, `aux_state`), which the saved policy does not take. In the learned world
+(`--backend world_model`) the frames and the state are the model's predictions: the policy never sees a MuJoCo
+frame until it is evaluated. A checkpoint every `--every` steps is scored on 20 MuJoCo seeds (500-519); the
+final policy on 50 (1000-1049), from the same kind of camera it trained under. "physics steps" counts the MuJoCo
+steps behind the policy: the env steps of a MuJoCo run; for a learned-world run, every step of the model's
+training data (its episodes with frames and of states alone, collected again from the recipe's seeds and
+counted; with `--state-data N`, the frames' and the N new steps of a fresh state model).
 Writes benchmarks/results/pixel_ppo_<device>.json; the runs stay in --out.
 """
 
@@ -129,15 +129,17 @@ def run(world: str, backend: str, camera: str, steps: int, every: int, out: Path
 
 
 def table(results: dict) -> str:
-    lines = ["| world | trained in | camera | env steps | physics steps | train min | steps/s "
-             "| MuJoCo success (95% CI) | learned success |", "|---|---|---|---:|---:|---:|---:|---|---|"]
+    lines = ["| world | trained in | camera | encoder, actor layers | env steps | physics steps | train min | steps/s "
+             "| success along the run (20 seeds) | MuJoCo success (95% CI) | learned success |",
+             "|---|---|---|---|---:|---:|---:|---:|---|---|---|"]
     for r in results["runs"].values():
         s, ls = r["success"], r.get("learned_success")
         phys = f"{r['physics_steps']:,}" if r.get("physics_steps") else "?"
-        lines.append(f"| {r['world']} | {r['backend']} | {r['camera']} | {r['env_steps']:,} | {phys} | "
-                     f"{r['train_minutes']:.0f} | {r['steps_per_s']:.0f} | {100 * s['mean']:.0f} % "
-                     f"({100 * s['lo']:.0f}–{100 * s['hi']:.0f}) | "
-                     + (f"{100 * ls['mean']:.0f} %" if ls else "–") + " |")
+        curve = " ".join(f"{100 * v:.0f}" for _, v in sorted(r["curve"].items(), key=lambda kv: int(kv[0])))
+        lines.append(f"| {r['world']} | {r['backend']} | {r['camera']} | {r['net']['encoder']}, "
+                     f"{r['net'].get('actor_layers', 0)} | {r['env_steps']:,} | {phys} | {r['train_minutes']:.0f} | "
+                     f"{r['steps_per_s']:.0f} | {curve} | {100 * s['mean']:.0f} % ({100 * s['lo']:.0f}–"
+                     f"{100 * s['hi']:.0f}) | " + (f"{100 * ls['mean']:.0f} %" if ls else "–") + " |")
     return "\n".join(lines)
 
 
@@ -155,7 +157,7 @@ def main() -> None:
     p.add_argument("--every", type=int, default=25_000, help="checkpoint (and score) every N env steps")
     p.add_argument("--num-envs", type=int, default=16)
     p.add_argument("--epochs", type=int, default=4)
-    p.add_argument("--encoder", choices=("small", "impala"), default="small")
+    p.add_argument("--encoder", choices=("small", "impala"), default="impala")
     p.add_argument("--actor-layers", type=int, default=1, help="hidden layers between the CNN and the action mean")
     p.add_argument("--lr", type=float, default=5e-4)
     p.add_argument("--seed", type=int, default=0)
