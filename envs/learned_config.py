@@ -126,8 +126,10 @@ class LearnedEnvConfig:
     array_type: str = arg("numpy", "vector envs: 'numpy', or 'torch' (tensors on the model's device)")
     uncertainty_penalty: float = arg(0.0, "MOPO: reward minus this x info['uncertainty'] "
                                           "(the UncertaintyPenalty wrapper)")
-    halt_uncertainty: float | None = arg(None, "MOReL: truncate where info['uncertainty'] passes this "
-                                               "(the HaltOnUncertainty wrapper); None: never")
+    halt_uncertainty: float | str | None = arg(None, "MOReL: truncate where info['uncertainty'] passes this "
+                                                     "(the HaltOnUncertainty wrapper); 'data': the largest it was on "
+                                                     "the model's held-out episodes (their 0.99 quantile, stored "
+                                                     "at training); None: never")
 
     def __post_init__(self):
         put = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
@@ -236,13 +238,14 @@ class LearnedEnvConfig:
             raise InputError(f"uncertainty_penalty must be a finite number >= 0, got {p!r}")
         put("uncertainty_penalty", float(p))
         h = self.halt_uncertainty
-        if h is not None:
+        if h is not None and h != "data":
             try:
                 ok = not isinstance(h, bool) and float(h) > 0
             except (TypeError, ValueError):
                 ok = False
             if not ok:
-                raise InputError(f"halt_uncertainty must be > 0 (or None: never halt), got {h!r}")
+                raise InputError(f"halt_uncertainty must be > 0, 'data' (the held-out disagreement stored with the "
+                                 f"model) or None (never halt), got {h!r}")
             put("halt_uncertainty", float(h))
 
     # --- who may use what ---------------------------------------------------------------------------------

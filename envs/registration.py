@@ -91,7 +91,25 @@ def make_learned(config: LearnedEnvConfig, num_envs: int | None = None, render_m
             f"{' and '.join(knobs)} need an ensemble state model, and this world model has one member, so "
             "info['uncertainty'] is always 0 and there is no member to draw: train one with `cosmos-sim train "
             "... --state-members 5` (the default for new MLP state models)")
-    return shape(env, config.uncertainty_penalty, config.halt_uncertainty)
+    return shape(env, config.uncertainty_penalty, halt_threshold(config.halt_uncertainty, env.core.model, env))
+
+
+def halt_threshold(halt: float | str | None, model: Any, env: Any = None) -> float | None:
+    """`halt_uncertainty` as a number: "data" is the state ensemble's disagreement at the 0.99 quantile of the
+    model's held-out episodes (`info["trust"]`, calibrated when the model was trained: cosmos_sim.trust)."""
+    if halt != "data":
+        return halt
+    value = ((getattr(model, "info", None) or {}).get("trust") or {}).get("thresholds", {}).get("state")
+    if value is None:
+        if env is not None:
+            env.close()
+        from cosmos_sim.errors import ConfigMismatchError
+
+        raise ConfigMismatchError(
+            "halt_uncertainty='data' reads the held-out disagreement stored with the model (info['trust'], "
+            "written when a model with an ensemble state model is trained), and this model has none: give a "
+            "number, or train the model again with `--state-members 5`")
+    return float(value)
 
 
 def learned_from_kwargs(kwargs: dict, num_envs: int | None = None, where: str | None = None) -> Any:

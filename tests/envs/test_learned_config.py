@@ -291,3 +291,22 @@ def test_wrappers_by_hand_around_any_vector_env(ens, tau, autoreset_mode):
             else:
                 np.testing.assert_array_equal(x, y)
     assert refusals > 0 or autoreset_mode != "disabled"
+
+
+def test_halt_at_the_held_out_disagreement_the_model_stores(ens, tau):
+    """halt_uncertainty="data" halts where the state ensemble disagrees more than it did on held-out data (the
+    threshold stored with the model at training, info["trust"]); a model without it, or one member, is refused."""
+    from cosmos_sim.errors import ConfigMismatchError
+
+    calibrated = ens.with_state_head(ens.state_head)
+    calibrated.info = dict(ens.info) | {"trust": {"quantile": 0.99, "thresholds": {"state": tau}}}
+    envs = gym.make_vec(ID, num_envs=2, backend="world_model", model=calibrated, obs_mode="state",
+                        halt_uncertainty="data")
+    assert isinstance(envs, VectorHaltOnUncertainty) and envs.threshold == pytest.approx(tau)
+    assert LearnedEnvConfig(world="push", halt_uncertainty="data").halt_uncertainty == "data"
+    uncalibrated = ens.with_state_head(ens.state_head)
+    uncalibrated.info = {k: v for k, v in ens.info.items() if k != "trust"}
+    with pytest.raises(ConfigMismatchError, match="halt_uncertainty='data' reads the held-out disagreement"):
+        gym.make(ID, backend="world_model", model=uncalibrated, halt_uncertainty="data")
+    with pytest.raises(ValueError, match="halt_uncertainty must be > 0, 'data'"):
+        LearnedEnvConfig(world="push", halt_uncertainty="held-out")
