@@ -128,6 +128,22 @@ def run(world: str, backend: str, camera: str, steps: int, every: int, out: Path
             "learned_success": learned["success_rate"] if learned else None, "policy": result["policy_path"]}
 
 
+def limits(world: str, model: str, device: str | None) -> dict:
+    """Every finished pixel-PPO policy of `world` in the learned world (the model as shipped) and in MuJoCo on
+    oracle frames (each true frame through the model's tokenizer): where the frames cost a policy its success."""
+    from cosmos_sim.evaluation.closed_loop import evaluate_policies
+    from cosmos_sim.evaluation.model import load_checked_model
+
+    r = json.loads((RESULTS / "pixel_ppo_cpu.json").read_text()) if (RESULTS / "pixel_ppo_cpu.json").is_file() else {}
+    policies = [v["policy"] for v in r.get("runs", {}).values() if v["world"].lower() == world.lower()
+                and v["camera"] == "default" and Path(v["policy"]).is_file()]
+    wm = load_checked_model(model, world, device)
+    kw = {"episodes": EVAL_EPISODES, "seed": EVAL_SEED, "model": wm, "device": device}
+    learned = evaluate_policies(world, "world_model", policies, **kw)
+    oracle = evaluate_policies(world, "mujoco", policies, frames="oracle", **kw)
+    return {p: {"learned": learned[p]["success_rate"], "oracle_frames": oracle[p]["success_rate"]} for p in policies}
+
+
 def table(results: dict) -> str:
     lines = ["| world | trained in | camera | encoder, actor layers | env steps | physics steps | train min | steps/s "
              "| success along the run (20 seeds) | MuJoCo success (95% CI) | learned success |",
@@ -164,11 +180,20 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", type=Path, default=ROOT / ".runs" / "pixel_ppo")
     p.add_argument("--device", default=None)
+    p.add_argument("--limits", action="store_true", help="score every finished default-camera policy of --worlds "
+                   "in the learned world and on oracle frames (what the frames cost), then exit")
     p.add_argument("--table", action="store_true", help="print the saved results and exit")
     args = p.parse_args()
     dev = args.device or "cpu"
     path = RESULTS / f"pixel_ppo_{dev.split(':')[0]}.json"
     results = json.loads(path.read_text()) if path.is_file() else {"runs": {}}
+    if args.limits:
+        for world in [w.strip() for w in args.worlds.split(",") if w.strip()]:
+            for pol, v in update_results(path, "limits", world, limits(world, args.model, args.device),
+                                         dev)["limits"][world].items():
+                print(f"{pol}: learned {100 * v['learned']['mean']:.0f} %, oracle frames "
+                      f"{100 * v['oracle_frames']['mean']:.0f} %")
+        return
     if not args.table:
         import torch
 
