@@ -29,7 +29,7 @@ EVAL_EPISODES, EVAL_SEED = 50, 1000
 CURVE_EPISODES, CURVE_SEED = 20, 500
 
 
-def model_physics_steps(model) -> dict | None:
+def model_physics_steps(model, states: bool = True) -> dict | None:
     """The MuJoCo steps behind a shipped world model: its recipe's episodes (with frames, and of states alone for
     the state model) collected again from their seeds (nothing rendered) and counted."""
     from dataclasses import replace
@@ -44,7 +44,7 @@ def model_physics_steps(model) -> dict | None:
     r = Recipe(**recipe)
     frames = r.collect_config()
     out = {"frames": sum(len(a) for a in collect_states(frames, progress=False)[1])}
-    if r.state_episodes:
+    if states and r.state_episodes:
         states = replace(frames, episodes=r.state_episodes, base_seed=frames.base_seed + STATE_SEED_OFFSET)
         out["states"] = sum(len(a) for a in collect_states(states, progress=False)[1])
     return out
@@ -79,7 +79,7 @@ def run(world: str, backend: str, camera: str, steps: int, every: int, out: Path
         from cosmos_sim.evaluation.model import load_checked_model
 
         wm = load_checked_model(model, w.name, device)
-        physics = model_physics_steps(wm) or {}
+        physics = model_physics_steps(wm, states=not state_data) or {}  # a fresh state model replaces its steps
         if state_data:
             wm, physics["states"] = fresh_state_model(wm, w.name, state_data, seed)
         kw |= {"model": wm, "array_type": "torch", "device": device}
@@ -128,14 +128,13 @@ def run(world: str, backend: str, camera: str, steps: int, every: int, out: Path
             "learned_success": learned["success_rate"] if learned else None, "policy": result["policy_path"]}
 
 
-def limits(world: str, model: str, device: str | None) -> dict:
+def limits(world: str, model: str, device: str | None, results: dict) -> dict:
     """Every finished pixel-PPO policy of `world` in the learned world (the model as shipped) and in MuJoCo on
     oracle frames (each true frame through the model's tokenizer): where the frames cost a policy its success."""
     from cosmos_sim.evaluation.closed_loop import evaluate_policies
     from cosmos_sim.evaluation.model import load_checked_model
 
-    r = json.loads((RESULTS / "pixel_ppo_cpu.json").read_text()) if (RESULTS / "pixel_ppo_cpu.json").is_file() else {}
-    policies = [v["policy"] for v in r.get("runs", {}).values() if v["world"].lower() == world.lower()
+    policies = [v["policy"] for v in results.get("runs", {}).values() if v["world"].lower() == world.lower()
                 and v["camera"] == "default" and Path(v["policy"]).is_file()]
     wm = load_checked_model(model, world, device)
     kw = {"episodes": EVAL_EPISODES, "seed": EVAL_SEED, "model": wm, "device": device}
@@ -189,7 +188,7 @@ def main() -> None:
     results = json.loads(path.read_text()) if path.is_file() else {"runs": {}}
     if args.limits:
         for world in [w.strip() for w in args.worlds.split(",") if w.strip()]:
-            for pol, v in update_results(path, "limits", world, limits(world, args.model, args.device),
+            for pol, v in update_results(path, "limits", world, limits(world, args.model, args.device, results),
                                          dev)["limits"][world].items():
                 print(f"{pol}: learned {100 * v['learned']['mean']:.0f} %, oracle frames "
                       f"{100 * v['oracle_frames']['mean']:.0f} %")

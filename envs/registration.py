@@ -17,7 +17,7 @@ import gymnasium as gym
 
 from cosmos_sim.envs.learned_config import LEARNED_ID, LearnedEnvConfig, UnknownKeywordError, parse_autoreset_mode
 from cosmos_sim.envs.physics_env import PHYSICS_BACKENDS, PhysicsEnv
-from cosmos_sim.errors import InputError, UnknownChoiceError
+from cosmos_sim.errors import ConfigMismatchError, InputError, UnknownChoiceError
 from cosmos_sim.worlds import World, watch_worlds
 from cosmos_sim.worlds.base import GYM_ENV, world_kind
 
@@ -85,26 +85,25 @@ def make_learned(config: LearnedEnvConfig, num_envs: int | None = None, render_m
         [f"ensemble={config.ensemble!r}"] if config.ensemble != "mean" else [])
     if knobs and env.core.model.state_head.members == 1:
         env.close()
-        from cosmos_sim.errors import ConfigMismatchError
-
         raise ConfigMismatchError(
             f"{' and '.join(knobs)} need an ensemble state model, and this world model has one member, so "
             "info['uncertainty'] is always 0 and there is no member to draw: train one with `cosmos-sim train "
             "... --state-members 5` (the default for new MLP state models)")
-    return shape(env, config.uncertainty_penalty, halt_threshold(config.halt_uncertainty, env.core.model, env))
+    try:
+        halt = halt_threshold(config.halt_uncertainty, env.core.model)
+    except ConfigMismatchError:
+        env.close()
+        raise
+    return shape(env, config.uncertainty_penalty, halt)
 
 
-def halt_threshold(halt: float | str | None, model: Any, env: Any = None) -> float | None:
+def halt_threshold(halt: float | str | None, model: Any) -> float | None:
     """`halt_uncertainty` as a number: "data" is the state ensemble's disagreement at the 0.99 quantile of the
     model's held-out episodes (`info["trust"]`, calibrated when the model was trained: cosmos_sim.trust)."""
     if halt != "data":
         return halt
     value = ((getattr(model, "info", None) or {}).get("trust") or {}).get("thresholds", {}).get("state")
     if value is None:
-        if env is not None:
-            env.close()
-        from cosmos_sim.errors import ConfigMismatchError
-
         raise ConfigMismatchError(
             "halt_uncertainty='data' reads the held-out disagreement stored with the model (info['trust'], "
             "written when a model with an ensemble state model is trained), and this model has none: give a "

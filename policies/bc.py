@@ -46,17 +46,12 @@ class BCConfig:
     seed: int = arg(0, "seed of initialisation and data order")
 
     def __post_init__(self):
-        from cosmos_sim.errors import InputError, UnknownChoiceError
-        from cosmos_sim.policies.networks import AUGMENTS, ENCODERS
+        from cosmos_sim.errors import UnknownChoiceError
+        from cosmos_sim.policies.networks import check_pixel_options
 
         if self.obs_mode not in ("state", "pixels", "both"):
             raise UnknownChoiceError("obs_mode", self.obs_mode, ("state", "pixels", "both"))
-        if self.encoder not in ENCODERS:
-            raise UnknownChoiceError("pixel encoder", self.encoder, ENCODERS)
-        if self.augment not in AUGMENTS:
-            raise UnknownChoiceError("augmentation", self.augment, AUGMENTS)
-        if int(self.frame_stack) < 1:
-            raise InputError(f"frame_stack must be >= 1, got {self.frame_stack}")
+        check_pixel_options(self.encoder, self.augment, self.frame_stack)
         if self.camera_input not in ("auto", "yes", "no"):
             raise UnknownChoiceError("camera_input", self.camera_input, ("auto", "yes", "no"))
         if self.relabel not in RELABELS:

@@ -25,6 +25,18 @@ ENCODERS = ("small", "impala")
 AUGMENTS = ("none", "shift")
 
 
+def check_pixel_options(encoder: str, augment: str, frame_stack: int) -> None:
+    """A pixel policy config's encoder, augmentation and frame stack (BCConfig's and PPOConfig's), each named."""
+    from cosmos_sim.errors import UnknownChoiceError
+
+    if encoder not in ENCODERS:
+        raise UnknownChoiceError("pixel encoder", encoder, ENCODERS)
+    if augment not in AUGMENTS:
+        raise UnknownChoiceError("augmentation", augment, AUGMENTS)
+    if int(frame_stack) < 1:
+        raise InputError(f"frame_stack must be >= 1, got {frame_stack}")
+
+
 def random_shift(pixels: torch.Tensor, pad: int = 4, generator: torch.Generator | None = None) -> torch.Tensor:
     """uint8 or float [N, H, W, C] -> the same frames shifted by up to `pad` pixels each way (one offset per
     sample, shared by its channels, so stacked frames move together)."""

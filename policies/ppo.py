@@ -37,7 +37,7 @@ from cosmos_sim.config import arg
 from cosmos_sim.device import resolve_device
 from cosmos_sim.errors import InputError
 from cosmos_sim.policies.base import obs_dict, space_dict
-from cosmos_sim.policies.networks import ObsEncoder, encoder_options
+from cosmos_sim.policies.networks import ObsEncoder, check_pixel_options, encoder_options
 from cosmos_sim.policies.saved import FILE, NetworkPolicy, register_policy_kind, save_policy, stack_frames
 
 KIND = "ppo"
@@ -78,16 +78,10 @@ class PPOConfig:
 
     def __post_init__(self):
         from cosmos_sim.errors import UnknownChoiceError
-        from cosmos_sim.policies.networks import AUGMENTS, ENCODERS
 
-        if self.encoder not in ENCODERS:
-            raise UnknownChoiceError("pixel encoder", self.encoder, ENCODERS)
-        if self.augment not in AUGMENTS:
-            raise UnknownChoiceError("augmentation", self.augment, AUGMENTS)
+        check_pixel_options(self.encoder, self.augment, self.frame_stack)
         if self.critic not in CRITICS:
             raise UnknownChoiceError("critic input", self.critic, CRITICS)
-        if int(self.frame_stack) < 1:
-            raise InputError(f"frame_stack must be >= 1, got {self.frame_stack}")
         if int(self.actor_layers) < 0:
             raise InputError(f"actor_layers must be >= 0, got {self.actor_layers}")
         if not (self.aux_state >= 0.0 and math.isfinite(self.aux_state)):
